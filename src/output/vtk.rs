@@ -1,0 +1,234 @@
+//! VTK XML ImageData (`.vti`) files for ParaView / VisIt.
+//!
+//! Each field is one `CellData` array of `Float64`, inline base64 `binary` format
+//! with a `UInt64` byte-count header. The grid's `nx*ny*nz` values are cells, so the
+//! `WholeExtent` is `0 nx 0 ny 0 nz` in points (n+1 points per axis); a 1D or 2D
+//! grid passes 1 for the absent axes, which gives extent `0 1` there (one cell thick)
+//! so ParaView still shows cells.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use crate::error::{QdError, Result};
+
+/// Writes a `.vti` file. `dims` = `[nx, ny, nz]` cells (use 1 for absent axes),
+/// `origin_nm` = lower corner of the grid, `spacing_nm` = cell size per axis.
+/// Every field has `nx*ny*nz` values, x fastest (`i + nx*(j + ny*k)`), which is
+/// VTK's own ordering.
+pub fn write_vti(
+    path: &Path,
+    dims: [usize; 3],
+    origin_nm: [f64; 3],
+    spacing_nm: [f64; 3],
+    fields: &[(&str, &[f64])],
+) -> Result<()> {
+    let n: usize = dims.iter().product();
+    if dims.contains(&0) {
+        return Err(QdError::Internal(format!(
+            "write_vti {}: empty grid {:?}",
+            path.display(),
+            dims
+        )));
+    }
+    for (name, data) in fields {
+        if data.len() != n {
+            return Err(QdError::Internal(format!(
+                "write_vti {}: field '{}' has {} values, grid {:?} has {} cells",
+                path.display(),
+                name,
+                data.len(),
+                dims,
+                n
+            )));
+        }
+    }
+    let [nx, ny, nz] = dims;
+    let extent = format!("0 {nx} 0 {ny} 0 {nz}");
+    let mut s = String::new();
+    s.push_str("<?xml version=\"1.0\"?>\n");
+    s.push_str(
+        "<VTKFile type=\"ImageData\" version=\"1.0\" byte_order=\"LittleEndian\" header_type=\"UInt64\">\n",
+    );
+    s.push_str(&format!(
+        "  <ImageData WholeExtent=\"{extent}\" Origin=\"{} {} {}\" Spacing=\"{} {} {}\">\n",
+        fmt_f(origin_nm[0]),
+        fmt_f(origin_nm[1]),
+        fmt_f(origin_nm[2]),
+        fmt_f(spacing_nm[0]),
+        fmt_f(spacing_nm[1]),
+        fmt_f(spacing_nm[2]),
+    ));
+    s.push_str(&format!("    <Piece Extent=\"{extent}\">\n"));
+    s.push_str("      <PointData>\n      </PointData>\n");
+    match fields.first() {
+        Some((first, _)) => {
+            s.push_str(&format!("      <CellData Scalars=\"{}\">\n", xml_escape(first)))
+        }
+        None => s.push_str("      <CellData>\n"),
+    }
+    for (name, data) in fields {
+        let (lo, hi) = finite_range(data);
+        s.push_str(&format!(
+            "        <DataArray type=\"Float64\" Name=\"{}\" NumberOfComponents=\"1\" format=\"binary\" RangeMin=\"{}\" RangeMax=\"{}\">\n          ",
+            xml_escape(name),
+            fmt_f(lo),
+            fmt_f(hi)
+        ));
+        let mut raw = Vec::with_capacity(8 + 8 * data.len());
+        raw.extend_from_slice(&((8 * data.len()) as u64).to_le_bytes());
+        for v in data.iter() {
+            raw.extend_from_slice(&v.to_le_bytes());
+        }
+        base64_encode_into(&raw, &mut s);
+        s.push_str("\n        </DataArray>\n");
+    }
+    s.push_str("      </CellData>\n    </Piece>\n  </ImageData>\n</VTKFile>\n");
+
+    let io_err = |e| QdError::io(format!("writing {}", path.display()), e);
+    let mut w = BufWriter::new(File::create(path).map_err(io_err)?);
+    w.write_all(s.as_bytes()).map_err(io_err)?;
+    w.flush().map_err(io_err)?;
+    Ok(())
+}
+
+fn finite_range(data: &[f64]) -> (f64, f64) {
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    for &v in data.iter().filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if lo > hi {
+        (0.0, 0.0)
+    } else {
+        (lo, hi)
+    }
+}
+
+/// Shortest round-trip text of a float, finite values only (non-finite give 0).
+fn fmt_f(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:?}")
+    } else {
+        "0".into()
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Standard base64 (RFC 4648, with `=` padding).
+fn base64_encode_into(bytes: &[u8], out: &mut String) {
+    out.reserve(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(B64[(n >> 18) as usize & 63] as char);
+        out.push(B64[(n >> 12) as usize & 63] as char);
+        out.push(if chunk.len() > 1 { B64[(n >> 6) as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 2 { B64[n as usize & 63] as char } else { '=' });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64_decode(s: &str) -> Vec<u8> {
+        let val = |c: u8| B64.iter().position(|&x| x == c).unwrap() as u32;
+        let clean: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+        let mut out = Vec::new();
+        for q in clean.chunks(4) {
+            let pad = q.iter().filter(|&&c| c == b'=').count();
+            let mut n = 0u32;
+            for &c in q {
+                n = (n << 6) | if c == b'=' { 0 } else { val(c) };
+            }
+            let b = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+            out.extend_from_slice(&b[..3 - pad]);
+        }
+        out
+    }
+
+    #[test]
+    fn base64_known_vectors() {
+        for (i, o) in [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+            let mut s = String::new();
+            base64_encode_into(i.as_bytes(), &mut s);
+            assert_eq!(s, o);
+            assert_eq!(b64_decode(&s), i.as_bytes());
+        }
+    }
+
+    fn attr<'a>(xml: &'a str, tag: &str, name: &str) -> &'a str {
+        let t = &xml[xml.find(&format!("<{tag} ")).unwrap()..];
+        let t = &t[..t.find('>').unwrap()];
+        let a = &t[t.find(&format!("{name}=\"")).unwrap() + name.len() + 2..];
+        &a[..a.find('"').unwrap()]
+    }
+
+    #[test]
+    fn writes_parsable_vti() {
+        let dir = std::env::temp_dir().join(format!("qdsim-vti-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for dims in [[5usize, 1, 1], [4, 3, 1], [3, 4, 5]] {
+            let n = dims[0] * dims[1] * dims[2];
+            let a: Vec<f64> = (0..n).map(|i| i as f64).collect();
+            let mut b: Vec<f64> = (0..n).map(|i| -(i as f64) * 0.25).collect();
+            b[0] = f64::NAN;
+            let p = dir.join(format!("t{}.vti", n));
+            write_vti(&p, dims, [-10.0, -5.0, 0.0], [0.5, 1.0, 2.0], &[("potential", &a), ("psi<0>", &b)])
+                .unwrap();
+            let xml = std::fs::read_to_string(&p).unwrap();
+            let ext = format!("0 {} 0 {} 0 {}", dims[0], dims[1], dims[2]);
+            assert_eq!(attr(&xml, "ImageData", "WholeExtent"), ext);
+            assert_eq!(attr(&xml, "Piece", "Extent"), ext);
+            assert_eq!(attr(&xml, "ImageData", "Origin"), "-10.0 -5.0 0.0");
+            assert_eq!(attr(&xml, "ImageData", "Spacing"), "0.5 1.0 2.0");
+            assert!(xml.contains("Name=\"psi&lt;0&gt;\""));
+            let mut arrays = Vec::new();
+            let mut rest = xml.as_str();
+            while let Some(i) = rest.find("<DataArray ") {
+                let body = &rest[i..];
+                let start = body.find('>').unwrap() + 1;
+                let end = body.find("</DataArray>").unwrap();
+                arrays.push(b64_decode(&body[start..end]));
+                rest = &body[end..];
+            }
+            assert_eq!(arrays.len(), 2);
+            for (bytes, want) in arrays.iter().zip([&a, &b]) {
+                let count = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+                assert_eq!(count, 8 * n);
+                assert_eq!(bytes.len(), 8 + 8 * n);
+                let vals: Vec<f64> =
+                    bytes[8..].chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect();
+                for (x, y) in vals.iter().zip(want.iter()) {
+                    assert!(x == y || (x.is_nan() && y.is_nan()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_wrong_field_length() {
+        let p = std::env::temp_dir().join("qdsim-vti-bad.vti");
+        let a = [1.0, 2.0];
+        assert!(write_vti(&p, [3, 1, 1], [0.0; 3], [1.0; 3], &[("a", &a)]).is_err());
+        assert!(write_vti(&p, [0, 1, 1], [0.0; 3], [1.0; 3], &[]).is_err());
+    }
+}
