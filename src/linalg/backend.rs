@@ -1,0 +1,97 @@
+//! The backend trait: the vector and matrix operations the algorithms are written in.
+//!
+//! CG, Lanczos and the self-consistent loop call only these methods, so a new backend
+//! (GPU through wgpu, MPI-distributed) plugs in by implementing this trait. Batched forms
+//! (`multi_dot`, `multi_axpy`, `combine`) let a backend fuse the Gram–Schmidt and restart
+//! steps of Lanczos into one pass over the basis; their defaults fall back to the scalar
+//! operations.
+
+/// A dense column-major block of coefficients (`rows × cols`), as used by [`Backend::combine`].
+#[derive(Clone, Debug)]
+pub struct Coeffs<'a> {
+    pub rows: usize,
+    pub cols: usize,
+    /// Column-major: entry (i, j) at `data[i + j * rows]`.
+    pub data: &'a [f64],
+}
+
+pub trait Backend: Send + Sync {
+    /// A vector of f64 values living wherever the backend computes.
+    type Vector: Send + Sync;
+    /// A sparse operator (uploaded from a host [`super::CsrMatrix`]).
+    type Matrix: Send + Sync;
+
+    /// Short name for logs and results.json ("cpu", "gpu", ...).
+    fn name(&self) -> String;
+    /// Details for results.json (threads, device, precision...).
+    fn details(&self) -> serde_json::Value;
+
+    fn upload_matrix(&self, a: &super::CsrMatrix) -> Self::Matrix;
+    fn matrix_rows(&self, a: &Self::Matrix) -> usize;
+
+    /// A zero vector of length n.
+    fn alloc(&self, n: usize) -> Self::Vector;
+    fn from_host(&self, x: &[f64]) -> Self::Vector;
+    fn to_host(&self, x: &Self::Vector) -> Vec<f64>;
+    fn len(&self, x: &Self::Vector) -> usize;
+
+    /// dst ← src
+    fn copy(&self, src: &Self::Vector, dst: &mut Self::Vector);
+    /// x ← value
+    fn fill(&self, x: &mut Self::Vector, value: f64);
+    /// y ← A x
+    fn spmv(&self, a: &Self::Matrix, x: &Self::Vector, y: &mut Self::Vector);
+    /// y ← y + α x
+    fn axpy(&self, alpha: f64, x: &Self::Vector, y: &mut Self::Vector);
+    /// y ← x + β y
+    fn xpby(&self, x: &Self::Vector, beta: f64, y: &mut Self::Vector);
+    /// x ← α x
+    fn scale(&self, alpha: f64, x: &mut Self::Vector);
+    /// z ← d ∘ x (element-wise product, e.g. a Jacobi preconditioner)
+    fn pointwise_mul(&self, d: &Self::Vector, x: &Self::Vector, z: &mut Self::Vector);
+    /// xᵀ y
+    fn dot(&self, x: &Self::Vector, y: &Self::Vector) -> f64;
+    /// ‖x‖₂
+    fn norm2(&self, x: &Self::Vector) -> f64 {
+        self.dot(x, x).sqrt()
+    }
+
+    /// c_i = basis_iᵀ x for every vector of the basis.
+    fn multi_dot(&self, basis: &[Self::Vector], x: &Self::Vector) -> Vec<f64> {
+        basis.iter().map(|b| self.dot(b, x)).collect()
+    }
+    /// y ← y + Σ_i c_i basis_i
+    fn multi_axpy(&self, basis: &[Self::Vector], c: &[f64], y: &mut Self::Vector) {
+        for (b, &ci) in basis.iter().zip(c) {
+            if ci != 0.0 {
+                self.axpy(ci, b, y);
+            }
+        }
+    }
+    /// out_j ← Σ_i basis_i C_ij for j < C.cols (out vectors are overwritten).
+    fn combine(&self, basis: &[Self::Vector], c: &Coeffs, out: &mut [Self::Vector]) {
+        for (j, o) in out.iter_mut().enumerate().take(c.cols) {
+            self.fill(o, 0.0);
+            self.multi_axpy(basis, &c.data[j * c.rows..(j + 1) * c.rows], o);
+        }
+    }
+    /// A reproducible pseudo-random vector with entries in [-1, 1).
+    fn random(&self, n: usize, seed: u64) -> Self::Vector {
+        self.from_host(&random_values(n, seed))
+    }
+}
+
+/// SplitMix64-based reproducible values in [-1, 1).
+pub fn random_values(n: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(0x2545_F491_4F6C_DD1D);
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        })
+        .collect()
+}
