@@ -176,7 +176,8 @@ pub fn lowest_eigenpairs<B: Backend>(
     loop {
         // ---- expand the basis block by block
         let mut exhausted = false;
-        while p < st.basis.len() && (st.basis.len() + b <= mmax || (exhaustive && st.basis.len() < n)) {
+        // process blocks while the processed part stays within mmax (g holds mmax + b)
+        while p < st.basis.len() && st.basis.len() <= mmax {
             let block: Vec<usize> = (p..st.basis.len()).collect();
             let len0 = st.basis.len();
             let mut new_vecs: Vec<B::Vector> = Vec::with_capacity(block.len());
