@@ -1,2 +1,242 @@
-//! Command-line front end.
-pub fn main() -> i32 { 0 }
+//! Command-line front end: parses arguments (clap), runs the pipeline in
+//! [`crate::simulation`], prints a summary and maps outcomes to exit codes
+//! (0 converged, 2 bad input, 3 not converged, 1 internal error).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::error::{QdError, Result, EXIT_INTERNAL, EXIT_NOT_CONVERGED, EXIT_OK};
+use crate::scene::BackendChoice;
+use crate::simulation::{self, RunOptions};
+
+const EXAMPLES: &str = "\
+Examples:
+  qdsim-gpu solve scenes/quantum_well_1d.json
+  qdsim-gpu solve scenes/spherical_dot_3d.json --out /tmp/dot --states 10
+  qdsim-gpu materials
+  qdsim-gpu materials AlGaAs --x 0.3 --temperature 77
+  qdsim-gpu export-matrix scenes/harmonic_2d.json --out H.mtx
+  qdsim-gpu info
+  qdsim-gpu bench --quick
+
+Exit codes: 0 converged, 2 bad input, 3 not converged (results written and flagged),
+1 internal error.";
+
+#[derive(Parser, Debug)]
+#[command(name = "qdsim-gpu", version, about = "Effective-mass simulator of semiconductor quantum dots, wells and wires", after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BackendArg {
+    /// The best backend available (today: the CPU)
+    Auto,
+    /// The multithreaded CPU backend
+    Cpu,
+}
+
+impl From<BackendArg> for BackendChoice {
+    fn from(b: BackendArg) -> Self {
+        match b {
+            BackendArg::Auto => BackendChoice::Auto,
+            BackendArg::Cpu => BackendChoice::Cpu,
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Solve a scene: lowest states of the effective-mass Hamiltonian, written to an output folder
+    #[command(after_help = "Example: qdsim-gpu solve scenes/quantum_well_1d.json --out well.out")]
+    Solve {
+        /// Scene file (JSON, see docs/scene-format.md)
+        scene: PathBuf,
+        /// Output folder (default: <scene>.out next to the scene); replaced atomically
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Backend, overriding the scene's solve.backend
+        #[arg(long, value_enum)]
+        backend: Option<BackendArg>,
+        /// Number of states, overriding the scene's solve.states
+        #[arg(long)]
+        states: Option<usize>,
+        /// No progress bar and no summary (errors are still printed)
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// List the built-in materials, or one material's parameters with units and sources
+    #[command(after_help = "Examples:\n  qdsim-gpu materials\n  qdsim-gpu materials InAs --temperature 4\n  qdsim-gpu materials InGaAs --x 0.2")]
+    Materials {
+        /// Material name (case-insensitive); omit to list all
+        name: Option<String>,
+        /// Alloy fraction for an alloy
+        #[arg(long)]
+        x: Option<f64>,
+        /// Temperature for the derived band edges, K
+        #[arg(long, short, default_value_t = 300.0)]
+        temperature: f64,
+        /// Extra materials file (the format of docs/materials.md) to merge first
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Show the backends available and the number of threads
+    Info,
+    /// Write a scene's Hamiltonian (eV) in Matrix Market format
+    #[command(name = "export-matrix", after_help = "Example: qdsim-gpu export-matrix scenes/spherical_dot_3d.json --out H.mtx")]
+    ExportMatrix {
+        scene: PathBuf,
+        /// Matrix Market file to write
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Entry point of the binary; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // clap prints help/version with exit 0 and usage errors with exit 2
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    let outcome = std::panic::catch_unwind(|| dispatch(cli));
+    match outcome {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            eprintln!("internal error: {msg} (this is a bug; please report it with the scene)");
+            EXIT_INTERNAL
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Solve { scene, out, backend, states, quiet } => solve(scene, out, backend, states, quiet),
+        Command::Materials { name, x, temperature, file } => {
+            let mut db = crate::materials::MaterialDb::builtin();
+            if let Some(f) = file {
+                db.merge_file(&f)?;
+            }
+            let text = crate::materials::describe(&db, name.as_deref(), x, temperature)
+                .map_err(|e| QdError::input(name.clone().unwrap_or_else(|| "materials".into()), e))?;
+            println!("{text}");
+            Ok(EXIT_OK)
+        }
+        Command::Info => {
+            let be = crate::backend::CpuBackend::new();
+            println!("qdsim-gpu {}", env!("CARGO_PKG_VERSION"));
+            println!("backends:");
+            println!("  cpu   available   rayon, {} threads (set RAYON_NUM_THREADS to change)", be.threads());
+            println!("  gpu   not built in this version");
+            println!("auto selects: cpu");
+            if let Some(m) = simulation::available_memory() {
+                println!("memory available: {:.1} GiB", m as f64 / (1u64 << 30) as f64);
+            }
+            Ok(EXIT_OK)
+        }
+        Command::ExportMatrix { scene, out } => {
+            let loaded = crate::scene::load_scene(&scene)?;
+            let p = simulation::prepare(&loaded, 1)?;
+            let h = p.hamiltonian();
+            let comment = format!(
+                "qdsim-gpu {} Hamiltonian of {} ({} cells {:?}, spacing {:?} nm), energies in eV, x-fastest cell order",
+                env!("CARGO_PKG_VERSION"),
+                scene.display(),
+                p.grid.len(),
+                p.grid.dims(),
+                &p.grid.h[..p.grid.dim]
+            );
+            h.write_matrix_market(&out, &comment)?;
+            eprintln!("wrote {} ({} × {}, {} nonzeros)", out.display(), h.nrows, h.nrows, h.nnz());
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+fn solve(scene: PathBuf, out: Option<PathBuf>, backend: Option<BackendArg>, states: Option<usize>, quiet: bool) -> Result<i32> {
+    let opts = RunOptions { out, backend: backend.map(Into::into), states };
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::new(0);
+        b.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed_precise} states converged {pos}/{len}  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    };
+    let mut progress = |p: &crate::linalg::lanczos::LanczosProgress| {
+        bar.set_length(p.wanted as u64);
+        bar.set_position(p.converged as u64);
+        bar.set_message(format!("{} H·x, {} restarts, worst residual {:.1e}", p.matvecs, p.restarts, p.worst_residual));
+    };
+    let report = simulation::run(&scene, &opts, &mut progress);
+    bar.finish_and_clear();
+    let report = report?;
+    if !quiet {
+        print_summary(&report);
+    }
+    if report.converged {
+        Ok(EXIT_OK)
+    } else {
+        eprintln!(
+            "error: the eigensolver did not converge within solve.max_iterations = {} operator applications; results were written to {} and flagged \"not_converged\"",
+            report.results["solver"]["max_matvecs"], report.out_dir.display()
+        );
+        Ok(EXIT_NOT_CONVERGED)
+    }
+}
+
+fn print_summary(r: &simulation::RunReport) {
+    let res = &r.results;
+    let g = &res["grid"];
+    println!(
+        "{}: {} grid {} ({} unknowns), {} via {} on {}",
+        res["scene_file"].as_str().unwrap_or(""),
+        g["dimension"],
+        g["cells"],
+        g["unknowns"],
+        res["carrier"].as_str().unwrap_or(""),
+        res["solver"]["method"].as_str().unwrap_or(""),
+        res["backend"]["name"].as_str().unwrap_or(""),
+    );
+    println!("  state    energy (eV)   above band edge (meV)   residual (eV)");
+    if let Some(states) = res["states"].as_array() {
+        for s in states {
+            println!(
+                "  {:>5}  {:>13.6}   {:>21.3}   {:>13.2e}",
+                s["index"],
+                s["energy_ev"].as_f64().unwrap_or(f64::NAN),
+                s["energy_above_band_edge_mev"].as_f64().unwrap_or(f64::NAN),
+                s["residual_ev"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
+    }
+    let t = &res["timings_s"];
+    println!(
+        "  {} in {:.2} s (setup {:.2}, assemble {:.2}, solve {:.2}, output {:.2}); peak memory {:.0} MiB",
+        res["status"].as_str().unwrap_or(""),
+        t["total"].as_f64().unwrap_or(0.0),
+        t["setup"].as_f64().unwrap_or(0.0),
+        t["assemble"].as_f64().unwrap_or(0.0),
+        t["solve"].as_f64().unwrap_or(0.0),
+        t["output"].as_f64().unwrap_or(0.0),
+        res["peak_memory_bytes"].as_f64().unwrap_or(0.0) / 1048576.0
+    );
+    println!("  results in {}", r.out_dir.display());
+}

@@ -242,6 +242,10 @@ pub struct Solve {
     pub max_iterations: usize,
     #[serde(default)]
     pub backend: BackendChoice,
+    /// Lanczos block size (default: min(states, 6)). Must be at least the largest
+    /// degeneracy among the wanted levels for every copy of a degenerate level to be found.
+    #[serde(default)]
+    pub block_size: Option<usize>,
 }
 
 fn default_states() -> usize {
@@ -265,6 +269,7 @@ impl Default for Solve {
             tolerance: default_tolerance(),
             max_iterations: default_max_iterations(),
             backend: BackendChoice::Auto,
+            block_size: None,
         }
     }
 }
