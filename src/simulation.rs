@@ -100,9 +100,15 @@ fn gib(b: u64) -> String {
     format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64)
 }
 
-/// The block size a scene asks for (default min(states, 6)).
+/// The Lanczos block size a scene asks for. Default: the largest exact degeneracy a
+/// rectilinear grid's symmetry allows without periodicity (1 in 1D, 2 in 2D — the square's
+/// 2-dimensional irreps — and 3 in 3D, the cube's), or 6 with a periodic axis; at most
+/// the number of states.
 pub fn block_size(scene: &Scene, states: usize) -> usize {
-    scene.solve.block_size.unwrap_or(6).clamp(1, states.max(1))
+    let dim = scene.domain.size.len().clamp(1, 3);
+    let periodic = scene.domain.periodic.as_ref().is_some_and(|p| p.iter().any(|&b| b));
+    let auto = if periodic { 6 } else { dim };
+    scene.solve.block_size.unwrap_or(auto).clamp(1, states.max(1))
 }
 
 /// Refuse a grid whose memory estimate exceeds what the machine has, before allocating.

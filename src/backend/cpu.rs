@@ -172,6 +172,70 @@ impl Backend for CpuBackend {
         });
     }
 
+    fn block_dot(&self, basis: &[Vec<f64>], xs: &[Vec<f64>]) -> Vec<f64> {
+        let m = basis.len();
+        let b = xs.len();
+        if m == 0 || b == 0 {
+            return Vec::new();
+        }
+        let n = xs[0].len();
+        let nchunks = n.div_ceil(BASIS_CHUNK);
+        (0..nchunks)
+            .into_par_iter()
+            .fold(
+                || vec![0.0; m * b],
+                |mut acc, k| {
+                    let r = k * BASIS_CHUNK..((k + 1) * BASIS_CHUNK).min(n);
+                    for (i, bv) in basis.iter().enumerate() {
+                        let bc = &bv[r.clone()];
+                        for (j, x) in xs.iter().enumerate() {
+                            acc[i + j * m] += dot_serial(bc, &x[r.clone()]);
+                        }
+                    }
+                    acc
+                },
+            )
+            .reduce(
+                || vec![0.0; m * b],
+                |mut a, c| {
+                    a.iter_mut().zip(&c).for_each(|(x, y)| *x += y);
+                    a
+                },
+            )
+    }
+    fn block_sub(&self, basis: &[Vec<f64>], c: &Coeffs, ys: &mut [Vec<f64>]) {
+        let cols = c.cols.min(ys.len());
+        let rows = c.rows.min(basis.len());
+        if cols == 0 {
+            return;
+        }
+        let n = ys[0].len();
+        let nchunks = n.div_ceil(BASIS_CHUNK);
+        // Row chunks of every output vector, grouped by chunk, so each task owns one row
+        // range of all outputs and reads each basis chunk once.
+        let mut per_chunk: Vec<Vec<&mut [f64]>> = (0..nchunks).map(|_| Vec::with_capacity(cols)).collect();
+        for y in ys.iter_mut().take(cols) {
+            for (k, ch) in y.chunks_mut(BASIS_CHUNK).enumerate() {
+                per_chunk[k].push(ch);
+            }
+        }
+        per_chunk.into_par_iter().enumerate().for_each(|(k, mut ycs)| {
+            let r0 = k * BASIS_CHUNK;
+            for i in 0..rows {
+                let len = ycs[0].len();
+                let bc = &basis[i][r0..r0 + len];
+                for (j, yc) in ycs.iter_mut().enumerate() {
+                    let cij = c.data[i + j * c.rows];
+                    if cij == 0.0 {
+                        continue;
+                    }
+                    for (yv, bv) in yc.iter_mut().zip(bc) {
+                        *yv -= cij * bv;
+                    }
+                }
+            }
+        });
+    }
     fn combine(&self, basis: &[Vec<f64>], c: &Coeffs, out: &mut [Vec<f64>]) {
         let n = basis.first().map(|b| b.len()).unwrap_or(0);
         let nchunks = n.div_ceil(BASIS_CHUNK);

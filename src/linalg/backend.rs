@@ -75,6 +75,18 @@ pub trait Backend: Send + Sync {
             self.multi_axpy(basis, &c.data[j * c.rows..(j + 1) * c.rows], o);
         }
     }
+    /// C = basisᵀ X for a block of vectors X: column-major, `basis.len() × xs.len()`.
+    /// One sweep over the basis serves the whole block (the block Gram–Schmidt of Lanczos).
+    fn block_dot(&self, basis: &[Self::Vector], xs: &[Self::Vector]) -> Vec<f64> {
+        xs.iter().flat_map(|x| self.multi_dot(basis, x)).collect()
+    }
+    /// ys_j ← ys_j − Σ_i basis_i C_ij for every j < C.cols.
+    fn block_sub(&self, basis: &[Self::Vector], c: &Coeffs, ys: &mut [Self::Vector]) {
+        for (j, y) in ys.iter_mut().enumerate().take(c.cols) {
+            let neg: Vec<f64> = c.data[j * c.rows..(j + 1) * c.rows].iter().map(|v| -v).collect();
+            self.multi_axpy(basis, &neg, y);
+        }
+    }
     /// A reproducible pseudo-random vector with entries in [-1, 1).
     fn random(&self, n: usize, seed: u64) -> Self::Vector {
         self.from_host(&random_values(n, seed))

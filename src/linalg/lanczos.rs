@@ -180,27 +180,58 @@ pub fn lowest_eigenpairs<B: Backend>(
         while p < st.basis.len() && st.basis.len() <= mmax {
             let block: Vec<usize> = (p..st.basis.len()).collect();
             let len0 = st.basis.len();
-            let mut new_vecs: Vec<B::Vector> = Vec::with_capacity(block.len());
+            let bl = block.len();
+            // W = H V_block, then block classical Gram–Schmidt against the whole basis, twice
+            // (CGS2): every sweep reads the basis once for the whole block.
+            let mut ws: Vec<B::Vector> = Vec::with_capacity(bl);
             for &j in &block {
                 let mut w = be.alloc(n);
                 be.spmv(a, &st.basis[j], &mut w);
-                matvecs += 1;
-                let nrm0 = be.norm2(&w);
-                let (cb, ce, nrm) = st.orthogonalise(&new_vecs, &mut w, nrm0);
+                ws.push(w);
+            }
+            matvecs += bl;
+            let nrm0: Vec<f64> = ws.iter().map(|w| be.norm2(w)).collect();
+            let mut ctot = vec![0.0; len0 * bl];
+            for _pass in 0..2 {
+                let c = be.block_dot(&st.basis, &ws);
+                be.block_sub(&st.basis, &Coeffs { rows: len0, cols: bl, data: &c }, &mut ws);
+                ctot.iter_mut().zip(&c).for_each(|(t, v)| *t += v);
+            }
+            let mut new_vecs: Vec<B::Vector> = Vec::with_capacity(bl);
+            for (l, (&j, mut w)) in block.iter().zip(ws).enumerate() {
+                let mut cb: Vec<f64> = ctot[l * len0..(l + 1) * len0].to_vec();
+                // orthogonalise within the new block (modified Gram–Schmidt, twice)
+                let mut ce = vec![0.0; new_vecs.len()];
+                let before = be.norm2(&w);
+                for _pass in 0..2 {
+                    for (q, v) in new_vecs.iter().enumerate() {
+                        let c = be.dot(v, &w);
+                        be.axpy(-c, v, &mut w);
+                        ce[q] += c;
+                    }
+                }
+                let mut nrm = be.norm2(&w);
+                if nrm < 0.5 * before && nrm > 0.0 {
+                    // heavy cancellation: clean up against the basis once more
+                    let (cb2, ce2, n2) = st.orthogonalise(&new_vecs, &mut w, nrm);
+                    cb.iter_mut().zip(&cb2).for_each(|(a, b)| *a += b);
+                    ce.iter_mut().zip(&ce2).for_each(|(a, b)| *a += b);
+                    nrm = n2;
+                }
                 for (i, c) in cb.iter().enumerate() {
                     let c = if st.locked[i] && i != j { 0.0 } else { *c };
                     st.g[(i, j)] = c;
                     st.g[(j, i)] = c;
                 }
-                for (l, c) in ce.iter().enumerate() {
-                    st.g[(len0 + l, j)] = *c;
-                    st.g[(j, len0 + l)] = *c;
+                for (q, c) in ce.iter().enumerate() {
+                    st.g[(len0 + q, j)] = *c;
+                    st.g[(j, len0 + q)] = *c;
                 }
                 let row = len0 + new_vecs.len();
                 if row >= st.g.nrows() {
                     continue;
                 }
-                if nrm > 1e-10 * nrm0.max(hnorm) && nrm > 0.0 {
+                if nrm > 1e-10 * nrm0[l].max(hnorm) && nrm > 0.0 {
                     be.scale(1.0 / nrm, &mut w);
                     st.g[(row, j)] = nrm;
                     st.g[(j, row)] = nrm;

@@ -242,8 +242,9 @@ pub struct Solve {
     pub max_iterations: usize,
     #[serde(default)]
     pub backend: BackendChoice,
-    /// Lanczos block size (default: min(states, 6)). Must be at least the largest
-    /// degeneracy among the wanted levels for every copy of a degenerate level to be found.
+    /// Lanczos block size (default: the dimension, or 6 with a periodic axis; at most
+    /// `states`). Should be at least the largest degeneracy among the wanted levels for
+    /// every copy of a degenerate level to be found reliably.
     #[serde(default)]
     pub block_size: Option<usize>,
 }
