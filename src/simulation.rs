@@ -23,6 +23,8 @@ use crate::scene::{BackendChoice, LoadedScene, Scene};
 
 /// Problems up to this many unknowns are diagonalised densely (nalgebra).
 pub const DENSE_LIMIT: usize = 400;
+/// Degree of the Chebyshev filter the eigensolver uses on large problems.
+pub const DEFAULT_FILTER_DEGREE: usize = 16;
 /// Sub-samples per axis used to get volume fractions in cells cut by an interface.
 pub const SUBSAMPLES: usize = 4;
 
@@ -226,6 +228,8 @@ pub struct SolveOptions {
     pub backend: BackendChoice,
     /// Force the iterative solver even for small problems (tests).
     pub force_iterative: bool,
+    /// Chebyshev filter degree of the eigensolver (0: plain Lanczos).
+    pub filter_degree: usize,
 }
 
 impl SolveOptions {
@@ -238,6 +242,7 @@ impl SolveOptions {
             block_size: block_size(scene, states),
             backend: scene.solve.backend,
             force_iterative: false,
+            filter_degree: DEFAULT_FILTER_DEGREE,
         }
     }
 }
@@ -259,6 +264,7 @@ pub struct Solution {
     pub restarts: usize,
     pub basis_size: usize,
     pub block_size: usize,
+    pub filter_degree: usize,
     pub backend: String,
     pub backend_details: Value,
     pub tolerance: f64,
@@ -301,6 +307,7 @@ pub fn solve_with<B: Backend>(be: &B, h: &CsrMatrix, opts: &SolveOptions, progre
             restarts: 0,
             basis_size: n,
             block_size: 0,
+            filter_degree: 0,
             backend: "cpu".into(),
             backend_details: json!({"library": "nalgebra SymmetricEigen"}),
             tolerance: opts.tolerance,
@@ -315,6 +322,8 @@ pub fn solve_with<B: Backend>(be: &B, h: &CsrMatrix, opts: &SolveOptions, progre
             block_size: opts.block_size,
             basis_size: 0,
             seed: 7,
+            norm_bound: Some(h.norm_inf()),
+            filter_degree: opts.filter_degree,
         };
         let r = lowest_eigenpairs(be, &a, &lo, progress);
         let vectors = r.vectors.iter().map(|v| be.to_host(v)).collect();
@@ -329,6 +338,7 @@ pub fn solve_with<B: Backend>(be: &B, h: &CsrMatrix, opts: &SolveOptions, progre
             restarts: r.restarts,
             basis_size: r.basis_size,
             block_size: r.block_size,
+            filter_degree: r.filter_degree,
             backend: be.name(),
             backend_details: be.details(),
             tolerance: opts.tolerance,
@@ -494,6 +504,7 @@ pub fn results_json(loaded: &LoadedScene, p: &Problem, h: &CsrMatrix, sol: &Solu
             "restarts": sol.restarts,
             "basis_size": sol.basis_size,
             "block_size": sol.block_size,
+            "chebyshev_filter_degree": sol.filter_degree,
         },
         "states": states,
         "timings_s": serde_json::to_value(timings).unwrap_or(Value::Null),

@@ -100,6 +100,21 @@ impl Backend for CpuBackend {
         });
     }
 
+    fn spmv_axpby(&self, a: &CsrMatrix, x: &Vec<f64>, alpha: f64, beta: f64, gamma: f64, y: &mut Vec<f64>) {
+        let (rp, col, val) = (&a.row_ptr, &a.col, &a.val);
+        y.par_chunks_mut(CHUNK).enumerate().for_each(|(c, yc)| {
+            let r0 = c * CHUNK;
+            for (k, yr) in yc.iter_mut().enumerate() {
+                let r = r0 + k;
+                let mut s = 0.0;
+                for p in rp[r]..rp[r + 1] {
+                    s += val[p] * x[col[p] as usize];
+                }
+                let g = if gamma == 0.0 { 0.0 } else { gamma * *yr };
+                *yr = alpha * s + beta * x[r] + g;
+            }
+        });
+    }
     fn axpy(&self, alpha: f64, x: &Vec<f64>, y: &mut Vec<f64>) {
         y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(yc, xc)| {
             for (a, b) in yc.iter_mut().zip(xc) {

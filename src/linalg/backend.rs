@@ -41,6 +41,15 @@ pub trait Backend: Send + Sync {
     fn fill(&self, x: &mut Self::Vector, value: f64);
     /// y ← A x
     fn spmv(&self, a: &Self::Matrix, x: &Self::Vector, y: &mut Self::Vector);
+    /// y ← α A x + β x + γ y (one pass: a step of a Chebyshev recurrence). The default
+    /// composes spmv and axpy; backends fuse it.
+    fn spmv_axpby(&self, a: &Self::Matrix, x: &Self::Vector, alpha: f64, beta: f64, gamma: f64, y: &mut Self::Vector) {
+        let mut t = self.alloc(self.len(x));
+        self.spmv(a, x, &mut t);
+        self.scale(gamma, y);
+        self.axpy(alpha, &t, y);
+        self.axpy(beta, x, y);
+    }
     /// y ← y + α x
     fn axpy(&self, alpha: f64, x: &Self::Vector, y: &mut Self::Vector);
     /// y ← x + β y

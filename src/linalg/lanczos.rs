@@ -40,11 +40,17 @@ pub struct LanczosOptions {
     pub basis_size: usize,
     /// Seed of the random start block.
     pub seed: u64,
+    /// An upper bound of ‖H‖ (e.g. the largest absolute row sum). When given, it is the
+    /// ‖H‖ of the convergence test, and it enables the Chebyshev filter.
+    pub norm_bound: Option<f64>,
+    /// Degree of the Chebyshev filter polynomial (0 or 1: no filter). See
+    /// [`lowest_eigenpairs`].
+    pub filter_degree: usize,
 }
 
 impl Default for LanczosOptions {
     fn default() -> Self {
-        LanczosOptions { nev: 4, tol: 1e-8, max_matvecs: 20_000, block_size: 3, basis_size: 0, seed: 7 }
+        LanczosOptions { nev: 4, tol: 1e-8, max_matvecs: 20_000, block_size: 3, basis_size: 0, seed: 7, norm_bound: None, filter_degree: 0 }
     }
 }
 
@@ -75,6 +81,8 @@ pub struct EigenPairs<V> {
     pub restarts: usize,
     pub basis_size: usize,
     pub block_size: usize,
+    /// Degree of the Chebyshev filter used (0: none).
+    pub filter_degree: usize,
 }
 
 struct State<'a, B: Backend> {
@@ -132,7 +140,60 @@ impl<'a, B: Backend> State<'a, B> {
     }
 }
 
+/// The operator Lanczos iterates with: H itself, or a Chebyshev polynomial of H.
+enum Op<'a, B: Backend> {
+    Plain(&'a B::Matrix),
+    /// −(−1)^d T_d((H − c)/e): maps [c − e, c + e] into [−1, 1] and every eigenvalue
+    /// below c − e to a value below −1, growing fast and monotonically with the distance,
+    /// so the lowest eigenvalues of H become the lowest, well-separated eigenvalues of the
+    /// operator (same eigenvectors).
+    Chebyshev { a: &'a B::Matrix, degree: usize, center: f64, half_width: f64 },
+}
+
+impl<'a, B: Backend> Op<'a, B> {
+    fn rows(&self, be: &B) -> usize {
+        match self {
+            Op::Plain(a) | Op::Chebyshev { a, .. } => be.matrix_rows(a),
+        }
+    }
+    /// y ← op x; returns the number of products with H.
+    fn apply(&self, be: &B, x: &B::Vector, y: &mut B::Vector) -> usize {
+        match self {
+            Op::Plain(a) => {
+                be.spmv(a, x, y);
+                1
+            }
+            Op::Chebyshev { a, degree, center, half_width } => {
+                let (c, e) = (*center, *half_width);
+                let mut prev = be.alloc(be.len(x));
+                be.copy(x, &mut prev);
+                be.spmv_axpby(a, x, 1.0 / e, -c / e, 0.0, y);
+                for _ in 2..=*degree {
+                    // T_{k+1} = 2 ((H − c)/e) T_k − T_{k−1}, written over T_{k−1}
+                    be.spmv_axpby(a, y, 2.0 / e, -2.0 * c / e, -1.0, &mut prev);
+                    std::mem::swap(y, &mut prev);
+                }
+                let sign = if degree % 2 == 0 { -1.0 } else { 1.0 };
+                be.scale(sign, y);
+                *degree
+            }
+        }
+    }
+}
+
 /// The lowest `opts.nev` eigenpairs of the symmetric operator `a`.
+///
+/// Without a filter this is block thick-restart Lanczos on H. With
+/// `opts.filter_degree` ≥ 2 and a norm bound, on a problem large enough to profit:
+/// 1. a first Lanczos cycle on H gives Ritz values, upper bounds of the eigenvalues
+///    (Cauchy interlacing); the one at index nev + margin sets the filter's cut c − e,
+///    safely above every wanted eigenvalue, and the norm bound its top c + e ≥ λ_max;
+/// 2. thick-restart Lanczos then runs on the Chebyshev operator p(H) (see `Op`), whose
+///    wanted eigenvalues are well separated: far fewer basis vectors, hence far less
+///    orthogonalisation, per product with H;
+/// 3. a Rayleigh–Ritz step with H itself on the vectors found gives the eigenpairs and
+///    their true residuals; if one misses the tolerance, step 2 continues from them with a
+///    tighter inner tolerance.
 pub fn lowest_eigenpairs<B: Backend>(
     be: &B,
     a: &B::Matrix,
@@ -140,6 +201,122 @@ pub fn lowest_eigenpairs<B: Backend>(
     progress: &mut dyn FnMut(&LanczosProgress),
 ) -> EigenPairs<B::Vector> {
     let n = be.matrix_rows(a);
+    let nev = opts.nev.min(n).max(1);
+    let margin = (nev / 2).max(3);
+    let use_filter = opts.filter_degree >= 2 && opts.norm_bound.is_some() && n > 40 * (nev + margin).max(50);
+    if !use_filter {
+        return thick_restart(be, &Op::Plain(a), opts, Vec::new(), opts.norm_bound.unwrap_or(0.0), progress);
+    }
+    let hnorm = opts.norm_bound.unwrap_or(0.0);
+    // ---- 1. one cycle on H for the cut
+    let nev_a = (nev + margin).min(n);
+    let b = opts.block_size.clamp(1, nev_a);
+    let one_cycle = LanczosOptions { nev: nev_a, max_matvecs: 1, ..opts.clone() };
+    let first = thick_restart(be, &Op::Plain(a), &one_cycle, Vec::new(), hnorm, progress);
+    let mut matvecs = first.matvecs;
+    let mut restarts = first.restarts;
+    let cut = first.values.last().copied().unwrap_or(0.0);
+    let upper = hnorm.max(cut.abs()) * 1.01;
+    if first.converged || !(cut < upper) || first.values.len() < nev {
+        let mut r = first;
+        truncate(&mut r, nev);
+        return r;
+    }
+    let op = Op::Chebyshev { a, degree: opts.filter_degree, center: 0.5 * (upper + cut), half_width: 0.5 * (upper - cut) };
+    let mut start: Vec<B::Vector> = first.vectors;
+    let mut inner_tol = opts.tol;
+    let mut tmp = be.alloc(n);
+    loop {
+        // ---- 2. Lanczos on p(H), from random combinations of the current vectors
+        let k = start.len();
+        let coeff: Vec<f64> = super::backend::random_values(k * b, opts.seed ^ matvecs as u64);
+        let mut block: Vec<B::Vector> = (0..b).map(|_| be.alloc(n)).collect();
+        be.combine(&start, &Coeffs { rows: k, cols: b, data: &coeff }, &mut block);
+        let inner = LanczosOptions {
+            nev,
+            tol: inner_tol,
+            max_matvecs: opts.max_matvecs.saturating_sub(matvecs),
+            block_size: b,
+            ..opts.clone()
+        };
+        let offset = matvecs;
+        let rs = restarts;
+        let r = thick_restart(be, &op, &inner, block, 0.0, &mut |p: &LanczosProgress| {
+            progress(&LanczosProgress { matvecs: p.matvecs + offset, restarts: p.restarts + rs, ..p.clone() })
+        });
+        matvecs += r.matvecs;
+        restarts += r.restarts;
+        // ---- 3. Rayleigh–Ritz with H on the vectors found
+        let x = r.vectors;
+        let k = x.len();
+        let mut hx: Vec<B::Vector> = (0..k).map(|_| be.alloc(n)).collect();
+        for (xi, hi) in x.iter().zip(hx.iter_mut()) {
+            be.spmv(a, xi, hi);
+        }
+        matvecs += k;
+        let g = be.block_dot(&x, &hx);
+        let gm = DMatrix::from_column_slice(k, k, &g);
+        let gm = (&gm + gm.transpose()) * 0.5;
+        let eig = nalgebra::SymmetricEigen::new(gm);
+        let mut order: Vec<usize> = (0..k).collect();
+        order.sort_by(|&p, &q| eig.eigenvalues[p].total_cmp(&eig.eigenvalues[q]));
+        let theta: Vec<f64> = order.iter().map(|&i| eig.eigenvalues[i]).collect();
+        let y: Vec<f64> = (0..k).flat_map(|c| (0..k).map(move |r| (r, c))).map(|(r, c)| eig.eigenvectors[(r, order[c])]).collect();
+        let mut xv: Vec<B::Vector> = (0..k).map(|_| be.alloc(n)).collect();
+        let mut hv: Vec<B::Vector> = (0..k).map(|_| be.alloc(n)).collect();
+        be.combine(&x, &Coeffs { rows: k, cols: k, data: &y }, &mut xv);
+        be.combine(&hx, &Coeffs { rows: k, cols: k, data: &y }, &mut hv);
+        let mut residuals = Vec::with_capacity(k);
+        for i in 0..k {
+            be.copy(&hv[i], &mut tmp);
+            be.axpy(-theta[i], &xv[i], &mut tmp);
+            residuals.push(be.norm2(&tmp));
+        }
+        let thresh = opts.tol * hnorm;
+        let converged = k == nev && residuals.iter().all(|&r| r <= thresh);
+        progress(&LanczosProgress {
+            matvecs,
+            restarts,
+            converged: residuals.iter().filter(|&&r| r <= thresh).count(),
+            wanted: nev,
+            worst_residual: residuals.iter().copied().fold(0.0, f64::max) / hnorm,
+        });
+        if converged || matvecs >= opts.max_matvecs || inner_tol < 1e-15 {
+            return EigenPairs {
+                values: theta,
+                vectors: xv,
+                residuals,
+                norm_estimate: hnorm,
+                converged,
+                matvecs,
+                restarts,
+                basis_size: r.basis_size,
+                block_size: b,
+                filter_degree: opts.filter_degree,
+            };
+        }
+        inner_tol /= 30.0;
+        start = xv;
+    }
+}
+
+fn truncate<V>(r: &mut EigenPairs<V>, k: usize) {
+    r.values.truncate(k);
+    r.vectors.truncate(k);
+    r.residuals.truncate(k);
+}
+
+/// Block thick-restart Lanczos on `op`, from the block `start` (random when empty).
+/// `hnorm0` seeds the ‖op‖ estimate of the convergence test (0: from the Ritz values).
+fn thick_restart<B: Backend>(
+    be: &B,
+    op: &Op<B>,
+    opts: &LanczosOptions,
+    start: Vec<B::Vector>,
+    hnorm0: f64,
+    progress: &mut dyn FnMut(&LanczosProgress),
+) -> EigenPairs<B::Vector> {
+    let n = op.rows(be);
     let nev = opts.nev.min(n).max(1);
     let b = opts.block_size.clamp(1, nev.max(1));
     let mut mmax = if opts.basis_size > 0 { opts.basis_size } else { (2 * nev + 2 * b).max(nev + 4 * b + 24) };
@@ -160,17 +337,29 @@ pub fn lowest_eigenpairs<B: Backend>(
         seed = seed.wrapping_add(0x9E37_79B9);
         seed
     };
-    // start block
-    for _ in 0..b {
-        if let Some(v) = st.random_direction(&[], next_seed()) {
+    // start block: the given vectors (orthonormalised), topped up with random ones
+    for mut v in start.into_iter().take(b) {
+        let n0 = be.norm2(&v);
+        let (_, _, nrm) = st.orthogonalise(&[], &mut v, n0);
+        if nrm > 1e-8 * n0 && nrm > 0.0 {
+            be.scale(1.0 / nrm, &mut v);
             st.basis.push(v);
             st.locked.push(false);
+        }
+    }
+    while st.basis.len() < b {
+        match st.random_direction(&[], next_seed()) {
+            Some(v) => {
+                st.basis.push(v);
+                st.locked.push(false);
+            }
+            None => break,
         }
     }
     let mut p = 0usize; // processed vectors (their H-products are in g)
     let mut matvecs = 0usize;
     let mut restarts = 0usize;
-    let mut hnorm = 0.0f64;
+    let mut hnorm = hnorm0;
     let mut tmp = be.alloc(n);
 
     loop {
@@ -186,10 +375,9 @@ pub fn lowest_eigenpairs<B: Backend>(
             let mut ws: Vec<B::Vector> = Vec::with_capacity(bl);
             for &j in &block {
                 let mut w = be.alloc(n);
-                be.spmv(a, &st.basis[j], &mut w);
+                matvecs += op.apply(be, &st.basis[j], &mut w);
                 ws.push(w);
             }
-            matvecs += bl;
             let nrm0: Vec<f64> = ws.iter().map(|w| be.norm2(w)).collect();
             let mut ctot = vec![0.0; len0 * bl];
             for _pass in 0..2 {
@@ -292,11 +480,15 @@ pub fn lowest_eigenpairs<B: Backend>(
                 if nv > 0.0 {
                     be.scale(1.0 / nv, v);
                 }
-                be.spmv(a, v, &mut tmp);
-                be.axpy(-theta[i], v, &mut tmp);
-                residuals.push(be.norm2(&tmp));
+                if let Op::Plain(_) = op {
+                    matvecs += op.apply(be, v, &mut tmp);
+                    be.axpy(-theta[i], v, &mut tmp);
+                    residuals.push(be.norm2(&tmp));
+                } else {
+                    // the caller checks a filtered operator's vectors against H itself
+                    residuals.push(res[i]);
+                }
             }
-            matvecs += k;
             // Converged by the true residuals (a small slack for rounding in the
             // projected estimate).
             let converged = k == nev && residuals.iter().all(|&r| r <= 10.0 * thresh.max(1e-14 * hnorm));
@@ -310,6 +502,7 @@ pub fn lowest_eigenpairs<B: Backend>(
                 restarts,
                 basis_size: mmax,
                 block_size: b,
+                filter_degree: 0,
             };
         }
 
