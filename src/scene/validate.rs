@@ -33,8 +33,9 @@ pub const MAX_TEMPERATURE_K: f64 = 2000.0;
 pub const MAX_STATES: usize = 1000;
 /// Upper bound on `solve.tolerance` (relative residual).
 pub const MAX_TOLERANCE: f64 = 1e-2;
-/// Upper bound on the number of grid cells: the sparse matrices index columns with u32.
-pub const MAX_CELLS: u64 = u32::MAX as u64;
+/// Upper bound on the number of grid cells: the sparse matrices index columns with u32
+/// (the same cap as the simulation's memory check).
+pub const MAX_CELLS: u64 = u32::MAX as u64 - 1;
 
 const AXES: [&str; 3] = ["x", "y", "z"];
 
