@@ -1,7 +1,672 @@
-//! Structural validation of a parsed scene: every check names the JSON path of the field.
-use super::Scene;
-use crate::error::Result;
+//! Structural validation of a parsed scene: every check names the JSON path of the field,
+//! in the style of the parser's errors (`regions[1].shape.radius`, `domain.size[0]`), and
+//! says the unit and the value received.
+//!
+//! What is checked here is everything that can be judged from the scene alone: the domain,
+//! the temperature, every number of every shape and potential, that each region and square
+//! well touches the domain, alloy fractions and the solver settings. Material *names* are
+//! not checked: the simulation resolves them against the database, which the scene's
+//! `materials_file` may extend.
+//!
+//! Decisions (documented in docs/scene-format.md):
+//! - A point (`center`, `base`, `min`, `max`, `semi_axes`, a potential's `center`) has 1 to
+//!   `dim` entries, missing trailing entries counting as 0, or exactly 3 entries (a point
+//!   of 3D space; a 1D/2D domain is the line y = z = 0 / plane z = 0 through it).
+//!   A box's `min` and `max` have the same length; axes they omit are unbounded.
+//!   An ellipsoid's `semi_axes` has `dim` or 3 entries, all > 0.
+//! - Cones and pyramids narrow upward: 0 ≤ top ≤ base. A lens is a spherical cap no taller
+//!   than a hemisphere: 0 < height ≤ radius (height = radius is a hemisphere).
+//! - A region or square well lying entirely outside the domain is an error (it would have
+//!   no effect, which is almost always a sign or unit mistake). On the domain's axes the
+//!   domain is the open box (−size/2, +size/2); on the absent axes of a 1D/2D domain it is
+//!   the coordinate 0.
+//! - The temperature must be in (0, 2000] K.
 
-pub fn validate(_scene: &Scene) -> Result<()> {
+use super::{Axis, Potential, Scene, Shape, Spacing};
+use crate::error::{QdError, Result};
+use crate::grid::shapes::bounding_box;
+use crate::grid::Grid;
+
+/// Upper bound on the temperature, K: above it no III-V material is solid.
+pub const MAX_TEMPERATURE_K: f64 = 2000.0;
+/// Upper bound on `solve.states`.
+pub const MAX_STATES: usize = 1000;
+/// Upper bound on `solve.tolerance` (relative residual).
+pub const MAX_TOLERANCE: f64 = 1e-2;
+/// Upper bound on the number of grid cells: the sparse matrices index columns with u32
+/// (the same cap as the simulation's memory check).
+pub const MAX_CELLS: u64 = u32::MAX as u64 - 1;
+
+const AXES: [&str; 3] = ["x", "y", "z"];
+
+fn err(path: impl Into<String>, reason: impl Into<String>) -> QdError {
+    QdError::input(path, reason)
+}
+
+/// A finite number (any sign).
+fn finite(path: &str, v: f64, what: &str) -> Result<()> {
+    if v.is_finite() {
+        Ok(())
+    } else {
+        Err(err(path, format!("must be a finite {what}, got {v}")))
+    }
+}
+
+/// A finite number > 0.
+fn positive(path: &str, v: f64, what: &str) -> Result<()> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(err(path, format!("must be a positive {what}, got {v}")))
+    }
+}
+
+/// A finite number ≥ 0.
+fn non_negative(path: &str, v: f64, what: &str) -> Result<()> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(err(path, format!("must be a finite {what} ≥ 0, got {v}")))
+    }
+}
+
+/// A point in nm: 1..=dim entries or exactly 3, every entry finite.
+fn point(path: &str, v: &[f64], dim: usize) -> Result<()> {
+    let n = v.len();
+    if n == 0 || n > 3 {
+        return Err(err(path, format!("has {n} entries: a point has 1 to 3 coordinates (x, y, z) in nm")));
+    }
+    if n > dim && n != 3 {
+        return Err(err(
+            path,
+            format!(
+                "has {n} entries but the domain is {dim}D: give at most {dim} (missing ones are 0), \
+                 or 3 for a point of 3D space"
+            ),
+        ));
+    }
+    for (a, x) in v.iter().enumerate() {
+        finite(&format!("{path}[{a}]"), *x, "coordinate in nm")?;
+    }
     Ok(())
+}
+
+/// Check one shape (`path` is the JSON path of the shape object).
+fn shape(path: &str, s: &Shape, dim: usize) -> Result<()> {
+    let f = |field: &str| format!("{path}.{field}");
+    match s {
+        Shape::Layer { axis: _, from, to } => {
+            finite(&f("from"), *from, "coordinate in nm")?;
+            finite(&f("to"), *to, "coordinate in nm")?;
+            if from >= to {
+                return Err(err(f("to"), format!("must be greater than from: the layer spans from {from} nm to {to} nm")));
+            }
+        }
+        Shape::Box { min, max } => {
+            point(&f("min"), min, dim)?;
+            point(&f("max"), max, dim)?;
+            if min.len() != max.len() {
+                return Err(err(
+                    f("max"),
+                    format!("has {} entries but min has {}: give both corners with the same axes", max.len(), min.len()),
+                ));
+            }
+            for a in 0..min.len() {
+                if min[a] >= max[a] {
+                    return Err(err(
+                        format!("{path}.max[{a}]"),
+                        format!("must be greater than min[{a}] along {}: got min {} nm, max {} nm", AXES[a], min[a], max[a]),
+                    ));
+                }
+            }
+        }
+        Shape::Sphere { center, radius } => {
+            point(&f("center"), center, dim)?;
+            positive(&f("radius"), *radius, "radius in nm")?;
+        }
+        Shape::Cylinder { center, radius, height, axis: _ } => {
+            point(&f("center"), center, dim)?;
+            positive(&f("radius"), *radius, "radius in nm")?;
+            positive(&f("height"), *height, "height in nm")?;
+        }
+        Shape::Cone { base, base_radius, top_radius, height, axis: _ } => {
+            point(&f("base"), base, dim)?;
+            positive(&f("base_radius"), *base_radius, "radius in nm")?;
+            non_negative(&f("top_radius"), *top_radius, "radius in nm")?;
+            if top_radius > base_radius {
+                return Err(err(
+                    f("top_radius"),
+                    format!(
+                        "must not exceed base_radius: a cone narrows along +axis (got top {top_radius} nm, base {base_radius} nm)"
+                    ),
+                ));
+            }
+            positive(&f("height"), *height, "height in nm")?;
+        }
+        Shape::Pyramid { base, base_width, top_width, height, axis: _ } => {
+            point(&f("base"), base, dim)?;
+            positive(&f("base_width"), *base_width, "width in nm")?;
+            non_negative(&f("top_width"), *top_width, "width in nm")?;
+            if top_width > base_width {
+                return Err(err(
+                    f("top_width"),
+                    format!(
+                        "must not exceed base_width: a pyramid narrows along +axis (got top {top_width} nm, base {base_width} nm)"
+                    ),
+                ));
+            }
+            positive(&f("height"), *height, "height in nm")?;
+        }
+        Shape::Lens { base, radius, height, axis: _ } => {
+            point(&f("base"), base, dim)?;
+            positive(&f("radius"), *radius, "base radius in nm")?;
+            positive(&f("height"), *height, "height in nm")?;
+            if height > radius {
+                return Err(err(
+                    f("height"),
+                    format!(
+                        "must not exceed radius: a lens is a spherical cap no taller than a hemisphere \
+                         (got height {height} nm, radius {radius} nm)"
+                    ),
+                ));
+            }
+        }
+        Shape::Ellipsoid { center, semi_axes } => {
+            point(&f("center"), center, dim)?;
+            let n = semi_axes.len();
+            if n != dim && n != 3 {
+                return Err(err(
+                    f("semi_axes"),
+                    format!("has {n} entries but the domain is {dim}D: give {dim} semi-axes, or 3 for an ellipsoid of 3D space"),
+                ));
+            }
+            for (a, s) in semi_axes.iter().enumerate() {
+                positive(&format!("{path}.semi_axes[{a}]"), *s, "semi-axis in nm")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A shape whose bounding box misses the domain has no effect: report it.
+fn touches_domain(path: &str, s: &Shape, size: &[f64]) -> Result<()> {
+    let (lo, hi) = bounding_box(s);
+    for a in 0..3 {
+        let (dlo, dhi, inside) = if a < size.len() {
+            let h = size[a] / 2.0;
+            (-h, h, lo[a] < h && hi[a] > -h)
+        } else {
+            (0.0, 0.0, lo[a] <= 0.0 && hi[a] >= 0.0)
+        };
+        if !inside {
+            let domain = if a < size.len() {
+                format!("the domain spans [{dlo}, {dhi}] nm along {}", AXES[a])
+            } else {
+                format!("the {}D domain lies at {} = 0", size.len(), AXES[a])
+            };
+            return Err(err(
+                path,
+                format!("lies entirely outside the domain: it spans [{}, {}] nm along {} but {domain}", lo[a], hi[a], AXES[a]),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn alloy_x(path: &str, x: Option<f64>) -> Result<()> {
+    if let Some(x) = x {
+        if !(x.is_finite() && (0.0..=1.0).contains(&x)) {
+            return Err(err(path, format!("alloy fraction must be in [0, 1], got {x}")));
+        }
+    }
+    Ok(())
+}
+
+/// Check the domain; returns its dimension and the number of grid cells.
+fn domain(scene: &Scene) -> Result<(usize, u64)> {
+    let d = &scene.domain;
+    let dim = d.size.len();
+    if !(1..=3).contains(&dim) {
+        return Err(err("domain.size", format!("needs 1, 2 or 3 entries (the extent in nm along x, y, z), got {dim}")));
+    }
+    for (a, s) in d.size.iter().enumerate() {
+        positive(&format!("domain.size[{a}]"), *s, "length in nm")?;
+    }
+    match &d.spacing {
+        Spacing::Uniform(h) => positive("domain.spacing", *h, "length in nm")?,
+        Spacing::PerAxis(v) => {
+            if v.len() != dim {
+                return Err(err(
+                    "domain.spacing",
+                    format!("has {} entries but domain.size has {dim}: give one number or one per axis", v.len()),
+                ));
+            }
+            for (a, h) in v.iter().enumerate() {
+                positive(&format!("domain.spacing[{a}]"), *h, "length in nm")?;
+            }
+        }
+    }
+    if let Some(p) = &d.periodic {
+        if p.len() != dim {
+            return Err(err("domain.periodic", format!("has {} entries, the domain has {dim} axes: give one true/false per axis", p.len())));
+        }
+    }
+    // cell counts per axis (at least 3, at most 1e9) are the grid's own rule
+    let g = Grid::from_domain(d)?;
+    let cells = g.n.iter().try_fold(1u64, |acc, &n| acc.checked_mul(n as u64));
+    match cells {
+        Some(c) if c <= MAX_CELLS => Ok((dim, c)),
+        _ => Err(err(
+            "domain.spacing",
+            format!("gives {:?} cells, more than the {MAX_CELLS} a grid can hold: use a coarser spacing", g.dims()),
+        )),
+    }
+}
+
+/// Check a scene's structure. Material names are left to the simulation.
+pub fn validate(scene: &Scene) -> Result<()> {
+    let (dim, cells) = domain(scene)?;
+    let size = &scene.domain.size;
+
+    let t = scene.temperature;
+    if !(t.is_finite() && t > 0.0 && t <= MAX_TEMPERATURE_K) {
+        return Err(err("temperature", format!("must be in (0, {MAX_TEMPERATURE_K}] K, got {t} K")));
+    }
+    if let Some(p) = &scene.materials_file {
+        if p.as_os_str().is_empty() {
+            return Err(err("materials_file", "is an empty path: give a JSON materials file or leave the field out"));
+        }
+    }
+    alloy_x("background.x", scene.background.x)?;
+
+    for (i, r) in scene.regions.iter().enumerate() {
+        let p = format!("regions[{i}].shape");
+        shape(&p, &r.shape, dim)?;
+        touches_domain(&p, &r.shape, size)?;
+        alloy_x(&format!("regions[{i}].x"), r.x)?;
+    }
+
+    for (i, pot) in scene.potentials.iter().enumerate() {
+        potential(i, pot, dim, size)?;
+    }
+
+    let s = &scene.solve;
+    if s.states < 1 || s.states > MAX_STATES {
+        return Err(err("solve.states", format!("must be between 1 and {MAX_STATES}, got {}", s.states)));
+    }
+    if s.states as u64 > cells {
+        return Err(err("solve.states", format!("asks for {} states but the grid has only {cells} cells", s.states)));
+    }
+    if !(s.tolerance.is_finite() && s.tolerance > 0.0 && s.tolerance <= MAX_TOLERANCE) {
+        return Err(err(
+            "solve.tolerance",
+            format!("must be a relative residual in (0, {MAX_TOLERANCE:e}], got {:e}", s.tolerance),
+        ));
+    }
+    if s.max_iterations < 1 {
+        return Err(err("solve.max_iterations", format!("must be at least 1, got {}", s.max_iterations)));
+    }
+    Ok(())
+}
+
+fn potential(i: usize, pot: &Potential, dim: usize, size: &[f64]) -> Result<()> {
+    let f = |field: &str| format!("potentials[{i}].{field}");
+    match pot {
+        Potential::Harmonic { center, hbar_omega, spring_constant, mass, axes } => {
+            if let Some(c) = center {
+                point(&f("center"), c, dim)?;
+            }
+            match (hbar_omega, spring_constant) {
+                (Some(w), None) => positive(&f("hbar_omega"), *w, "level spacing ħω in eV")?,
+                (None, Some(k)) => {
+                    positive(&f("spring_constant"), *k, "spring constant in eV/nm²")?;
+                    if mass.is_some() {
+                        return Err(err(
+                            f("mass"),
+                            "is only used to turn hbar_omega into a spring constant: with spring_constant it has no effect, remove it",
+                        ));
+                    }
+                }
+                (Some(_), Some(_)) => {
+                    return Err(err(
+                        f("spring_constant"),
+                        "give exactly one of \"hbar_omega\" (eV) and \"spring_constant\" (eV/nm²), not both",
+                    ))
+                }
+                (None, None) => {
+                    return Err(err(
+                        format!("potentials[{i}]"),
+                        "a harmonic potential needs exactly one of \"hbar_omega\" (eV) and \"spring_constant\" (eV/nm²)",
+                    ))
+                }
+            }
+            if let Some(m) = mass {
+                positive(&f("mass"), *m, "effective mass in units of m0")?;
+            }
+            if let Some(ax) = axes {
+                if ax.is_empty() {
+                    return Err(err(f("axes"), "is empty: list the axes the oscillator acts along, or leave the field out for all"));
+                }
+                for (j, a) in ax.iter().enumerate() {
+                    let p = format!("potentials[{i}].axes[{j}]");
+                    if a.index() >= dim {
+                        return Err(err(p, format!("axis {} does not exist in a {dim}D domain", axis_name(*a))));
+                    }
+                    if ax[..j].contains(a) {
+                        return Err(err(p, format!("axis {} is listed twice", axis_name(*a))));
+                    }
+                }
+            }
+        }
+        Potential::Gaussian { center, depth, sigma } => {
+            if let Some(c) = center {
+                point(&f("center"), c, dim)?;
+            }
+            finite(&f("depth"), *depth, "depth in eV")?;
+            match sigma {
+                Spacing::Uniform(s) => positive(&f("sigma"), *s, "width σ in nm")?,
+                Spacing::PerAxis(v) => {
+                    if v.len() != dim {
+                        return Err(err(
+                            f("sigma"),
+                            format!("has {} entries but the domain has {dim} axes: give one number or one per axis", v.len()),
+                        ));
+                    }
+                    for (a, s) in v.iter().enumerate() {
+                        positive(&format!("potentials[{i}].sigma[{a}]"), *s, "width σ in nm")?;
+                    }
+                }
+            }
+        }
+        Potential::SquareWell { depth, shape: s } => {
+            finite(&f("depth"), *depth, "depth in eV")?;
+            let p = f("shape");
+            shape(&p, s, dim)?;
+            touches_domain(&p, s, size)?;
+        }
+        Potential::File { path, scale } => {
+            if path.as_os_str().is_empty() {
+                return Err(err(f("path"), "is an empty path: give a .npy file relative to the scene file"));
+            }
+            finite(&f("scale"), *scale, "scale factor")?;
+        }
+    }
+    Ok(())
+}
+
+fn axis_name(a: Axis) -> &'static str {
+    AXES[a.index()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scene::parse_scene;
+    use serde_json::{json, Value};
+
+    /// A valid 3D scene using every shape and potential.
+    fn base() -> Value {
+        json!({
+            "name": "all shapes",
+            "domain": { "size": [40, 40, 20], "spacing": 1.0, "periodic": [false, false, false] },
+            "temperature": 77,
+            "background": { "material": "AlGaAs", "x": 0.3 },
+            "regions": [
+                { "shape": { "type": "layer", "axis": "z", "from": -2, "to": 2 }, "material": "GaAs" },
+                { "shape": { "type": "box", "min": [-5, -5, -1], "max": [5, 5, 1] }, "material": "InGaAs", "x": 0.2 },
+                { "shape": { "type": "sphere", "center": [0, 0, 0], "radius": 3 }, "material": "InAs" },
+                { "shape": { "type": "cylinder", "center": [1, 0], "radius": 4, "height": 2 }, "material": "InAs" },
+                { "shape": { "type": "cone", "base": [0, 0, -1], "base_radius": 5, "top_radius": 2, "height": 3 }, "material": "InAs" },
+                { "shape": { "type": "pyramid", "base": [0, 0, -1], "base_width": 8, "height": 4, "axis": "z" }, "material": "InAs" },
+                { "shape": { "type": "lens", "base": [0, 0, -1], "radius": 6, "height": 3 }, "material": "InAs" },
+                { "shape": { "type": "ellipsoid", "center": [0, 0, 0], "semi_axes": [4, 3, 2] }, "material": "InAs" }
+            ],
+            "potentials": [
+                { "type": "harmonic", "hbar_omega": 0.01, "mass": 0.067, "axes": ["x", "y"] },
+                { "type": "harmonic", "spring_constant": 0.001, "center": [1, 1, 0] },
+                { "type": "gaussian", "depth": 0.1, "sigma": [3, 3, 2] },
+                { "type": "square_well", "depth": -0.05, "shape": { "type": "sphere", "center": [0, 0, 0], "radius": 2 } },
+                { "type": "file", "path": "v.npy", "scale": 0.5 }
+            ],
+            "solve": { "states": 6, "carrier": "heavy_hole", "tolerance": 1e-8, "max_iterations": 5000 },
+            "output": { "npy": true, "vtk": false, "plots": false, "wavefunctions": true }
+        })
+    }
+
+    fn run(v: &Value) -> Result<()> {
+        let scene = parse_scene(&v.to_string())?;
+        validate(&scene)
+    }
+
+    /// Apply `edit` to the base scene and return the error's (path, reason).
+    fn fails(edit: impl FnOnce(&mut Value)) -> (String, String) {
+        let mut v = base();
+        edit(&mut v);
+        let e = run(&v).expect_err("scene should be rejected");
+        assert_eq!(e.exit_code(), 2, "{e}");
+        match e {
+            QdError::Input { path, reason } => (path, reason),
+            other => panic!("not an input error: {other}"),
+        }
+    }
+
+    fn path_of(edit: impl FnOnce(&mut Value)) -> String {
+        fails(edit).0
+    }
+
+    #[test]
+    fn base_scene_is_valid() {
+        run(&base()).unwrap();
+    }
+
+    #[test]
+    fn domain_rules() {
+        assert_eq!(path_of(|v| v["domain"]["size"] = json!([])), "domain.size");
+        assert_eq!(path_of(|v| v["domain"]["size"] = json!([1, 2, 3, 4])), "domain.size");
+        let (p, r) = fails(|v| v["domain"]["size"] = json!([40, -4, 20]));
+        assert_eq!(p, "domain.size[1]");
+        assert!(r.contains("nm") && r.contains("-4"), "{r}");
+        assert_eq!(path_of(|v| v["domain"]["size"][2] = json!(0.0)), "domain.size[2]");
+        assert_eq!(path_of(|v| v["domain"]["spacing"] = json!(0)), "domain.spacing");
+        assert_eq!(path_of(|v| v["domain"]["spacing"] = json!(-1.0)), "domain.spacing");
+        assert_eq!(path_of(|v| v["domain"]["spacing"] = json!([1, 1])), "domain.spacing");
+        assert_eq!(path_of(|v| v["domain"]["spacing"] = json!([1, 0, 1])), "domain.spacing[1]");
+        assert_eq!(path_of(|v| v["domain"]["periodic"] = json!([true])), "domain.periodic");
+        // fewer than 3 cells along an axis
+        assert_eq!(path_of(|v| v["domain"]["spacing"] = json!(10.0)), "domain.spacing");
+        // more cells than u32 indices allow: 2000^3 = 8e9
+        let (p, r) = fails(|v| {
+            v["domain"]["size"] = json!([2000, 2000, 2000]);
+            v["domain"]["spacing"] = json!(1.0);
+        });
+        assert_eq!(p, "domain.spacing");
+        assert!(r.contains("cells"), "{r}");
+    }
+
+    #[test]
+    fn temperature_rules() {
+        for t in [json!(0), json!(-10), json!(5000)] {
+            let (p, r) = fails(|v| v["temperature"] = t.clone());
+            assert_eq!(p, "temperature");
+            assert!(r.contains(" K"), "{r}");
+        }
+        let mut v = base();
+        v["temperature"] = json!(2000);
+        run(&v).unwrap();
+    }
+
+    #[test]
+    fn temperature_nan_from_code() {
+        // JSON cannot hold NaN, but a scene built in code can
+        let mut s = parse_scene(&base().to_string()).unwrap();
+        s.temperature = f64::NAN;
+        let e = validate(&s).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(matches!(e, QdError::Input { ref path, .. } if path == "temperature"));
+        let mut s = parse_scene(&base().to_string()).unwrap();
+        s.regions[2].shape = Shape::Sphere { center: vec![0.0, f64::INFINITY], radius: 1.0 };
+        let e = validate(&s).unwrap_err();
+        assert!(matches!(e, QdError::Input { ref path, .. } if path == "regions[2].shape.center[1]"), "{e}");
+    }
+
+    #[test]
+    fn materials_file_and_alloy_fraction() {
+        assert_eq!(path_of(|v| v["materials_file"] = json!("")), "materials_file");
+        let (p, r) = fails(|v| v["background"]["x"] = json!(1.5));
+        assert_eq!(p, "background.x");
+        assert!(r.contains("1.5"), "{r}");
+        assert_eq!(path_of(|v| v["regions"][1]["x"] = json!(-0.1)), "regions[1].x");
+    }
+
+    #[test]
+    fn layer_rules() {
+        assert_eq!(path_of(|v| v["regions"][0]["shape"]["to"] = json!(-2)), "regions[0].shape.to");
+        assert_eq!(path_of(|v| v["regions"][0]["shape"]["from"] = json!(5)), "regions[0].shape.to");
+    }
+
+    #[test]
+    fn box_rules() {
+        assert_eq!(path_of(|v| v["regions"][1]["shape"]["max"][2] = json!(-1)), "regions[1].shape.max[2]");
+        assert_eq!(path_of(|v| v["regions"][1]["shape"]["max"] = json!([5, 5])), "regions[1].shape.max");
+        assert_eq!(path_of(|v| v["regions"][1]["shape"]["min"] = json!([])), "regions[1].shape.min");
+        assert_eq!(path_of(|v| v["regions"][1]["shape"]["min"] = json!([0, 0, 0, 0])), "regions[1].shape.min");
+    }
+
+    #[test]
+    fn sphere_and_cylinder_rules() {
+        let (p, r) = fails(|v| v["regions"][2]["shape"]["radius"] = json!(-3));
+        assert_eq!(p, "regions[2].shape.radius");
+        assert!(r.contains("nm") && r.contains("-3"), "{r}");
+        assert_eq!(path_of(|v| v["regions"][2]["shape"]["radius"] = json!(0)), "regions[2].shape.radius");
+        assert_eq!(path_of(|v| v["regions"][3]["shape"]["radius"] = json!(0)), "regions[3].shape.radius");
+        assert_eq!(path_of(|v| v["regions"][3]["shape"]["height"] = json!(-1)), "regions[3].shape.height");
+    }
+
+    #[test]
+    fn cone_rules() {
+        assert_eq!(path_of(|v| v["regions"][4]["shape"]["base_radius"] = json!(0)), "regions[4].shape.base_radius");
+        assert_eq!(path_of(|v| v["regions"][4]["shape"]["top_radius"] = json!(-1)), "regions[4].shape.top_radius");
+        assert_eq!(path_of(|v| v["regions"][4]["shape"]["top_radius"] = json!(6)), "regions[4].shape.top_radius");
+        assert_eq!(path_of(|v| v["regions"][4]["shape"]["height"] = json!(0)), "regions[4].shape.height");
+    }
+
+    #[test]
+    fn pyramid_rules() {
+        assert_eq!(path_of(|v| v["regions"][5]["shape"]["base_width"] = json!(-8)), "regions[5].shape.base_width");
+        assert_eq!(path_of(|v| v["regions"][5]["shape"]["top_width"] = json!(9)), "regions[5].shape.top_width");
+        assert_eq!(path_of(|v| v["regions"][5]["shape"]["height"] = json!(0)), "regions[5].shape.height");
+    }
+
+    #[test]
+    fn lens_rules() {
+        let (p, r) = fails(|v| v["regions"][6]["shape"]["height"] = json!(7));
+        assert_eq!(p, "regions[6].shape.height");
+        assert!(r.contains("hemisphere"), "{r}");
+        assert_eq!(path_of(|v| v["regions"][6]["shape"]["radius"] = json!(0)), "regions[6].shape.radius");
+        // a hemisphere is fine
+        let mut v = base();
+        v["regions"][6]["shape"]["height"] = json!(6);
+        run(&v).unwrap();
+    }
+
+    #[test]
+    fn ellipsoid_rules() {
+        assert_eq!(path_of(|v| v["regions"][7]["shape"]["semi_axes"] = json!([4, 3])), "regions[7].shape.semi_axes");
+        assert_eq!(path_of(|v| v["regions"][7]["shape"]["semi_axes"][2] = json!(0)), "regions[7].shape.semi_axes[2]");
+    }
+
+    #[test]
+    fn point_length_rules() {
+        // 2D domain: 1 or 2 entries, or 3; a 3-entry point off the plane is fine if the shape reaches it
+        let mut v = base();
+        v["domain"]["size"] = json!([40, 40]);
+        v["domain"]["periodic"] = json!([false, true]);
+        v["potentials"][0]["axes"] = json!(["x"]);
+        v["potentials"][2]["sigma"] = json!(3);
+        v["regions"][7]["shape"]["semi_axes"] = json!([4, 3]);
+        v["regions"][0]["shape"]["axis"] = json!("x");
+        run(&v).unwrap();
+        // 1D domain: a 2-entry point is ambiguous
+        let (p, r) = fails(|v| {
+            v["domain"] = json!({ "size": [40], "spacing": 1 });
+            v["regions"] = json!([{ "shape": { "type": "sphere", "center": [0, 1], "radius": 3 }, "material": "GaAs" }]);
+            v["potentials"] = json!([]);
+        });
+        assert_eq!(p, "regions[0].shape.center");
+        assert!(r.contains("1D"), "{r}");
+    }
+
+    #[test]
+    fn region_outside_domain() {
+        let (p, r) = fails(|v| v["regions"][2]["shape"]["center"] = json!([100, 0, 0]));
+        assert_eq!(p, "regions[2].shape");
+        assert!(r.contains("outside"), "{r}");
+        // touching the boundary only is outside
+        assert_eq!(path_of(|v| v["regions"][2]["shape"]["center"] = json!([23, 0, 0])), "regions[2].shape");
+        assert_eq!(path_of(|v| v["regions"][0]["shape"] = json!({"type": "layer", "axis": "z", "from": 10, "to": 12})), "regions[0].shape");
+        // in 2D, a layer normal to z must contain z = 0
+        let (p, r) = fails(|v| {
+            v["domain"] = json!({ "size": [40, 40], "spacing": 1 });
+            v["regions"] = json!([{ "shape": { "type": "layer", "axis": "z", "from": 1, "to": 3 }, "material": "GaAs" }]);
+            v["potentials"] = json!([]);
+        });
+        assert_eq!(p, "regions[0].shape");
+        assert!(r.contains("z = 0"), "{r}");
+    }
+
+    #[test]
+    fn solve_rules() {
+        assert_eq!(path_of(|v| v["solve"]["states"] = json!(0)), "solve.states");
+        assert_eq!(path_of(|v| v["solve"]["states"] = json!(1001)), "solve.states");
+        assert_eq!(path_of(|v| v["solve"]["tolerance"] = json!(0)), "solve.tolerance");
+        assert_eq!(path_of(|v| v["solve"]["tolerance"] = json!(0.1)), "solve.tolerance");
+        assert_eq!(path_of(|v| v["solve"]["tolerance"] = json!(-1e-8)), "solve.tolerance");
+        assert_eq!(path_of(|v| v["solve"]["max_iterations"] = json!(0)), "solve.max_iterations");
+        // more states than cells
+        let (p, r) = fails(|v| {
+            v["domain"] = json!({ "size": [4], "spacing": 1 });
+            v["regions"] = json!([]);
+            v["potentials"] = json!([]);
+            v["solve"]["states"] = json!(5);
+        });
+        assert_eq!(p, "solve.states");
+        assert!(r.contains("4 cells"), "{r}");
+    }
+
+    #[test]
+    fn harmonic_rules() {
+        let (p, r) = fails(|v| v["potentials"][0]["hbar_omega"] = json!(-0.01));
+        assert_eq!(p, "potentials[0].hbar_omega");
+        assert!(r.contains("eV") && r.contains("-0.01"), "{r}");
+        assert_eq!(path_of(|v| v["potentials"][1]["spring_constant"] = json!(0)), "potentials[1].spring_constant");
+        assert_eq!(path_of(|v| v["potentials"][0]["spring_constant"] = json!(1)), "potentials[0].spring_constant");
+        assert_eq!(
+            path_of(|v| {
+                v["potentials"][0].as_object_mut().unwrap().remove("hbar_omega");
+            }),
+            "potentials[0]"
+        );
+        assert_eq!(path_of(|v| v["potentials"][1]["mass"] = json!(0.067)), "potentials[1].mass");
+        assert_eq!(path_of(|v| v["potentials"][0]["mass"] = json!(0)), "potentials[0].mass");
+        assert_eq!(path_of(|v| v["potentials"][0]["axes"] = json!([])), "potentials[0].axes");
+        assert_eq!(path_of(|v| v["potentials"][0]["axes"] = json!(["x", "x"])), "potentials[0].axes[1]");
+        assert_eq!(path_of(|v| v["potentials"][1]["center"] = json!([])), "potentials[1].center");
+        let (p, r) = fails(|v| {
+            v["domain"] = json!({ "size": [40, 40], "spacing": 1 });
+            v["regions"] = json!([]);
+            v["potentials"] = json!([{ "type": "harmonic", "hbar_omega": 0.01, "axes": ["x", "z"] }]);
+        });
+        assert_eq!(p, "potentials[0].axes[1]");
+        assert!(r.contains("2D"), "{r}");
+    }
+
+    #[test]
+    fn gaussian_square_well_file_rules() {
+        assert_eq!(path_of(|v| v["potentials"][2]["sigma"] = json!(0)), "potentials[2].sigma");
+        assert_eq!(path_of(|v| v["potentials"][2]["sigma"] = json!([3, 3])), "potentials[2].sigma");
+        assert_eq!(path_of(|v| v["potentials"][2]["sigma"][1] = json!(-3)), "potentials[2].sigma[1]");
+        assert_eq!(path_of(|v| v["potentials"][3]["shape"]["radius"] = json!(-2)), "potentials[3].shape.radius");
+        assert_eq!(path_of(|v| v["potentials"][3]["shape"]["center"] = json!([0, 0, 50])), "potentials[3].shape");
+        assert_eq!(path_of(|v| v["potentials"][4]["path"] = json!("")), "potentials[4].path");
+    }
 }

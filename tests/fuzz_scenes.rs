@@ -1,0 +1,243 @@
+//! Robustness: `parse_scene` and `validate` must return (Ok or an input error) and never
+//! panic, whatever the text. A valid scene is mutated structurally (keys deleted, numbers
+//! replaced by extreme values, strings and values replaced) and textually (truncated at a
+//! random byte, random bytes inserted); random JSON values are tried too.
+
+use proptest::prelude::*;
+use qdsim_gpu::scene::{parse_scene, validate::validate};
+use serde_json::{json, Value};
+
+fn valid() -> Value {
+    json!({
+        "name": "fuzz base",
+        "domain": { "size": [30, 30, 16], "spacing": [1.0, 1.0, 1.0], "periodic": [false, true, false] },
+        "temperature": 77,
+        "materials_file": "extra.json",
+        "background": { "material": "AlGaAs", "x": 0.3 },
+        "regions": [
+            { "shape": { "type": "layer", "axis": "z", "from": -2, "to": 2 }, "material": "GaAs" },
+            { "shape": { "type": "box", "min": [-5, -5, -1], "max": [5, 5, 1] }, "material": "InGaAs", "x": 0.2 },
+            { "shape": { "type": "sphere", "center": [0, 0, 0], "radius": 3 }, "material": "InAs" },
+            { "shape": { "type": "cylinder", "center": [1, 0], "radius": 4, "height": 2, "axis": "y" }, "material": "InAs" },
+            { "shape": { "type": "cone", "base": [0, 0, -1], "base_radius": 5, "top_radius": 2, "height": 3 }, "material": "InAs" },
+            { "shape": { "type": "pyramid", "base": [0, 0, -1], "base_width": 8, "height": 4 }, "material": "InAs" },
+            { "shape": { "type": "lens", "base": [0, 0, -1], "radius": 6, "height": 3 }, "material": "InAs" },
+            { "shape": { "type": "ellipsoid", "center": [0, 0, 0], "semi_axes": [4, 3, 2] }, "material": "InAs" }
+        ],
+        "potentials": [
+            { "type": "harmonic", "hbar_omega": 0.01, "mass": 0.067, "axes": ["x", "y"] },
+            { "type": "harmonic", "spring_constant": 0.001, "center": [1, 1, 0] },
+            { "type": "gaussian", "depth": 0.1, "sigma": [3, 3, 2], "center": [0, 0] },
+            { "type": "square_well", "depth": -0.05, "shape": { "type": "sphere", "center": [0, 0, 0], "radius": 2 } },
+            { "type": "file", "path": "v.npy", "scale": 0.5 }
+        ],
+        "solve": { "states": 6, "carrier": "heavy_hole", "tolerance": 1e-8, "max_iterations": 5000, "backend": "cpu" },
+        "output": { "npy": true, "vtk": false, "plots": false, "wavefunctions": true }
+    })
+}
+
+/// Parse and validate; a panic anywhere fails the property.
+fn check(text: &str) {
+    if let Ok(scene) = parse_scene(text) {
+        let _ = validate(&scene);
+    }
+}
+
+/// Every node of a JSON tree, as a list of steps (object key or array index) from the root.
+#[derive(Clone, Debug)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+fn paths(v: &Value, prefix: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
+    out.push(prefix.clone());
+    match v {
+        Value::Object(m) => {
+            for (k, c) in m {
+                prefix.push(Step::Key(k.clone()));
+                paths(c, prefix, out);
+                prefix.pop();
+            }
+        }
+        Value::Array(a) => {
+            for (i, c) in a.iter().enumerate() {
+                prefix.push(Step::Index(i));
+                paths(c, prefix, out);
+                prefix.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn node<'a>(v: &'a mut Value, path: &[Step]) -> &'a mut Value {
+    let mut cur = v;
+    for s in path {
+        cur = match s {
+            Step::Key(k) => cur.get_mut(k.as_str()).unwrap(),
+            Step::Index(i) => cur.get_mut(*i).unwrap(),
+        };
+    }
+    cur
+}
+
+/// Numbers that stress the checks: zero, negative, tiny, huge, integers beyond usize.
+fn wild_number() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(json!(0)),
+        Just(json!(-0.0)),
+        Just(json!(-1)),
+        Just(json!(1)),
+        Just(json!(1e-300)),
+        Just(json!(-1e-300)),
+        Just(json!(1e300)),
+        Just(json!(-1e300)),
+        Just(json!(f64::MAX)),
+        Just(json!(f64::MIN)),
+        Just(json!(u64::MAX)),
+        Just(json!(i64::MIN)),
+        Just(json!(4_294_967_296u64)),
+        any::<f64>().prop_map(|x| if x.is_finite() { json!(x) } else { json!(1e308) }),
+        any::<i64>().prop_map(|x| json!(x)),
+        (-100.0..100.0f64).prop_map(|x| json!(x)),
+    ]
+}
+
+fn wild_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        wild_number(),
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        "[a-z_]{0,12}".prop_map(Value::String),
+        Just(json!("")),
+        Just(json!("électron ψ")),
+        Just(json!([])),
+        Just(json!({})),
+        prop::collection::vec(wild_number(), 0..5).prop_map(Value::Array),
+    ]
+}
+
+#[derive(Clone, Debug)]
+enum Mutation {
+    Delete,
+    Replace(Value),
+    RenameKey(String),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        Just(Mutation::Delete),
+        wild_value().prop_map(Mutation::Replace),
+        "[a-z_]{1,10}".prop_map(Mutation::RenameKey),
+    ]
+}
+
+fn apply(v: &mut Value, path: &[Step], m: &Mutation) {
+    let Some((last, parent_path)) = path.split_last() else {
+        if let Mutation::Replace(r) = m {
+            *v = r.clone();
+        }
+        return;
+    };
+    let parent = node(v, parent_path);
+    match (m, last, parent) {
+        (Mutation::Delete, Step::Key(k), Value::Object(o)) => {
+            o.remove(k);
+        }
+        (Mutation::Delete, Step::Index(i), Value::Array(a)) => {
+            a.remove(*i);
+        }
+        (Mutation::RenameKey(n), Step::Key(k), Value::Object(o)) => {
+            if let Some(x) = o.remove(k) {
+                o.insert(n.clone(), x);
+            }
+        }
+        (Mutation::Replace(r), Step::Key(k), Value::Object(o)) => {
+            o.insert(k.clone(), r.clone());
+        }
+        (Mutation::Replace(r), Step::Index(i), Value::Array(a)) => {
+            a[*i] = r.clone();
+        }
+        _ => {}
+    }
+}
+
+fn arb_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        wild_number(),
+        "[a-z_]{0,8}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("domain".to_string()),
+                    Just("size".to_string()),
+                    Just("spacing".to_string()),
+                    Just("background".to_string()),
+                    Just("material".to_string()),
+                    Just("regions".to_string()),
+                    Just("shape".to_string()),
+                    Just("type".to_string()),
+                    "[a-z_]{1,8}",
+                ],
+                inner,
+                0..6
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// 1 to 4 structural mutations of a valid scene.
+    #[test]
+    fn mutated_scene_never_panics(picks in prop::collection::vec((any::<prop::sample::Index>(), mutation()), 1..5)) {
+        let mut v = valid();
+        for (ix, m) in &picks {
+            let mut all = Vec::new();
+            paths(&v, &mut Vec::new(), &mut all);
+            let p = ix.get(&all).clone();
+            apply(&mut v, &p, m);
+        }
+        check(&v.to_string());
+    }
+
+    /// Truncation at a random byte and insertion of random bytes into the text.
+    #[test]
+    fn damaged_text_never_panics(
+        cut in any::<prop::sample::Index>(),
+        inserts in prop::collection::vec((any::<prop::sample::Index>(), prop::collection::vec(any::<u8>(), 1..8)), 0..4),
+        truncate in any::<bool>(),
+    ) {
+        let mut bytes = serde_json::to_vec_pretty(&valid()).unwrap();
+        for (at, junk) in &inserts {
+            let i = at.index(bytes.len() + 1);
+            bytes.splice(i..i, junk.iter().copied());
+        }
+        if truncate {
+            let n = cut.index(bytes.len() + 1);
+            bytes.truncate(n);
+        }
+        check(&String::from_utf8_lossy(&bytes));
+    }
+
+    /// Arbitrary JSON values, with a scene-like vocabulary of keys.
+    #[test]
+    fn random_json_never_panics(v in arb_json()) {
+        check(&v.to_string());
+    }
+}
+
+/// The unmutated base is valid, so the mutations start from the accepting path.
+#[test]
+fn base_is_valid() {
+    let s = parse_scene(&valid().to_string()).unwrap();
+    validate(&s).unwrap();
+}
