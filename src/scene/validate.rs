@@ -306,6 +306,11 @@ pub fn validate(scene: &Scene) -> Result<()> {
     if s.max_iterations < 1 {
         return Err(err("solve.max_iterations", format!("must be at least 1, got {}", s.max_iterations)));
     }
+    if let Some(b) = s.block_size {
+        if b < 1 || b > 64 {
+            return Err(err("solve.block_size", format!("must be between 1 and 64, got {b}")));
+        }
+    }
     Ok(())
 }
 
