@@ -266,6 +266,11 @@ fn harmonic_oscillator_2d() {
     harmonic(2, 0.02, 6.0, [48, 96], 4, 4);
 }
 
+/// Domain ±4 l0 (not 6) to keep the fine grid at 48³: the hard walls raise the n ≤ 2
+/// levels by about 2 ψ(X)|ψ'(X)| ~ 1e-4 ħω (measured: the n = 2 error at h/2 is 0.368 %
+/// with walls at ±4 l0 against 0.374 % expected from the h² scaling of a ±5 l0 run),
+/// negligible next to the discretisation error. Walltime on 2 shared cores: ~63 s, almost
+/// all in the 48³ Lanczos solve (1432 matvecs, block 6, 10 states); 56³ with ±5 l0 took 87 s.
 #[test]
 fn harmonic_oscillator_3d() {
     harmonic(3, 0.02, 4.0, [24, 48], 3, 6);
@@ -297,11 +302,22 @@ fn spherical_levels(l: usize, r: f64, v0: f64, kw: f64, kb: f64) -> Vec<f64> {
     roots(f, 0.0, v0, 20000)
 }
 
+/// The sphere's surface cuts cells, whose band edge and 1/m are volume-fraction averages
+/// with fractions from 4 sub-samples per axis (`simulation::SUBSAMPLES`): the discrete
+/// interface is only located to within ~h/8 and the error depends on where the surface
+/// cuts the cells, so it is first order and not monotone in h (the same happens in 1D for
+/// a well whose edges are not on cell faces). Measured (R = 8 nm, 36 nm domain):
+///   h = 1.5 nm:  1s +2.00e-3, 1p −7.10e-3
+///   h = 0.75 nm: 1s +3.55e-3, 1p +8.77e-4
+/// so an observed order is meaningless here (1s: −0.83, 1p: +3.0) and is not asserted.
+/// Asserted instead: the 0.5 % accuracy at h = 0.75 nm, 1 % at h = 1.5 nm, and the exact
+/// 3-fold degeneracy of 1p (cubic symmetry keeps l = 1 degenerate on a centred grid).
 #[test]
 fn spherical_well_3d() {
     let (w, b) = (gaas(), algaas(0.3));
     let v0 = ec(&b) - ec(&w);
     let radius = 8.0;
+    // ≥ 10 nm of barrier: exp(−2κ·10 nm) ≤ 1e-5 for the 1s and 1p decay constants
     let size = 36.0;
     let s_levels = spherical_levels(0, radius, v0, kin(&w), kin(&b));
     let p_levels = spherical_levels(1, radius, v0, kin(&w), kin(&b));
@@ -309,8 +325,7 @@ fn spherical_well_3d() {
     let (e1s, e1p) = (s_levels[0], p_levels[0]);
     assert!(e1s < e1p);
     let e0 = ec(&w);
-    let mut rel = Vec::new();
-    for cells in [30usize, 60] {
+    for (cells, tol) in [(24usize, 1e-2), (48, REL_TOL_FINE)] {
         let h = size / cells as f64;
         let json = format!(
             r#"{{ "domain": {{ "size": [{size}, {size}, {size}], "spacing": {h} }}, "temperature": {TEMPERATURE},
@@ -328,8 +343,8 @@ fn spherical_well_3d() {
         let r1s = (en[0] - e1s) / e1s;
         let r1p = (levels[1].0 - e0 - e1p) / e1p;
         let spread = (en[3] - en[1]) / e1p;
-        println!("  1s rel. error {r1s:+.3e}; 1p rel. error {r1p:+.3e} (spread of the triplet {spread:.1e})");
-        rel.push(vec![r1s, r1p]);
+        println!("  1s rel. error {r1s:+.3e}; 1p rel. error {r1p:+.3e} (relative spread of the triplet {spread:.1e})");
+        assert!(spread < 1e-9, "1p triplet split by {spread:e}");
+        assert!(r1s.abs() <= tol && r1p.abs() <= tol, "h = {h}: errors 1s {r1s:e}, 1p {r1p:e} exceed {tol}");
     }
-    check_convergence("sphere", &rel[0], &rel[1], MIN_ORDER);
 }
