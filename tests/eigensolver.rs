@@ -1,0 +1,212 @@
+//! Block Lanczos against dense nalgebra on small symmetric matrices, including matrices
+//! with clusters of exactly equal eigenvalues (the block size is at least the largest
+//! multiplicity, so every copy must be found).
+//!
+//! Agreement required: |λ_lanczos − λ_dense| ≤ 1e-8 ‖A‖ (‖A‖ = max |λ| from the dense
+//! solve), multiplicities equal, residuals ‖Ax − λx‖ ≤ 1e-8 ‖A‖, vectors orthonormal.
+
+use qdsim_gpu::backend::CpuBackend;
+use qdsim_gpu::linalg::lanczos::{lowest_eigenpairs, LanczosOptions};
+use qdsim_gpu::linalg::{dense, CsrMatrix};
+
+/// splitmix64: a small deterministic generator (no extra dependencies).
+struct Rng(u64);
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [-1, 1).
+    fn uniform(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
+/// Random sparse symmetric n×n matrix: a random diagonal and `per_row` random
+/// off-diagonal pairs per row.
+fn random_sparse_symmetric(n: usize, per_row: usize, rng: &mut Rng) -> Vec<(usize, usize, f64)> {
+    let mut t = Vec::new();
+    for i in 0..n {
+        t.push((i, i, 4.0 * rng.uniform()));
+        for _ in 0..per_row {
+            let j = rng.below(n);
+            if j != i {
+                let v = rng.uniform();
+                t.push((i, j, v));
+                t.push((j, i, v));
+            }
+        }
+    }
+    t
+}
+
+fn laplacian_1d(n: usize) -> Vec<(usize, usize, f64)> {
+    let mut t = Vec::new();
+    for i in 0..n {
+        t.push((i, i, 2.0));
+        if i > 0 {
+            t.push((i, i - 1, -1.0));
+            t.push((i - 1, i, -1.0));
+        }
+    }
+    t
+}
+
+/// Kronecker sum L ⊕ L (⊕ L) of identical 1D Laplacians of size m: dimension m^d, exact
+/// degeneracies from the permutations of the 1D indices.
+fn kronecker_sum(m: usize, d: usize) -> CsrMatrix {
+    let l = laplacian_1d(m);
+    let n = m.pow(d as u32);
+    let mut t = Vec::new();
+    for axis in 0..d {
+        let stride = m.pow(axis as u32);
+        for idx in 0..n {
+            let i_axis = (idx / stride) % m;
+            for &(r, c, v) in l.iter().filter(|e| e.0 == i_axis) {
+                let _ = r;
+                let jdx = idx + c * stride - i_axis * stride;
+                t.push((idx, jdx, v));
+            }
+        }
+    }
+    CsrMatrix::from_triplets(n, n, &t)
+}
+
+/// Group ascending values into clusters closer than `gap`: multiplicities.
+fn multiplicities(v: &[f64], gap: f64) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::new();
+    for i in 0..v.len() {
+        if i > 0 && v[i] - v[i - 1] < gap {
+            *out.last_mut().unwrap() += 1;
+        } else {
+            out.push(1);
+        }
+    }
+    out
+}
+
+/// Solve with Lanczos and with dense nalgebra and compare. The lowest `nev` values must
+/// not cut through a cluster (checked on the dense spectrum).
+fn compare(name: &str, a: &CsrMatrix, nev: usize, block_size: usize) -> Vec<usize> {
+    let n = a.nrows;
+    let (all, _) = dense::lowest_eigenpairs(a, n);
+    let norm = all.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    let gap = 1e-6 * norm;
+    assert!(all[nev] - all[nev - 1] > gap, "{name}: nev = {nev} cuts a cluster");
+    let be = CpuBackend::new();
+    let opts = LanczosOptions { nev, tol: 1e-10, block_size, ..Default::default() };
+    let r = lowest_eigenpairs(&be, a, &opts, &mut |_| {});
+    assert!(r.converged, "{name}: not converged: {r:?}");
+    assert_eq!(r.values.len(), nev, "{name}");
+    let dense_m = multiplicities(&all[..nev], gap);
+    let lanczos_m = multiplicities(&r.values, gap);
+    let worst = r.values.iter().zip(&all).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max) / norm;
+    let worst_res = r.residuals.iter().fold(0.0f64, |m, &x| m.max(x)) / norm;
+    let mut worst_orth = 0.0f64;
+    for i in 0..nev {
+        for j in 0..=i {
+            let d: f64 = r.vectors[i].iter().zip(&r.vectors[j]).map(|(x, y)| x * y).sum();
+            worst_orth = worst_orth.max((d - if i == j { 1.0 } else { 0.0 }).abs());
+        }
+    }
+    println!(
+        "{name}: n = {n}, nev = {nev}, block {block_size}: multiplicities {lanczos_m:?}, max |dλ|/‖A‖ = {worst:.1e}, \
+         max residual/‖A‖ = {worst_res:.1e}, orthonormality {worst_orth:.1e}, {} matvecs, {} restarts",
+        r.matvecs, r.restarts
+    );
+    assert_eq!(lanczos_m, dense_m, "{name}: multiplicities differ: lanczos {:?}, dense {:?}", r.values, &all[..nev]);
+    assert!(worst <= 1e-8, "{name}: eigenvalues differ by {worst:e} ‖A‖: {:?} vs {:?}", r.values, &all[..nev]);
+    assert!(worst_res <= 1e-8, "{name}: residual {worst_res:e} ‖A‖");
+    assert!(worst_orth <= 1e-8, "{name}: vectors not orthonormal ({worst_orth:e})");
+    dense_m
+}
+
+#[test]
+fn random_sparse_matches_dense() {
+    let mut rng = Rng(12345);
+    for (n, per_row, nev, block) in [(50, 2, 5, 1), (137, 3, 8, 2), (300, 2, 6, 3), (211, 4, 10, 4), (90, 1, 4, 1)] {
+        let t = random_sparse_symmetric(n, per_row, &mut rng);
+        let a = CsrMatrix::from_triplets(n, n, &t);
+        assert!(a.asymmetry() == 0.0);
+        compare(&format!("random n={n}"), &a, nev, block);
+    }
+}
+
+#[test]
+fn kronecker_sum_2d_pairs() {
+    // L ⊕ L, m = 12: λ_i + λ_j, pairs (i ≠ j) doubly degenerate; in ascending order
+    // (11) (12) (22) (13) (23) (14)
+    let a = kronecker_sum(12, 2);
+    let m = compare("Laplacian 12 ⊕ 12", &a, 10, 2);
+    assert_eq!(m, vec![1, 2, 1, 2, 2, 2]);
+}
+
+#[test]
+fn kronecker_sum_3d_triplets_and_sextets() {
+    // L ⊕ L ⊕ L, m = 6 (n = 216), ascending: (111) 1, (112) 3, (122) 3, (113) 3,
+    // (222) 1, (123) 6
+    let a = kronecker_sum(6, 3);
+    let m = compare("Laplacian 6 ⊕ 6 ⊕ 6", &a, 17, 6);
+    assert_eq!(m, vec![1, 3, 3, 3, 1, 6]);
+}
+
+#[test]
+fn direct_sum_of_identical_blocks() {
+    // diag(B, B, B) with B random sparse symmetric 60×60, rows and columns then shuffled
+    // by a random permutation: every eigenvalue exactly 3-fold.
+    let mut rng = Rng(777);
+    let nb = 60;
+    let copies = 3;
+    let tb = random_sparse_symmetric(nb, 3, &mut rng);
+    let n = nb * copies;
+    let mut perm: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = rng.below(i + 1);
+        perm.swap(i, j);
+    }
+    let mut t = Vec::new();
+    for c in 0..copies {
+        for &(i, j, v) in &tb {
+            t.push((perm[c * nb + i], perm[c * nb + j], v));
+        }
+    }
+    let a = CsrMatrix::from_triplets(n, n, &t);
+    let m = compare("3 × identical 60-blocks, permuted", &a, 12, 3);
+    assert_eq!(m, vec![3, 3, 3, 3]);
+}
+
+/// Q D Qᵀ with Q a product of random Householder reflections (dense) and D with
+/// prescribed multiplicities.
+#[test]
+fn rotated_diagonal_with_multiplicities() {
+    let mut rng = Rng(4242);
+    let n = 80;
+    // lowest values: -5 (×1), -4 (×4), -3.5 (×2), -3 (×3), then simple values in [0, 10)
+    let mut d: Vec<f64> = vec![-5.0, -4.0, -4.0, -4.0, -4.0, -3.5, -3.5, -3.0, -3.0, -3.0];
+    while d.len() < n {
+        d.push(5.0 + 5.0 * rng.uniform());
+    }
+    let mut q = nalgebra::DMatrix::<f64>::identity(n, n);
+    for _ in 0..4 {
+        let v = nalgebra::DVector::<f64>::from_fn(n, |_, _| rng.uniform());
+        let v = &v / v.norm();
+        let hh = nalgebra::DMatrix::<f64>::identity(n, n) - 2.0 * &v * v.transpose();
+        q = hh * q;
+    }
+    let a = &q * nalgebra::DMatrix::from_diagonal(&nalgebra::DVector::from_vec(d)) * q.transpose();
+    let mut t = Vec::new();
+    for i in 0..n {
+        for j in 0..n {
+            t.push((i, j, 0.5 * (a[(i, j)] + a[(j, i)])));
+        }
+    }
+    let a = CsrMatrix::from_triplets(n, n, &t);
+    let m = compare("Q D Q^T", &a, 10, 4);
+    assert_eq!(m, vec![1, 4, 2, 3]);
+}

@@ -1,0 +1,350 @@
+//! The whole pipeline (scene JSON → materials → grid → Hamiltonian → eigensolver) against
+//! problems with exact answers, each at two spacings h and h/2:
+//! - the observed order of convergence log2(err(h)/err(h/2)) must be about 2, and
+//! - the error at h/2 must be within 0.5 % of the confinement energy E − band edge.
+//!
+//! Exact answers are computed here from the material parameters the database resolves
+//! (never hard-coded), so the tests follow the database.
+//!
+//! Run with `cargo test --release --test exact_answers -- --nocapture` to see the errors.
+
+use std::f64::consts::PI;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use qdsim_gpu::constants::HBAR2_OVER_2M0_EV_NM2;
+use qdsim_gpu::materials::{Carrier, Material, MaterialDb};
+use qdsim_gpu::scene::{parse_scene, LoadedScene};
+use qdsim_gpu::simulation::{self, Problem, Solution, SolveOptions};
+
+/// Relative error (of the confinement energy) allowed at the finer spacing.
+const REL_TOL_FINE: f64 = 5e-3;
+/// Lower bound on the observed order for second-order convergence.
+const MIN_ORDER: f64 = 1.6;
+
+const TEMPERATURE: f64 = 300.0;
+
+fn gaas() -> Material {
+    MaterialDb::builtin().resolve("GaAs", None).unwrap()
+}
+fn algaas(x: f64) -> Material {
+    MaterialDb::builtin().resolve("AlGaAs", Some(x)).unwrap()
+}
+fn ec(m: &Material) -> f64 {
+    m.band_edge(Carrier::Electron, TEMPERATURE)
+}
+/// ħ²/(2m*) of a material's electron, eV nm².
+fn kin(m: &Material) -> f64 {
+    HBAR2_OVER_2M0_EV_NM2 / m.mass(Carrier::Electron)
+}
+
+/// Parse, prepare, assemble and solve a scene given as JSON text.
+fn run_scene(json: &str) -> (Problem, Solution) {
+    let scene = parse_scene(json).unwrap_or_else(|e| panic!("bad scene: {e}\n{json}"));
+    let loaded = LoadedScene { scene, path: PathBuf::from("test.json"), base_dir: PathBuf::from(".") };
+    let opts = SolveOptions::from_scene(&loaded.scene);
+    let problem = simulation::prepare(&loaded, opts.states).unwrap();
+    let h = problem.hamiltonian();
+    let t = Instant::now();
+    let sol = simulation::solve(&h, &opts, &mut |_| {}).unwrap();
+    println!(
+        "    grid {:?}, {} unknowns, {} solve: {:.2} s, {} matvecs",
+        problem.grid.dims(),
+        problem.grid.len(),
+        sol.method,
+        t.elapsed().as_secs_f64(),
+        sol.matvecs
+    );
+    assert!(sol.converged, "eigensolver did not converge: residuals {:?}", sol.residuals);
+    assert_eq!(sol.energies.len(), opts.states);
+    (problem, sol)
+}
+
+fn order(e_h: f64, e_h2: f64) -> f64 {
+    (e_h.abs() / e_h2.abs()).log2()
+}
+
+/// Check relative errors (one per level, at h and at h/2): fine error ≤ REL_TOL_FINE and
+/// observed order ≥ `min_order`.
+fn check_convergence(what: &str, rel_h: &[f64], rel_h2: &[f64], min_order: f64) {
+    assert_eq!(rel_h.len(), rel_h2.len());
+    for (i, (&a, &b)) in rel_h.iter().zip(rel_h2).enumerate() {
+        let p = order(a, b);
+        println!("  {what} level {i}: rel. error h: {a:+.3e}, h/2: {b:+.3e}, order {p:.3}");
+        assert!(b.abs() <= REL_TOL_FINE, "{what} level {i}: relative error {b:e} at h/2 exceeds {REL_TOL_FINE}");
+        assert!(p >= min_order, "{what} level {i}: observed order {p:.3} < {min_order} (errors {a:e}, {b:e})");
+    }
+}
+
+/// Find all roots of `f` on (lo, hi) by a sign scan with `steps` intervals and bisection.
+fn roots(f: impl Fn(f64) -> f64, lo: f64, hi: f64, steps: usize) -> Vec<f64> {
+    let mut out = Vec::new();
+    let dx = (hi - lo) / steps as f64;
+    let mut x0 = lo + 1e-12 * (hi - lo);
+    let mut f0 = f(x0);
+    for s in 1..=steps {
+        let x1 = if s == steps { hi - 1e-12 * (hi - lo) } else { lo + s as f64 * dx };
+        let f1 = f(x1);
+        if f0 == 0.0 {
+            out.push(x0);
+        } else if f0 * f1 < 0.0 {
+            let (mut a, mut b, mut fa) = (x0, x1, f0);
+            for _ in 0..200 {
+                let m = 0.5 * (a + b);
+                let fm = f(m);
+                if fm == 0.0 || (b - a) < 1e-15 * b.abs() {
+                    a = m;
+                    b = m;
+                    break;
+                }
+                if fa * fm < 0.0 {
+                    b = m;
+                } else {
+                    a = m;
+                    fa = fm;
+                }
+            }
+            out.push(0.5 * (a + b));
+        }
+        x0 = x1;
+        f0 = f1;
+    }
+    out
+}
+
+/// Group ascending energies into levels: consecutive values closer than `gap` belong to
+/// the same level. Returns (mean energy, multiplicity, member indices) per level.
+fn group_levels(e: &[f64], gap: f64) -> Vec<(f64, usize, Vec<usize>)> {
+    let mut levels: Vec<Vec<usize>> = Vec::new();
+    for i in 0..e.len() {
+        match levels.last_mut() {
+            Some(l) if e[i] - e[*l.last().unwrap()] < gap => l.push(i),
+            _ => levels.push(vec![i]),
+        }
+    }
+    levels
+        .into_iter()
+        .map(|l| (l.iter().map(|&i| e[i]).sum::<f64>() / l.len() as f64, l.len(), l))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. 1D infinite well: the domain boundaries are the walls.
+
+#[test]
+fn infinite_well_1d() {
+    let m = gaas();
+    let l = 20.0;
+    let exact: Vec<f64> = (1..=3).map(|n| kin(&m) * (PI * n as f64 / l).powi(2)).collect();
+    let mut rel = Vec::new();
+    for cells in [40usize, 80] {
+        let json = format!(
+            r#"{{ "domain": {{ "size": [{l}], "spacing": {} }}, "temperature": {TEMPERATURE},
+                 "background": {{ "material": "GaAs" }},
+                 "solve": {{ "states": 3, "tolerance": 1e-12 }} }}"#,
+            l / cells as f64
+        );
+        println!("infinite well, h = {} nm", l / cells as f64);
+        let (p, s) = run_scene(&json);
+        let e0 = p.lowest_band_edge();
+        assert!((e0 - ec(&m)).abs() < 1e-12);
+        let r: Vec<f64> = s.energies.iter().zip(&exact).map(|(e, x)| (e - e0 - x) / x).collect();
+        println!("  E - Ec = {:?} eV, exact {:?}", s.energies.iter().map(|e| e - e0).collect::<Vec<_>>(), exact);
+        rel.push(r);
+    }
+    check_convergence("infinite well", &rel[0], &rel[1], MIN_ORDER);
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. 1D finite well with a mass step (BenDaniel–Duke).
+
+/// Bound states of a symmetric well of width `a` (nm), depth `v0` (eV), ħ²/2m `kw` inside
+/// and `kb` outside, energies above the well bottom, ascending.
+fn finite_well_levels(a: f64, v0: f64, kw: f64, kb: f64) -> Vec<f64> {
+    // ħ²k²/2m_w = E → k = sqrt(E/kw); (1/m) ∝ ħ²/2m, so 1/m_w ∝ kw.
+    let kk = |e: f64| (e / kw).sqrt();
+    let kap = |e: f64| ((v0 - e) / kb).sqrt();
+    // even: (k/m_w) tan(ka/2) = κ/m_b, multiplied by cos(ka/2) (no poles)
+    let even = |e: f64| kw * kk(e) * (kk(e) * a / 2.0).sin() - kb * kap(e) * (kk(e) * a / 2.0).cos();
+    // odd: −(k/m_w) cot(ka/2) = κ/m_b, multiplied by sin(ka/2)
+    let odd = |e: f64| kw * kk(e) * (kk(e) * a / 2.0).cos() + kb * kap(e) * (kk(e) * a / 2.0).sin();
+    let mut all = roots(even, 0.0, v0, 20000);
+    all.extend(roots(odd, 0.0, v0, 20000));
+    all.sort_by(f64::total_cmp);
+    all
+}
+
+#[test]
+fn finite_well_1d_mass_step() {
+    let (w, b) = (gaas(), algaas(0.3));
+    let v0 = ec(&b) - ec(&w);
+    let a = 10.0;
+    let size = 80.0;
+    let exact = finite_well_levels(a, v0, kin(&w), kin(&b));
+    println!(
+        "finite well: V0 = {v0:.5} eV, m_w = {}, m_b = {}, bound states (eV above Ec_w) {exact:?}",
+        w.mass(Carrier::Electron),
+        b.mass(Carrier::Electron)
+    );
+    // the alternation even/odd and the count follow from the depth
+    assert!(exact.len() >= 2);
+    // the outermost bound state must have decayed well before the wall (35 nm of barrier)
+    let kappa_min = ((v0 - exact.last().unwrap()) / kin(&b)).sqrt();
+    println!("  weakest decay constant {kappa_min:.3} /nm: exp(-2 kappa 35 nm) = {:.1e}", (-2.0 * kappa_min * 35.0).exp());
+    let nb = exact.len();
+    let mut rel = Vec::new();
+    for h in [0.5, 0.25] {
+        // the well edges ±5 nm fall on cell faces (35 nm = 70 h or 140 h from the edge)
+        let json = format!(
+            r#"{{ "domain": {{ "size": [{size}], "spacing": {h} }}, "temperature": {TEMPERATURE},
+                 "background": {{ "material": "AlGaAs", "x": 0.3 }},
+                 "regions": [ {{ "shape": {{ "type": "layer", "axis": "x", "from": {}, "to": {} }}, "material": "GaAs" }} ],
+                 "solve": {{ "states": {}, "tolerance": 1e-12 }} }}"#,
+            -a / 2.0,
+            a / 2.0,
+            nb + 1
+        );
+        println!("finite well, h = {h} nm");
+        let (p, s) = run_scene(&json);
+        assert!(p.map.mixed.is_empty(), "the well edges should fall on cell faces");
+        let e0 = ec(&w);
+        assert!((p.lowest_band_edge() - e0).abs() < 1e-12);
+        // exactly nb levels below the barrier edge, the next one above
+        assert!(s.energies[nb - 1] < ec(&b) && s.energies[nb] > ec(&b), "{:?} vs barrier {}", s.energies, ec(&b));
+        println!("  E - Ec_w = {:?}", s.energies.iter().map(|e| e - e0).collect::<Vec<_>>());
+        rel.push(s.energies[..nb].iter().zip(&exact).map(|(e, x)| (e - e0 - x) / x).collect::<Vec<f64>>());
+    }
+    check_convergence("finite well", &rel[0], &rel[1], MIN_ORDER);
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Isotropic harmonic oscillators in 2D and 3D: (n + d/2) ħω, degeneracy C(n+d-1, d-1).
+
+fn harmonic(dim: usize, hbar_omega: f64, half_width_l0: f64, cells: [usize; 2], nlevels: usize, block: usize) {
+    let m = gaas();
+    let l0 = (2.0 * kin(&m) / hbar_omega).sqrt(); // sqrt(ħ/(m ω))
+    let size = 2.0 * half_width_l0 * l0;
+    let degeneracy = |n: usize| if dim == 2 { n + 1 } else { (n + 1) * (n + 2) / 2 };
+    let states: usize = (0..nlevels).map(degeneracy).sum();
+    let e0 = ec(&m);
+    let mut rel = Vec::new();
+    println!("{dim}D oscillator: hbar omega = {hbar_omega} eV, l0 = {l0:.3} nm, domain ±{half_width_l0} l0");
+    for c in cells {
+        let h = size / c as f64;
+        let sizes = vec![size; dim];
+        let json = format!(
+            r#"{{ "domain": {{ "size": {sizes:?}, "spacing": {h} }}, "temperature": {TEMPERATURE},
+                 "background": {{ "material": "GaAs" }},
+                 "potentials": [ {{ "type": "harmonic", "hbar_omega": {hbar_omega} }} ],
+                 "solve": {{ "states": {states}, "tolerance": 1e-9, "block_size": {block} }} }}"#
+        );
+        println!("  h = {h:.4} nm = {:.4} l0", h / l0);
+        let (p, s) = run_scene(&json);
+        assert_eq!(p.grid.dims(), vec![c; dim]);
+        let levels = group_levels(&s.energies, 0.25 * hbar_omega);
+        let mults: Vec<usize> = levels.iter().map(|l| l.1).collect();
+        println!("    multiplicities {mults:?}");
+        assert_eq!(mults, (0..nlevels).map(degeneracy).collect::<Vec<_>>(), "energies {:?}", s.energies);
+        // worst relative error of each level's members
+        let mut r = Vec::new();
+        for (n, (_, _, idx)) in levels.iter().enumerate() {
+            let exact = (n as f64 + dim as f64 / 2.0) * hbar_omega;
+            let errs: Vec<f64> = idx.iter().map(|&i| (s.energies[i] - e0 - exact) / exact).collect();
+            println!(
+                "    level {n}: exact {exact:.6} eV, rel. errors [{}]",
+                errs.iter().map(|e| format!("{e:+.3e}")).collect::<Vec<_>>().join(", ")
+            );
+            r.push(errs.into_iter().fold(0.0f64, |a, b| if b.abs() > a.abs() { b } else { a }));
+        }
+        rel.push(r);
+    }
+    check_convergence(&format!("{dim}D oscillator"), &rel[0], &rel[1], MIN_ORDER);
+}
+
+#[test]
+fn harmonic_oscillator_2d() {
+    harmonic(2, 0.02, 6.0, [48, 96], 4, 4);
+}
+
+/// Domain ±4 l0 (not 6) to keep the fine grid at 48³: the hard walls raise the n ≤ 2
+/// levels by about 2 ψ(X)|ψ'(X)| ~ 1e-4 ħω (measured: the n = 2 error at h/2 is 0.368 %
+/// with walls at ±4 l0 against 0.374 % expected from the h² scaling of a ±5 l0 run),
+/// negligible next to the discretisation error. Walltime on 2 shared cores: ~63 s, almost
+/// all in the 48³ Lanczos solve (1432 matvecs, block 6, 10 states); 56³ with ±5 l0 took 87 s.
+#[test]
+fn harmonic_oscillator_3d() {
+    harmonic(3, 0.02, 4.0, [24, 48], 3, 6);
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Spherical finite well with a mass step: l = 0 and l = 1.
+
+/// Bound levels of angular momentum `l` (0 or 1) of a spherical well of radius `r` (nm),
+/// depth `v0` (eV), ħ²/2m `kw` inside and `kb` outside; energies above the well bottom.
+fn spherical_levels(l: usize, r: f64, v0: f64, kw: f64, kb: f64) -> Vec<f64> {
+    // Matching ψ and (1/m) ψ' at R: (1/m_w) ψ_in'/ψ_in = (1/m_b) ψ_out'/ψ_out, written
+    // multiplied by the inner function so that it has no poles.
+    let f = |e: f64| {
+        let k = (e / kw).sqrt();
+        let q = ((v0 - e) / kb).sqrt();
+        let x = k * r;
+        let (j0, j1) = (x.sin() / x, x.sin() / (x * x) - x.cos() / x);
+        match l {
+            // inside j0(kr) ∝ sin(kr)/r: ψ'/ψ = k cot(kR) − 1/R; outside e^{−κr}/r:
+            // ψ'/ψ = −κ − 1/R. Multiplied by sin(kR).
+            0 => kw * (k * x.cos() - x.sin() / r) + kb * (q + 1.0 / r) * x.sin(),
+            // inside j1: ψ'/ψ = k j0/j1 − 2/R; outside k1 ∝ e^{−κr}(κr + 1)/(κr)²:
+            // ψ'/ψ = −κ + κ/(κR + 1) − 2/R.
+            1 => kw * (k * j0 - 2.0 * j1 / r) - kb * (-q + q / (q * r + 1.0) - 2.0 / r) * j1,
+            _ => unreachable!(),
+        }
+    };
+    roots(f, 0.0, v0, 20000)
+}
+
+/// The sphere's surface cuts cells, whose band edge and 1/m are volume-fraction averages
+/// with fractions from 4 sub-samples per axis (`simulation::SUBSAMPLES`): the discrete
+/// interface is only located to within ~h/8 and the error depends on where the surface
+/// cuts the cells, so it is first order and not monotone in h (the same happens in 1D for
+/// a well whose edges are not on cell faces). Measured (R = 8 nm, 36 nm domain):
+///   h = 1.5 nm:  1s +2.00e-3, 1p −7.10e-3
+///   h = 0.75 nm: 1s +3.55e-3, 1p +8.77e-4
+/// so an observed order is meaningless here (1s: −0.83, 1p: +3.0) and is not asserted.
+/// Asserted instead: the 0.5 % accuracy at h = 0.75 nm, 1 % at h = 1.5 nm, and the exact
+/// 3-fold degeneracy of 1p (cubic symmetry keeps l = 1 degenerate on a centred grid).
+#[test]
+fn spherical_well_3d() {
+    let (w, b) = (gaas(), algaas(0.3));
+    let v0 = ec(&b) - ec(&w);
+    let radius = 8.0;
+    // ≥ 10 nm of barrier: exp(−2κ·10 nm) ≤ 1e-5 for the 1s and 1p decay constants
+    let size = 36.0;
+    let s_levels = spherical_levels(0, radius, v0, kin(&w), kin(&b));
+    let p_levels = spherical_levels(1, radius, v0, kin(&w), kin(&b));
+    println!("sphere R = {radius} nm, V0 = {v0:.5} eV: l=0 levels {s_levels:?}, l=1 levels {p_levels:?}");
+    let (e1s, e1p) = (s_levels[0], p_levels[0]);
+    assert!(e1s < e1p);
+    let e0 = ec(&w);
+    for (cells, tol) in [(24usize, 1e-2), (48, REL_TOL_FINE)] {
+        let h = size / cells as f64;
+        let json = format!(
+            r#"{{ "domain": {{ "size": [{size}, {size}, {size}], "spacing": {h} }}, "temperature": {TEMPERATURE},
+                 "background": {{ "material": "AlGaAs", "x": 0.3 }},
+                 "regions": [ {{ "shape": {{ "type": "sphere", "center": [0, 0, 0], "radius": {radius} }}, "material": "GaAs" }} ],
+                 "solve": {{ "states": 5, "tolerance": 1e-9, "block_size": 5 }} }}"#
+        );
+        println!("sphere, h = {h} nm");
+        let (_, s) = run_scene(&json);
+        let en: Vec<f64> = s.energies.iter().map(|e| e - e0).collect();
+        println!("  E - Ec_w = {en:?}");
+        let levels = group_levels(&s.energies, 1e-3 * (e1p - e1s));
+        let mults: Vec<usize> = levels.iter().map(|l| l.1).collect();
+        assert_eq!(&mults[..2], &[1, 3], "energies {en:?}");
+        let r1s = (en[0] - e1s) / e1s;
+        let r1p = (levels[1].0 - e0 - e1p) / e1p;
+        let spread = (en[3] - en[1]) / e1p;
+        println!("  1s rel. error {r1s:+.3e}; 1p rel. error {r1p:+.3e} (relative spread of the triplet {spread:.1e})");
+        assert!(spread < 1e-9, "1p triplet split by {spread:e}");
+        assert!(r1s.abs() <= tol && r1p.abs() <= tol, "h = {h}: errors 1s {r1s:e}, 1p {r1p:e} exceed {tol}");
+    }
+}
