@@ -18,13 +18,15 @@ use crate::linalg::lanczos::{lowest_eigenpairs, LanczosOptions, LanczosProgress}
 use crate::linalg::{dense, CsrMatrix};
 use crate::materials::{Carrier, Material, MaterialDb};
 use crate::output::{self, OutputDir};
-use crate::physics::{assemble_hamiltonian, potentials::add_potential};
+use crate::physics::potentials::add_potential;
 use crate::scene::{BackendChoice, LoadedScene, Scene};
 
 /// Problems up to this many unknowns are diagonalised densely (nalgebra).
 pub const DENSE_LIMIT: usize = 400;
 /// Degree of the Chebyshev filter the eigensolver uses on large problems.
 pub const DEFAULT_FILTER_DEGREE: usize = 16;
+/// Sample lines per tangential axis and points per line for faces cut by an interface.
+pub const FACE_SAMPLES: usize = 8;
 /// Sub-samples per axis used to get volume fractions in cells cut by an interface.
 pub const SUBSAMPLES: usize = 4;
 
@@ -50,6 +52,8 @@ pub struct Problem {
     pub potential: Vec<f64>,
     /// ħ²/(2m*) per cell, eV nm² (1/m* volume-averaged in cut cells).
     pub kinetic: Vec<f64>,
+    /// ħ²/(2m*) on the faces that touch a cut cell, sampled across the interface.
+    pub faces: crate::physics::hamiltonian::FaceCoefficients,
 }
 
 /// Memory the solve is expected to need, bytes, from the scene alone (nothing allocated).
@@ -194,6 +198,8 @@ pub fn prepare(loaded: &LoadedScene, states: usize) -> Result<Problem> {
     let inv_mass_per_fill: Vec<f64> = fills.iter().map(|f| 1.0 / f.material.mass(carrier)).collect();
     let band_edge = map.average(&edge_per_fill);
     let kinetic: Vec<f64> = map.average(&inv_mass_per_fill).into_iter().map(|im| HBAR2_OVER_2M0_EV_NM2 * im).collect();
+    let kinetic_per_fill: Vec<f64> = inv_mass_per_fill.iter().map(|im| HBAR2_OVER_2M0_EV_NM2 * im).collect();
+    let faces = map.face_coefficients(&grid, &shapes, &kinetic_per_fill, FACE_SAMPLES);
     let mut potential = band_edge.clone();
     let default_mass = fills[0].material.mass(carrier);
     for (i, p) in scene.potentials.iter().enumerate() {
@@ -202,12 +208,12 @@ pub fn prepare(loaded: &LoadedScene, states: usize) -> Result<Problem> {
     if let Some(i) = potential.iter().position(|v| !v.is_finite()) {
         return Err(QdError::input("potentials", format!("the total potential is not finite at cell {i} ({:?} nm)", grid.center(i))));
     }
-    Ok(Problem { grid, carrier, temperature: t, fills, map, band_edge, potential, kinetic })
+    Ok(Problem { grid, carrier, temperature: t, fills, map, band_edge, potential, kinetic, faces })
 }
 
 impl Problem {
     pub fn hamiltonian(&self) -> CsrMatrix {
-        assemble_hamiltonian(&self.grid, &self.kinetic, &self.potential)
+        crate::physics::hamiltonian::assemble_hamiltonian_with_faces(&self.grid, &self.kinetic, &self.potential, &self.faces)
     }
     /// Lowest band edge of the materials, eV (the reference of "meV above the band edge").
     pub fn lowest_band_edge(&self) -> f64 {

@@ -302,16 +302,18 @@ fn spherical_levels(l: usize, r: f64, v0: f64, kw: f64, kb: f64) -> Vec<f64> {
     roots(f, 0.0, v0, 20000)
 }
 
-/// The sphere's surface cuts cells, whose band edge and 1/m are volume-fraction averages
-/// with fractions from 4 sub-samples per axis (`simulation::SUBSAMPLES`): the discrete
-/// interface is only located to within ~h/8 and the error depends on where the surface
-/// cuts the cells, so it is first order and not monotone in h (the same happens in 1D for
-/// a well whose edges are not on cell faces). Measured (R = 8 nm, 36 nm domain):
-///   h = 1.5 nm:  1s +2.00e-3, 1p −7.10e-3
-///   h = 0.75 nm: 1s +3.55e-3, 1p +8.77e-4
-/// so an observed order is meaningless here (1s: −0.83, 1p: +3.0) and is not asserted.
-/// Asserted instead: the 0.5 % accuracy at h = 0.75 nm, 1 % at h = 1.5 nm, and the exact
-/// 3-fold degeneracy of 1p (cubic symmetry keeps l = 1 degenerate on a centred grid).
+/// The sphere's surface cuts cells: their band edge is the volume-fraction average (4
+/// sub-samples per axis) and the kinetic coefficient on every face touching a cut cell is
+/// sampled across the interface (harmonic along the normal, arithmetic across the face:
+/// `MaterialMap::face_coefficients`). The two spacings keep the geometry self-similar
+/// (centre on a cell corner, R = 8 h and 16 h), the usual way to measure the order with an
+/// embedded interface; on non-commensurate grids the error also depends on where the
+/// surface cuts the cells. Measured (R = 8 nm, 36 nm domain):
+///   h = 1.0 nm: 1s +4.96e-3, 1p −4.75e-4
+///   h = 0.5 nm: 1s +8.92e-4, 1p −4.88e-4
+/// 1s converges at order 2.5; the 1p error is already below 0.05 % at h = 1 nm and does not
+/// shrink further at this level (the residual interface error), so its order is not
+/// asserted: 1p is held to 0.1 %.
 #[test]
 fn spherical_well_3d() {
     let (w, b) = (gaas(), algaas(0.3));
@@ -325,7 +327,8 @@ fn spherical_well_3d() {
     let (e1s, e1p) = (s_levels[0], p_levels[0]);
     assert!(e1s < e1p);
     let e0 = ec(&w);
-    for (cells, tol) in [(24usize, 1e-2), (48, REL_TOL_FINE)] {
+    let mut errs_1s = Vec::new();
+    for (cells, tol) in [(36usize, 1e-2), (72, REL_TOL_FINE)] {
         let h = size / cells as f64;
         let json = format!(
             r#"{{ "domain": {{ "size": [{size}, {size}, {size}], "spacing": {h} }}, "temperature": {TEMPERATURE},
@@ -346,5 +349,10 @@ fn spherical_well_3d() {
         println!("  1s rel. error {r1s:+.3e}; 1p rel. error {r1p:+.3e} (relative spread of the triplet {spread:.1e})");
         assert!(spread < 1e-9, "1p triplet split by {spread:e}");
         assert!(r1s.abs() <= tol && r1p.abs() <= tol, "h = {h}: errors 1s {r1s:e}, 1p {r1p:e} exceed {tol}");
+        assert!(r1p.abs() <= 1e-3, "1p error {r1p:e}");
+        errs_1s.push(r1s.abs());
     }
+    let order = (errs_1s[0] / errs_1s[1]).log2();
+    println!("  sphere 1s: order {order:.2}");
+    assert!(order > 1.6, "1s converges at order {order:.2}: errors {errs_1s:?}");
 }

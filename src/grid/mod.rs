@@ -134,10 +134,30 @@ impl Grid {
         }
         u
     }
+    /// Distance in the flat index between neighbours along axis `a`.
+    pub fn stride(&self, a: usize) -> usize {
+        match a {
+            0 => 1,
+            1 => self.n[0],
+            _ => self.n[0] * self.n[1],
+        }
+    }
     /// Cell volume in nm^dim.
     pub fn cell_volume(&self) -> f64 {
         self.h[..self.dim].iter().product()
     }
+}
+
+/// The fill at point `p`: the last region whose shape contains it (region i is fill i + 1),
+/// or 0 (the background).
+pub fn fill_at(shapes: &[&crate::scene::Shape], p: [f64; 3]) -> u16 {
+    let mut f = 0u16;
+    for (r, s) in shapes.iter().enumerate() {
+        if shapes::contains(s, p) {
+            f = (r + 1) as u16;
+        }
+    }
+    f
 }
 
 /// Which fill (index into the scene's fill list; 0 = background) occupies each cell, with
@@ -157,15 +177,7 @@ impl MaterialMap {
     /// smoothed rather than staircased.
     pub fn paint(grid: &Grid, shapes: &[&crate::scene::Shape], sub: usize) -> MaterialMap {
         use rayon::prelude::*;
-        let which = |p: [f64; 3]| -> u16 {
-            let mut f = 0u16;
-            for (r, s) in shapes.iter().enumerate() {
-                if shapes::contains(s, p) {
-                    f = (r + 1) as u16;
-                }
-            }
-            f
-        };
+        let which = |p: [f64; 3]| fill_at(shapes, p);
         let n = grid.len();
         let dim = grid.dim;
         let results: Vec<(u16, Option<Vec<(u16, f64)>>)> = (0..n)
@@ -229,6 +241,71 @@ impl MaterialMap {
             }
         }
         MaterialMap { dominant, mixed }
+    }
+
+    /// Face coefficients of a diffusion-type operator (e.g. ħ²/2m*) for every face that
+    /// touches a cut cell, keyed by (cell, axis) for the face between `cell` and its upper
+    /// neighbour along `axis` (wrapping on periodic axes). Each is sampled on `sub` lines
+    /// per tangential axis crossing the face, each line running from one cell centre to
+    /// the other through `sub` points: the coefficient is harmonic along the line (series
+    /// conduction across an interface) and arithmetic across the lines (parallel), which
+    /// is exact for planar interfaces of any orientation to the grid's axes in the limit
+    /// of many samples and reduces to the harmonic mean of two uniform cells.
+    pub fn face_coefficients(
+        &self,
+        grid: &Grid,
+        shapes: &[&crate::scene::Shape],
+        per_fill: &[f64],
+        sub: usize,
+    ) -> std::collections::HashMap<(usize, usize), f64> {
+        use rayon::prelude::*;
+        let dim = grid.dim;
+        let mut faces: Vec<(usize, usize)> = Vec::new();
+        for (idx, _) in &self.mixed {
+            let ijk = grid.ijk(*idx);
+            for a in 0..dim {
+                let stride = grid.stride(a);
+                // upper face
+                if ijk[a] + 1 < grid.n[a] || grid.periodic[a] {
+                    faces.push((*idx, a));
+                }
+                // lower face, owned by the lower neighbour
+                if ijk[a] > 0 {
+                    faces.push((*idx - stride, a));
+                } else if grid.periodic[a] {
+                    faces.push((*idx + (grid.n[a] - 1) * stride, a));
+                }
+            }
+        }
+        faces.sort_unstable();
+        faces.dedup();
+        let tangential: Vec<usize> = (0..dim).collect();
+        faces
+            .into_par_iter()
+            .map(|(idx, a)| {
+                let c = grid.center(idx);
+                let others: Vec<usize> = tangential.iter().copied().filter(|&b| b != a).collect();
+                let lines = sub.pow(others.len() as u32);
+                let mut sum = 0.0;
+                for t in 0..lines {
+                    let mut p0 = c;
+                    let mut rem = t;
+                    for &b in &others {
+                        let k = rem % sub;
+                        rem /= sub;
+                        p0[b] += ((k as f64 + 0.5) / sub as f64 - 0.5) * grid.h[b];
+                    }
+                    let mut inv = 0.0;
+                    for k in 0..sub {
+                        let mut p = p0;
+                        p[a] += (k as f64 + 0.5) / sub as f64 * grid.h[a];
+                        inv += 1.0 / per_fill[fill_at(shapes, p) as usize];
+                    }
+                    sum += sub as f64 / inv;
+                }
+                ((idx, a), sum / lines as f64)
+            })
+            .collect()
     }
 
     /// Cell averages of a per-fill property (volume-weighted in cut cells).

@@ -17,8 +17,19 @@ use rayon::prelude::*;
 use crate::grid::Grid;
 use crate::linalg::CsrMatrix;
 
+/// Face coefficients that replace the harmonic mean of the two cells, keyed by
+/// (cell, axis) for the face between `cell` and its upper neighbour along `axis`.
+pub type FaceCoefficients = std::collections::HashMap<(usize, usize), f64>;
+
 /// Assemble H. `kinetic[c]` = ħ²/(2 m*(c)) in eV nm² per cell; `potential[c]` in eV.
 pub fn assemble_hamiltonian(grid: &Grid, kinetic: &[f64], potential: &[f64]) -> CsrMatrix {
+    assemble_hamiltonian_with_faces(grid, kinetic, potential, &FaceCoefficients::new())
+}
+
+/// Assemble H with some face coefficients given explicitly (faces cut by an interface,
+/// from [`crate::grid::MaterialMap::face_coefficients`]); other faces take the harmonic
+/// mean of their two cells.
+pub fn assemble_hamiltonian_with_faces(grid: &Grid, kinetic: &[f64], potential: &[f64], faces: &FaceCoefficients) -> CsrMatrix {
     let n = grid.len();
     assert_eq!(kinetic.len(), n);
     assert_eq!(potential.len(), n);
@@ -51,7 +62,12 @@ pub fn assemble_hamiltonian(grid: &Grid, kinetic: &[f64], potential: &[f64]) -> 
                     match nb {
                         Some(d) => {
                             let ad = kinetic[d];
-                            let af = if ac + ad > 0.0 { 2.0 * ac * ad / (ac + ad) } else { 0.0 };
+                            let key = if dir > 0 { (idx, a) } else { (d, a) };
+                            let af = match faces.get(&key) {
+                                Some(&f) => f,
+                                None if ac + ad > 0.0 => 2.0 * ac * ad / (ac + ad),
+                                None => 0.0,
+                            };
                             diag += af / h2;
                             row.push((d as u32, -af / h2));
                         }

@@ -56,10 +56,10 @@ pub fn add_potential(p: &Potential, index: usize, grid: &Grid, default_mass: f64
             }
         }
         Potential::SquareWell { depth, shape } => {
-            for (idx, vi) in v.iter_mut().enumerate() {
-                if shapes::contains(shape, grid.center(idx)) {
-                    *vi -= depth;
-                }
+            // volume fractions in cells the shape's surface cuts, as for material regions
+            let map = crate::grid::MaterialMap::paint(grid, &[shape], crate::simulation::SUBSAMPLES);
+            for (vi, w) in v.iter_mut().zip(map.average(&[0.0, *depth])) {
+                *vi -= w;
             }
         }
         Potential::File { path: file, scale } => {
