@@ -373,7 +373,39 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<Value> {
         }));
     }
 
-    // (c) eigenpairs
+    // (c) the basis kernels Lanczos orthogonalises with
+    let mut kernels = Value::Null;
+    if o.eigen {
+        let (n, m) = (o.eigen_size.pow(3), 40usize);
+        let basis: Vec<Vec<f64>> = (0..m).map(|i| be.random(n, 100 + i as u64)).collect();
+        let x = be.random(n, 99);
+        let mut y = be.random(n, 98);
+        let c: Vec<f64> = (0..m).map(|i| 1e-3 * (i as f64 + 1.0)).collect();
+        let coeff = crate::linalg::backend::random_values(m * 10, 5);
+        let mut outs: Vec<Vec<f64>> = (0..10).map(|_| be.alloc(n)).collect();
+        let md = stats(&time_reps(o.repetitions, || {
+            std::hint::black_box(be.multi_dot(&basis, &x));
+        }))
+        .0;
+        let ma = stats(&time_reps(o.repetitions, || be.multi_axpy(&basis, &c, &mut y))).0;
+        let cb = stats(&time_reps(o.repetitions.min(5), || {
+            be.combine(&basis, &Coeffs { rows: m, cols: 10, data: &coeff }, &mut outs)
+        }))
+        .0;
+        let gb = |vecs: usize, t: f64| 8.0 * (n * vecs) as f64 / t / 1e9;
+        writeln!(out, "\nbasis kernels, {m} vectors of {n} (bytes: vectors read + written once)").map_err(io)?;
+        writeln!(out, "  multi_dot   {:8.3} ms {:8.2} GB/s", md * 1e3, gb(m + 1, md)).map_err(io)?;
+        writeln!(out, "  multi_axpy  {:8.3} ms {:8.2} GB/s", ma * 1e3, gb(m + 2, ma)).map_err(io)?;
+        writeln!(out, "  combine→10  {:8.3} ms {:8.2} GB/s", cb * 1e3, gb(m + 10, cb)).map_err(io)?;
+        kernels = json!({
+            "vectors": m, "length": n,
+            "multi_dot_s": md, "multi_dot_gbs": gb(m + 1, md),
+            "multi_axpy_s": ma, "multi_axpy_gbs": gb(m + 2, ma),
+            "combine_10_s": cb, "combine_10_gbs": gb(m + 10, cb),
+        });
+    }
+
+    // (d) eigenpairs
     let mut eigen = Vec::new();
     if o.eigen {
         let a = dot_hamiltonian(o.eigen_size);
@@ -423,6 +455,7 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<Value> {
         "spmv_bytes_formula": "12*nnz + 8*(nrows+1) + 8*ncols + 8*nrows",
         "copy": copy,
         "spmv": spmv,
+        "basis_kernels": kernels,
         "eigen": eigen,
     }))
 }
@@ -449,6 +482,22 @@ mod tests {
         assert!(String::from_utf8(buf).unwrap().contains("GB/s"));
     }
 
+    /// Export the benchmark matrix: QDSIM_BENCH_MTX=path [QDSIM_BENCH_N=64].
+    #[test]
+    #[ignore]
+    fn export_mtx() {
+        let path = std::env::var("QDSIM_BENCH_MTX").unwrap_or_else(|_| "dot64.mtx".into());
+        let n: usize = std::env::var("QDSIM_BENCH_N").map(|s| s.parse().unwrap()).unwrap_or(64);
+        let a = dot_hamiltonian(n);
+        let comment = format!(
+            "qdsim-gpu 3D dot benchmark, {n}^3 cells, h = {} nm: GaAs sphere r = 10 nm in Al0.3Ga0.7As, \
+             electrons, 300 K; energies in eV",
+            DOT_DOMAIN_NM / n as f64
+        );
+        a.write_matrix_market(std::path::Path::new(&path), &comment).unwrap();
+        println!("wrote {path}: {} rows, {} nnz", a.nrows, a.nnz());
+    }
+
     /// The full benchmark: `cargo test --release --lib bench::tests::full -- --ignored --nocapture`.
     /// QDSIM_BENCH_CONFIGS="1:0,3:0,3:60" picks Lanczos (block:basis) runs.
     #[test]
@@ -466,6 +515,9 @@ mod tests {
         }
         if let Ok(s) = std::env::var("QDSIM_BENCH_SIZES") {
             o.sizes = s.split(',').map(|x| x.trim().parse().unwrap()).collect();
+        }
+        if let Ok(s) = std::env::var("QDSIM_BENCH_REPS") {
+            o.repetitions = s.parse().unwrap();
         }
         if std::env::var("QDSIM_BENCH_NO_EIGEN").is_ok() {
             o.eigen = false;
