@@ -507,6 +507,7 @@ mod tests {
         if let Ok(s) = std::env::var("QDSIM_BENCH_CONFIGS") {
             o.lanczos_configs = s
                 .split(',')
+                .filter(|p| !p.trim().is_empty())
                 .map(|p| {
                     let mut it = p.split(':').map(|x| x.trim().parse::<usize>().unwrap());
                     (it.next().unwrap(), it.next().unwrap_or(0))
