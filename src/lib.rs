@@ -16,6 +16,7 @@
 //! [`constants`] holds every physical constant, in SI and in these internal units.
 
 pub mod backend;
+pub mod bench;
 pub mod cli;
 pub mod constants;
 pub mod error;

@@ -11,7 +11,9 @@ use crate::linalg::CsrMatrix;
 const CHUNK: usize = 8192;
 /// Rows per task for the basis sweeps (multi_dot/multi_axpy/combine): keeps a chunk of
 /// every basis vector in L2.
-const BASIS_CHUNK: usize = 1024;
+const BASIS_CHUNK: usize = 4096;
+/// Bytes of basis chunk `combine` keeps in L2 while it forms every output.
+const COMBINE_L2_BYTES: usize = 256 * 1024;
 
 #[derive(Clone, Debug, Default)]
 pub struct CpuBackend;
@@ -40,6 +42,64 @@ fn dot_serial(a: &[f64], b: &[f64]) -> f64 {
         t += a[i] * b[i];
     }
     t
+}
+
+/// acc[i] += basis[i][r0..r0+len] · x, four basis vectors per sweep of x (x is loaded
+/// once per four products; 16 independent accumulators vectorise).
+fn dot_many(basis: &[Vec<f64>], x: &[f64], r0: usize, acc: &mut [f64]) {
+    let n = x.len();
+    let n4 = n / 4 * 4;
+    let mut i = 0;
+    while i + 4 <= basis.len() {
+        let b = [&basis[i][r0..r0 + n], &basis[i + 1][r0..r0 + n], &basis[i + 2][r0..r0 + n], &basis[i + 3][r0..r0 + n]];
+        let mut s = [[0.0f64; 4]; 4];
+        for p in (0..n4).step_by(4) {
+            let xs = &x[p..p + 4];
+            for (sk, bk) in s.iter_mut().zip(&b) {
+                let bs = &bk[p..p + 4];
+                for l in 0..4 {
+                    sk[l] += bs[l] * xs[l];
+                }
+            }
+        }
+        for (k, bk) in b.iter().enumerate() {
+            let mut t = (s[k][0] + s[k][1]) + (s[k][2] + s[k][3]);
+            for p in n4..n {
+                t += bk[p] * x[p];
+            }
+            acc[i + k] += t;
+        }
+        i += 4;
+    }
+    for k in i..basis.len() {
+        acc[k] += dot_serial(&basis[k][r0..r0 + n], x);
+    }
+}
+
+/// y += Σ_i c_i basis_i[r0..r0+len], four basis vectors per sweep of y (y is loaded and
+/// stored once per four updates).
+fn axpy_many(y: &mut [f64], basis: &[Vec<f64>], c: &[f64], r0: usize) {
+    let n = y.len();
+    let mut i = 0;
+    while i + 4 <= basis.len() {
+        let cc = [c[i], c[i + 1], c[i + 2], c[i + 3]];
+        if cc != [0.0; 4] {
+            let (b0, b1, b2, b3) =
+                (&basis[i][r0..r0 + n], &basis[i + 1][r0..r0 + n], &basis[i + 2][r0..r0 + n], &basis[i + 3][r0..r0 + n]);
+            for p in 0..n {
+                y[p] += cc[0] * b0[p] + cc[1] * b1[p] + cc[2] * b2[p] + cc[3] * b3[p];
+            }
+        }
+        i += 4;
+    }
+    for k in i..basis.len() {
+        if c[k] != 0.0 {
+            let bk = &basis[k][r0..r0 + n];
+            for (yi, bi) in y.iter_mut().zip(bk) {
+                *yi += c[k] * bi;
+            }
+        }
+    }
 }
 
 impl Backend for CpuBackend {
@@ -86,14 +146,20 @@ impl Backend for CpuBackend {
     }
 
     fn spmv(&self, a: &CsrMatrix, x: &Vec<f64>, y: &mut Vec<f64>) {
-        let (rp, col, val) = (&a.row_ptr, &a.col, &a.val);
+        let (rp, col, val) = (&a.row_ptr[..], &a.col[..], &a.val[..]);
+        let x = &x[..];
         y.par_chunks_mut(CHUNK).enumerate().for_each(|(c, yc)| {
             let r0 = c * CHUNK;
+            // this chunk's rows: row pointers, then values and columns as slices, so the
+            // inner loop has no bounds checks but the one on x
+            let rpc = &rp[r0..=r0 + yc.len()];
+            let base = rpc[0];
+            let (vc, cc) = (&val[base..rpc[yc.len()]], &col[base..rpc[yc.len()]]);
             for (k, yr) in yc.iter_mut().enumerate() {
-                let r = r0 + k;
+                let (s0, s1) = (rpc[k] - base, rpc[k + 1] - base);
                 let mut s = 0.0;
-                for p in rp[r]..rp[r + 1] {
-                    s += val[p] * x[col[p] as usize];
+                for (v, &j) in vc[s0..s1].iter().zip(&cc[s0..s1]) {
+                    s += v * x[j as usize];
                 }
                 *yr = s;
             }
@@ -156,10 +222,7 @@ impl Backend for CpuBackend {
                 || vec![0.0; m],
                 |mut acc, c| {
                     let r = c * BASIS_CHUNK..((c + 1) * BASIS_CHUNK).min(n);
-                    let xc = &x[r.clone()];
-                    for (a, b) in acc.iter_mut().zip(basis) {
-                        *a += dot_serial(&b[r.clone()], xc);
-                    }
+                    dot_many(basis, &x[r.clone()], r.start, &mut acc);
                     acc
                 },
             )
@@ -173,17 +236,9 @@ impl Backend for CpuBackend {
     }
 
     fn multi_axpy(&self, basis: &[Vec<f64>], c: &[f64], y: &mut Vec<f64>) {
+        let m = basis.len().min(c.len());
         y.par_chunks_mut(BASIS_CHUNK).enumerate().for_each(|(k, yc)| {
-            let r0 = k * BASIS_CHUNK;
-            for (b, &ci) in basis.iter().zip(c) {
-                if ci == 0.0 {
-                    continue;
-                }
-                let bc = &b[r0..r0 + yc.len()];
-                for (yi, bi) in yc.iter_mut().zip(bc) {
-                    *yi += ci * bi;
-                }
-            }
+            axpy_many(yc, &basis[..m], &c[..m], k * BASIS_CHUNK);
         });
     }
 
@@ -253,38 +308,25 @@ impl Backend for CpuBackend {
     }
     fn combine(&self, basis: &[Vec<f64>], c: &Coeffs, out: &mut [Vec<f64>]) {
         let n = basis.first().map(|b| b.len()).unwrap_or(0);
-        let nchunks = n.div_ceil(BASIS_CHUNK);
-        // Compute chunk by chunk into a scratch block, then scatter: every basis chunk is
-        // read once for all outputs.
         let cols = c.cols.min(out.len());
         let rows = c.rows.min(basis.len());
-        let blocks: Vec<(usize, Vec<f64>)> = (0..nchunks)
-            .into_par_iter()
-            .map(|k| {
-                let r0 = k * BASIS_CHUNK;
-                let len = BASIS_CHUNK.min(n - r0);
-                let mut blk = vec![0.0; len * cols];
-                for i in 0..rows {
-                    let bc = &basis[i][r0..r0 + len];
-                    for j in 0..cols {
-                        let cij = c.data[i + j * c.rows];
-                        if cij == 0.0 {
-                            continue;
-                        }
-                        let o = &mut blk[j * len..(j + 1) * len];
-                        for (oi, bi) in o.iter_mut().zip(bc) {
-                            *oi += cij * bi;
-                        }
-                    }
-                }
-                (r0, blk)
-            })
-            .collect();
-        for (r0, blk) in blocks {
-            let len = blk.len() / cols.max(1);
-            for (j, o) in out.iter_mut().enumerate().take(cols) {
-                o[r0..r0 + len].copy_from_slice(&blk[j * len..(j + 1) * len]);
+        // Each task owns one row range of every output and writes it in place. Outputs are
+        // produced one at a time, each a multi_axpy sweep over the basis chunk; the chunk
+        // is sized so the basis chunk (rows × len × 8 B) stays in L2 between outputs, so
+        // the basis is read from memory once for all outputs.
+        let len = (COMBINE_L2_BYTES / (8 * rows.max(1))).clamp(256, BASIS_CHUNK) / 64 * 64;
+        let nchunks = n.div_ceil(len);
+        let mut per_chunk: Vec<Vec<&mut [f64]>> = (0..nchunks).map(|_| Vec::with_capacity(cols)).collect();
+        for o in out.iter_mut().take(cols) {
+            for (k, ch) in o[..n].chunks_mut(len).enumerate() {
+                per_chunk[k].push(ch);
             }
         }
+        per_chunk.into_par_iter().enumerate().for_each(|(k, outs)| {
+            for (j, o) in outs.into_iter().enumerate() {
+                o.fill(0.0);
+                axpy_many(o, &basis[..rows], &c.data[j * c.rows..j * c.rows + rows], k * len);
+            }
+        });
     }
 }

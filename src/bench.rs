@@ -1,0 +1,529 @@
+//! The standard benchmark: memory copy rate, CPU spmv on the "3D dot" Hamiltonian, and
+//! the time to its lowest states with block Lanczos.
+//!
+//! The "3D dot" problem: a 40 nm cube of Al₀.₃Ga₀.₇As with a GaAs sphere of radius 10 nm
+//! (a quarter of the edge) at its centre, electrons at 300 K, `n³` cells of size
+//! `h = 40/n` nm, ψ = 0 on the outer faces. The sphere scales with the domain, so the
+//! problem is the same physics at every `n`, only finer.
+//!
+//! Bandwidth accounting for `y = A x` (CSR, f64 values, u32 column indices):
+//! `bytes = 12·nnz + 8·(nrows + 1) + 8·ncols + 8·nrows` — values and column indices once,
+//! the row pointers (usize) once, `x` read once, `y` written once. That is the minimum
+//! traffic with perfect reuse of `x`; the 7-point stencil comes close to it because the
+//! planes of `x` the product touches stay in cache. Copy rates count read + write bytes
+//! (2 × buffer size), so the two rates compare like for like.
+
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde_json::{json, Value};
+
+use crate::backend::CpuBackend;
+use crate::constants::HBAR2_OVER_2M0_EV_NM2;
+use crate::error::{QdError, Result};
+use crate::grid::{Grid, MaterialMap};
+use crate::linalg::backend::{Backend, Coeffs};
+use crate::linalg::lanczos::{lowest_eigenpairs, LanczosOptions};
+use crate::linalg::CsrMatrix;
+use crate::materials::{Carrier, MaterialDb};
+use crate::physics::hamiltonian::assemble_hamiltonian;
+use crate::scene::Shape;
+
+/// Edge of the benchmark cube, nm.
+pub const DOT_DOMAIN_NM: f64 = 40.0;
+/// Sphere radius as a fraction of the edge (10 nm in the 40 nm cube).
+pub const DOT_RADIUS_FRACTION: f64 = 0.25;
+/// Temperature of the benchmark, K.
+pub const DOT_TEMPERATURE_K: f64 = 300.0;
+/// Subsamples per axis for cells the sphere surface cuts.
+const PAINT_SUB: usize = 4;
+
+/// The "3D dot" Hamiltonian on `n³` cells (eV; see the module docs).
+pub fn dot_hamiltonian(n: usize) -> CsrMatrix {
+    let h = DOT_DOMAIN_NM / n as f64;
+    let grid = Grid::uniform(&[n, n, n], &[h, h, h]);
+    let sphere = Shape::Sphere { center: vec![0.0, 0.0, 0.0], radius: DOT_RADIUS_FRACTION * DOT_DOMAIN_NM };
+    let map = MaterialMap::paint(&grid, &[&sphere], PAINT_SUB);
+    let db = MaterialDb::builtin();
+    let barrier = db.resolve("AlGaAs", Some(0.3)).expect("built-in AlGaAs");
+    let well = db.resolve("GaAs", None).expect("built-in GaAs");
+    // fill 0 = background (barrier), fill 1 = the sphere
+    let fills = [&barrier, &well];
+    let kin: Vec<f64> = fills.iter().map(|m| HBAR2_OVER_2M0_EV_NM2 / m.mass(Carrier::Electron)).collect();
+    let pot: Vec<f64> = fills.iter().map(|m| m.band_edge(Carrier::Electron, DOT_TEMPERATURE_K)).collect();
+    assemble_hamiltonian(&grid, &map.average(&kin), &map.average(&pot))
+}
+
+/// Bytes a CSR product `y = A x` must move at least (see the module docs).
+pub fn spmv_bytes(a: &CsrMatrix) -> usize {
+    12 * a.nnz() + 8 * (a.nrows + 1) + 8 * a.ncols + 8 * a.nrows
+}
+
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// Grid sizes n (n³ cells) for the spmv test.
+    pub sizes: Vec<usize>,
+    /// Timed repetitions of each measurement (after one warm-up).
+    pub repetitions: usize,
+    /// Run the eigenvalue test.
+    pub eigen: bool,
+    /// Grid size of the eigenvalue test.
+    pub eigen_size: usize,
+    /// States wanted.
+    pub nev: usize,
+    /// Relative tolerance (as [`LanczosOptions::tol`] defines it).
+    pub tol: f64,
+    /// Block size and basis size (0 = the solver's default) of the eigen test; one run per
+    /// entry, the first is the reference configuration.
+    pub lanczos_configs: Vec<(usize, usize)>,
+    /// Size of the buffer of the plain memory-copy test, MiB.
+    pub copy_mib: usize,
+    /// Smoke run: tiny sizes, one repetition.
+    pub quick: bool,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            sizes: vec![64, 128],
+            repetitions: 20,
+            eigen: true,
+            eigen_size: 64,
+            nev: 10,
+            tol: 1e-8,
+            lanczos_configs: vec![(3, 0)],
+            copy_mib: 256,
+            quick: false,
+        }
+    }
+}
+
+impl BenchOptions {
+    /// The options actually used: `quick` shrinks everything to a smoke run.
+    pub fn effective(&self) -> BenchOptions {
+        if !self.quick {
+            return self.clone();
+        }
+        BenchOptions {
+            sizes: vec![16, 24],
+            repetitions: 2,
+            eigen_size: 16,
+            copy_mib: 16,
+            lanczos_configs: self.lanczos_configs.iter().take(1).copied().collect(),
+            ..self.clone()
+        }
+    }
+}
+
+/// Times of `reps` runs of `f` after one warm-up run, seconds.
+fn time_reps(reps: usize, mut f: impl FnMut()) -> Vec<f64> {
+    f();
+    (0..reps.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .collect()
+}
+
+fn stats(t: &[f64]) -> (f64, f64) {
+    let mut s = t.to_vec();
+    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (s[0], s[s.len() / 2])
+}
+
+/// Copy rates (GB/s, read + write bytes, best of `reps`) for a buffer of `len` f64:
+/// (rayon-parallel copy, single-thread `copy_from_slice`).
+pub fn copy_rates(len: usize, reps: usize) -> (f64, f64) {
+    let src: Vec<f64> = (0..len).into_par_iter().map(|i| i as f64).collect();
+    let mut dst = vec![0.0f64; len];
+    dst.par_chunks_mut(1 << 16).for_each(|c| c.fill(1.0)); // fault the pages in
+    let bytes = 2.0 * 8.0 * len as f64;
+    let chunk = len.div_ceil(4 * rayon::current_num_threads()).clamp(1 << 12, 1 << 20);
+    let par = time_reps(reps, || {
+        dst.par_chunks_mut(chunk).zip(src.par_chunks(chunk)).for_each(|(d, s)| d.copy_from_slice(s));
+    });
+    let ser = time_reps(reps, || dst.copy_from_slice(&src));
+    std::hint::black_box(&dst);
+    (bytes / stats(&par).0 / 1e9, bytes / stats(&ser).0 / 1e9)
+}
+
+/// Per-operation time of a backend (a wrapper that times every call).
+pub struct TimingBackend<'a, B: Backend> {
+    pub inner: &'a B,
+    acc: Mutex<OpTimes>,
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct OpTimes {
+    pub spmv_s: f64,
+    pub spmv_calls: usize,
+    /// multi_dot + multi_axpy + dot/norm2 (Gram–Schmidt).
+    pub orthogonalise_s: f64,
+    pub multi_dot_calls: usize,
+    /// combine (Ritz vectors at restarts and at the end).
+    pub combine_s: f64,
+    pub combine_calls: usize,
+    /// Everything else on vectors (alloc, scale, axpy, random, copies).
+    pub other_vector_s: f64,
+}
+
+impl<'a, B: Backend> TimingBackend<'a, B> {
+    pub fn new(inner: &'a B) -> Self {
+        TimingBackend { inner, acc: Mutex::new(OpTimes::default()) }
+    }
+    pub fn times(&self) -> OpTimes {
+        self.acc.lock().unwrap().clone()
+    }
+    fn timed<T>(&self, f: impl FnOnce() -> T, add: impl FnOnce(&mut OpTimes, f64)) -> T {
+        let t = Instant::now();
+        let r = f();
+        add(&mut self.acc.lock().unwrap(), t.elapsed().as_secs_f64());
+        r
+    }
+}
+
+impl<'a, B: Backend> Backend for TimingBackend<'a, B> {
+    type Vector = B::Vector;
+    type Matrix = B::Matrix;
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn details(&self) -> Value {
+        self.inner.details()
+    }
+    fn upload_matrix(&self, a: &CsrMatrix) -> B::Matrix {
+        self.inner.upload_matrix(a)
+    }
+    fn matrix_rows(&self, a: &B::Matrix) -> usize {
+        self.inner.matrix_rows(a)
+    }
+    fn alloc(&self, n: usize) -> B::Vector {
+        self.timed(|| self.inner.alloc(n), |o, t| o.other_vector_s += t)
+    }
+    fn from_host(&self, x: &[f64]) -> B::Vector {
+        self.timed(|| self.inner.from_host(x), |o, t| o.other_vector_s += t)
+    }
+    fn to_host(&self, x: &B::Vector) -> Vec<f64> {
+        self.inner.to_host(x)
+    }
+    fn len(&self, x: &B::Vector) -> usize {
+        self.inner.len(x)
+    }
+    fn copy(&self, s: &B::Vector, d: &mut B::Vector) {
+        self.timed(|| self.inner.copy(s, d), |o, t| o.other_vector_s += t)
+    }
+    fn fill(&self, x: &mut B::Vector, v: f64) {
+        self.timed(|| self.inner.fill(x, v), |o, t| o.other_vector_s += t)
+    }
+    fn spmv(&self, a: &B::Matrix, x: &B::Vector, y: &mut B::Vector) {
+        self.timed(
+            || self.inner.spmv(a, x, y),
+            |o, t| {
+                o.spmv_s += t;
+                o.spmv_calls += 1
+            },
+        )
+    }
+    fn axpy(&self, al: f64, x: &B::Vector, y: &mut B::Vector) {
+        self.timed(|| self.inner.axpy(al, x, y), |o, t| o.other_vector_s += t)
+    }
+    fn xpby(&self, x: &B::Vector, be: f64, y: &mut B::Vector) {
+        self.timed(|| self.inner.xpby(x, be, y), |o, t| o.other_vector_s += t)
+    }
+    fn scale(&self, al: f64, x: &mut B::Vector) {
+        self.timed(|| self.inner.scale(al, x), |o, t| o.other_vector_s += t)
+    }
+    fn pointwise_mul(&self, d: &B::Vector, x: &B::Vector, z: &mut B::Vector) {
+        self.timed(|| self.inner.pointwise_mul(d, x, z), |o, t| o.other_vector_s += t)
+    }
+    fn dot(&self, x: &B::Vector, y: &B::Vector) -> f64 {
+        self.timed(|| self.inner.dot(x, y), |o, t| o.orthogonalise_s += t)
+    }
+    fn norm2(&self, x: &B::Vector) -> f64 {
+        self.timed(|| self.inner.norm2(x), |o, t| o.orthogonalise_s += t)
+    }
+    fn multi_dot(&self, basis: &[B::Vector], x: &B::Vector) -> Vec<f64> {
+        self.timed(
+            || self.inner.multi_dot(basis, x),
+            |o, t| {
+                o.orthogonalise_s += t;
+                o.multi_dot_calls += 1
+            },
+        )
+    }
+    fn multi_axpy(&self, basis: &[B::Vector], c: &[f64], y: &mut B::Vector) {
+        self.timed(|| self.inner.multi_axpy(basis, c, y), |o, t| o.orthogonalise_s += t)
+    }
+    fn combine(&self, basis: &[B::Vector], c: &Coeffs, out: &mut [B::Vector]) {
+        self.timed(
+            || self.inner.combine(basis, c, out),
+            |o, t| {
+                o.combine_s += t;
+                o.combine_calls += 1
+            },
+        )
+    }
+    fn random(&self, n: usize, seed: u64) -> B::Vector {
+        self.timed(|| self.inner.random(n, seed), |o, t| o.other_vector_s += t)
+    }
+}
+
+/// One Lanczos run on `a` with the CPU backend, timed, with a per-operation breakdown.
+pub fn eigen_run(a: &CsrMatrix, nev: usize, tol: f64, block_size: usize, basis_size: usize) -> Value {
+    let cpu = CpuBackend::new();
+    let be = TimingBackend::new(&cpu);
+    let m = be.upload_matrix(a);
+    let opts = LanczosOptions { nev, tol, block_size, basis_size, ..Default::default() };
+    let t = Instant::now();
+    let r = lowest_eigenpairs(&be, &m, &opts, &mut |_| {});
+    let secs = t.elapsed().as_secs_f64();
+    let ops = be.times();
+    let vec_s = ops.spmv_s + ops.orthogonalise_s + ops.combine_s + ops.other_vector_s;
+    let rel: Vec<f64> = r.residuals.iter().map(|x| x / r.norm_estimate).collect();
+    json!({
+        "nev": nev,
+        "tol": tol,
+        "block_size": r.block_size,
+        "basis_size": r.basis_size,
+        "seconds": secs,
+        "converged": r.converged,
+        "matvecs": r.matvecs,
+        "restarts": r.restarts,
+        "values_ev": r.values,
+        "relative_residuals": rel,
+        "norm_estimate_ev": r.norm_estimate,
+        "breakdown_s": {
+            "spmv": ops.spmv_s,
+            "orthogonalise": ops.orthogonalise_s,
+            "combine_restart": ops.combine_s,
+            "other_vector": ops.other_vector_s,
+            "host_dense_and_overhead": secs - vec_s,
+        },
+        "multi_dot_calls": ops.multi_dot_calls,
+    })
+}
+
+fn io(e: std::io::Error) -> QdError {
+    QdError::io("writing the benchmark table", e)
+}
+
+/// Run the benchmark: print a table to `out` and return every figure as JSON.
+pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<Value> {
+    let o = opts.effective();
+    let threads = rayon::current_num_threads();
+    writeln!(out, "qdsim-gpu bench: cpu backend, {threads} rayon threads{}", if o.quick { " (quick)" } else { "" }).map_err(io)?;
+
+    // (a) memory copy
+    let len = o.copy_mib * (1 << 20) / 8;
+    let (par_gbs, ser_gbs) = copy_rates(len, o.repetitions);
+    writeln!(out, "\nmemory copy, {} MiB f64 buffer, GB/s counting read + write (best of {})", o.copy_mib, o.repetitions).map_err(io)?;
+    writeln!(out, "  rayon par_chunks copy   {par_gbs:8.2} GB/s").map_err(io)?;
+    writeln!(out, "  single copy_from_slice  {ser_gbs:8.2} GB/s").map_err(io)?;
+    let copy = json!({ "buffer_mib": o.copy_mib, "parallel_gbs": par_gbs, "single_thread_gbs": ser_gbs });
+
+    // (b) spmv
+    let be = CpuBackend::new();
+    writeln!(out, "\nspmv y = A x on the 3D dot Hamiltonian; bytes = 12 nnz + 8 (nrows+1) + 8 ncols + 8 nrows").map_err(io)?;
+    writeln!(
+        out,
+        "  {:>5} {:>10} {:>10} {:>9} {:>10} {:>10} {:>8} {:>8} {:>10} {:>8}",
+        "n", "rows", "nnz", "MB", "best ms", "median ms", "GB/s", "/copy", "copy same", "/same"
+    )
+    .map_err(io)?;
+    let mut spmv = Vec::new();
+    for &n in &o.sizes {
+        let t = Instant::now();
+        let a = dot_hamiltonian(n);
+        let build_s = t.elapsed().as_secs_f64();
+        let x = be.random(a.nrows, 1);
+        let mut y = be.alloc(a.nrows);
+        let times = time_reps(o.repetitions, || be.spmv(&a, &x, &mut y));
+        std::hint::black_box(&y);
+        let (best, med) = stats(&times);
+        let bytes = spmv_bytes(&a);
+        let gbs = bytes as f64 / best / 1e9;
+        // a copy moving the same number of bytes (same cache regime as the product)
+        let (same_gbs, _) = copy_rates((bytes / 16).max(1), o.repetitions);
+        writeln!(
+            out,
+            "  {:>5} {:>10} {:>10} {:>9.1} {:>10.3} {:>10.3} {:>8.2} {:>7.0}% {:>10.2} {:>7.0}%",
+            n,
+            a.nrows,
+            a.nnz(),
+            bytes as f64 / 1e6,
+            best * 1e3,
+            med * 1e3,
+            gbs,
+            100.0 * gbs / par_gbs,
+            same_gbs,
+            100.0 * gbs / same_gbs
+        )
+        .map_err(io)?;
+        spmv.push(json!({
+            "n": n, "rows": a.nrows, "nnz": a.nnz(), "bytes": bytes,
+            "build_s": build_s,
+            "best_s": best, "median_s": med, "gbs": gbs,
+            "ratio_to_copy": gbs / par_gbs,
+            "copy_same_bytes_gbs": same_gbs,
+            "ratio_to_copy_same_bytes": gbs / same_gbs,
+        }));
+    }
+
+    // (c) the basis kernels Lanczos orthogonalises with
+    let mut kernels = Value::Null;
+    if o.eigen {
+        let (n, m) = (o.eigen_size.pow(3), 40usize);
+        let basis: Vec<Vec<f64>> = (0..m).map(|i| be.random(n, 100 + i as u64)).collect();
+        let x = be.random(n, 99);
+        let mut y = be.random(n, 98);
+        let c: Vec<f64> = (0..m).map(|i| 1e-3 * (i as f64 + 1.0)).collect();
+        let coeff = crate::linalg::backend::random_values(m * 10, 5);
+        let mut outs: Vec<Vec<f64>> = (0..10).map(|_| be.alloc(n)).collect();
+        let md = stats(&time_reps(o.repetitions, || {
+            std::hint::black_box(be.multi_dot(&basis, &x));
+        }))
+        .0;
+        let ma = stats(&time_reps(o.repetitions, || be.multi_axpy(&basis, &c, &mut y))).0;
+        let cb = stats(&time_reps(o.repetitions.min(5), || {
+            be.combine(&basis, &Coeffs { rows: m, cols: 10, data: &coeff }, &mut outs)
+        }))
+        .0;
+        let gb = |vecs: usize, t: f64| 8.0 * (n * vecs) as f64 / t / 1e9;
+        writeln!(out, "\nbasis kernels, {m} vectors of {n} (bytes: vectors read + written once)").map_err(io)?;
+        writeln!(out, "  multi_dot   {:8.3} ms {:8.2} GB/s", md * 1e3, gb(m + 1, md)).map_err(io)?;
+        writeln!(out, "  multi_axpy  {:8.3} ms {:8.2} GB/s", ma * 1e3, gb(m + 2, ma)).map_err(io)?;
+        writeln!(out, "  combine→10  {:8.3} ms {:8.2} GB/s", cb * 1e3, gb(m + 10, cb)).map_err(io)?;
+        kernels = json!({
+            "vectors": m, "length": n,
+            "multi_dot_s": md, "multi_dot_gbs": gb(m + 1, md),
+            "multi_axpy_s": ma, "multi_axpy_gbs": gb(m + 2, ma),
+            "combine_10_s": cb, "combine_10_gbs": gb(m + 10, cb),
+        });
+    }
+
+    // (d) eigenpairs
+    let mut eigen = Vec::new();
+    if o.eigen {
+        let a = dot_hamiltonian(o.eigen_size);
+        writeln!(
+            out,
+            "\nlowest {} states of the {}³ dot, tol {:e} (relative to ‖H‖), cpu block Lanczos",
+            o.nev, o.eigen_size, o.tol
+        )
+        .map_err(io)?;
+        writeln!(
+            out,
+            "  {:>5} {:>5} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>5}",
+            "block", "basis", "seconds", "matvecs", "restarts", "spmv s", "ortho s", "restart s", "other s", "conv"
+        )
+        .map_err(io)?;
+        for &(bs, basis) in &o.lanczos_configs {
+            let r = eigen_run(&a, o.nev, o.tol, bs, basis);
+            let b = &r["breakdown_s"];
+            let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+            writeln!(
+                out,
+                "  {:>5} {:>5} {:>8.3} {:>8} {:>8} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>5}",
+                r["block_size"],
+                r["basis_size"],
+                f(&r["seconds"]),
+                r["matvecs"],
+                r["restarts"],
+                f(&b["spmv"]),
+                f(&b["orthogonalise"]),
+                f(&b["combine_restart"]),
+                f(&b["other_vector"]) + f(&b["host_dense_and_overhead"]),
+                r["converged"]
+            )
+            .map_err(io)?;
+            eigen.push(r);
+        }
+        if let Some(r) = eigen.first() {
+            let vals: Vec<String> =
+                r["values_ev"].as_array().unwrap().iter().map(|v| format!("{:.10}", v.as_f64().unwrap())).collect();
+            writeln!(out, "  eigenvalues (eV): {}", vals.join(" ")).map_err(io)?;
+        }
+    }
+    Ok(json!({
+        "threads": threads,
+        "quick": o.quick,
+        "repetitions": o.repetitions,
+        "spmv_bytes_formula": "12*nnz + 8*(nrows+1) + 8*ncols + 8*nrows",
+        "copy": copy,
+        "spmv": spmv,
+        "basis_kernels": kernels,
+        "eigen": eigen,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_is_symmetric_with_a_bound_state() {
+        let a = dot_hamiltonian(12);
+        assert_eq!(a.nrows, 12 * 12 * 12);
+        assert!(a.asymmetry() < 1e-12);
+        assert_eq!(a.nnz(), 7 * a.nrows - 6 * 12 * 12);
+        assert_eq!(spmv_bytes(&a), 12 * a.nnz() + 8 * (a.nrows + 1) + 16 * a.nrows);
+    }
+
+    #[test]
+    fn quick_run_produces_every_section() {
+        let mut buf = Vec::new();
+        let v = run(&BenchOptions { quick: true, ..Default::default() }, &mut buf).unwrap();
+        assert_eq!(v["spmv"].as_array().unwrap().len(), 2);
+        assert_eq!(v["eigen"][0]["converged"], true);
+        assert!(String::from_utf8(buf).unwrap().contains("GB/s"));
+    }
+
+    /// Export the benchmark matrix: QDSIM_BENCH_MTX=path [QDSIM_BENCH_N=64].
+    #[test]
+    #[ignore]
+    fn export_mtx() {
+        let path = std::env::var("QDSIM_BENCH_MTX").unwrap_or_else(|_| "dot64.mtx".into());
+        let n: usize = std::env::var("QDSIM_BENCH_N").map(|s| s.parse().unwrap()).unwrap_or(64);
+        let a = dot_hamiltonian(n);
+        let comment = format!(
+            "qdsim-gpu 3D dot benchmark, {n}^3 cells, h = {} nm: GaAs sphere r = 10 nm in Al0.3Ga0.7As, \
+             electrons, 300 K; energies in eV",
+            DOT_DOMAIN_NM / n as f64
+        );
+        a.write_matrix_market(std::path::Path::new(&path), &comment).unwrap();
+        println!("wrote {path}: {} rows, {} nnz", a.nrows, a.nnz());
+    }
+
+    /// The full benchmark: `cargo test --release --lib bench::tests::full -- --ignored --nocapture`.
+    /// QDSIM_BENCH_CONFIGS="1:0,3:0,3:60" picks Lanczos (block:basis) runs.
+    #[test]
+    #[ignore]
+    fn full() {
+        let mut o = BenchOptions::default();
+        if let Ok(s) = std::env::var("QDSIM_BENCH_CONFIGS") {
+            o.lanczos_configs = s
+                .split(',')
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| {
+                    let mut it = p.split(':').map(|x| x.trim().parse::<usize>().unwrap());
+                    (it.next().unwrap(), it.next().unwrap_or(0))
+                })
+                .collect();
+        }
+        if let Ok(s) = std::env::var("QDSIM_BENCH_SIZES") {
+            o.sizes = s.split(',').map(|x| x.trim().parse().unwrap()).collect();
+        }
+        if let Ok(s) = std::env::var("QDSIM_BENCH_REPS") {
+            o.repetitions = s.parse().unwrap();
+        }
+        if std::env::var("QDSIM_BENCH_NO_EIGEN").is_ok() {
+            o.eigen = false;
+        }
+        let v = run(&o, &mut std::io::stdout()).unwrap();
+        println!("{}", serde_json::to_string_pretty(&v).unwrap());
+    }
+}
