@@ -270,6 +270,27 @@ impl<'a, B: Backend> Backend for TimingBackend<'a, B> {
     fn random(&self, n: usize, seed: u64) -> B::Vector {
         self.timed(|| self.inner.random(n, seed), |o, t| o.other_vector_s += t)
     }
+    fn block_dot(&self, basis: &[B::Vector], xs: &[B::Vector]) -> Vec<f64> {
+        self.timed(
+            || self.inner.block_dot(basis, xs),
+            |o, t| {
+                o.orthogonalise_s += t;
+                o.multi_dot_calls += 1
+            },
+        )
+    }
+    fn block_sub(&self, basis: &[B::Vector], c: &Coeffs, ys: &mut [B::Vector]) {
+        self.timed(|| self.inner.block_sub(basis, c, ys), |o, t| o.orthogonalise_s += t)
+    }
+    fn spmv_axpby(&self, a: &B::Matrix, x: &B::Vector, al: f64, be: f64, ga: f64, y: &mut B::Vector) {
+        self.timed(
+            || self.inner.spmv_axpby(a, x, al, be, ga, y),
+            |o, t| {
+                o.spmv_s += t;
+                o.spmv_calls += 1
+            },
+        )
+    }
 }
 
 /// One Lanczos run on `a` with the CPU backend, timed, with a per-operation breakdown.
@@ -277,7 +298,16 @@ pub fn eigen_run(a: &CsrMatrix, nev: usize, tol: f64, block_size: usize, basis_s
     let cpu = CpuBackend::new();
     let be = TimingBackend::new(&cpu);
     let m = be.upload_matrix(a);
-    let opts = LanczosOptions { nev, tol, block_size, basis_size, ..Default::default() };
+    // the settings `qdsim-gpu solve` uses: Gershgorin norm bound and the Chebyshev filter
+    let opts = LanczosOptions {
+        nev,
+        tol,
+        block_size,
+        basis_size,
+        norm_bound: Some(a.norm_inf()),
+        filter_degree: crate::simulation::DEFAULT_FILTER_DEGREE,
+        ..Default::default()
+    };
     let t = Instant::now();
     let r = lowest_eigenpairs(&be, &m, &opts, &mut |_| {});
     let secs = t.elapsed().as_secs_f64();
@@ -289,6 +319,7 @@ pub fn eigen_run(a: &CsrMatrix, nev: usize, tol: f64, block_size: usize, basis_s
         "tol": tol,
         "block_size": r.block_size,
         "basis_size": r.basis_size,
+        "chebyshev_filter_degree": r.filter_degree,
         "seconds": secs,
         "converged": r.converged,
         "matvecs": r.matvecs,

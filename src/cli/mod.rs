@@ -85,6 +85,28 @@ enum Command {
     },
     /// Show the backends available and the number of threads
     Info,
+    /// Benchmarks: memory copy rate, spmv on 3D dot Hamiltonians (GB/s), time to the lowest states
+    #[command(after_help = "Examples:\n  qdsim-gpu bench --quick\n  qdsim-gpu bench --sizes 64,128 --json bench.json")]
+    Bench {
+        /// Smoke run: tiny sizes, few repetitions
+        #[arg(long)]
+        quick: bool,
+        /// Grid sizes n of the n³ dot Hamiltonians for spmv
+        #[arg(long, value_delimiter = ',')]
+        sizes: Option<Vec<usize>>,
+        /// Timed repetitions per measurement
+        #[arg(long)]
+        repetitions: Option<usize>,
+        /// Skip the eigensolver benchmark
+        #[arg(long)]
+        no_eigen: bool,
+        /// Grid size n of the eigensolver benchmark (n³ dot)
+        #[arg(long)]
+        eigen_size: Option<usize>,
+        /// Write every figure as JSON to this file
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Write a scene's Hamiltonian (eV) in Matrix Market format
     #[command(name = "export-matrix", after_help = "Example: qdsim-gpu export-matrix scenes/spherical_dot_3d.json --out H.mtx")]
     ExportMatrix {
@@ -146,6 +168,29 @@ fn dispatch(cli: Cli) -> Result<i32> {
             println!("auto selects: cpu");
             if let Some(m) = simulation::available_memory() {
                 println!("memory available: {:.1} GiB", m as f64 / (1u64 << 30) as f64);
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Bench { quick, sizes, repetitions, no_eigen, eigen_size, json } => {
+            let mut o = crate::bench::BenchOptions { quick, eigen: !no_eigen, ..Default::default() };
+            if let Some(s) = sizes {
+                if s.iter().any(|&n| n < 4) {
+                    return Err(QdError::input("--sizes", "every size must be at least 4"));
+                }
+                o.sizes = s;
+            }
+            if let Some(r) = repetitions {
+                o.repetitions = r.max(1);
+            }
+            if let Some(n) = eigen_size {
+                if n < 8 {
+                    return Err(QdError::input("--eigen-size", "must be at least 8"));
+                }
+                o.eigen_size = n;
+            }
+            let v = crate::bench::run(&o, &mut std::io::stdout())?;
+            if let Some(path) = json {
+                crate::output::write_json(&path, &v)?;
             }
             Ok(EXIT_OK)
         }
