@@ -3,5 +3,7 @@
 //! - [`cpu`]: host memory, parallel over rows with rayon.
 
 pub mod cpu;
+pub mod gpu;
 
 pub use cpu::CpuBackend;
+pub use gpu::GpuBackend;

@@ -1,0 +1,510 @@
+//! The GPU backend: the [`Backend`] trait on wgpu compute shaders (shaders/*.wgsl,
+//! embedded in the binary).
+//!
+//! Vectors and matrix values are f32 on the device (every adapter has f32; Metal has no
+//! f64). Reductions are deterministic two-pass workgroup trees with Kahan-compensated
+//! per-thread sums. Commands are recorded into one pending encoder and submitted only when a
+//! result must come back to the host (a dot product, a download) or after
+//! [`FLUSH_EVERY`] dispatches, so a Chebyshev filter step or a block of axpys costs no host
+//! round trip. Dot products of a whole block (`block_dot`) are batched into one submission
+//! and one read-back.
+
+pub mod context;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use wgpu::util::DeviceExt;
+
+use crate::linalg::backend::Backend;
+use crate::linalg::CsrMatrix;
+pub use context::{list_adapters, AdapterSummary, GpuContext};
+
+/// WGSL sources, one file per kernel family.
+pub const SHADER_VECTOR: &str = include_str!("../../../shaders/vector.wgsl");
+pub const SHADER_SPMV: &str = include_str!("../../../shaders/spmv.wgsl");
+pub const SHADER_REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
+/// Every shader with its file name (for validation).
+pub const SHADERS: [(&str, &str); 3] = [("vector.wgsl", SHADER_VECTOR), ("spmv.wgsl", SHADER_SPMV), ("reduce.wgsl", SHADER_REDUCE)];
+
+const WG: u32 = 256;
+/// Workgroups of the first reduction pass (partials per dot product).
+const MAX_PARTIALS: u32 = 1024;
+/// Submit the pending commands after this many dispatches even without a read-back.
+pub const FLUSH_EVERY: usize = 256;
+
+/// Transfer and allocation counters, reported in results.json.
+#[derive(Debug, Default)]
+pub struct GpuStats {
+    pub bytes_host_to_device: AtomicU64,
+    pub bytes_device_to_host: AtomicU64,
+    pub allocations: AtomicU64,
+    pub bytes_allocated: AtomicU64,
+    pub live_bytes: AtomicU64,
+    pub peak_bytes: AtomicU64,
+    pub dispatches: AtomicU64,
+    pub submissions: AtomicU64,
+    pub readbacks: AtomicU64,
+}
+
+impl GpuStats {
+    fn alloc(&self, bytes: u64) {
+        self.allocations.fetch_add(1, Ordering::Relaxed);
+        self.bytes_allocated.fetch_add(bytes, Ordering::Relaxed);
+        let live = self.live_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        self.peak_bytes.fetch_max(live, Ordering::Relaxed);
+    }
+    pub fn to_json(&self) -> serde_json::Value {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        serde_json::json!({
+            "bytes_host_to_device": g(&self.bytes_host_to_device),
+            "bytes_device_to_host": g(&self.bytes_device_to_host),
+            "allocations": g(&self.allocations),
+            "bytes_allocated": g(&self.bytes_allocated),
+            "peak_device_bytes": g(&self.peak_bytes),
+            "dispatches": g(&self.dispatches),
+            "submissions": g(&self.submissions),
+            "readbacks": g(&self.readbacks),
+        })
+    }
+}
+
+/// A device buffer with its length in elements; frees its byte count from the live total
+/// when dropped.
+pub struct DeviceArray {
+    buf: wgpu::Buffer,
+    len: usize,
+    stats: Arc<GpuStats>,
+}
+
+impl Drop for DeviceArray {
+    fn drop(&mut self) {
+        self.stats.live_bytes.fetch_sub(self.buf.size(), Ordering::Relaxed);
+    }
+}
+
+/// A vector on the device (f32).
+pub struct GpuVector(DeviceArray);
+
+/// A CSR matrix on the device: u32 row pointers and columns, f32 values.
+pub struct GpuCsr {
+    row_ptr: DeviceArray,
+    col: DeviceArray,
+    val: DeviceArray,
+    nrows: usize,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Imm {
+    n: u32,
+    a: f32,
+    b: f32,
+    c: f32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ReduceImm {
+    n: u32,
+    slot: u32,
+    npartials: u32,
+    pad: u32,
+}
+
+struct Pipelines {
+    fill: wgpu::ComputePipeline,
+    copy: wgpu::ComputePipeline,
+    axpy: wgpu::ComputePipeline,
+    xpby: wgpu::ComputePipeline,
+    scale: wgpu::ComputePipeline,
+    pointwise_mul: wgpu::ComputePipeline,
+    spmv: wgpu::ComputePipeline,
+    spmv_axpby: wgpu::ComputePipeline,
+    dot_partial: wgpu::ComputePipeline,
+    dot_final: wgpu::ComputePipeline,
+    vec_layout: wgpu::BindGroupLayout,
+    spmv_layout: wgpu::BindGroupLayout,
+    reduce_layout: wgpu::BindGroupLayout,
+}
+
+struct Pending {
+    encoder: Option<wgpu::CommandEncoder>,
+    dispatches: usize,
+}
+
+/// The wgpu backend.
+pub struct GpuBackend {
+    ctx: GpuContext,
+    pipes: Pipelines,
+    stats: Arc<GpuStats>,
+    pending: Mutex<Pending>,
+    /// A 4-byte buffer bound where a kernel ignores an operand.
+    dummy: wgpu::Buffer,
+}
+
+fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Storage { read_only }, has_dynamic_offset: false, min_binding_size: None },
+        count: None,
+    }
+}
+
+fn grid(groups: u32, max: u32) -> (u32, u32) {
+    let groups = groups.max(1);
+    if groups <= max {
+        (groups, 1)
+    } else {
+        let y = groups.div_ceil(max);
+        (groups.div_ceil(y), y)
+    }
+}
+
+impl GpuBackend {
+    /// Open an adapter (see [`context::open`]) and build the pipelines. Ok(None): no adapter.
+    pub fn new(choice: Option<&str>, allow_software: bool) -> crate::error::Result<Option<GpuBackend>> {
+        let Some(ctx) = context::open(choice, allow_software)? else { return Ok(None) };
+        Ok(Some(Self::from_context(ctx)))
+    }
+
+    fn from_context(ctx: GpuContext) -> GpuBackend {
+        let dev = &ctx.device;
+        let layout = |entries: &[wgpu::BindGroupLayoutEntry]| dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: None, entries });
+        let vec_layout = layout(&[storage_entry(0, true), storage_entry(1, false)]);
+        let spmv_layout = layout(&[storage_entry(0, true), storage_entry(1, true), storage_entry(2, true), storage_entry(3, true), storage_entry(4, false)]);
+        let reduce_layout = layout(&[storage_entry(0, true), storage_entry(1, true), storage_entry(2, false), storage_entry(3, false)]);
+        let pipeline = |src: &str, name: &str, bgl: &wgpu::BindGroupLayout| {
+            let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(src.into()) });
+            let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some(name), bind_group_layouts: &[Some(bgl)], immediate_size: 16 });
+            dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: Some(&pl),
+                module: &module,
+                entry_point: Some(name),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                cache: None,
+            })
+        };
+        let pipes = Pipelines {
+            fill: pipeline(SHADER_VECTOR, "fill", &vec_layout),
+            copy: pipeline(SHADER_VECTOR, "copy", &vec_layout),
+            axpy: pipeline(SHADER_VECTOR, "axpy", &vec_layout),
+            xpby: pipeline(SHADER_VECTOR, "xpby", &vec_layout),
+            scale: pipeline(SHADER_VECTOR, "scale", &vec_layout),
+            pointwise_mul: pipeline(SHADER_VECTOR, "pointwise_mul", &vec_layout),
+            spmv: pipeline(SHADER_SPMV, "spmv", &spmv_layout),
+            spmv_axpby: pipeline(SHADER_SPMV, "spmv_axpby", &spmv_layout),
+            dot_partial: pipeline(SHADER_REDUCE, "dot_partial", &reduce_layout),
+            dot_final: pipeline(SHADER_REDUCE, "dot_final", &reduce_layout),
+            vec_layout,
+            spmv_layout,
+            reduce_layout,
+        };
+        let dummy = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("dummy"), size: 4, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
+        GpuBackend { ctx, pipes, stats: Arc::new(GpuStats::default()), pending: Mutex::new(Pending { encoder: None, dispatches: 0 }), dummy }
+    }
+
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.ctx.adapter
+    }
+    pub fn stats(&self) -> &GpuStats {
+        &self.stats
+    }
+    /// Largest vector length one storage binding holds.
+    pub fn max_elements(&self) -> usize {
+        (self.ctx.limits.max_storage_buffer_binding_size as u64).min(self.ctx.limits.max_buffer_size) as usize / 4
+    }
+    /// Whether a matrix of `nrows` rows and `nnz` nonzeros (and its vectors) fits the
+    /// adapter's binding limits.
+    pub fn fits(&self, nrows: usize, nnz: usize) -> bool {
+        nnz <= self.max_elements() && nrows + 1 <= self.max_elements() && nnz < u32::MAX as usize
+    }
+
+    fn array(&self, bytes: u64, label: &str) -> DeviceArray {
+        let size = bytes.max(4).div_ceil(4) * 4;
+        let buf = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.stats.alloc(size);
+        DeviceArray { buf, len: (bytes / 4) as usize, stats: self.stats.clone() }
+    }
+
+    fn array_init(&self, contents: &[u8], label: &str) -> DeviceArray {
+        let padded;
+        let contents = if contents.is_empty() {
+            padded = [0u8; 4];
+            &padded[..]
+        } else {
+            contents
+        };
+        let buf = self.ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        });
+        self.stats.alloc(buf.size());
+        self.stats.bytes_host_to_device.fetch_add(contents.len() as u64, Ordering::Relaxed);
+        DeviceArray { buf, len: contents.len() / 4, stats: self.stats.clone() }
+    }
+
+    /// Record one compute dispatch into the pending encoder.
+    fn dispatch(&self, pipeline: &wgpu::ComputePipeline, bind: &wgpu::BindGroup, imm: &[u8], groups: (u32, u32)) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let enc = p.encoder.get_or_insert_with(|| self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, bind, &[]);
+            pass.set_immediates(0, imm);
+            pass.dispatch_workgroups(groups.0, groups.1, 1);
+        }
+        p.dispatches += 1;
+        self.stats.dispatches.fetch_add(1, Ordering::Relaxed);
+        if p.dispatches >= FLUSH_EVERY {
+            self.submit_locked(&mut p);
+        }
+    }
+
+    fn submit_locked(&self, p: &mut Pending) -> Option<wgpu::SubmissionIndex> {
+        let enc = p.encoder.take()?;
+        p.dispatches = 0;
+        self.stats.submissions.fetch_add(1, Ordering::Relaxed);
+        Some(self.ctx.queue.submit([enc.finish()]))
+    }
+
+    /// Submit everything recorded so far.
+    pub fn flush(&self) {
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        self.submit_locked(&mut p);
+    }
+
+    /// Copy `bytes` bytes of `src` to the host (a full synchronisation).
+    fn read_bytes(&self, src: &wgpu::Buffer, bytes: u64) -> Vec<u8> {
+        let size = bytes.max(4).div_ceil(4) * 4;
+        let staging = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut enc = p.encoder.take().unwrap_or_else(|| self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
+        enc.copy_buffer_to_buffer(src, 0, &staging, 0, size);
+        p.encoder = Some(enc);
+        let idx = self.submit_locked(&mut p);
+        drop(p);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        let _ = self.ctx.device.poll(wgpu::PollType::Wait { submission_index: idx, timeout: None });
+        match rx.recv() {
+            Ok(Ok(())) => {}
+            other => panic!("GPU read-back failed: {other:?}"),
+        }
+        let out = {
+            let view = staging.slice(..).get_mapped_range().expect("mapped read-back buffer");
+            view[..bytes as usize].to_vec()
+        };
+        staging.unmap();
+        self.stats.readbacks.fetch_add(1, Ordering::Relaxed);
+        self.stats.bytes_device_to_host.fetch_add(bytes, Ordering::Relaxed);
+        out
+    }
+
+    fn groups(&self, n: usize) -> (u32, u32) {
+        grid((n as u64).div_ceil(WG as u64) as u32, self.ctx.limits.max_compute_workgroups_per_dimension)
+    }
+
+    fn vec_op(&self, pipeline: &wgpu::ComputePipeline, x: Option<&wgpu::Buffer>, y: &wgpu::Buffer, n: usize, a: f64, b: f64) {
+        if n == 0 {
+            return;
+        }
+        let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &self.pipes.vec_layout,
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: x.unwrap_or(&self.dummy).as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: y.as_entire_binding() },
+            ],
+        });
+        let imm = Imm { n: n as u32, a: a as f32, b: b as f32, c: 0.0 };
+        self.dispatch(pipeline, &bind, bytemuck::bytes_of(&imm), self.groups(n));
+    }
+
+    /// Record the dot products of the pairs (a_k, b_k) into slots k of a result buffer,
+    /// submit once and read them all back.
+    fn dots(&self, pairs: &[(&GpuVector, &GpuVector)]) -> Vec<f64> {
+        if pairs.is_empty() {
+            return Vec::new();
+        }
+        let k = pairs.len();
+        let n = pairs[0].0 .0.len;
+        let npart = ((n as u64).div_ceil(WG as u64) as u32).clamp(1, MAX_PARTIALS);
+        // one partial region per pair: no hazard between the batched reductions
+        let stride = (npart as u64 * 4).div_ceil(256) * 256;
+        let partial = self.array(stride * k as u64, "partials");
+        let out = self.array(4 * k as u64, "dots");
+        for (slot, (a, b)) in pairs.iter().enumerate() {
+            let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &self.pipes.reduce_layout,
+                entries: &[
+                    wgpu::BindGroupEntry { binding: 0, resource: a.0.buf.as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 1, resource: b.0.buf.as_entire_binding() },
+                    wgpu::BindGroupEntry {
+                        binding: 2,
+                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer: &partial.buf,
+                            offset: stride * slot as u64,
+                            size: std::num::NonZeroU64::new(npart as u64 * 4),
+                        }),
+                    },
+                    wgpu::BindGroupEntry { binding: 3, resource: out.buf.as_entire_binding() },
+                ],
+            });
+            let imm = ReduceImm { n: a.0.len as u32, slot: slot as u32, npartials: npart, pad: 0 };
+            self.dispatch(&self.pipes.dot_partial, &bind, bytemuck::bytes_of(&imm), (npart, 1));
+            self.dispatch(&self.pipes.dot_final, &bind, bytemuck::bytes_of(&imm), (1, 1));
+        }
+        let bytes = self.read_bytes(&out.buf, 4 * k as u64);
+        bytemuck::cast_slice::<u8, f32>(&bytes).iter().map(|&v| v as f64).collect()
+    }
+}
+
+impl Backend for GpuBackend {
+    type Vector = GpuVector;
+    type Matrix = GpuCsr;
+
+    fn name(&self) -> String {
+        "gpu".into()
+    }
+    fn details(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kind": "gpu",
+            "adapter": self.ctx.adapter,
+            "precision": "f32 storage and arithmetic, Kahan-compensated tree reductions; final Rayleigh-Ritz in f64 on the host",
+            "transfers": self.stats.to_json(),
+        })
+    }
+    fn upload_matrix(&self, a: &CsrMatrix) -> GpuCsr {
+        let rp: Vec<u32> = a.row_ptr.iter().map(|&p| p as u32).collect();
+        let val: Vec<f32> = a.val.iter().map(|&v| v as f32).collect();
+        GpuCsr {
+            row_ptr: self.array_init(bytemuck::cast_slice(&rp), "row_ptr"),
+            col: self.array_init(bytemuck::cast_slice(&a.col), "col"),
+            val: self.array_init(bytemuck::cast_slice(&val), "val"),
+            nrows: a.nrows,
+        }
+    }
+    fn matrix_rows(&self, a: &GpuCsr) -> usize {
+        a.nrows
+    }
+    fn alloc(&self, n: usize) -> GpuVector {
+        // fresh buffers are zero-initialised by wgpu
+        GpuVector(self.array(4 * n as u64, "vector"))
+    }
+    fn from_host(&self, x: &[f64]) -> GpuVector {
+        let f: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let mut a = self.array_init(bytemuck::cast_slice(&f), "vector");
+        a.len = x.len();
+        GpuVector(a)
+    }
+    fn to_host(&self, x: &GpuVector) -> Vec<f64> {
+        if x.0.len == 0 {
+            return Vec::new();
+        }
+        let bytes = self.read_bytes(&x.0.buf, 4 * x.0.len as u64);
+        bytemuck::cast_slice::<u8, f32>(&bytes).iter().map(|&v| v as f64).collect()
+    }
+    fn len(&self, x: &GpuVector) -> usize {
+        x.0.len
+    }
+    fn copy(&self, src: &GpuVector, dst: &mut GpuVector) {
+        self.vec_op(&self.pipes.copy, Some(&src.0.buf), &dst.0.buf, src.0.len, 0.0, 0.0);
+    }
+    fn fill(&self, x: &mut GpuVector, value: f64) {
+        self.vec_op(&self.pipes.fill, None, &x.0.buf, x.0.len, value, 0.0);
+    }
+    fn spmv(&self, a: &GpuCsr, x: &GpuVector, y: &mut GpuVector) {
+        self.spmv_axpby_inner(&self.pipes.spmv, a, x, 1.0, 0.0, 0.0, y);
+    }
+    fn spmv_axpby(&self, a: &GpuCsr, x: &GpuVector, alpha: f64, beta: f64, gamma: f64, y: &mut GpuVector) {
+        self.spmv_axpby_inner(&self.pipes.spmv_axpby, a, x, alpha, beta, gamma, y);
+    }
+    fn axpy(&self, alpha: f64, x: &GpuVector, y: &mut GpuVector) {
+        self.vec_op(&self.pipes.axpy, Some(&x.0.buf), &y.0.buf, y.0.len, alpha, 0.0);
+    }
+    fn xpby(&self, x: &GpuVector, beta: f64, y: &mut GpuVector) {
+        self.vec_op(&self.pipes.xpby, Some(&x.0.buf), &y.0.buf, y.0.len, 0.0, beta);
+    }
+    fn scale(&self, alpha: f64, x: &mut GpuVector) {
+        self.vec_op(&self.pipes.scale, None, &x.0.buf, x.0.len, alpha, 0.0);
+    }
+    fn pointwise_mul(&self, d: &GpuVector, x: &GpuVector, z: &mut GpuVector) {
+        self.copy(x, z);
+        self.vec_op(&self.pipes.pointwise_mul, Some(&d.0.buf), &z.0.buf, z.0.len, 0.0, 0.0);
+    }
+    fn dot(&self, x: &GpuVector, y: &GpuVector) -> f64 {
+        self.dots(&[(x, y)])[0]
+    }
+    fn multi_dot(&self, basis: &[GpuVector], x: &GpuVector) -> Vec<f64> {
+        let pairs: Vec<(&GpuVector, &GpuVector)> = basis.iter().map(|b| (b, x)).collect();
+        self.dots(&pairs)
+    }
+    fn block_dot(&self, basis: &[GpuVector], xs: &[GpuVector]) -> Vec<f64> {
+        let pairs: Vec<(&GpuVector, &GpuVector)> = xs.iter().flat_map(|x| basis.iter().map(move |b| (b, x))).collect();
+        self.dots(&pairs)
+    }
+}
+
+impl GpuBackend {
+    #[allow(clippy::too_many_arguments)]
+    fn spmv_axpby_inner(&self, pipeline: &wgpu::ComputePipeline, a: &GpuCsr, x: &GpuVector, alpha: f64, beta: f64, gamma: f64, y: &mut GpuVector) {
+        if a.nrows == 0 {
+            return;
+        }
+        let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &self.pipes.spmv_layout,
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: a.row_ptr.buf.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: a.col.buf.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 2, resource: a.val.buf.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 3, resource: x.0.buf.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 4, resource: y.0.buf.as_entire_binding() },
+            ],
+        });
+        let imm = Imm { n: a.nrows as u32, a: alpha as f32, b: beta as f32, c: gamma as f32 };
+        self.dispatch(pipeline, &bind, bytemuck::bytes_of(&imm), self.groups(a.nrows));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shader_parses_and_validates_with_naga() {
+        use wgpu::naga::valid::{Capabilities, ValidationFlags, Validator};
+        for (name, src) in SHADERS {
+            let module = wgpu::naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+            Validator::new(ValidationFlags::all(), Capabilities::IMMEDIATES)
+                .validate(&module)
+                .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+        }
+    }
+
+    #[test]
+    fn grid_splits_large_dispatches() {
+        assert_eq!(grid(10, 65535), (10, 1));
+        let (x, y) = grid(70000, 65535);
+        assert!(x <= 65535 && x as u64 * y as u64 >= 70000);
+        assert_eq!(grid(0, 65535), (1, 1));
+    }
+}

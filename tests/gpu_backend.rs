@@ -1,0 +1,138 @@
+//! The GPU backend (WGSL kernels through wgpu) against the CPU backend. In CI the adapter is
+//! Mesa's lavapipe (a software Vulkan driver), so these run the real shaders on the CPU.
+//! Without any adapter the tests are skipped, unless QDSIM_REQUIRE_GPU=1 (set by .ci/run).
+
+use qdsim_gpu::backend::{CpuBackend, GpuBackend};
+use qdsim_gpu::linalg::backend::{random_values, Backend, Coeffs};
+use qdsim_gpu::linalg::CsrMatrix;
+
+fn gpu() -> Option<GpuBackend> {
+    match GpuBackend::new(None, true) {
+        Ok(Some(g)) => {
+            eprintln!("GPU adapter: {:?}", g.adapter());
+            Some(g)
+        }
+        other => {
+            if std::env::var("QDSIM_REQUIRE_GPU").is_ok_and(|v| v == "1") {
+                panic!("QDSIM_REQUIRE_GPU=1 but no usable adapter: {:?}", other.err());
+            }
+            eprintln!("no GPU adapter: skipping");
+            None
+        }
+    }
+}
+
+fn random_sym(n: usize, per_row: usize, seed: u64) -> CsrMatrix {
+    let r = random_values(n * per_row * 2 + n, seed);
+    let mut t = Vec::new();
+    for i in 0..n {
+        t.push((i, i, 4.0 + r[i]));
+        for k in 0..per_row {
+            let j = ((r[n + i * per_row + k].abs() * n as f64) as usize).min(n - 1);
+            let v = r[n + n * per_row + i * per_row + k];
+            t.push((i, j, v));
+            t.push((j, i, v));
+        }
+    }
+    CsrMatrix::from_triplets(n, n, &t)
+}
+
+fn close(a: &[f64], b: &[f64], rel: f64) {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= rel * scale, "element {i}: {x} vs {y} (scale {scale})");
+    }
+}
+
+#[test]
+fn spmv_matches_cpu_with_poisoned_outputs() {
+    let Some(g) = gpu() else { return };
+    let c = CpuBackend::new();
+    for (n, seed) in [(1usize, 1u64), (37, 2), (256, 3), (257, 4), (5000, 5)] {
+        let a = random_sym(n, 3, seed);
+        let x = random_values(n, seed + 100);
+        let (ga, ca) = (g.upload_matrix(&a), c.upload_matrix(&a));
+        let gx = g.from_host(&x);
+        let mut gy = g.alloc(n);
+        g.fill(&mut gy, f64::NAN);
+        g.spmv(&ga, &gx, &mut gy);
+        let mut cy = c.alloc(n);
+        c.spmv(&ca, &x, &mut cy);
+        close(&g.to_host(&gy), &cy, 1e-5);
+        // fused Chebyshev step y ← αAx + βx + γy
+        let mut gz = g.from_host(&cy);
+        g.spmv_axpby(&ga, &gx, 0.5, -0.25, -1.0, &mut gz);
+        let mut cz = cy.clone();
+        c.spmv_axpby(&ca, &x, 0.5, -0.25, -1.0, &mut cz);
+        close(&g.to_host(&gz), &cz, 1e-5);
+    }
+}
+
+#[test]
+fn vector_kernels_dots_and_norms_match_cpu() {
+    let Some(g) = gpu() else { return };
+    let c = CpuBackend::new();
+    for n in [1usize, 255, 256, 1000, 100_003] {
+        let x = random_values(n, 7);
+        let y = random_values(n, 8);
+        let (gx, mut gy) = (g.from_host(&x), g.from_host(&y));
+        let mut cy = y.clone();
+        g.axpy(0.75, &gx, &mut gy);
+        c.axpy(0.75, &x, &mut cy);
+        g.xpby(&gx, -0.5, &mut gy);
+        c.xpby(&x, -0.5, &mut cy);
+        g.scale(3.0, &mut gy);
+        c.scale(3.0, &mut cy);
+        let mut gz = g.alloc(n);
+        let mut cz = c.alloc(n);
+        g.pointwise_mul(&gx, &gy, &mut gz);
+        c.pointwise_mul(&x, &cy, &mut cz);
+        close(&g.to_host(&gy), &cy, 1e-6);
+        close(&g.to_host(&gz), &cz, 1e-6);
+        let d = g.dot(&gx, &gy);
+        let e = c.dot(&x, &cy);
+        let norm = c.norm2(&x) * c.norm2(&cy);
+        assert!((d - e).abs() <= 1e-6 * norm, "n {n}: dot {d} vs {e}");
+        assert!((g.norm2(&gx) - c.norm2(&x)).abs() <= 1e-6 * c.norm2(&x));
+        // batched forms
+        let basis: Vec<Vec<f64>> = (0..5).map(|k| random_values(n, 20 + k)).collect();
+        let gb: Vec<_> = basis.iter().map(|b| g.from_host(b)).collect();
+        let bd = g.block_dot(&gb, &[g.from_host(&x), g.from_host(&y)]);
+        let cd = c.block_dot(&basis, &[x.clone(), y.clone()]);
+        close(&bd, &cd, 1e-5);
+        let coeff = [0.5, -1.0, 0.25, 2.0, 0.0, 1.0, 1.0, -0.5, 0.0, 0.125];
+        let mut gys = vec![g.from_host(&x), g.from_host(&y)];
+        let mut cys = vec![x.clone(), y.clone()];
+        g.block_sub(&gb, &Coeffs { rows: 5, cols: 2, data: &coeff }, &mut gys);
+        c.block_sub(&basis, &Coeffs { rows: 5, cols: 2, data: &coeff }, &mut cys);
+        close(&g.to_host(&gys[1]), &cys[1], 1e-5);
+        let mut gout: Vec<_> = (0..2).map(|_| g.alloc(n)).collect();
+        let mut cout: Vec<_> = (0..2).map(|_| c.alloc(n)).collect();
+        g.combine(&gb, &Coeffs { rows: 5, cols: 2, data: &coeff }, &mut gout);
+        c.combine(&basis, &Coeffs { rows: 5, cols: 2, data: &coeff }, &mut cout);
+        close(&g.to_host(&gout[0]), &cout[0], 1e-5);
+    }
+}
+
+#[test]
+fn vectors_longer_than_one_dispatch_dimension() {
+    let Some(g) = gpu() else { return };
+    // 65535 workgroups × 256 threads is the most one grid dimension covers
+    let n = 65_535 * 256 + 1000;
+    if n > g.max_elements() {
+        eprintln!("adapter binding limit too small for this test: skipping");
+        return;
+    }
+    let mut x = g.alloc(n);
+    g.fill(&mut x, 1.0);
+    let mut y = g.alloc(n);
+    g.fill(&mut y, f64::NAN);
+    g.fill(&mut y, 0.0);
+    g.axpy(2.0, &x, &mut y);
+    let s = g.dot(&x, &y);
+    assert!((s - 2.0 * n as f64).abs() <= 1e-6 * 2.0 * n as f64, "sum {s} vs {}", 2 * n);
+    let host = g.to_host(&y);
+    assert_eq!(host[n - 1], 2.0);
+    assert_eq!(host[0], 2.0);
+}
