@@ -17,6 +17,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod bench_gpu;
 pub mod cli;
 pub mod constants;
 pub mod error;

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use crate::backend::CpuBackend;
+use crate::backend::{CpuBackend, GpuBackend};
 use crate::constants::HBAR2_OVER_2M0_EV_NM2;
 use crate::error::{QdError, Result};
 use crate::grid::{Grid, MaterialMap};
@@ -232,6 +232,8 @@ pub struct SolveOptions {
     pub max_matvecs: usize,
     pub block_size: usize,
     pub backend: BackendChoice,
+    /// GPU adapter by index or name substring (None: `QDSIM_ADAPTER` or automatic).
+    pub adapter: Option<String>,
     /// Force the iterative solver even for small problems (tests).
     pub force_iterative: bool,
     /// Chebyshev filter degree of the eigensolver (0: plain Lanczos).
@@ -247,6 +249,7 @@ impl SolveOptions {
             max_matvecs: scene.solve.max_iterations,
             block_size: block_size(scene, states),
             backend: scene.solve.backend,
+            adapter: None,
             force_iterative: false,
             filter_degree: DEFAULT_FILTER_DEGREE,
         }
@@ -279,9 +282,108 @@ pub struct Solution {
 
 /// Solve for the lowest states of `h`. `progress` sees the Lanczos iterations.
 pub fn solve(h: &CsrMatrix, opts: &SolveOptions, progress: &mut dyn FnMut(&LanczosProgress)) -> Result<Solution> {
-    match opts.backend {
-        BackendChoice::Auto | BackendChoice::Cpu => solve_with(&CpuBackend::new(), h, opts, progress),
+    let small = h.nrows <= DENSE_LIMIT && !opts.force_iterative;
+    let gpu = match opts.backend {
+        BackendChoice::Cpu => None,
+        _ if small => None,
+        BackendChoice::Gpu => match GpuBackend::new(opts.adapter.as_deref(), true)? {
+            Some(g) if g.fits(h.nrows, h.nnz()) => Some(g),
+            Some(g) => {
+                return Err(QdError::input(
+                    "solve.backend",
+                    format!(
+                        "the matrix ({} rows, {} nonzeros) exceeds adapter '{}''s largest storage binding ({} elements); use the cpu backend or a coarser grid",
+                        h.nrows,
+                        h.nnz(),
+                        g.adapter().name,
+                        g.max_elements()
+                    ),
+                ))
+            }
+            None => {
+                return Err(QdError::input(
+                    "solve.backend",
+                    "\"gpu\" was asked for but no GPU adapter (Vulkan, Metal or DX12) is available; `qdsim-gpu info` lists adapters",
+                ))
+            }
+        },
+        BackendChoice::Auto => match GpuBackend::new(opts.adapter.as_deref(), false)? {
+            Some(g) if g.fits(h.nrows, h.nnz()) => Some(g),
+            Some(g) => {
+                eprintln!("notice: the problem exceeds adapter '{}''s binding limits; using the cpu backend", g.adapter().name);
+                None
+            }
+            None => {
+                eprintln!("notice: no hardware GPU adapter found; using the cpu backend");
+                None
+            }
+        },
+    };
+    match gpu {
+        Some(g) => {
+            let mut sol = solve_with(&g, h, opts, progress)?;
+            sol.backend_details = g.details();
+            Ok(sol)
+        }
+        None => solve_with(&CpuBackend::new(), h, opts, progress),
     }
+}
+
+/// Tolerance floor of a backend computing in `bits`-bit floats: f32 cannot resolve a
+/// residual much below a few ulps of ‖H‖.
+pub fn tolerance_floor(bits: u32) -> f64 {
+    if bits >= 64 {
+        0.0
+    } else {
+        1e-6
+    }
+}
+
+/// Rayleigh–Ritz with H in f64 on the host over the given vectors: the eigenpairs and true
+/// residuals of a solve done in lower precision.
+fn refine_on_host(h: &CsrMatrix, vectors: &[Vec<f64>]) -> (Vec<f64>, Vec<Vec<f64>>, Vec<f64>) {
+    let k = vectors.len();
+    let n = h.nrows;
+    // orthonormalise (modified Gram–Schmidt, twice) in f64 first
+    let mut q: Vec<Vec<f64>> = Vec::with_capacity(k);
+    for v in vectors {
+        let mut w = v.clone();
+        for _ in 0..2 {
+            for u in &q {
+                let c: f64 = u.iter().zip(&w).map(|(a, b)| a * b).sum();
+                w.iter_mut().zip(u).for_each(|(x, y)| *x -= c * y);
+            }
+        }
+        let nrm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if nrm > 0.0 {
+            w.iter_mut().for_each(|x| *x /= nrm);
+        }
+        q.push(w);
+    }
+    let hq: Vec<Vec<f64>> = q.iter().map(|v| h.mul_vec(v)).collect();
+    let g = nalgebra::DMatrix::from_fn(k, k, |i, j| q[i].iter().zip(&hq[j]).map(|(a, b)| a * b).sum::<f64>());
+    let g = (&g + g.transpose()) * 0.5;
+    let eig = nalgebra::SymmetricEigen::new(g);
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by(|&a, &b| eig.eigenvalues[a].total_cmp(&eig.eigenvalues[b]));
+    let mut values = Vec::with_capacity(k);
+    let mut vecs = Vec::with_capacity(k);
+    let mut res = Vec::with_capacity(k);
+    for &c in &order {
+        let lam = eig.eigenvalues[c];
+        let mut x = vec![0.0; n];
+        let mut hx = vec![0.0; n];
+        for i in 0..k {
+            let y = eig.eigenvectors[(i, c)];
+            x.iter_mut().zip(&q[i]).for_each(|(a, b)| *a += y * b);
+            hx.iter_mut().zip(&hq[i]).for_each(|(a, b)| *a += y * b);
+        }
+        let r = hx.iter().zip(&x).map(|(a, b)| (a - lam * b).powi(2)).sum::<f64>().sqrt();
+        values.push(lam);
+        vecs.push(x);
+        res.push(r);
+    }
+    (values, vecs, res)
 }
 
 /// Solve on a given backend (the algorithms do not know which one).
@@ -321,9 +423,10 @@ pub fn solve_with<B: Backend>(be: &B, h: &CsrMatrix, opts: &SolveOptions, progre
         }
     } else {
         let a = be.upload_matrix(h);
+        let tol = opts.tolerance.max(tolerance_floor(be.precision_bits()));
         let lo = LanczosOptions {
             nev: k,
-            tol: opts.tolerance,
+            tol,
             max_matvecs: opts.max_matvecs,
             block_size: opts.block_size,
             basis_size: 0,
@@ -332,13 +435,21 @@ pub fn solve_with<B: Backend>(be: &B, h: &CsrMatrix, opts: &SolveOptions, progre
             filter_degree: opts.filter_degree,
         };
         let r = lowest_eigenpairs(be, &a, &lo, progress);
-        let vectors = r.vectors.iter().map(|v| be.to_host(v)).collect();
+        let vectors: Vec<Vec<f64>> = r.vectors.iter().map(|v| be.to_host(v)).collect();
+        let (energies, vectors, residuals, converged) = if be.precision_bits() < 64 {
+            // eigenvalues and residuals in f64 from the low-precision vectors
+            let (e, v, res) = refine_on_host(h, &vectors);
+            let ok = r.values.len() == k && res.iter().all(|&x| x <= tol * r.norm_estimate);
+            (e, v, res, ok)
+        } else {
+            (r.values, vectors, r.residuals, r.converged)
+        };
         Solution {
-            energies: r.values,
+            energies,
             vectors,
-            residuals: r.residuals,
+            residuals,
             norm_estimate: r.norm_estimate,
-            converged: r.converged,
+            converged,
             method: "lanczos".into(),
             matvecs: r.matvecs,
             restarts: r.restarts,
@@ -347,7 +458,7 @@ pub fn solve_with<B: Backend>(be: &B, h: &CsrMatrix, opts: &SolveOptions, progre
             filter_degree: r.filter_degree,
             backend: be.name(),
             backend_details: be.details(),
-            tolerance: opts.tolerance,
+            tolerance: tol,
             max_matvecs: opts.max_matvecs,
         }
     };
@@ -380,6 +491,8 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     pub backend: Option<BackendChoice>,
     pub states: Option<usize>,
+    /// GPU adapter by index or name substring.
+    pub adapter: Option<String>,
 }
 
 /// What a run produced.
@@ -413,7 +526,8 @@ pub fn run(scene_path: &Path, opts: &RunOptions, progress: &mut dyn FnMut(&Lancz
         loaded.scene.solve.backend = b;
     }
     let out_path = opts.out.clone().unwrap_or_else(|| default_out_dir(scene_path));
-    let sopts = SolveOptions::from_scene(&loaded.scene);
+    let mut sopts = SolveOptions::from_scene(&loaded.scene);
+    sopts.adapter = opts.adapter.clone();
     let problem = prepare(&loaded, sopts.states)?;
     let mut timings = Timings { setup: t0.elapsed().as_secs_f64(), ..Default::default() };
     let t1 = Instant::now();

@@ -15,6 +15,7 @@ const EXAMPLES: &str = "\
 Examples:
   qdsim-gpu solve scenes/quantum_well_1d.json
   qdsim-gpu solve scenes/spherical_dot_3d.json --out /tmp/dot --states 10
+  qdsim-gpu solve scenes/spherical_dot_3d.json --backend gpu --adapter 0
   qdsim-gpu materials
   qdsim-gpu materials AlGaAs --x 0.3 --temperature 77
   qdsim-gpu export-matrix scenes/harmonic_2d.json --out H.mtx
@@ -33,10 +34,12 @@ struct Cli {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum BackendArg {
-    /// The best backend available (today: the CPU)
+    /// A hardware GPU if one is available and the problem fits it, else the CPU
     Auto,
     /// The multithreaded CPU backend
     Cpu,
+    /// The GPU backend (WGSL through wgpu; software adapters such as lavapipe included)
+    Gpu,
 }
 
 impl From<BackendArg> for BackendChoice {
@@ -44,6 +47,7 @@ impl From<BackendArg> for BackendChoice {
         match b {
             BackendArg::Auto => BackendChoice::Auto,
             BackendArg::Cpu => BackendChoice::Cpu,
+            BackendArg::Gpu => BackendChoice::Gpu,
         }
     }
 }
@@ -64,6 +68,9 @@ enum Command {
         /// Number of states, overriding the scene's solve.states
         #[arg(long)]
         states: Option<usize>,
+        /// GPU adapter: an index from `qdsim-gpu info` or a name substring (also QDSIM_ADAPTER)
+        #[arg(long)]
+        adapter: Option<String>,
         /// No progress bar and no summary (errors are still printed)
         #[arg(long, short)]
         quiet: bool,
@@ -106,6 +113,24 @@ enum Command {
         /// Write every figure as JSON to this file
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Also benchmark the GPU backend (adapter from --adapter / QDSIM_ADAPTER)
+        #[arg(long)]
+        gpu: bool,
+        /// Skip the CPU part
+        #[arg(long)]
+        no_cpu: bool,
+        /// Grid sizes n for the GPU spmv
+        #[arg(long, value_delimiter = ',', default_value = "64,128,208")]
+        gpu_sizes: Vec<usize>,
+        /// Grid size n of the GPU eigensolver benchmark
+        #[arg(long, default_value_t = 128)]
+        gpu_eigen_size: usize,
+        /// GPU adapter by index or name substring
+        #[arg(long)]
+        adapter: Option<String>,
+        /// Write the GPU benchmark matrices as .npy CSR arrays into this folder (for scripts/cupy_reference.py)
+        #[arg(long)]
+        export_csr: Option<PathBuf>,
     },
     /// Write a scene's Hamiltonian (eV) in Matrix Market format
     #[command(name = "export-matrix", after_help = "Example: qdsim-gpu export-matrix scenes/spherical_dot_3d.json --out H.mtx")]
@@ -148,7 +173,7 @@ pub fn main() -> i32 {
 
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Solve { scene, out, backend, states, quiet } => solve(scene, out, backend, states, quiet),
+        Command::Solve { scene, out, backend, states, adapter, quiet } => solve(scene, out, backend, states, adapter, quiet),
         Command::Materials { name, x, temperature, file } => {
             let mut db = crate::materials::MaterialDb::builtin();
             if let Some(f) = file {
@@ -164,14 +189,36 @@ fn dispatch(cli: Cli) -> Result<i32> {
             println!("qdsim-gpu {}", env!("CARGO_PKG_VERSION"));
             println!("backends:");
             println!("  cpu   available   rayon, {} threads (set RAYON_NUM_THREADS to change)", be.threads());
-            println!("  gpu   not built in this version");
-            println!("auto selects: cpu");
+            let adapters = crate::backend::gpu::list_adapters();
+            if adapters.is_empty() {
+                println!("  gpu   no adapter found (Vulkan, Metal or DX12)");
+            }
+            for a in &adapters {
+                println!(
+                    "  gpu   [{}] {} | {} | {} | driver {} | f64 {} | push constants {} | max storage binding {} MiB, max buffer {} MiB, {} workgroups per dimension",
+                    a.index,
+                    a.name,
+                    a.api,
+                    a.device_type,
+                    a.driver,
+                    if a.f64 { "yes" } else { "no" },
+                    if a.immediates { "yes" } else { "no" },
+                    a.max_storage_binding_bytes >> 20,
+                    a.max_buffer_bytes >> 20,
+                    a.max_workgroups_per_dimension
+                );
+            }
+            let hw = adapters.iter().find(|a| a.device_type != "Cpu" && a.immediates);
+            match hw {
+                Some(a) => println!("auto selects: gpu [{}] {} (when the problem fits it)", a.index, a.name),
+                None => println!("auto selects: cpu (no hardware GPU adapter; `--backend gpu` uses a software one if listed)"),
+            }
             if let Some(m) = simulation::available_memory() {
                 println!("memory available: {:.1} GiB", m as f64 / (1u64 << 30) as f64);
             }
             Ok(EXIT_OK)
         }
-        Command::Bench { quick, sizes, repetitions, no_eigen, eigen_size, json } => {
+        Command::Bench { quick, sizes, repetitions, no_eigen, eigen_size, json, gpu, no_cpu, gpu_sizes, gpu_eigen_size, adapter, export_csr } => {
             let mut o = crate::bench::BenchOptions { quick, eigen: !no_eigen, ..Default::default() };
             if let Some(s) = sizes {
                 if s.iter().any(|&n| n < 4) {
@@ -188,7 +235,15 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 }
                 o.eigen_size = n;
             }
-            let v = crate::bench::run(&o, &mut std::io::stdout())?;
+            let mut v = if no_cpu { serde_json::json!({}) } else { crate::bench::run(&o, &mut std::io::stdout())? };
+            if gpu {
+                let g = crate::backend::GpuBackend::new(adapter.as_deref(), true)?
+                    .ok_or_else(|| QdError::input("--gpu", "no GPU adapter is available (`qdsim-gpu info` lists them)"))?;
+                let (sizes, esize) = if quick { (vec![16, 24], 16) } else { (gpu_sizes, gpu_eigen_size) };
+                let reps = if quick { 2 } else { o.repetitions.max(10) };
+                let eig = if no_eigen { None } else { Some(esize) };
+                v["gpu"] = crate::bench_gpu::run(&g, &sizes, eig, o.nev, reps, export_csr.as_deref(), &mut std::io::stdout())?;
+            }
             if let Some(path) = json {
                 crate::output::write_json(&path, &v)?;
             }
@@ -213,8 +268,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-fn solve(scene: PathBuf, out: Option<PathBuf>, backend: Option<BackendArg>, states: Option<usize>, quiet: bool) -> Result<i32> {
-    let opts = RunOptions { out, backend: backend.map(Into::into), states };
+fn solve(scene: PathBuf, out: Option<PathBuf>, backend: Option<BackendArg>, states: Option<usize>, adapter: Option<String>, quiet: bool) -> Result<i32> {
+    let opts = RunOptions { out, backend: backend.map(Into::into), states, adapter };
     let bar = if quiet {
         ProgressBar::hidden()
     } else {

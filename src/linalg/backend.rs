@@ -25,6 +25,11 @@ pub trait Backend: Send + Sync {
     fn name(&self) -> String;
     /// Details for results.json (threads, device, precision...).
     fn details(&self) -> serde_json::Value;
+    /// Bits of the floating-point type vectors are stored and computed in (64 or 32). The
+    /// caller sets tolerances and refinement by it; the algorithms never look at it.
+    fn precision_bits(&self) -> u32 {
+        64
+    }
 
     fn upload_matrix(&self, a: &super::CsrMatrix) -> Self::Matrix;
     fn matrix_rows(&self, a: &Self::Matrix) -> usize;

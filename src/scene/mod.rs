@@ -221,9 +221,12 @@ fn one() -> f64 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendChoice {
+    /// A hardware GPU adapter if there is one and the problem fits it, else the CPU.
     #[default]
     Auto,
     Cpu,
+    /// The GPU backend (any adapter, software ones included); an error if there is none.
+    Gpu,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -392,6 +392,9 @@ impl Backend for GpuBackend {
             "transfers": self.stats.to_json(),
         })
     }
+    fn precision_bits(&self) -> u32 {
+        32
+    }
     fn upload_matrix(&self, a: &CsrMatrix) -> GpuCsr {
         let rp: Vec<u32> = a.row_ptr.iter().map(|&p| p as u32).collect();
         let val: Vec<f32> = a.val.iter().map(|&v| v as f32).collect();

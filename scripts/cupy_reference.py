@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""CuPy reference for the GPU benchmark, on exactly the matrices qdsim-gpu benchmarks.
+
+Export them first:  qdsim-gpu bench --gpu --no-cpu --export-csr DIR
+then:               python3 scripts/cupy_reference.py DIR --sizes 64,128,208 --eigen 128
+
+Measures, on the same GPU: a device-to-device copy (bandwidth ceiling, bytes read + written),
+cuSPARSE CSR spmv through cupyx.scipy.sparse (f32 and f64, GB/s against the bytes the
+product must move), cupyx.scipy.sparse.linalg.eigsh(k=10, which='SA') and cg.
+"""
+import argparse, json, time
+import numpy as np
+import cupy as cp
+import cupyx.scipy.sparse as csp
+import cupyx.scipy.sparse.linalg as cspl
+
+p = argparse.ArgumentParser()
+p.add_argument("dir")
+p.add_argument("--sizes", default="64,128,208")
+p.add_argument("--eigen", type=int, default=128)
+p.add_argument("--k", type=int, default=10)
+p.add_argument("--reps", type=int, default=50)
+args = p.parse_args()
+
+def load(n, dtype):
+    rp = np.load(f"{args.dir}/dot{n}_row_ptr.npy").astype(np.int32)
+    col = np.load(f"{args.dir}/dot{n}_col.npy").astype(np.int32)
+    val = np.load(f"{args.dir}/dot{n}_val.npy").astype(dtype)
+    m = len(rp) - 1
+    return csp.csr_matrix((cp.asarray(val), cp.asarray(col), cp.asarray(rp)), shape=(m, m))
+
+def gpu_time(f, reps):
+    f(); cp.cuda.Device().synchronize()
+    start, end = cp.cuda.Event(), cp.cuda.Event()
+    start.record()
+    for _ in range(reps):
+        f()
+    end.record(); end.synchronize()
+    return cp.cuda.get_elapsed_time(start, end) / 1e3 / reps
+
+res = {"device": cp.cuda.runtime.getDeviceProperties(0)["name"].decode(), "cupy": cp.__version__, "spmv": []}
+print(f"CuPy {cp.__version__} on {res['device']}")
+for n in [int(s) for s in args.sizes.split(",") if s]:
+    for dtype in (np.float32, np.float64):
+        a = load(n, dtype)
+        rows, nnz = a.shape[0], a.nnz
+        b = np.dtype(dtype).itemsize
+        x = cp.random.random(rows).astype(dtype)
+        y = cp.empty_like(x)
+        t_copy = gpu_time(lambda: cp.copyto(y, x), args.reps)
+        copy_gbs = 2 * b * rows / t_copy / 1e9
+        t = gpu_time(lambda: a @ x, args.reps)
+        bytes_ = (b + 4) * nnz + 4 * (rows + 1) + 2 * b * rows
+        gbs = bytes_ / t / 1e9
+        print(f"  n={n:4d} {np.dtype(dtype).name}: rows {rows}, nnz {nnz}: cuSPARSE spmv {t*1e3:.4f} ms, {gbs:.1f} GB/s; "
+              f"device copy {copy_gbs:.1f} GB/s ({100*gbs/copy_gbs:.0f}%)")
+        entry = {"n": n, "dtype": np.dtype(dtype).name, "rows": rows, "nnz": nnz, "bytes": bytes_, "spmv_s": t, "gbs": gbs, "copy_gbs": copy_gbs}
+        # cg on H x = ones, Jacobi preconditioner, rel. residual 1e-5
+        bvec = cp.ones(rows, dtype=dtype)
+        dinv = 1.0 / a.diagonal()
+        M = cspl.LinearOperator(a.shape, matvec=lambda v: dinv * v, dtype=dtype)
+        it = [0]
+        def cb(xk): it[0] += 1
+        cp.cuda.Device().synchronize(); t0 = time.perf_counter()
+        xs, info = cspl.cg(a, bvec, tol=1e-5, maxiter=10000, M=M, callback=cb)
+        cp.cuda.Device().synchronize(); t_cg = time.perf_counter() - t0
+        rel = float(cp.linalg.norm(bvec - a @ xs) / cp.linalg.norm(bvec))
+        print(f"        cupyx cg (Jacobi, 1e-5): {it[0]} iterations, {t_cg:.3f} s, info {info}, rel. residual {rel:.1e}")
+        entry["cg"] = {"iterations": it[0], "seconds": t_cg, "info": int(info), "relative_residual": rel}
+        res["spmv"].append(entry)
+        del a
+
+if args.eigen:
+    res["eigsh"] = []
+    for dtype in (np.float32, np.float64):
+        a = load(args.eigen, dtype)
+        hnorm = float(cp.abs(a).sum(axis=1).max())
+        for tol in ([1e-6 * hnorm / 0.66] if dtype == np.float32 else [1e-6 * hnorm / 0.66, 1e-8 * hnorm / 0.66]):
+            cp.cuda.Device().synchronize(); t0 = time.perf_counter()
+            w, v = cspl.eigsh(a, k=args.k, which="SA", tol=tol)
+            cp.cuda.Device().synchronize(); t_e = time.perf_counter() - t0
+            order = cp.argsort(w); w = w[order]; v = v[:, order]
+            r = cp.linalg.norm(a @ v - v * w, axis=0)
+            w64 = [float(z) for z in cp.asnumpy(w)]
+            print(f"  eigsh n={args.eigen} {np.dtype(dtype).name} k={args.k} SA tol={tol:.2e}: {t_e:.2f} s; "
+                  f"max residual {float(r.max()):.2e} eV (= {float(r.max())/hnorm:.1e} ||H||)")
+            print("    eigenvalues (eV): " + " ".join(f"{z:.10f}" for z in w64))
+            res["eigsh"].append({"dtype": np.dtype(dtype).name, "tol": tol, "seconds": t_e, "values_ev": w64,
+                                 "max_residual_ev": float(r.max()), "norm_h": hnorm})
+print(json.dumps(res))
