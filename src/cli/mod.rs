@@ -240,7 +240,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 let g = crate::backend::GpuBackend::new(adapter.as_deref(), true)?
                     .ok_or_else(|| QdError::input("--gpu", "no GPU adapter is available (`qdsim-gpu info` lists them)"))?;
                 let (sizes, esize) = if quick { (vec![16, 24], 16) } else { (gpu_sizes, gpu_eigen_size) };
-                let reps = if quick { 2 } else { o.repetitions.max(10) };
+                let reps = if quick { 2 } else { 200 };
                 let eig = if no_eigen { None } else { Some(esize) };
                 v["gpu"] = crate::bench_gpu::run(&g, &sizes, eig, o.nev, reps, export_csr.as_deref(), &mut std::io::stdout())?;
             }

@@ -117,7 +117,7 @@ pub fn open(choice: Option<&str>, allow_software: bool) -> Result<Option<GpuCont
     };
     let Some(adapter) = picked else { return Ok(None) };
     let index = all.iter().position(|a| std::ptr::eq(a, adapter)).unwrap_or(0);
-    let wanted = wgpu::Features::IMMEDIATES | wgpu::Features::SHADER_F64;
+    let wanted = wgpu::Features::IMMEDIATES | wgpu::Features::SHADER_F64 | wgpu::Features::TIMESTAMP_QUERY;
     let mut limits = adapter.limits();
     limits.max_immediate_size = limits.max_immediate_size.min(128);
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {

@@ -128,8 +128,12 @@ struct Pipelines {
     reduce_layout: wgpu::BindGroupLayout,
 }
 
+/// Commands recorded but not yet submitted: one encoder and, while dispatches keep coming,
+/// one open compute pass (wgpu puts the needed barriers between its dispatches), so a
+/// sequence of kernels costs one pass, not one pass each.
 struct Pending {
     encoder: Option<wgpu::CommandEncoder>,
+    pass: Option<wgpu::ComputePass<'static>>,
     dispatches: usize,
 }
 
@@ -203,7 +207,7 @@ impl GpuBackend {
             reduce_layout,
         };
         let dummy = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("dummy"), size: 4, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
-        GpuBackend { ctx, pipes, stats: Arc::new(GpuStats::default()), pending: Mutex::new(Pending { encoder: None, dispatches: 0 }), dummy }
+        GpuBackend { ctx, pipes, stats: Arc::new(GpuStats::default()), pending: Mutex::new(Pending { encoder: None, pass: None, dispatches: 0 }), dummy }
     }
 
     pub fn adapter(&self) -> &AdapterSummary {
@@ -255,9 +259,12 @@ impl GpuBackend {
     /// Record one compute dispatch into the pending encoder.
     fn dispatch(&self, pipeline: &wgpu::ComputePipeline, bind: &wgpu::BindGroup, imm: &[u8], groups: (u32, u32)) {
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let enc = p.encoder.get_or_insert_with(|| self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None });
+        if p.pass.is_none() {
+            let enc = p.encoder.get_or_insert_with(|| self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
+            let pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None }).forget_lifetime();
+            p.pass = Some(pass);
+        }
+        if let Some(pass) = p.pass.as_mut() {
             pass.set_pipeline(pipeline);
             pass.set_bind_group(0, bind, &[]);
             pass.set_immediates(0, imm);
@@ -271,10 +278,55 @@ impl GpuBackend {
     }
 
     fn submit_locked(&self, p: &mut Pending) -> Option<wgpu::SubmissionIndex> {
+        p.pass = None; // ends the open pass
         let enc = p.encoder.take()?;
         p.dispatches = 0;
         self.stats.submissions.fetch_add(1, Ordering::Relaxed);
         Some(self.ctx.queue.submit([enc.finish()]))
+    }
+
+    /// Device time of the work `f` records, measured with GPU timestamps around one compute
+    /// pass holding all of it (None if the adapter has no timestamp queries, or if `f`
+    /// recorded more than [`FLUSH_EVERY`] dispatches). For benchmarks.
+    pub fn time_device(&self, f: &mut dyn FnMut()) -> Option<f64> {
+        if !self.ctx.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            f();
+            return None;
+        }
+        self.flush();
+        let qs = self.ctx.device.create_query_set(&wgpu::QuerySetDescriptor { label: None, ty: wgpu::QueryType::Timestamp, count: 2 });
+        {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let enc = p.encoder.get_or_insert_with(|| self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
+            let pass = enc
+                .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("timed"),
+                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites { query_set: &qs, beginning_of_pass_write_index: Some(0), end_of_pass_write_index: Some(1) }),
+                })
+                .forget_lifetime();
+            p.pass = Some(pass);
+            p.dispatches = 0;
+        }
+        f();
+        let qbuf = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("timestamps"),
+            size: 16,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if p.pass.is_none() || p.encoder.is_none() {
+                return None; // flushed in between: the pass no longer holds all the work
+            }
+            p.pass = None;
+            if let Some(enc) = p.encoder.as_mut() {
+                enc.resolve_query_set(&qs, 0..2, &qbuf, 0);
+            }
+        }
+        let bytes = self.read_bytes(&qbuf, 16);
+        let t: &[u64] = bytemuck::cast_slice(&bytes);
+        Some(t[1].saturating_sub(t[0]) as f64 * self.ctx.queue.get_timestamp_period() as f64 * 1e-9)
     }
 
     /// Submit everything recorded so far.
@@ -293,6 +345,7 @@ impl GpuBackend {
             mapped_at_creation: false,
         });
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        p.pass = None; // a copy cannot be recorded inside a compute pass
         let mut enc = p.encoder.take().unwrap_or_else(|| self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
         enc.copy_buffer_to_buffer(src, 0, &staging, 0, size);
         p.encoder = Some(enc);
