@@ -24,8 +24,12 @@ pub use context::{list_adapters, AdapterSummary, GpuContext};
 pub const SHADER_VECTOR: &str = include_str!("../../../shaders/vector.wgsl");
 pub const SHADER_SPMV: &str = include_str!("../../../shaders/spmv.wgsl");
 pub const SHADER_REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
+pub const SHADER_MULTI: &str = include_str!("../../../shaders/multi.wgsl");
 /// Every shader with its file name (for validation).
-pub const SHADERS: [(&str, &str); 3] = [("vector.wgsl", SHADER_VECTOR), ("spmv.wgsl", SHADER_SPMV), ("reduce.wgsl", SHADER_REDUCE)];
+pub const SHADERS: [(&str, &str); 4] =
+    [("vector.wgsl", SHADER_VECTOR), ("spmv.wgsl", SHADER_SPMV), ("reduce.wgsl", SHADER_REDUCE), ("multi.wgsl", SHADER_MULTI)];
+/// Basis vectors one batched kernel reads (shaders/multi.wgsl).
+const MULTI: usize = 8;
 
 const WG: u32 = 256;
 /// Workgroups of the first reduction pass (partials per dot product).
@@ -105,6 +109,16 @@ struct Imm {
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct MultiImm {
+    n: u32,
+    k: u32,
+    slot: u32,
+    npartials: u32,
+    c: [f32; 8],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct ReduceImm {
     n: u32,
     slot: u32,
@@ -123,6 +137,10 @@ struct Pipelines {
     spmv_axpby: wgpu::ComputePipeline,
     dot_partial: wgpu::ComputePipeline,
     dot_final: wgpu::ComputePipeline,
+    dot8_partial: wgpu::ComputePipeline,
+    dot8_final: wgpu::ComputePipeline,
+    axpy8: wgpu::ComputePipeline,
+    multi_layout: wgpu::BindGroupLayout,
     vec_layout: wgpu::BindGroupLayout,
     spmv_layout: wgpu::BindGroupLayout,
     reduce_layout: wgpu::BindGroupLayout,
@@ -143,8 +161,10 @@ pub struct GpuBackend {
     pipes: Pipelines,
     stats: Arc<GpuStats>,
     pending: Mutex<Pending>,
-    /// A 4-byte buffer bound where a kernel ignores an operand.
+    /// 4-byte buffers bound where a kernel ignores an operand (read-only and read-write
+    /// slots must not share one).
     dummy: wgpu::Buffer,
+    dummy_rw: wgpu::Buffer,
 }
 
 fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
@@ -179,9 +199,14 @@ impl GpuBackend {
         let vec_layout = layout(&[storage_entry(0, true), storage_entry(1, false)]);
         let spmv_layout = layout(&[storage_entry(0, true), storage_entry(1, true), storage_entry(2, true), storage_entry(3, true), storage_entry(4, false)]);
         let reduce_layout = layout(&[storage_entry(0, true), storage_entry(1, true), storage_entry(2, false), storage_entry(3, false)]);
+        let mut multi_entries: Vec<wgpu::BindGroupLayoutEntry> = (0..9).map(|b| storage_entry(b, true)).collect();
+        multi_entries.push(storage_entry(9, false));
+        multi_entries.push(storage_entry(10, false));
+        let multi_layout = layout(&multi_entries);
         let pipeline = |src: &str, name: &str, bgl: &wgpu::BindGroupLayout| {
             let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(src.into()) });
-            let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some(name), bind_group_layouts: &[Some(bgl)], immediate_size: 16 });
+            let imm = if std::ptr::eq(src, SHADER_MULTI) { 48 } else { 16 };
+            let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some(name), bind_group_layouts: &[Some(bgl)], immediate_size: imm });
             dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(name),
                 layout: Some(&pl),
@@ -202,12 +227,17 @@ impl GpuBackend {
             spmv_axpby: pipeline(SHADER_SPMV, "spmv_axpby", &spmv_layout),
             dot_partial: pipeline(SHADER_REDUCE, "dot_partial", &reduce_layout),
             dot_final: pipeline(SHADER_REDUCE, "dot_final", &reduce_layout),
+            dot8_partial: pipeline(SHADER_MULTI, "dot8_partial", &multi_layout),
+            dot8_final: pipeline(SHADER_MULTI, "dot8_final", &multi_layout),
+            axpy8: pipeline(SHADER_MULTI, "axpy8", &multi_layout),
+            multi_layout,
             vec_layout,
             spmv_layout,
             reduce_layout,
         };
         let dummy = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("dummy"), size: 4, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
-        GpuBackend { ctx, pipes, stats: Arc::new(GpuStats::default()), pending: Mutex::new(Pending { encoder: None, pass: None, dispatches: 0 }), dummy }
+        let dummy_rw = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("dummy_rw"), size: 4, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
+        GpuBackend { ctx, pipes, stats: Arc::new(GpuStats::default()), pending: Mutex::new(Pending { encoder: None, pass: None, dispatches: 0 }), dummy, dummy_rw }
     }
 
     pub fn adapter(&self) -> &AdapterSummary {
@@ -510,16 +540,86 @@ impl Backend for GpuBackend {
         self.dots(&[(x, y)])[0]
     }
     fn multi_dot(&self, basis: &[GpuVector], x: &GpuVector) -> Vec<f64> {
-        let pairs: Vec<(&GpuVector, &GpuVector)> = basis.iter().map(|b| (b, x)).collect();
-        self.dots(&pairs)
+        self.block_dots8(basis, std::slice::from_ref(x))
     }
     fn block_dot(&self, basis: &[GpuVector], xs: &[GpuVector]) -> Vec<f64> {
-        let pairs: Vec<(&GpuVector, &GpuVector)> = xs.iter().flat_map(|x| basis.iter().map(move |b| (b, x))).collect();
-        self.dots(&pairs)
+        self.block_dots8(basis, xs)
+    }
+    fn multi_axpy(&self, basis: &[GpuVector], c: &[f64], y: &mut GpuVector) {
+        self.axpy8(basis, c, y);
+    }
+    fn block_sub(&self, basis: &[GpuVector], c: &crate::linalg::backend::Coeffs, ys: &mut [GpuVector]) {
+        for (j, y) in ys.iter_mut().enumerate().take(c.cols) {
+            let neg: Vec<f64> = c.data[j * c.rows..(j + 1) * c.rows].iter().map(|v| -v).collect();
+            self.axpy8(&basis[..c.rows.min(basis.len())], &neg, y);
+        }
     }
 }
 
 impl GpuBackend {
+    /// Bind group of the batched kernels: basis slots (dummy beyond `chunk`), x, work, out.
+    fn multi_bind(&self, chunk: &[GpuVector], x: Option<&wgpu::Buffer>, work: wgpu::BindingResource<'_>, out: Option<&wgpu::Buffer>) -> wgpu::BindGroup {
+        let mut entries: Vec<wgpu::BindGroupEntry> = (0..MULTI)
+            .map(|j| wgpu::BindGroupEntry { binding: j as u32, resource: chunk.get(j).map(|v| &v.0.buf).unwrap_or(&self.dummy).as_entire_binding() })
+            .collect();
+        entries.push(wgpu::BindGroupEntry { binding: 8, resource: x.unwrap_or(&self.dummy).as_entire_binding() });
+        entries.push(wgpu::BindGroupEntry { binding: 9, resource: work });
+        entries.push(wgpu::BindGroupEntry { binding: 10, resource: out.unwrap_or(&self.dummy_rw).as_entire_binding() });
+        self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &self.pipes.multi_layout, entries: &entries })
+    }
+
+    /// basis_iᵀ x_j for all i, j, column-major (i fastest): ⌈m/8⌉ dispatch pairs per x, one
+    /// submission and one read-back for the whole block.
+    fn block_dots8(&self, basis: &[GpuVector], xs: &[GpuVector]) -> Vec<f64> {
+        let (m, b) = (basis.len(), xs.len());
+        if m == 0 || b == 0 {
+            return Vec::new();
+        }
+        let n = xs[0].0.len;
+        let npart = ((n as u64).div_ceil(WG as u64) as u32).clamp(1, MAX_PARTIALS);
+        let chunks = m.div_ceil(MULTI);
+        let stride = (MULTI as u64 * npart as u64 * 4).div_ceil(256) * 256;
+        let work = self.array(stride * (chunks * b) as u64, "partials8");
+        let out = self.array(4 * (m * b) as u64, "dots8");
+        for (jx, x) in xs.iter().enumerate() {
+            for c in 0..chunks {
+                let start = c * MULTI;
+                let chunk = &basis[start..(start + MULTI).min(m)];
+                let region = wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &work.buf,
+                    offset: stride * (jx * chunks + c) as u64,
+                    size: std::num::NonZeroU64::new(MULTI as u64 * npart as u64 * 4),
+                });
+                let bind = self.multi_bind(chunk, Some(&x.0.buf), region, Some(&out.buf));
+                let imm = MultiImm { n: n as u32, k: chunk.len() as u32, slot: (jx * m + start) as u32, npartials: npart, c: [0.0; 8] };
+                self.dispatch(&self.pipes.dot8_partial, &bind, bytemuck::bytes_of(&imm), (npart, 1));
+                self.dispatch(&self.pipes.dot8_final, &bind, bytemuck::bytes_of(&imm), (chunk.len() as u32, 1));
+            }
+        }
+        let bytes = self.read_bytes(&out.buf, 4 * (m * b) as u64);
+        bytemuck::cast_slice::<u8, f32>(&bytes).iter().map(|&v| v as f64).collect()
+    }
+
+    /// y ← y + Σ c_i basis_i, eight basis vectors per dispatch.
+    fn axpy8(&self, basis: &[GpuVector], c: &[f64], y: &GpuVector) {
+        let n = y.0.len;
+        if n == 0 {
+            return;
+        }
+        for (ci, chunk) in c.chunks(MULTI).zip(basis.chunks(MULTI)) {
+            if ci.iter().all(|&v| v == 0.0) {
+                continue;
+            }
+            let mut coeff = [0.0f32; 8];
+            for (d, &v) in coeff.iter_mut().zip(ci) {
+                *d = v as f32;
+            }
+            let bind = self.multi_bind(chunk, None, y.0.buf.as_entire_binding(), None);
+            let imm = MultiImm { n: n as u32, k: chunk.len().min(ci.len()) as u32, slot: 0, npartials: 0, c: coeff };
+            self.dispatch(&self.pipes.axpy8, &bind, bytemuck::bytes_of(&imm), self.groups(n));
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn spmv_axpby_inner(&self, pipeline: &wgpu::ComputePipeline, a: &GpuCsr, x: &GpuVector, alpha: f64, beta: f64, gamma: f64, y: &mut GpuVector) {
         if a.nrows == 0 {
