@@ -195,6 +195,9 @@ impl<'a, B: Backend> Backend for TimingBackend<'a, B> {
     fn details(&self) -> Value {
         self.inner.details()
     }
+    fn precision_bits(&self) -> u32 {
+        self.inner.precision_bits()
+    }
     fn upload_matrix(&self, a: &CsrMatrix) -> B::Matrix {
         self.inner.upload_matrix(a)
     }

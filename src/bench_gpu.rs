@@ -127,12 +127,22 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
             force_iterative: true,
             filter_degree: crate::simulation::DEFAULT_FILTER_DEGREE,
         };
+        let tb = crate::bench::TimingBackend::new(g);
         let t = Instant::now();
-        let sol = crate::simulation::solve_with(g, &a, &opts, &mut |_| {})?;
+        let sol = crate::simulation::solve_with(&tb, &a, &opts, &mut |_| {})?;
         let secs = t.elapsed().as_secs_f64();
+        let ops = tb.times();
         writeln!(
             out,
-            "lowest {nev} states of the {n}³ dot on the GPU: {secs:.2} s, {} products, converged {}, tol {:e}·‖H‖ (f32 floor), max residual {:.2e} eV",
+            "  host time in backend calls (GPU work is waited for in the read-backs: dots and downloads): spmv {:.3} s, Gram-Schmidt {:.3} s ({} block dots), restart {:.3} s, other {:.3} s",
+            ops.spmv_s, ops.orthogonalise_s, ops.multi_dot_calls, ops.combine_s, ops.other_vector_s
+        )
+        .map_err(io)?;
+        writeln!(
+            out,
+            "lowest {nev} states of the {n}³ dot on the GPU: {secs:.2} s (Lanczos {:.2} s, f64 refinement on the host {:.2} s), {} products, converged {}, tol {:e}·‖H‖ (f32 floor), max residual {:.2e} eV",
+            sol.eigensolver_s,
+            sol.refine_s,
             sol.matvecs,
             sol.converged,
             sol.tolerance,
@@ -140,7 +150,7 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
         )
         .map_err(io)?;
         writeln!(out, "  eigenvalues (eV): {}", sol.energies.iter().map(|e| format!("{e:.10}")).collect::<Vec<_>>().join(" ")).map_err(io)?;
-        eigen = json!({"n": n, "nev": nev, "seconds": secs, "matvecs": sol.matvecs, "restarts": sol.restarts, "converged": sol.converged,
+        eigen = json!({"n": n, "nev": nev, "seconds": secs, "eigensolver_s": sol.eigensolver_s, "refine_s": sol.refine_s, "transfers": g.stats().to_json(), "matvecs": sol.matvecs, "restarts": sol.restarts, "converged": sol.converged,
             "tolerance": sol.tolerance, "values_ev": sol.energies, "residuals_ev": sol.residuals, "norm_estimate_ev": sol.norm_estimate});
         if let Some(dir) = export {
             if !sizes.contains(&n) {
