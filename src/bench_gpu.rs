@@ -66,6 +66,15 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
     writeln!(out, "\nqdsim-gpu bench --gpu: adapter [{}] {} ({}, {}), f32", a0.index, a0.name, a0.api, a0.device_type).map_err(io)?;
     writeln!(out, "spmv y = A x, CSR f32; bytes = 8 nnz + 4 (nrows+1) + 4 ncols + 4 nrows; copy = our copy kernel, 8 bytes per element").map_err(io)?;
     writeln!(out, "  {:>5} {:>10} {:>10} {:>9} {:>10} {:>9} {:>10} {:>8}", "n", "rows", "nnz", "MB", "spmv ms", "GB/s", "copy GB/s", "/copy").map_err(io)?;
+    // latency of one synchronising round trip: a dot product of two short vectors
+    let (u, w) = (g.random(1024, 3), g.random(1024, 4));
+    let _ = g.dot(&u, &w);
+    let t = Instant::now();
+    for _ in 0..100 {
+        std::hint::black_box(g.dot(&u, &w));
+    }
+    let sync_s = t.elapsed().as_secs_f64() / 100.0;
+    writeln!(out, "  one synchronising read-back (a dot of 1024 elements): {:.1} µs", sync_s * 1e6).map_err(io)?;
     let mut rows = Vec::new();
     for &n in sizes {
         let a = dot_hamiltonian(n);
@@ -158,5 +167,5 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
             }
         }
     }
-    Ok(json!({"adapter": g.adapter(), "spmv": rows, "eigen": eigen, "transfers": g.stats().to_json()}))
+    Ok(json!({"adapter": g.adapter(), "sync_latency_s": sync_s, "spmv": rows, "eigen": eigen, "transfers": g.stats().to_json()}))
 }
