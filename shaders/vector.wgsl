@@ -58,3 +58,12 @@ fn pointwise_mul(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let i = element(gid, nwg);
     if (i < imm.n) { y[i] = x[i] * y[i]; }
 }
+
+// y ← x, four elements per thread (bandwidth probe for the benchmark; n counts vec4s)
+@group(0) @binding(0) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> y4: array<vec4<f32>>;
+@compute @workgroup_size(256)
+fn copy4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    if (i < imm.n) { y4[i] = x4[i]; }
+}

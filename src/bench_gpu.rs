@@ -95,6 +95,9 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
         let t_spmv = gpu_time(g, reps, &sync, &mut || g.spmv(&m, &x, &mut y));
         let mut z = g.alloc(a.nrows);
         let t_copy = gpu_time(g, reps, &sync, &mut || g.copy(&x, &mut z));
+        let t_copy4 = gpu_time(g, reps, &sync, &mut || g.copy_vec4(&x, &mut z));
+        let copy4_gbs = 8.0 * (a.nrows / 4 * 4) as f64 / t_copy4 / 1e9;
+        writeln!(out, "        copy with vec4 loads: {copy4_gbs:.1} GB/s").map_err(io)?;
         let bytes = spmv_bytes_f32(&a);
         let gbs = bytes as f64 / t_spmv / 1e9;
         let copy_gbs = 8.0 * a.nrows as f64 / t_copy / 1e9;

@@ -125,7 +125,10 @@ pub fn open(choice: Option<&str>, allow_software: bool) -> Result<Option<GpuCont
         required_features: adapter.features() & wanted,
         required_limits: limits.clone(),
         experimental_features: wgpu::ExperimentalFeatures::disabled(),
-        memory_hints: wgpu::MemoryHints::Performance,
+        memory_hints: match std::env::var("QDSIM_GPU_MEMORY_HINTS").as_deref() {
+            Ok("usage") => wgpu::MemoryHints::MemoryUsage,
+            _ => wgpu::MemoryHints::Performance,
+        },
         trace: wgpu::Trace::Off,
     }))
     .map_err(|e| QdError::Internal(format!("opening adapter '{}': {e}", adapter.get_info().name)))?;

@@ -129,6 +129,7 @@ struct ReduceImm {
 struct Pipelines {
     fill: wgpu::ComputePipeline,
     copy: wgpu::ComputePipeline,
+    copy4: wgpu::ComputePipeline,
     axpy: wgpu::ComputePipeline,
     xpby: wgpu::ComputePipeline,
     scale: wgpu::ComputePipeline,
@@ -219,6 +220,7 @@ impl GpuBackend {
         let pipes = Pipelines {
             fill: pipeline(SHADER_VECTOR, "fill", &vec_layout),
             copy: pipeline(SHADER_VECTOR, "copy", &vec_layout),
+            copy4: pipeline(SHADER_VECTOR, "copy4", &vec_layout),
             axpy: pipeline(SHADER_VECTOR, "axpy", &vec_layout),
             xpby: pipeline(SHADER_VECTOR, "xpby", &vec_layout),
             scale: pipeline(SHADER_VECTOR, "scale", &vec_layout),
@@ -357,6 +359,12 @@ impl GpuBackend {
         let bytes = self.read_bytes(&qbuf, 16);
         let t: &[u64] = bytemuck::cast_slice(&bytes);
         Some(t[1].saturating_sub(t[0]) as f64 * self.ctx.queue.get_timestamp_period() as f64 * 1e-9)
+    }
+
+    /// y ← x four elements per thread, on the first ⌊n/4⌋·4 elements: a bandwidth probe
+    /// for the benchmark (compare with `copy`).
+    pub fn copy_vec4(&self, x: &GpuVector, y: &mut GpuVector) {
+        self.vec_op(&self.pipes.copy4, Some(&x.0.buf), &y.0.buf, x.0.len / 4, 0.0, 0.0);
     }
 
     /// Submit everything recorded so far.
