@@ -32,42 +32,49 @@ var<immediate> imm: Imm;
 const WG: u32 = 256u;
 var<workgroup> sdata: array<f32, 2048>;
 
-fn basis(j: u32, i: u32) -> f32 {
-    switch j {
-        case 0u: { return b0[i]; }
-        case 1u: { return b1[i]; }
-        case 2u: { return b2[i]; }
-        case 3u: { return b3[i]; }
-        case 4u: { return b4[i]; }
-        case 5u: { return b5[i]; }
-        case 6u: { return b6[i]; }
-        default: { return b7[i]; }
-    }
-}
-
-fn coeff(j: u32) -> f32 {
-    if (j < 4u) { return imm.c0[j]; }
-    return imm.c1[j - 4u];
-}
-
 @compute @workgroup_size(256)
 fn dot8_partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
                 @builtin(num_workgroups) nwg: vec3<u32>) {
     let group = wid.x;
     let nthreads = nwg.x * WG;
-    var sum: array<f32, 8>;
-    var comp: array<f32, 8>;
-    for (var j = 0u; j < 8u; j++) { sum[j] = 0.0; comp[j] = 0.0; }
+    // eight named accumulators with Kahan compensation (no dynamically indexed local
+    // arrays, which would spill to memory); slots j >= k stay zero
+    var s0: f32 = 0.0;
+    var c0: f32 = 0.0;
+    var s1: f32 = 0.0;
+    var c1: f32 = 0.0;
+    var s2: f32 = 0.0;
+    var c2: f32 = 0.0;
+    var s3: f32 = 0.0;
+    var c3: f32 = 0.0;
+    var s4: f32 = 0.0;
+    var c4: f32 = 0.0;
+    var s5: f32 = 0.0;
+    var c5: f32 = 0.0;
+    var s6: f32 = 0.0;
+    var c6: f32 = 0.0;
+    var s7: f32 = 0.0;
+    var c7: f32 = 0.0;
+    let k = imm.k;
     for (var i = group * WG + lid; i < imm.n; i += nthreads) {
         let xv = x[i];
-        for (var j = 0u; j < imm.k; j++) {
-            let yv = basis(j, i) * xv - comp[j];
-            let t = sum[j] + yv;
-            comp[j] = (t - sum[j]) - yv;
-            sum[j] = t;
-        }
+        { let y = b0[i] * xv - c0; let t = s0 + y; c0 = (t - s0) - y; s0 = t; }
+        if (k > 1u) { let y = b1[i] * xv - c1; let t = s1 + y; c1 = (t - s1) - y; s1 = t; }
+        if (k > 2u) { let y = b2[i] * xv - c2; let t = s2 + y; c2 = (t - s2) - y; s2 = t; }
+        if (k > 3u) { let y = b3[i] * xv - c3; let t = s3 + y; c3 = (t - s3) - y; s3 = t; }
+        if (k > 4u) { let y = b4[i] * xv - c4; let t = s4 + y; c4 = (t - s4) - y; s4 = t; }
+        if (k > 5u) { let y = b5[i] * xv - c5; let t = s5 + y; c5 = (t - s5) - y; s5 = t; }
+        if (k > 6u) { let y = b6[i] * xv - c6; let t = s6 + y; c6 = (t - s6) - y; s6 = t; }
+        if (k > 7u) { let y = b7[i] * xv - c7; let t = s7 + y; c7 = (t - s7) - y; s7 = t; }
     }
-    for (var j = 0u; j < 8u; j++) { sdata[j * WG + lid] = sum[j]; }
+    sdata[0u * WG + lid] = s0;
+    sdata[1u * WG + lid] = s1;
+    sdata[2u * WG + lid] = s2;
+    sdata[3u * WG + lid] = s3;
+    sdata[4u * WG + lid] = s4;
+    sdata[5u * WG + lid] = s5;
+    sdata[6u * WG + lid] = s6;
+    sdata[7u * WG + lid] = s7;
     workgroupBarrier();
     for (var s = WG / 2u; s > 0u; s = s >> 1u) {
         if (lid < s) {
@@ -75,7 +82,7 @@ fn dot8_partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id
         }
         workgroupBarrier();
     }
-    if (lid < imm.k) { work[lid * imm.npartials + group] = sdata[lid * WG]; }
+    if (lid < k) { work[lid * imm.npartials + group] = sdata[lid * WG]; }
 }
 
 // one workgroup per basis vector j < k
@@ -103,8 +110,15 @@ fn dot8_final(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) 
 fn axpy8(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 256u;
     if (i < imm.n) {
-        var acc = work[i];
-        for (var j = 0u; j < imm.k; j++) { acc = fma(coeff(j), basis(j, i), acc); }
+        let k = imm.k;
+        var acc = fma(imm.c0.x, b0[i], work[i]);
+        if (k > 1u) { acc = fma(imm.c0.y, b1[i], acc); }
+        if (k > 2u) { acc = fma(imm.c0.z, b2[i], acc); }
+        if (k > 3u) { acc = fma(imm.c0.w, b3[i], acc); }
+        if (k > 4u) { acc = fma(imm.c1.x, b4[i], acc); }
+        if (k > 5u) { acc = fma(imm.c1.y, b5[i], acc); }
+        if (k > 6u) { acc = fma(imm.c1.z, b6[i], acc); }
+        if (k > 7u) { acc = fma(imm.c1.w, b7[i], acc); }
         work[i] = acc;
     }
 }
