@@ -234,3 +234,23 @@ fn every_example_scene_parses_and_validates() {
     }
     assert!(n >= 7);
 }
+
+#[test]
+fn gpu_backend_errors_are_input_errors() {
+    let d = tmpdir("gpu-missing");
+    let scene = d.join("s.json");
+    std::fs::write(&scene, BASE).unwrap();
+    let out = d.join("out");
+    // an adapter that does not exist: exit 2, the flag named, no output
+    let o = bin()
+        .args(["solve", scene.to_str().unwrap(), "--backend", "gpu", "--adapter", "no-such-adapter-xyz", "--out", out.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--adapter"), "{}", text(&o));
+    assert!(!out.exists());
+    // the cpu backend with --stats says there is nothing to transfer
+    let o = run(&["solve", scene.to_str().unwrap(), "--backend", "cpu", "--out", out.to_str().unwrap(), "--quiet", "--stats"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("transfer statistics"));
+}

@@ -74,6 +74,9 @@ enum Command {
         /// No progress bar and no summary (errors are still printed)
         #[arg(long, short)]
         quiet: bool,
+        /// Print the backend's transfer and allocation statistics
+        #[arg(long)]
+        stats: bool,
     },
     /// List the built-in materials, or one material's parameters with units and sources
     #[command(after_help = "Examples:\n  qdsim-gpu materials\n  qdsim-gpu materials InAs --temperature 4\n  qdsim-gpu materials InGaAs --x 0.2")]
@@ -173,7 +176,7 @@ pub fn main() -> i32 {
 
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Solve { scene, out, backend, states, adapter, quiet } => solve(scene, out, backend, states, adapter, quiet),
+        Command::Solve { scene, out, backend, states, adapter, quiet, stats } => solve(scene, out, backend, states, adapter, quiet, stats),
         Command::Materials { name, x, temperature, file } => {
             let mut db = crate::materials::MaterialDb::builtin();
             if let Some(f) = file {
@@ -268,7 +271,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-fn solve(scene: PathBuf, out: Option<PathBuf>, backend: Option<BackendArg>, states: Option<usize>, adapter: Option<String>, quiet: bool) -> Result<i32> {
+fn solve(scene: PathBuf, out: Option<PathBuf>, backend: Option<BackendArg>, states: Option<usize>, adapter: Option<String>, quiet: bool, stats: bool) -> Result<i32> {
     let opts = RunOptions { out, backend: backend.map(Into::into), states, adapter };
     let bar = if quiet {
         ProgressBar::hidden()
@@ -290,6 +293,13 @@ fn solve(scene: PathBuf, out: Option<PathBuf>, backend: Option<BackendArg>, stat
     let report = report?;
     if !quiet {
         print_summary(&report);
+    }
+    if stats {
+        let d = &report.results["backend"]["details"];
+        match d.get("transfers") {
+            Some(t) => println!("transfer statistics: {}", serde_json::to_string_pretty(t).unwrap_or_default()),
+            None => println!("transfer statistics: none (the {} backend keeps everything in host memory)", report.results["backend"]["name"].as_str().unwrap_or("cpu")),
+        }
     }
     if report.converged {
         Ok(EXIT_OK)
