@@ -238,3 +238,27 @@ fn example_scenes_give_the_same_energies_on_both_backends() {
         }
     }
 }
+
+#[test]
+fn transfers_are_counted_and_staging_buffers_reused() {
+    let Some(g) = gpu() else { return };
+    let x = g.from_host(&vec![1.0; 1000]);
+    let before = g.stats().to_json();
+    let mut y = g.alloc(1000);
+    // device-only work moves nothing between host and device
+    g.copy(&x, &mut y);
+    g.scale(2.0, &mut y);
+    g.flush();
+    let mid = g.stats().to_json();
+    assert_eq!(before["bytes_device_to_host"], mid["bytes_device_to_host"]);
+    assert_eq!(before["bytes_host_to_device"], mid["bytes_host_to_device"]);
+    // reading it back moves exactly its bytes, and repeated dots reuse staging buffers
+    assert_eq!(g.to_host(&y)[999], 2.0);
+    for _ in 0..5 {
+        let _ = g.dot(&x, &y);
+    }
+    let after = g.stats().to_json();
+    let d2h = after["bytes_device_to_host"].as_u64().unwrap() - mid["bytes_device_to_host"].as_u64().unwrap();
+    assert_eq!(d2h, 4000 + 5 * 4);
+    assert!(after["staging_pool_hits"].as_u64().unwrap() >= 4, "{after}");
+}

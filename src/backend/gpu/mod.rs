@@ -49,6 +49,8 @@ pub struct GpuStats {
     pub dispatches: AtomicU64,
     pub submissions: AtomicU64,
     pub readbacks: AtomicU64,
+    pub staging_created: AtomicU64,
+    pub pool_hits: AtomicU64,
 }
 
 impl GpuStats {
@@ -69,6 +71,8 @@ impl GpuStats {
             "dispatches": g(&self.dispatches),
             "submissions": g(&self.submissions),
             "readbacks": g(&self.readbacks),
+            "staging_buffers_created": g(&self.staging_created),
+            "staging_pool_hits": g(&self.pool_hits),
         })
     }
 }
@@ -166,6 +170,8 @@ pub struct GpuBackend {
     /// slots must not share one).
     dummy: wgpu::Buffer,
     dummy_rw: wgpu::Buffer,
+    /// Mapped-read staging buffers for read-backs, reused by size class.
+    staging_pool: Mutex<Vec<wgpu::Buffer>>,
 }
 
 fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
@@ -239,7 +245,7 @@ impl GpuBackend {
         };
         let dummy = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("dummy"), size: 4, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
         let dummy_rw = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("dummy_rw"), size: 4, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
-        GpuBackend { ctx, pipes, stats: Arc::new(GpuStats::default()), pending: Mutex::new(Pending { encoder: None, pass: None, dispatches: 0 }), dummy, dummy_rw }
+        GpuBackend { ctx, pipes, stats: Arc::new(GpuStats::default()), pending: Mutex::new(Pending { encoder: None, pass: None, dispatches: 0 }), dummy, dummy_rw, staging_pool: Mutex::new(Vec::new()) }
     }
 
     pub fn adapter(&self) -> &AdapterSummary {
@@ -376,12 +382,7 @@ impl GpuBackend {
     /// Copy `bytes` bytes of `src` to the host (a full synchronisation).
     fn read_bytes(&self, src: &wgpu::Buffer, bytes: u64) -> Vec<u8> {
         let size = bytes.max(4).div_ceil(4) * 4;
-        let staging = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let staging = self.staging(size);
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         p.pass = None; // a copy cannot be recorded inside a compute pass
         let mut enc = p.encoder.take().unwrap_or_else(|| self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
@@ -403,9 +404,37 @@ impl GpuBackend {
             view[..bytes as usize].to_vec()
         };
         staging.unmap();
+        self.release_staging(staging);
         self.stats.readbacks.fetch_add(1, Ordering::Relaxed);
         self.stats.bytes_device_to_host.fetch_add(bytes, Ordering::Relaxed);
         out
+    }
+
+    /// A read-back staging buffer of at least `size` bytes: from the pool (size classes of
+    /// powers of two from 4 KiB) or new.
+    fn staging(&self, size: u64) -> wgpu::Buffer {
+        let class = size.max(4096).next_power_of_two();
+        let mut pool = self.staging_pool.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = pool.iter().position(|b| b.size() == class) {
+            self.stats.pool_hits.fetch_add(1, Ordering::Relaxed);
+            return pool.swap_remove(i);
+        }
+        drop(pool);
+        self.stats.staging_created.fetch_add(1, Ordering::Relaxed);
+        self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: class,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Return a staging buffer to the pool (kept when small: at most 16 buffers of ≤ 64 MiB).
+    fn release_staging(&self, b: wgpu::Buffer) {
+        let mut pool = self.staging_pool.lock().unwrap_or_else(|e| e.into_inner());
+        if b.size() <= 64 << 20 && pool.len() < 16 {
+            pool.push(b);
+        }
     }
 
     fn groups(&self, n: usize) -> (u32, u32) {
