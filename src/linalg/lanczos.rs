@@ -300,6 +300,38 @@ pub fn lowest_eigenpairs<B: Backend>(
     }
 }
 
+/// Cholesky QR of a block, twice (CholQR2): Q = W R⁻¹ with R from chol(WᵀW). Returns the
+/// block back (Err) when it is rank-deficient or too ill-conditioned for this (a column
+/// whose norm fell below 1e-10 of its size before orthogonalisation, or a condition number
+/// of R above 1e3), so the caller can take the vector-by-vector path.
+fn chol_qr2<B: Backend>(be: &B, ws: Vec<B::Vector>, nrm0: &[f64], hnorm: f64) -> Result<(Vec<B::Vector>, DMatrix<f64>), Vec<B::Vector>> {
+    let b = ws.len();
+    let pass = |w: &[B::Vector]| -> Option<(Vec<B::Vector>, DMatrix<f64>)> {
+        let g = be.block_dot(w, w);
+        let gm = DMatrix::from_column_slice(b, b, &g);
+        let gm = (&gm + gm.transpose()) * 0.5;
+        let ch = nalgebra::Cholesky::new(gm)?;
+        let r = ch.l().transpose();
+        let rinv = r.clone().try_inverse()?;
+        let coeff: Vec<f64> = rinv.iter().copied().collect(); // column-major
+        let mut out: Vec<B::Vector> = (0..b).map(|_| be.alloc(be.len(&w[0]))).collect();
+        be.combine(w, &Coeffs { rows: b, cols: b, data: &coeff }, &mut out);
+        Some((out, r))
+    };
+    if b == 0 {
+        return Err(ws);
+    }
+    let Some((q1, r1)) = pass(&ws) else { return Err(ws) };
+    let d: Vec<f64> = (0..b).map(|l| r1[(l, l)].abs()).collect();
+    let (dmin, dmax) = d.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let deflated = d.iter().zip(nrm0).any(|(&v, &n)| !(v > 1e-10 * n.max(hnorm)));
+    if deflated || !(dmin > 1e-3 * dmax) {
+        return Err(ws);
+    }
+    let Some((q2, r2)) = pass(&q1) else { return Err(ws) };
+    Ok((q2, r2 * r1))
+}
+
 fn truncate<V>(r: &mut EigenPairs<V>, k: usize) {
     r.values.truncate(k);
     r.vectors.truncate(k);
@@ -378,13 +410,44 @@ fn thick_restart<B: Backend>(
                 matvecs += op.apply(be, &st.basis[j], &mut w);
                 ws.push(w);
             }
-            let nrm0: Vec<f64> = ws.iter().map(|w| be.norm2(w)).collect();
+            // norms before orthogonalisation, from one Gram block (one read-back)
+            let g0 = be.block_dot(&ws, &ws);
+            let nrm0: Vec<f64> = (0..bl).map(|l| g0[l + l * bl].max(0.0).sqrt()).collect();
             let mut ctot = vec![0.0; len0 * bl];
             for _pass in 0..2 {
                 let c = be.block_dot(&st.basis, &ws);
                 be.block_sub(&st.basis, &Coeffs { rows: len0, cols: bl, data: &c }, &mut ws);
                 ctot.iter_mut().zip(&c).for_each(|(t, v)| *t += v);
             }
+            // Fast path: Cholesky QR, twice, of the whole block (two read-backs, however wide
+            // the block). W = Q R gives the in-block couplings directly.
+            let ws = match chol_qr2(be, ws, &nrm0, hnorm) {
+                Ok((q, r)) => {
+                    for (l, &j) in block.iter().enumerate() {
+                        for i in 0..len0 {
+                            let c = if st.locked[i] && i != j { 0.0 } else { ctot[l * len0 + i] };
+                            st.g[(i, j)] = c;
+                            st.g[(j, i)] = c;
+                        }
+                        for qi in 0..bl {
+                            if len0 + qi < st.g.nrows() {
+                                let c = if qi <= l { r[(qi, l)] } else { 0.0 };
+                                st.g[(len0 + qi, j)] = c;
+                                st.g[(j, len0 + qi)] = c;
+                            }
+                        }
+                    }
+                    let room = st.g.nrows().saturating_sub(len0);
+                    for v in q.into_iter().take(room) {
+                        st.basis.push(v);
+                        st.locked.push(false);
+                    }
+                    p = len0;
+                    continue;
+                }
+                Err(ws) => ws,
+            };
+            // Careful path (rank-deficient or ill-conditioned block): vector by vector
             let mut new_vecs: Vec<B::Vector> = Vec::with_capacity(bl);
             for (l, (&j, mut w)) in block.iter().zip(ws).enumerate() {
                 let mut cb: Vec<f64> = ctot[l * len0..(l + 1) * len0].to_vec();
