@@ -262,3 +262,47 @@ fn transfers_are_counted_and_staging_buffers_reused() {
     assert_eq!(d2h, 4000 + 5 * 4);
     assert!(after["staging_pool_hits"].as_u64().unwrap() >= 4, "{after}");
 }
+
+#[test]
+fn f64_kernels_match_cpu_to_double_precision() {
+    let Some(g0) = gpu() else { return };
+    if !g0.adapter().f64 {
+        eprintln!("adapter without f64 shaders: skipping");
+        return;
+    }
+    drop(g0);
+    let g = GpuBackend::with_precision(None, true, true).unwrap().unwrap();
+    assert_eq!(g.precision_bits(), 64);
+    let c = CpuBackend::new();
+    let a = random_sym(3001, 3, 21);
+    let x = random_values(3001, 22);
+    let (ga, gx) = (g.upload_matrix(&a), g.from_host(&x));
+    let mut gy = g.alloc(3001);
+    g.fill(&mut gy, f64::NAN);
+    g.spmv(&ga, &gx, &mut gy);
+    let mut cy = c.alloc(3001);
+    c.spmv(&a, &x, &mut cy);
+    close(&g.to_host(&gy), &cy, 1e-13);
+    let d = g.dot(&gx, &gy);
+    let e = c.dot(&x, &cy);
+    assert!((d - e).abs() <= 1e-12 * e.abs().max(1.0), "{d} vs {e}");
+    let basis: Vec<Vec<f64>> = (0..11).map(|k| random_values(3001, 30 + k)).collect();
+    let gb: Vec<_> = basis.iter().map(|b| g.from_host(b)).collect();
+    close(&g.block_dot(&gb, &[g.from_host(&x)]), &c.block_dot(&basis, &[x.clone()]), 1e-12);
+    // a solve at the CPU's tolerance: no f32 floor, no host refinement
+    let mut opts = qdsim_gpu::simulation::SolveOptions {
+        states: 4,
+        tolerance: 1e-10,
+        max_matvecs: 50_000,
+        block_size: 2,
+        backend: qdsim_gpu::scene::BackendChoice::Gpu,
+        adapter: None,
+        force_iterative: true,
+        filter_degree: qdsim_gpu::simulation::DEFAULT_FILTER_DEGREE,
+    };
+    let sg = qdsim_gpu::simulation::solve_with(&g, &a, &opts, &mut |_| {}).unwrap();
+    opts.backend = qdsim_gpu::scene::BackendChoice::Cpu;
+    let sc = qdsim_gpu::simulation::solve_with(&c, &a, &opts, &mut |_| {}).unwrap();
+    assert!(sg.converged && sg.tolerance == 1e-10 && sg.refine_s == 0.0);
+    close(&sg.energies, &sc.energies, 1e-9);
+}

@@ -77,6 +77,10 @@ enum Command {
         /// Print the backend's transfer and allocation statistics
         #[arg(long)]
         stats: bool,
+        /// GPU arithmetic: f32 (every adapter) or f64 (adapters with 64-bit float shaders;
+        /// also QDSIM_GPU_PRECISION)
+        #[arg(long, value_parser = ["f32", "f64"])]
+        gpu_precision: Option<String>,
     },
     /// List the built-in materials, or one material's parameters with units and sources
     #[command(after_help = "Examples:\n  qdsim-gpu materials\n  qdsim-gpu materials InAs --temperature 4\n  qdsim-gpu materials InGaAs --x 0.2")]
@@ -176,7 +180,13 @@ pub fn main() -> i32 {
 
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Solve { scene, out, backend, states, adapter, quiet, stats } => solve(scene, out, backend, states, adapter, quiet, stats),
+        Command::Solve { scene, out, backend, states, adapter, quiet, stats, gpu_precision } => {
+            if let Some(p) = gpu_precision {
+                // read by GpuBackend::new; set before any thread starts
+                std::env::set_var("QDSIM_GPU_PRECISION", p);
+            }
+            solve(scene, out, backend, states, adapter, quiet, stats)
+        }
         Command::Materials { name, x, temperature, file } => {
             let mut db = crate::materials::MaterialDb::builtin();
             if let Some(f) = file {

@@ -31,6 +31,16 @@ pub const SHADERS: [(&str, &str); 4] =
 /// Basis vectors one batched kernel reads (shaders/multi.wgsl).
 const MULTI: usize = 8;
 
+/// The WGSL source in the working precision: the files are written for f32; f64 kernels
+/// are the same text with every `f32` made `f64` (literals are abstract and follow).
+pub fn shader_source(src: &str, f64_mode: bool) -> String {
+    if f64_mode {
+        src.replace("f32", "f64")
+    } else {
+        src.to_string()
+    }
+}
+
 const WG: u32 = 256;
 /// Workgroups of the first reduction pass (partials per dot product).
 const MAX_PARTIALS: u32 = 1024;
@@ -102,23 +112,38 @@ pub struct GpuCsr {
     nrows: usize,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Imm {
-    n: u32,
-    a: f32,
-    b: f32,
-    c: f32,
+/// Immediates of the vector and spmv kernels: `n` and three scalars, laid out as WGSL lays
+/// out `struct Imm { n: u32, alpha: F, beta: F, gamma: F }` for F = f32 or f64.
+fn imm_scalars(f64_mode: bool, n: u32, a: f64, b: f64, c: f64) -> Vec<u8> {
+    let mut v = n.to_le_bytes().to_vec();
+    if f64_mode {
+        v.extend_from_slice(&[0u8; 4]);
+        for x in [a, b, c] {
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+    } else {
+        for x in [a, b, c] {
+            v.extend_from_slice(&(x as f32).to_le_bytes());
+        }
+    }
+    v
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct MultiImm {
-    n: u32,
-    k: u32,
-    slot: u32,
-    npartials: u32,
-    c: [f32; 8],
+/// Immediates of the batched kernels: `n, k, slot, npartials` then eight coefficients as two
+/// vec4<F> (16-byte aligned for f32, 32-byte for f64).
+fn imm_multi(f64_mode: bool, head: [u32; 4], c: &[f64; 8]) -> Vec<u8> {
+    let mut v: Vec<u8> = head.iter().flat_map(|x| x.to_le_bytes()).collect();
+    if f64_mode {
+        v.extend_from_slice(&[0u8; 16]);
+        for x in c {
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+    } else {
+        for x in c {
+            v.extend_from_slice(&(*x as f32).to_le_bytes());
+        }
+    }
+    v
 }
 
 #[repr(C)]
@@ -172,6 +197,10 @@ pub struct GpuBackend {
     dummy_rw: wgpu::Buffer,
     /// Mapped-read staging buffers for read-backs, reused by size class.
     staging_pool: Mutex<Vec<wgpu::Buffer>>,
+    /// f64 kernels and storage (adapters with SHADER_F64) instead of f32.
+    f64_mode: bool,
+    /// Bytes per vector element: 4 or 8.
+    elem: u64,
 }
 
 fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
@@ -194,13 +223,27 @@ fn grid(groups: u32, max: u32) -> (u32, u32) {
 }
 
 impl GpuBackend {
-    /// Open an adapter (see [`context::open`]) and build the pipelines. Ok(None): no adapter.
+    /// Open an adapter (see [`context::open`]) and build the pipelines, in f32 unless
+    /// `QDSIM_GPU_PRECISION=f64`. Ok(None): no adapter.
     pub fn new(choice: Option<&str>, allow_software: bool) -> crate::error::Result<Option<GpuBackend>> {
-        let Some(ctx) = context::open(choice, allow_software)? else { return Ok(None) };
-        Ok(Some(Self::from_context(ctx)))
+        let f64_mode = std::env::var("QDSIM_GPU_PRECISION").is_ok_and(|v| v.trim() == "f64");
+        Self::with_precision(choice, allow_software, f64_mode)
     }
 
-    fn from_context(ctx: GpuContext) -> GpuBackend {
+    /// As [`GpuBackend::new`], with the precision given: `f64` needs an adapter with
+    /// SHADER_F64 (an input error otherwise; Metal has none).
+    pub fn with_precision(choice: Option<&str>, allow_software: bool, f64_mode: bool) -> crate::error::Result<Option<GpuBackend>> {
+        let Some(ctx) = context::open(choice, allow_software)? else { return Ok(None) };
+        if f64_mode && !ctx.device.features().contains(wgpu::Features::SHADER_F64) {
+            return Err(crate::error::QdError::input(
+                "QDSIM_GPU_PRECISION",
+                format!("f64 was asked for but adapter '{}' has no 64-bit float shaders; use f32", ctx.adapter.name),
+            ));
+        }
+        Ok(Some(Self::from_context(ctx, f64_mode)))
+    }
+
+    fn from_context(ctx: GpuContext, f64_mode: bool) -> GpuBackend {
         let dev = &ctx.device;
         let layout = |entries: &[wgpu::BindGroupLayoutEntry]| dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: None, entries });
         let vec_layout = layout(&[storage_entry(0, true), storage_entry(1, false)]);
@@ -211,8 +254,15 @@ impl GpuBackend {
         multi_entries.push(storage_entry(10, false));
         let multi_layout = layout(&multi_entries);
         let pipeline = |src: &str, name: &str, bgl: &wgpu::BindGroupLayout| {
-            let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(src.into()) });
-            let imm = if std::ptr::eq(src, SHADER_MULTI) { 48 } else { 16 };
+            let code = shader_source(src, f64_mode);
+            let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(code.into()) });
+            let imm = match (std::ptr::eq(src, SHADER_MULTI), std::ptr::eq(src, SHADER_REDUCE), f64_mode) {
+                (true, _, false) => 48,
+                (true, _, true) => 96,
+                (false, true, _) => 16,
+                (false, false, false) => 16,
+                (false, false, true) => 32,
+            };
             let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some(name), bind_group_layouts: &[Some(bgl)], immediate_size: imm });
             dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(name),
@@ -243,9 +293,9 @@ impl GpuBackend {
             spmv_layout,
             reduce_layout,
         };
-        let dummy = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("dummy"), size: 4, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
-        let dummy_rw = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("dummy_rw"), size: 4, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
-        GpuBackend { ctx, pipes, stats: Arc::new(GpuStats::default()), pending: Mutex::new(Pending { encoder: None, pass: None, dispatches: 0 }), dummy, dummy_rw, staging_pool: Mutex::new(Vec::new()) }
+        let dummy = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("dummy"), size: 8, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
+        let dummy_rw = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("dummy_rw"), size: 8, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
+        GpuBackend { ctx, pipes, stats: Arc::new(GpuStats::default()), pending: Mutex::new(Pending { encoder: None, pass: None, dispatches: 0 }), dummy, dummy_rw, staging_pool: Mutex::new(Vec::new()), f64_mode, elem: if f64_mode { 8 } else { 4 } }
     }
 
     pub fn adapter(&self) -> &AdapterSummary {
@@ -256,7 +306,7 @@ impl GpuBackend {
     }
     /// Largest vector length one storage binding holds.
     pub fn max_elements(&self) -> usize {
-        (self.ctx.limits.max_storage_buffer_binding_size as u64).min(self.ctx.limits.max_buffer_size) as usize / 4
+        ((self.ctx.limits.max_storage_buffer_binding_size as u64).min(self.ctx.limits.max_buffer_size) / self.elem) as usize
     }
     /// Whether a matrix of `nrows` rows and `nnz` nonzeros (and its vectors) fits the
     /// adapter's binding limits.
@@ -264,8 +314,10 @@ impl GpuBackend {
         nnz <= self.max_elements() && nrows + 1 <= self.max_elements() && nnz < u32::MAX as usize
     }
 
-    fn array(&self, bytes: u64, label: &str) -> DeviceArray {
-        let size = bytes.max(4).div_ceil(4) * 4;
+    /// A device array of `n` elements of `elem` bytes.
+    fn array(&self, n: usize, elem: u64, label: &str) -> DeviceArray {
+        let bytes = n as u64 * elem;
+        let size = bytes.max(8).div_ceil(8) * 8;
         let buf = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
@@ -273,13 +325,17 @@ impl GpuBackend {
             mapped_at_creation: false,
         });
         self.stats.alloc(size);
-        DeviceArray { buf, len: (bytes / 4) as usize, stats: self.stats.clone() }
+        DeviceArray { buf, len: n, stats: self.stats.clone() }
     }
 
-    fn array_init(&self, contents: &[u8], label: &str) -> DeviceArray {
+    /// A device array holding `contents`, elements of `elem` bytes.
+    fn array_init(&self, contents: &[u8], elem: usize, label: &str) -> DeviceArray {
+        let n = contents.len() / elem;
         let padded;
-        let contents = if contents.is_empty() {
-            padded = [0u8; 4];
+        let contents = if contents.len() % 8 != 0 || contents.is_empty() {
+            let mut v = contents.to_vec();
+            v.resize(contents.len().max(8).div_ceil(8) * 8, 0);
+            padded = v;
             &padded[..]
         } else {
             contents
@@ -291,7 +347,7 @@ impl GpuBackend {
         });
         self.stats.alloc(buf.size());
         self.stats.bytes_host_to_device.fetch_add(contents.len() as u64, Ordering::Relaxed);
-        DeviceArray { buf, len: contents.len() / 4, stats: self.stats.clone() }
+        DeviceArray { buf, len: n, stats: self.stats.clone() }
     }
 
     /// Record one compute dispatch into the pending encoder.
@@ -410,6 +466,26 @@ impl GpuBackend {
         out
     }
 
+    /// Host values as device bytes in the working precision.
+    fn to_bytes(&self, x: &[f64]) -> Vec<u8> {
+        if self.f64_mode {
+            bytemuck::cast_slice(x).to_vec()
+        } else {
+            let f: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            bytemuck::cast_slice(&f).to_vec()
+        }
+    }
+
+    /// Read `n` working-precision values of `buf` back as f64.
+    fn read_values(&self, buf: &wgpu::Buffer, n: usize) -> Vec<f64> {
+        let bytes = self.read_bytes(buf, n as u64 * self.elem);
+        if self.f64_mode {
+            bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect()
+        } else {
+            bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap_or([0; 4])) as f64).collect()
+        }
+    }
+
     /// A read-back staging buffer of at least `size` bytes: from the pool (size classes of
     /// powers of two from 4 KiB) or new.
     fn staging(&self, size: u64) -> wgpu::Buffer {
@@ -453,8 +529,8 @@ impl GpuBackend {
                 wgpu::BindGroupEntry { binding: 1, resource: y.as_entire_binding() },
             ],
         });
-        let imm = Imm { n: n as u32, a: a as f32, b: b as f32, c: 0.0 };
-        self.dispatch(pipeline, &bind, bytemuck::bytes_of(&imm), self.groups(n));
+        let imm = imm_scalars(self.f64_mode, n as u32, a, b, 0.0);
+        self.dispatch(pipeline, &bind, &imm, self.groups(n));
     }
 
     /// Record the dot products of the pairs (a_k, b_k) into slots k of a result buffer,
@@ -467,9 +543,9 @@ impl GpuBackend {
         let n = pairs[0].0 .0.len;
         let npart = ((n as u64).div_ceil(WG as u64) as u32).clamp(1, MAX_PARTIALS);
         // one partial region per pair: no hazard between the batched reductions
-        let stride = (npart as u64 * 4).div_ceil(256) * 256;
-        let partial = self.array(stride * k as u64, "partials");
-        let out = self.array(4 * k as u64, "dots");
+        let stride = (npart as u64 * self.elem).div_ceil(256) * 256;
+        let partial = self.array((stride * k as u64 / self.elem) as usize, self.elem, "partials");
+        let out = self.array(k, self.elem, "dots");
         for (slot, (a, b)) in pairs.iter().enumerate() {
             let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: None,
@@ -482,7 +558,7 @@ impl GpuBackend {
                         resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                             buffer: &partial.buf,
                             offset: stride * slot as u64,
-                            size: std::num::NonZeroU64::new(npart as u64 * 4),
+                            size: std::num::NonZeroU64::new(npart as u64 * self.elem),
                         }),
                     },
                     wgpu::BindGroupEntry { binding: 3, resource: out.buf.as_entire_binding() },
@@ -492,8 +568,7 @@ impl GpuBackend {
             self.dispatch(&self.pipes.dot_partial, &bind, bytemuck::bytes_of(&imm), (npart, 1));
             self.dispatch(&self.pipes.dot_final, &bind, bytemuck::bytes_of(&imm), (1, 1));
         }
-        let bytes = self.read_bytes(&out.buf, 4 * k as u64);
-        bytemuck::cast_slice::<u8, f32>(&bytes).iter().map(|&v| v as f64).collect()
+        self.read_values(&out.buf, k)
     }
 }
 
@@ -508,20 +583,27 @@ impl Backend for GpuBackend {
         serde_json::json!({
             "kind": "gpu",
             "adapter": self.ctx.adapter,
-            "precision": "f32 storage and arithmetic, Kahan-compensated tree reductions; final Rayleigh-Ritz in f64 on the host",
+            "precision": if self.f64_mode {
+                "f64 storage and arithmetic, Kahan-compensated tree reductions"
+            } else {
+                "f32 storage and arithmetic, Kahan-compensated tree reductions; final Rayleigh-Ritz in f64 on the host"
+            },
             "transfers": self.stats.to_json(),
         })
     }
     fn precision_bits(&self) -> u32 {
-        32
+        if self.f64_mode {
+            64
+        } else {
+            32
+        }
     }
     fn upload_matrix(&self, a: &CsrMatrix) -> GpuCsr {
         let rp: Vec<u32> = a.row_ptr.iter().map(|&p| p as u32).collect();
-        let val: Vec<f32> = a.val.iter().map(|&v| v as f32).collect();
         GpuCsr {
-            row_ptr: self.array_init(bytemuck::cast_slice(&rp), "row_ptr"),
-            col: self.array_init(bytemuck::cast_slice(&a.col), "col"),
-            val: self.array_init(bytemuck::cast_slice(&val), "val"),
+            row_ptr: self.array_init(bytemuck::cast_slice(&rp), 4, "row_ptr"),
+            col: self.array_init(bytemuck::cast_slice(&a.col), 4, "col"),
+            val: self.array_init(&self.to_bytes(&a.val), self.elem as usize, "val"),
             nrows: a.nrows,
         }
     }
@@ -530,20 +612,16 @@ impl Backend for GpuBackend {
     }
     fn alloc(&self, n: usize) -> GpuVector {
         // fresh buffers are zero-initialised by wgpu
-        GpuVector(self.array(4 * n as u64, "vector"))
+        GpuVector(self.array(n, self.elem, "vector"))
     }
     fn from_host(&self, x: &[f64]) -> GpuVector {
-        let f: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-        let mut a = self.array_init(bytemuck::cast_slice(&f), "vector");
-        a.len = x.len();
-        GpuVector(a)
+        GpuVector(self.array_init(&self.to_bytes(x), self.elem as usize, "vector"))
     }
     fn to_host(&self, x: &GpuVector) -> Vec<f64> {
         if x.0.len == 0 {
             return Vec::new();
         }
-        let bytes = self.read_bytes(&x.0.buf, 4 * x.0.len as u64);
-        bytemuck::cast_slice::<u8, f32>(&bytes).iter().map(|&v| v as f64).collect()
+        self.read_values(&x.0.buf, x.0.len)
     }
     fn len(&self, x: &GpuVector) -> usize {
         x.0.len
@@ -615,9 +693,9 @@ impl GpuBackend {
         let n = xs[0].0.len;
         let npart = ((n as u64).div_ceil(WG as u64) as u32).clamp(1, MAX_PARTIALS);
         let chunks = m.div_ceil(MULTI);
-        let stride = (MULTI as u64 * npart as u64 * 4).div_ceil(256) * 256;
-        let work = self.array(stride * (chunks * b) as u64, "partials8");
-        let out = self.array(4 * (m * b) as u64, "dots8");
+        let stride = (MULTI as u64 * npart as u64 * self.elem).div_ceil(256) * 256;
+        let work = self.array((stride * (chunks * b) as u64 / self.elem) as usize, self.elem, "partials8");
+        let out = self.array(m * b, self.elem, "dots8");
         for (jx, x) in xs.iter().enumerate() {
             for c in 0..chunks {
                 let start = c * MULTI;
@@ -625,16 +703,15 @@ impl GpuBackend {
                 let region = wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer: &work.buf,
                     offset: stride * (jx * chunks + c) as u64,
-                    size: std::num::NonZeroU64::new(MULTI as u64 * npart as u64 * 4),
+                    size: std::num::NonZeroU64::new(MULTI as u64 * npart as u64 * self.elem),
                 });
                 let bind = self.multi_bind(chunk, Some(&x.0.buf), region, Some(&out.buf));
-                let imm = MultiImm { n: n as u32, k: chunk.len() as u32, slot: (jx * m + start) as u32, npartials: npart, c: [0.0; 8] };
-                self.dispatch(&self.pipes.dot8_partial, &bind, bytemuck::bytes_of(&imm), (npart, 1));
-                self.dispatch(&self.pipes.dot8_final, &bind, bytemuck::bytes_of(&imm), (chunk.len() as u32, 1));
+                let imm = imm_multi(self.f64_mode, [n as u32, chunk.len() as u32, (jx * m + start) as u32, npart], &[0.0; 8]);
+                self.dispatch(&self.pipes.dot8_partial, &bind, &imm, (npart, 1));
+                self.dispatch(&self.pipes.dot8_final, &bind, &imm, (chunk.len() as u32, 1));
             }
         }
-        let bytes = self.read_bytes(&out.buf, 4 * (m * b) as u64);
-        bytemuck::cast_slice::<u8, f32>(&bytes).iter().map(|&v| v as f64).collect()
+        self.read_values(&out.buf, m * b)
     }
 
     /// y ← y + Σ c_i basis_i, eight basis vectors per dispatch.
@@ -647,13 +724,13 @@ impl GpuBackend {
             if ci.iter().all(|&v| v == 0.0) {
                 continue;
             }
-            let mut coeff = [0.0f32; 8];
+            let mut coeff = [0.0f64; 8];
             for (d, &v) in coeff.iter_mut().zip(ci) {
-                *d = v as f32;
+                *d = v;
             }
             let bind = self.multi_bind(chunk, None, y.0.buf.as_entire_binding(), None);
-            let imm = MultiImm { n: n as u32, k: chunk.len().min(ci.len()) as u32, slot: 0, npartials: 0, c: coeff };
-            self.dispatch(&self.pipes.axpy8, &bind, bytemuck::bytes_of(&imm), self.groups(n));
+            let imm = imm_multi(self.f64_mode, [n as u32, chunk.len().min(ci.len()) as u32, 0, 0], &coeff);
+            self.dispatch(&self.pipes.axpy8, &bind, &imm, self.groups(n));
         }
     }
 
@@ -673,8 +750,8 @@ impl GpuBackend {
                 wgpu::BindGroupEntry { binding: 4, resource: y.0.buf.as_entire_binding() },
             ],
         });
-        let imm = Imm { n: a.nrows as u32, a: alpha as f32, b: beta as f32, c: gamma as f32 };
-        self.dispatch(pipeline, &bind, bytemuck::bytes_of(&imm), self.groups(a.nrows));
+        let imm = imm_scalars(self.f64_mode, a.nrows as u32, alpha, beta, gamma);
+        self.dispatch(pipeline, &bind, &imm, self.groups(a.nrows));
     }
 }
 
@@ -686,10 +763,15 @@ mod tests {
     fn every_shader_parses_and_validates_with_naga() {
         use wgpu::naga::valid::{Capabilities, ValidationFlags, Validator};
         for (name, src) in SHADERS {
-            let module = wgpu::naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
-            Validator::new(ValidationFlags::all(), Capabilities::IMMEDIATES)
-                .validate(&module)
-                .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
+            for f64_mode in [false, true] {
+                let src = shader_source(src, f64_mode);
+                let src = src.as_str();
+                let module = wgpu::naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{name} (f64 {f64_mode}): {}", e.emit_to_string(src)));
+                let caps = if f64_mode { Capabilities::IMMEDIATES | Capabilities::FLOAT64 } else { Capabilities::IMMEDIATES };
+                Validator::new(ValidationFlags::all(), caps)
+                    .validate(&module)
+                    .unwrap_or_else(|e| panic!("{name} (f64 {f64_mode}): {}", e.emit_to_string(src)));
+            }
         }
     }
 
