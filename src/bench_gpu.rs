@@ -20,10 +20,10 @@ fn io(e: std::io::Error) -> QdError {
     QdError::io("writing the benchmark table", e)
 }
 
-/// Bytes one f32 CSR product must move: values 4 + column 4 per nonzero, row pointers,
-/// x read once, y written once.
-pub fn spmv_bytes_f32(a: &CsrMatrix) -> usize {
-    8 * a.nnz() + 4 * (a.nrows + 1) + 4 * a.ncols + 4 * a.nrows
+/// Bytes one CSR product must move with values of `elem` bytes: value + 4-byte column per
+/// nonzero, row pointers, x read once, y written once.
+pub fn spmv_bytes(a: &CsrMatrix, elem: usize) -> usize {
+    (elem + 4) * a.nnz() + 4 * (a.nrows + 1) + elem * a.ncols + elem * a.nrows
 }
 
 /// Device seconds per call of `f`: `reps` calls recorded in one compute pass between two
@@ -63,8 +63,9 @@ pub fn export_csr(a: &CsrMatrix, dir: &Path, stem: &str) -> Result<()> {
 /// `eigen_size`³. `reps`: products per timing.
 pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usize, reps: usize, export: Option<&Path>, out: &mut dyn Write) -> Result<Value> {
     let a0 = g.adapter();
-    writeln!(out, "\nqdsim-gpu bench --gpu: adapter [{}] {} ({}, {}), f32", a0.index, a0.name, a0.api, a0.device_type).map_err(io)?;
-    writeln!(out, "spmv y = A x, CSR f32; bytes = 8 nnz + 4 (nrows+1) + 4 ncols + 4 nrows; copy = our copy kernel, 8 bytes per element").map_err(io)?;
+    let (prec, e) = if g.precision_bits() == 64 { ("f64", 8) } else { ("f32", 4) };
+    writeln!(out, "\nqdsim-gpu bench --gpu: adapter [{}] {} ({}, {}), {prec}", a0.index, a0.name, a0.api, a0.device_type).map_err(io)?;
+    writeln!(out, "spmv y = A x, CSR {prec}; bytes = {} nnz + 4 (nrows+1) + {e} ncols + {e} nrows; copy = our copy kernel, {} bytes per element", e + 4, 2 * e).map_err(io)?;
     writeln!(out, "  {:>5} {:>10} {:>10} {:>9} {:>10} {:>9} {:>10} {:>8}", "n", "rows", "nnz", "MB", "spmv ms", "GB/s", "copy GB/s", "/copy").map_err(io)?;
     // latency of one synchronising round trip: a dot product of two short vectors
     let (u, w) = (g.random(1024, 3), g.random(1024, 4));
@@ -96,11 +97,12 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
         let mut z = g.alloc(a.nrows);
         let t_copy = gpu_time(g, reps, &sync, &mut || g.copy(&x, &mut z));
         let t_copy4 = gpu_time(g, reps, &sync, &mut || g.copy_vec4(&x, &mut z));
-        let copy4_gbs = 8.0 * (a.nrows / 4 * 4) as f64 / t_copy4 / 1e9;
+        let copy4_gbs = 2.0 * (if g.precision_bits() == 64 { 8.0 } else { 4.0 }) * (a.nrows / 4 * 4) as f64 / t_copy4 / 1e9;
         writeln!(out, "        copy with vec4 loads: {copy4_gbs:.1} GB/s").map_err(io)?;
-        let bytes = spmv_bytes_f32(&a);
+        let elem = if g.precision_bits() == 64 { 8 } else { 4 };
+        let bytes = spmv_bytes(&a, elem);
         let gbs = bytes as f64 / t_spmv / 1e9;
-        let copy_gbs = 8.0 * a.nrows as f64 / t_copy / 1e9;
+        let copy_gbs = 2.0 * (if g.precision_bits() == 64 { 8.0 } else { 4.0 }) * a.nrows as f64 / t_copy / 1e9;
         writeln!(
             out,
             "  {:>5} {:>10} {:>10} {:>9.1} {:>10.4} {:>9.1} {:>10.1} {:>7.0}%",
@@ -152,7 +154,7 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
         .map_err(io)?;
         writeln!(
             out,
-            "lowest {nev} states of the {n}³ dot on the GPU: {secs:.2} s (Lanczos {:.2} s, f64 refinement on the host {:.2} s), {} products, converged {}, tol {:e}·‖H‖ (f32 floor), max residual {:.2e} eV",
+            "lowest {nev} states of the {n}³ dot on the GPU: {secs:.2} s (Lanczos {:.2} s, f64 refinement on the host {:.2} s), {} products, converged {}, tol {:e}·‖H‖, max residual {:.2e} eV",
             sol.eigensolver_s,
             sol.refine_s,
             sol.matvecs,
