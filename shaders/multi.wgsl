@@ -2,7 +2,7 @@
 // one pass over x (or y) serves 8 basis vectors, and a block of dot products against a
 // basis of m vectors costs ⌈m/8⌉ dispatch pairs instead of m.
 //   dot8_partial / dot8_final: out[slot + j] = b_j · x for j < k (two-pass tree reduction,
-//     Kahan-compensated per-thread sums, like reduce.wgsl);
+//     Kahan-compensated per-thread sums; `dot` is this with k = 1);
 //   axpy8: y ← y + Σ_{j<k} c_j b_j.
 // Unused basis slots (j ≥ k) are bound to a dummy buffer and never read.
 

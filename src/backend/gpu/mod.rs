@@ -2,8 +2,8 @@
 //! embedded in the binary).
 //!
 //! Vectors and matrix values are f32 on the device (every adapter has f32; Metal has no
-//! f64). Reductions are deterministic two-pass workgroup trees with Kahan-compensated
-//! per-thread sums. Commands are recorded into one pending encoder and submitted only when a
+//! f64). Reductions (shaders/multi.wgsl) are deterministic two-pass workgroup trees with
+//! Kahan-compensated per-thread sums. Commands are recorded into one pending encoder and submitted only when a
 //! result must come back to the host (a dot product, a download) or after
 //! [`FLUSH_EVERY`] dispatches, so a Chebyshev filter step or a block of axpys costs no host
 //! round trip. Dot products of a whole block (`block_dot`) are batched into one submission
@@ -23,11 +23,9 @@ pub use context::{list_adapters, AdapterSummary, GpuContext};
 /// WGSL sources, one file per kernel family.
 pub const SHADER_VECTOR: &str = include_str!("../../../shaders/vector.wgsl");
 pub const SHADER_SPMV: &str = include_str!("../../../shaders/spmv.wgsl");
-pub const SHADER_REDUCE: &str = include_str!("../../../shaders/reduce.wgsl");
 pub const SHADER_MULTI: &str = include_str!("../../../shaders/multi.wgsl");
 /// Every shader with its file name (for validation).
-pub const SHADERS: [(&str, &str); 4] =
-    [("vector.wgsl", SHADER_VECTOR), ("spmv.wgsl", SHADER_SPMV), ("reduce.wgsl", SHADER_REDUCE), ("multi.wgsl", SHADER_MULTI)];
+pub const SHADERS: [(&str, &str); 3] = [("vector.wgsl", SHADER_VECTOR), ("spmv.wgsl", SHADER_SPMV), ("multi.wgsl", SHADER_MULTI)];
 /// Basis vectors one batched kernel reads (shaders/multi.wgsl).
 const MULTI: usize = 8;
 
@@ -146,15 +144,6 @@ fn imm_multi(f64_mode: bool, head: [u32; 4], c: &[f64; 8]) -> Vec<u8> {
     v
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ReduceImm {
-    n: u32,
-    slot: u32,
-    npartials: u32,
-    pad: u32,
-}
-
 struct Pipelines {
     fill: wgpu::ComputePipeline,
     copy: wgpu::ComputePipeline,
@@ -165,15 +154,12 @@ struct Pipelines {
     pointwise_mul: wgpu::ComputePipeline,
     spmv: wgpu::ComputePipeline,
     spmv_axpby: wgpu::ComputePipeline,
-    dot_partial: wgpu::ComputePipeline,
-    dot_final: wgpu::ComputePipeline,
     dot8_partial: wgpu::ComputePipeline,
     dot8_final: wgpu::ComputePipeline,
     axpy8: wgpu::ComputePipeline,
     multi_layout: wgpu::BindGroupLayout,
     vec_layout: wgpu::BindGroupLayout,
     spmv_layout: wgpu::BindGroupLayout,
-    reduce_layout: wgpu::BindGroupLayout,
 }
 
 /// Commands recorded but not yet submitted: one encoder and, while dispatches keep coming,
@@ -248,7 +234,6 @@ impl GpuBackend {
         let layout = |entries: &[wgpu::BindGroupLayoutEntry]| dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: None, entries });
         let vec_layout = layout(&[storage_entry(0, true), storage_entry(1, false)]);
         let spmv_layout = layout(&[storage_entry(0, true), storage_entry(1, true), storage_entry(2, true), storage_entry(3, true), storage_entry(4, false)]);
-        let reduce_layout = layout(&[storage_entry(0, true), storage_entry(1, true), storage_entry(2, false), storage_entry(3, false)]);
         let mut multi_entries: Vec<wgpu::BindGroupLayoutEntry> = (0..9).map(|b| storage_entry(b, true)).collect();
         multi_entries.push(storage_entry(9, false));
         multi_entries.push(storage_entry(10, false));
@@ -256,12 +241,11 @@ impl GpuBackend {
         let pipeline = |src: &str, name: &str, bgl: &wgpu::BindGroupLayout| {
             let code = shader_source(src, f64_mode);
             let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(code.into()) });
-            let imm = match (std::ptr::eq(src, SHADER_MULTI), std::ptr::eq(src, SHADER_REDUCE), f64_mode) {
-                (true, _, false) => 48,
-                (true, _, true) => 96,
-                (false, true, _) => 16,
-                (false, false, false) => 16,
-                (false, false, true) => 32,
+            let imm = match (std::ptr::eq(src, SHADER_MULTI), f64_mode) {
+                (true, false) => 48,
+                (true, true) => 96,
+                (false, false) => 16,
+                (false, true) => 32,
             };
             let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some(name), bind_group_layouts: &[Some(bgl)], immediate_size: imm });
             dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -283,15 +267,12 @@ impl GpuBackend {
             pointwise_mul: pipeline(SHADER_VECTOR, "pointwise_mul", &vec_layout),
             spmv: pipeline(SHADER_SPMV, "spmv", &spmv_layout),
             spmv_axpby: pipeline(SHADER_SPMV, "spmv_axpby", &spmv_layout),
-            dot_partial: pipeline(SHADER_REDUCE, "dot_partial", &reduce_layout),
-            dot_final: pipeline(SHADER_REDUCE, "dot_final", &reduce_layout),
             dot8_partial: pipeline(SHADER_MULTI, "dot8_partial", &multi_layout),
             dot8_final: pipeline(SHADER_MULTI, "dot8_final", &multi_layout),
             axpy8: pipeline(SHADER_MULTI, "axpy8", &multi_layout),
             multi_layout,
             vec_layout,
             spmv_layout,
-            reduce_layout,
         };
         let dummy = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("dummy"), size: 8, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
         let dummy_rw = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("dummy_rw"), size: 8, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
@@ -532,44 +513,6 @@ impl GpuBackend {
         let imm = imm_scalars(self.f64_mode, n as u32, a, b, 0.0);
         self.dispatch(pipeline, &bind, &imm, self.groups(n));
     }
-
-    /// Record the dot products of the pairs (a_k, b_k) into slots k of a result buffer,
-    /// submit once and read them all back.
-    fn dots(&self, pairs: &[(&GpuVector, &GpuVector)]) -> Vec<f64> {
-        if pairs.is_empty() {
-            return Vec::new();
-        }
-        let k = pairs.len();
-        let n = pairs[0].0 .0.len;
-        let npart = ((n as u64).div_ceil(WG as u64) as u32).clamp(1, MAX_PARTIALS);
-        // one partial region per pair: no hazard between the batched reductions
-        let stride = (npart as u64 * self.elem).div_ceil(256) * 256;
-        let partial = self.array((stride * k as u64 / self.elem) as usize, self.elem, "partials");
-        let out = self.array(k, self.elem, "dots");
-        for (slot, (a, b)) in pairs.iter().enumerate() {
-            let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &self.pipes.reduce_layout,
-                entries: &[
-                    wgpu::BindGroupEntry { binding: 0, resource: a.0.buf.as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 1, resource: b.0.buf.as_entire_binding() },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer: &partial.buf,
-                            offset: stride * slot as u64,
-                            size: std::num::NonZeroU64::new(npart as u64 * self.elem),
-                        }),
-                    },
-                    wgpu::BindGroupEntry { binding: 3, resource: out.buf.as_entire_binding() },
-                ],
-            });
-            let imm = ReduceImm { n: a.0.len as u32, slot: slot as u32, npartials: npart, pad: 0 };
-            self.dispatch(&self.pipes.dot_partial, &bind, bytemuck::bytes_of(&imm), (npart, 1));
-            self.dispatch(&self.pipes.dot_final, &bind, bytemuck::bytes_of(&imm), (1, 1));
-        }
-        self.read_values(&out.buf, k)
-    }
 }
 
 impl Backend for GpuBackend {
@@ -652,7 +595,8 @@ impl Backend for GpuBackend {
         self.vec_op(&self.pipes.pointwise_mul, Some(&d.0.buf), &z.0.buf, z.0.len, 0.0, 0.0);
     }
     fn dot(&self, x: &GpuVector, y: &GpuVector) -> f64 {
-        self.dots(&[(x, y)])[0]
+        // the batched kernel with one basis vector: same Kahan tree reduction, one read-back
+        self.block_dots8(std::slice::from_ref(x), std::slice::from_ref(y))[0]
     }
     fn multi_dot(&self, basis: &[GpuVector], x: &GpuVector) -> Vec<f64> {
         self.block_dots8(basis, std::slice::from_ref(x))
