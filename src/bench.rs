@@ -189,6 +189,7 @@ impl<'a, B: Backend> TimingBackend<'a, B> {
 impl<'a, B: Backend> Backend for TimingBackend<'a, B> {
     type Vector = B::Vector;
     type Matrix = B::Matrix;
+    type Scalars = B::Scalars;
     fn name(&self) -> String {
         self.inner.name()
     }
@@ -293,6 +294,27 @@ impl<'a, B: Backend> Backend for TimingBackend<'a, B> {
                 o.spmv_calls += 1
             },
         )
+    }
+    fn cheap_readback(&self) -> bool {
+        self.inner.cheap_readback()
+    }
+    fn alloc_scalars(&self, n: usize) -> B::Scalars {
+        self.inner.alloc_scalars(n)
+    }
+    fn read_scalars(&self, s: &B::Scalars) -> Vec<f64> {
+        self.timed(|| self.inner.read_scalars(s), |o, t| o.orthogonalise_s += t)
+    }
+    fn multi_dot_to(&self, basis: &[B::Vector], x: &B::Vector, s: &mut B::Scalars, first: usize) {
+        self.timed(|| self.inner.multi_dot_to(basis, x, s, first), |o, t| o.orthogonalise_s += t)
+    }
+    fn axpy_ratio(&self, s: &B::Scalars, num: usize, den: usize, sign: f64, x: &B::Vector, y: &mut B::Vector) {
+        self.timed(|| self.inner.axpy_ratio(s, num, den, sign, x, y), |o, t| o.other_vector_s += t)
+    }
+    fn xpby_ratio(&self, x: &B::Vector, s: &B::Scalars, num: usize, den: usize, y: &mut B::Vector) {
+        self.timed(|| self.inner.xpby_ratio(x, s, num, den, y), |o, t| o.other_vector_s += t)
+    }
+    fn cg_update(&self, s: &B::Scalars, num: usize, den: usize, p: &B::Vector, q: &B::Vector, x: &mut B::Vector, r: &mut B::Vector) {
+        self.timed(|| self.inner.cg_update(s, num, den, p, q, x, r), |o, t| o.other_vector_s += t)
     }
 }
 

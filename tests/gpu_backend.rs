@@ -147,7 +147,12 @@ fn cg_solves_match_cpu() {
     let dinv: Vec<f64> = a.diagonal().iter().map(|d| 1.0 / d).collect();
     let (ga, gb, gd) = (g.upload_matrix(&a), g.from_host(&b), g.from_host(&dinv));
     let mut gx = g.alloc(3000);
+    let reads_before = g.stats().readbacks.load(std::sync::atomic::Ordering::Relaxed);
     let rg = qdsim_gpu::linalg::cg::cg(&g, &ga, &gb, &mut gx, Some(&gd), &opts);
+    // the step lengths stay on the device: the residual is read back at predicted
+    // iterations only (plus ‖b‖ and the final true residual), not every iteration
+    let reads = g.stats().readbacks.load(std::sync::atomic::Ordering::Relaxed) - reads_before;
+    assert!(rg.iterations >= 10 && (reads as usize) * 3 <= rg.iterations + 12, "{reads} read-backs for {} iterations", rg.iterations);
     let mut cx = c.alloc(3000);
     let rc = qdsim_gpu::linalg::cg::cg(&c, &a, &b, &mut cx, Some(&dinv), &opts);
     assert!(rg.converged && rc.converged, "{rg:?} {rc:?}");
@@ -305,4 +310,23 @@ fn f64_kernels_match_cpu_to_double_precision() {
     let sc = qdsim_gpu::simulation::solve_with(&c, &a, &opts, &mut |_| {}).unwrap();
     assert!(sg.converged && sg.tolerance == 1e-10 && sg.refine_s == 0.0);
     close(&sg.energies, &sc.energies, 1e-9);
+}
+
+#[test]
+fn f32_cg_reaches_1e_10_by_refinement_in_f64() {
+    let Some(g) = gpu() else { return };
+    let c = CpuBackend::new();
+    let a = random_sym(4000, 3, 21);
+    let b = random_values(4000, 22);
+    let dinv: Vec<f64> = a.diagonal().iter().map(|d| 1.0 / d).collect();
+    let (ga, gd) = (g.upload_matrix(&a), g.from_host(&dinv));
+    let precondition = |r: &qdsim_gpu::backend::gpu::GpuVector, z: &mut qdsim_gpu::backend::gpu::GpuVector| g.pointwise_mul(&gd, r, z);
+    let mut x = vec![0.0; 4000];
+    let opts = qdsim_gpu::linalg::cg::CgOptions { tol: 1e-10, max_iterations: 5000 };
+    let res = qdsim_gpu::linalg::cg::cg_refined(&g, &ga, &precondition, &c, &a, &b, &mut x, &opts);
+    assert!(res.converged && res.relative_residual <= 1e-10, "{res:?}");
+    // the residual is the true one, in f64
+    let r: Vec<f64> = a.mul_vec(&x).iter().zip(&b).map(|(ax, bi)| bi - ax).collect();
+    let rel = r.iter().map(|v| v * v).sum::<f64>().sqrt() / b.iter().map(|v| v * v).sum::<f64>().sqrt();
+    assert!(rel <= 1.01e-10, "{rel}");
 }

@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use crate::linalg::backend::{Backend, Coeffs};
+use crate::linalg::backend::{safe_ratio, Backend, Coeffs};
 use crate::linalg::CsrMatrix;
 
 /// Rows per parallel task for streaming kernels.
@@ -105,6 +105,7 @@ fn axpy_many(y: &mut [f64], basis: &[Vec<f64>], c: &[f64], r0: usize) {
 impl Backend for CpuBackend {
     type Vector = Vec<f64>;
     type Matrix = CsrMatrix;
+    type Scalars = Vec<f64>;
 
     fn name(&self) -> String {
         "cpu".into()
@@ -326,6 +327,32 @@ impl Backend for CpuBackend {
             for (j, o) in outs.into_iter().enumerate() {
                 o.fill(0.0);
                 axpy_many(o, &basis[..rows], &c.data[j * c.rows..j * c.rows + rows], k * len);
+            }
+        });
+    }
+
+    fn alloc_scalars(&self, n: usize) -> Vec<f64> {
+        vec![0.0; n]
+    }
+    fn read_scalars(&self, s: &Vec<f64>) -> Vec<f64> {
+        s.clone()
+    }
+    fn multi_dot_to(&self, basis: &[Vec<f64>], x: &Vec<f64>, s: &mut Vec<f64>, first: usize) {
+        let d = self.multi_dot(basis, x);
+        s[first..first + d.len()].copy_from_slice(&d);
+    }
+    fn axpy_ratio(&self, s: &Vec<f64>, num: usize, den: usize, sign: f64, x: &Vec<f64>, y: &mut Vec<f64>) {
+        self.axpy(sign * safe_ratio(s[num], s[den]), x, y);
+    }
+    fn xpby_ratio(&self, x: &Vec<f64>, s: &Vec<f64>, num: usize, den: usize, y: &mut Vec<f64>) {
+        self.xpby(x, safe_ratio(s[num], s[den]), y);
+    }
+    fn cg_update(&self, s: &Vec<f64>, num: usize, den: usize, p: &Vec<f64>, q: &Vec<f64>, x: &mut Vec<f64>, r: &mut Vec<f64>) {
+        let alpha = safe_ratio(s[num], s[den]);
+        x.par_chunks_mut(CHUNK).zip(r.par_chunks_mut(CHUNK)).zip(p.par_chunks(CHUNK).zip(q.par_chunks(CHUNK))).for_each(|((xc, rc), (pc, qc))| {
+            for i in 0..xc.len() {
+                xc[i] += alpha * pc[i];
+                rc[i] -= alpha * qc[i];
             }
         });
     }

@@ -20,6 +20,9 @@ pub trait Backend: Send + Sync {
     type Vector: Send + Sync;
     /// A sparse operator (uploaded from a host [`super::CsrMatrix`]).
     type Matrix: Send + Sync;
+    /// A few scalars kept where the backend computes, so that CG's step lengths never
+    /// cross to the host inside an iteration (on the GPU: a small device buffer).
+    type Scalars: Send + Sync;
 
     /// Short name for logs and results.json ("cpu", "gpu", ...).
     fn name(&self) -> String;
@@ -101,9 +104,45 @@ pub trait Backend: Send + Sync {
             self.multi_axpy(basis, &neg, y);
         }
     }
+    /// Whether reading results back to the host is cheap (no device synchronisation). CG
+    /// checks its residual every iteration where it is, and at predicted points otherwise;
+    /// the iterates are the same either way.
+    fn cheap_readback(&self) -> bool {
+        true
+    }
+
+    /// `n` scalars, zero.
+    fn alloc_scalars(&self, n: usize) -> Self::Scalars;
+    /// All scalars on the host (on the GPU: one synchronisation).
+    fn read_scalars(&self, s: &Self::Scalars) -> Vec<f64>;
+    /// s[first + i] ← basis_iᵀ x for every vector of the basis, left where the backend
+    /// computes (no read-back).
+    fn multi_dot_to(&self, basis: &[Self::Vector], x: &Self::Vector, s: &mut Self::Scalars, first: usize);
+    /// y ← y + sign · (s[num] / s[den]) · x, the ratio taken where the scalars live
+    /// (0 when s[den] is 0).
+    fn axpy_ratio(&self, s: &Self::Scalars, num: usize, den: usize, sign: f64, x: &Self::Vector, y: &mut Self::Vector);
+    /// y ← x + (s[num] / s[den]) · y (0 when s[den] is 0).
+    fn xpby_ratio(&self, x: &Self::Vector, s: &Self::Scalars, num: usize, den: usize, y: &mut Self::Vector);
+    /// The CG update with α = s[num] / s[den]: x ← x + α p and r ← r − α q, in one pass
+    /// where the backend fuses it.
+    #[allow(clippy::too_many_arguments)]
+    fn cg_update(&self, s: &Self::Scalars, num: usize, den: usize, p: &Self::Vector, q: &Self::Vector, x: &mut Self::Vector, r: &mut Self::Vector) {
+        self.axpy_ratio(s, num, den, 1.0, p, x);
+        self.axpy_ratio(s, num, den, -1.0, q, r);
+    }
+
     /// A reproducible pseudo-random vector with entries in [-1, 1).
     fn random(&self, n: usize, seed: u64) -> Self::Vector {
         self.from_host(&random_values(n, seed))
+    }
+}
+
+/// num / den, or 0 where den is 0 (the convention of [`Backend::axpy_ratio`]).
+pub fn safe_ratio(num: f64, den: f64) -> f64 {
+    if den == 0.0 {
+        0.0
+    } else {
+        num / den
     }
 }
 

@@ -10,6 +10,7 @@
 //! and one read-back.
 
 pub mod context;
+mod scalars;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,8 +25,9 @@ pub use context::{list_adapters, AdapterSummary, GpuContext};
 pub const SHADER_VECTOR: &str = include_str!("../../../shaders/vector.wgsl");
 pub const SHADER_SPMV: &str = include_str!("../../../shaders/spmv.wgsl");
 pub const SHADER_MULTI: &str = include_str!("../../../shaders/multi.wgsl");
+pub const SHADER_CG: &str = include_str!("../../../shaders/cg.wgsl");
 /// Every shader with its file name (for validation).
-pub const SHADERS: [(&str, &str); 3] = [("vector.wgsl", SHADER_VECTOR), ("spmv.wgsl", SHADER_SPMV), ("multi.wgsl", SHADER_MULTI)];
+pub const SHADERS: [(&str, &str); 4] = [("vector.wgsl", SHADER_VECTOR), ("spmv.wgsl", SHADER_SPMV), ("multi.wgsl", SHADER_MULTI), ("cg.wgsl", SHADER_CG)];
 /// Basis vectors one batched kernel reads (shaders/multi.wgsl).
 const MULTI: usize = 8;
 
@@ -187,6 +189,8 @@ pub struct GpuBackend {
     f64_mode: bool,
     /// Bytes per vector element: 4 or 8.
     elem: u64,
+    /// The CG kernels (shaders/cg.wgsl), built on first use.
+    cg_pipes: std::sync::OnceLock<scalars::CgPipelines>,
 }
 
 fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
@@ -276,7 +280,7 @@ impl GpuBackend {
         };
         let dummy = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("dummy"), size: 8, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
         let dummy_rw = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("dummy_rw"), size: 8, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
-        GpuBackend { ctx, pipes, stats: Arc::new(GpuStats::default()), pending: Mutex::new(Pending { encoder: None, pass: None, dispatches: 0 }), dummy, dummy_rw, staging_pool: Mutex::new(Vec::new()), f64_mode, elem: if f64_mode { 8 } else { 4 } }
+        GpuBackend { ctx, pipes, stats: Arc::new(GpuStats::default()), pending: Mutex::new(Pending { encoder: None, pass: None, dispatches: 0 }), dummy, dummy_rw, staging_pool: Mutex::new(Vec::new()), f64_mode, elem: if f64_mode { 8 } else { 4 }, cg_pipes: std::sync::OnceLock::new() }
     }
 
     pub fn adapter(&self) -> &AdapterSummary {
@@ -518,6 +522,7 @@ impl GpuBackend {
 impl Backend for GpuBackend {
     type Vector = GpuVector;
     type Matrix = GpuCsr;
+    type Scalars = scalars::GpuScalars;
 
     fn name(&self) -> String {
         "gpu".into()
@@ -607,6 +612,27 @@ impl Backend for GpuBackend {
     fn multi_axpy(&self, basis: &[GpuVector], c: &[f64], y: &mut GpuVector) {
         self.axpy8(basis, c, y);
     }
+    fn cheap_readback(&self) -> bool {
+        false
+    }
+    fn alloc_scalars(&self, n: usize) -> scalars::GpuScalars {
+        self.alloc_scalars_impl(n)
+    }
+    fn read_scalars(&self, s: &scalars::GpuScalars) -> Vec<f64> {
+        self.read_scalars_impl(s)
+    }
+    fn multi_dot_to(&self, basis: &[GpuVector], x: &GpuVector, s: &mut scalars::GpuScalars, first: usize) {
+        self.multi_dot_to_impl(basis, x, s, first)
+    }
+    fn axpy_ratio(&self, s: &scalars::GpuScalars, num: usize, den: usize, sign: f64, x: &GpuVector, y: &mut GpuVector) {
+        self.axpy_ratio_impl(s, num, den, sign, x, y)
+    }
+    fn xpby_ratio(&self, x: &GpuVector, s: &scalars::GpuScalars, num: usize, den: usize, y: &mut GpuVector) {
+        self.xpby_ratio_impl(x, s, num, den, y)
+    }
+    fn cg_update(&self, s: &scalars::GpuScalars, num: usize, den: usize, p: &GpuVector, q: &GpuVector, x: &mut GpuVector, r: &mut GpuVector) {
+        self.cg_update_impl(s, num, den, p, q, x, r)
+    }
     fn block_sub(&self, basis: &[GpuVector], c: &crate::linalg::backend::Coeffs, ys: &mut [GpuVector]) {
         for (j, y) in ys.iter_mut().enumerate().take(c.cols) {
             let neg: Vec<f64> = c.data[j * c.rows..(j + 1) * c.rows].iter().map(|v| -v).collect();
@@ -634,28 +660,41 @@ impl GpuBackend {
         if m == 0 || b == 0 {
             return Vec::new();
         }
+        let work = self.array((self.dots8_work_bytes(m, b, xs[0].0.len) / self.elem) as usize, self.elem, "partials8");
+        let out = self.array(m * b, self.elem, "dots8");
+        self.record_dots8(basis, xs, &work.buf, &out.buf, 0);
+        self.read_values(&out.buf, m * b)
+    }
+
+    /// Bytes of the partial-sum work buffer [`GpuBackend::record_dots8`] needs.
+    fn dots8_work_bytes(&self, m: usize, b: usize, n: usize) -> u64 {
+        let npart = ((n as u64).div_ceil(WG as u64) as u32).clamp(1, MAX_PARTIALS);
+        let stride = (MULTI as u64 * npart as u64 * self.elem).div_ceil(256) * 256;
+        stride * (m.div_ceil(MULTI) * b) as u64
+    }
+
+    /// Record the dispatches that write basis_iᵀ x_j to `out[slot0 + i + j·m]` (no read-back).
+    fn record_dots8(&self, basis: &[GpuVector], xs: &[GpuVector], work: &wgpu::Buffer, out: &wgpu::Buffer, slot0: usize) {
+        let m = basis.len();
         let n = xs[0].0.len;
         let npart = ((n as u64).div_ceil(WG as u64) as u32).clamp(1, MAX_PARTIALS);
         let chunks = m.div_ceil(MULTI);
         let stride = (MULTI as u64 * npart as u64 * self.elem).div_ceil(256) * 256;
-        let work = self.array((stride * (chunks * b) as u64 / self.elem) as usize, self.elem, "partials8");
-        let out = self.array(m * b, self.elem, "dots8");
         for (jx, x) in xs.iter().enumerate() {
             for c in 0..chunks {
                 let start = c * MULTI;
                 let chunk = &basis[start..(start + MULTI).min(m)];
                 let region = wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: &work.buf,
+                    buffer: work,
                     offset: stride * (jx * chunks + c) as u64,
                     size: std::num::NonZeroU64::new(MULTI as u64 * npart as u64 * self.elem),
                 });
-                let bind = self.multi_bind(chunk, Some(&x.0.buf), region, Some(&out.buf));
-                let imm = imm_multi(self.f64_mode, [n as u32, chunk.len() as u32, (jx * m + start) as u32, npart], &[0.0; 8]);
+                let bind = self.multi_bind(chunk, Some(&x.0.buf), region, Some(out));
+                let imm = imm_multi(self.f64_mode, [n as u32, chunk.len() as u32, (slot0 + jx * m + start) as u32, npart], &[0.0; 8]);
                 self.dispatch(&self.pipes.dot8_partial, &bind, &imm, (npart, 1));
                 self.dispatch(&self.pipes.dot8_final, &bind, &imm, (chunk.len() as u32, 1));
             }
         }
-        self.read_values(&out.buf, m * b)
     }
 
     /// y ← y + Σ c_i basis_i, eight basis vectors per dispatch.

@@ -1,0 +1,102 @@
+//! Device-resident scalars for CG (shaders/cg.wgsl): the dot kernels write rᵀz and pᵀAp
+//! into a small device buffer and the update kernels read their ratio from it, so an
+//! iteration records its dispatches without waiting for the device.
+
+use super::{storage_entry, DeviceArray, GpuBackend, GpuVector, SHADER_CG};
+
+/// Scalars on the device, with the partial-sum buffer their dot products use.
+pub struct GpuScalars {
+    vals: DeviceArray,
+    work: Option<(DeviceArray, u64)>,
+}
+
+pub(super) struct CgPipelines {
+    layout: wgpu::BindGroupLayout,
+    axpy_ratio: wgpu::ComputePipeline,
+    xpby_ratio: wgpu::ComputePipeline,
+    cg_update: wgpu::ComputePipeline,
+}
+
+impl GpuBackend {
+    fn cg_pipelines(&self) -> &CgPipelines {
+        self.cg_pipes.get_or_init(|| {
+            let dev = &self.ctx.device;
+            let layout = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("cg"),
+                entries: &[storage_entry(0, true), storage_entry(1, true), storage_entry(2, true), storage_entry(3, false), storage_entry(4, false)],
+            });
+            let code = super::shader_source(SHADER_CG, self.f64_mode);
+            let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("cg.wgsl"), source: wgpu::ShaderSource::Wgsl(code.into()) });
+            let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some("cg"), bind_group_layouts: &[Some(&layout)], immediate_size: 16 });
+            let pipeline = |name: &str| {
+                dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(name),
+                    layout: Some(&pl),
+                    module: &module,
+                    entry_point: Some(name),
+                    compilation_options: wgpu::PipelineCompilationOptions::default(),
+                    cache: None,
+                })
+            };
+            CgPipelines { axpy_ratio: pipeline("axpy_ratio"), xpby_ratio: pipeline("xpby_ratio"), cg_update: pipeline("cg_update"), layout }
+        })
+    }
+
+    pub(super) fn alloc_scalars_impl(&self, n: usize) -> GpuScalars {
+        GpuScalars { vals: self.array(n.max(1), self.elem, "scalars"), work: None }
+    }
+
+    pub(super) fn read_scalars_impl(&self, s: &GpuScalars) -> Vec<f64> {
+        self.read_values(&s.vals.buf, s.vals.len)
+    }
+
+    pub(super) fn multi_dot_to_impl(&self, basis: &[GpuVector], x: &GpuVector, s: &mut GpuScalars, first: usize) {
+        if basis.is_empty() {
+            return;
+        }
+        assert!(first + basis.len() <= s.vals.len, "scalar slots {first}..{} beyond {}", first + basis.len(), s.vals.len);
+        let need = self.dots8_work_bytes(basis.len(), 1, x.0.len);
+        if s.work.as_ref().is_none_or(|(_, have)| *have < need) {
+            s.work = Some((self.array((need / self.elem) as usize, self.elem, "scalar partials"), need));
+        }
+        if let Some((work, _)) = &s.work {
+            self.record_dots8(basis, std::slice::from_ref(x), &work.buf, &s.vals.buf, first);
+        }
+    }
+
+    /// One dispatch of a cg.wgsl kernel over `n` elements.
+    #[allow(clippy::too_many_arguments)]
+    fn cg_kernel(&self, pipeline: &wgpu::ComputePipeline, n: usize, a: &wgpu::Buffer, b: Option<&wgpu::Buffer>, s: &GpuScalars, y: &wgpu::Buffer, r: Option<&wgpu::Buffer>, num: usize, den: usize, sign: i32) {
+        if n == 0 {
+            return;
+        }
+        let pipes = self.cg_pipelines();
+        let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipes.layout,
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: a.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 1, resource: b.unwrap_or(&self.dummy).as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 2, resource: s.vals.buf.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 3, resource: y.as_entire_binding() },
+                wgpu::BindGroupEntry { binding: 4, resource: r.unwrap_or(&self.dummy_rw).as_entire_binding() },
+            ],
+        });
+        let imm: Vec<u8> = [n as u32, num as u32, den as u32].iter().flat_map(|v| v.to_le_bytes()).chain(sign.to_le_bytes()).collect();
+        self.dispatch(pipeline, &bind, &imm, self.groups(n));
+    }
+
+    pub(super) fn axpy_ratio_impl(&self, s: &GpuScalars, num: usize, den: usize, sign: f64, x: &GpuVector, y: &mut GpuVector) {
+        let sign = if sign < 0.0 { -1 } else { 1 };
+        self.cg_kernel(&self.cg_pipelines().axpy_ratio, y.0.len, &x.0.buf, None, s, &y.0.buf, None, num, den, sign);
+    }
+
+    pub(super) fn xpby_ratio_impl(&self, x: &GpuVector, s: &GpuScalars, num: usize, den: usize, y: &mut GpuVector) {
+        self.cg_kernel(&self.cg_pipelines().xpby_ratio, y.0.len, &x.0.buf, None, s, &y.0.buf, None, num, den, 1);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn cg_update_impl(&self, s: &GpuScalars, num: usize, den: usize, p: &GpuVector, q: &GpuVector, x: &mut GpuVector, r: &mut GpuVector) {
+        self.cg_kernel(&self.cg_pipelines().cg_update, x.0.len, &p.0.buf, Some(&q.0.buf), s, &x.0.buf, Some(&r.0.buf), num, den, 1);
+    }
+}
