@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use crate::backend::gpu::stencil::SpmvLayout;
 use crate::backend::GpuBackend;
 use crate::bench::dot_hamiltonian;
 use crate::error::{QdError, Result};
@@ -86,14 +87,22 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
         if let Some(dir) = export {
             export_csr(&a, dir, &format!("dot{n}"))?;
         }
-        let m = g.upload_matrix(&a);
         let x = g.random(a.nrows, 1);
         let mut y = g.alloc(a.nrows);
         let probe = g.alloc(1);
         let sync = || {
             let _ = g.to_host(&probe);
         };
-        let t_spmv = gpu_time(g, reps, &sync, &mut || g.spmv(&m, &x, &mut y));
+        // both layouts on the same matrix, the one QDSIM_SPMV_LAYOUT names first (default:
+        // stencil), since the first large allocation of a process can run faster (docs/performance.md)
+        let first = SpmvLayout::from_env().unwrap_or(SpmvLayout::Stencil);
+        let mut t_layout = [0.0; 2];
+        for layout in [first, if first == SpmvLayout::Csr { SpmvLayout::Stencil } else { SpmvLayout::Csr }] {
+            let m = g.upload_matrix_layout(&a, Some(layout));
+            t_layout[(layout == SpmvLayout::Stencil) as usize] = gpu_time(g, reps, &sync, &mut || g.spmv(&m, &x, &mut y));
+        }
+        let [t_spmv, t_stencil] = t_layout;
+        let m = g.upload_matrix(&a); // the layout a solve uses
         let mut z = g.alloc(a.nrows);
         let t_copy = gpu_time(g, reps, &sync, &mut || g.copy(&x, &mut z));
         let t_copy4 = gpu_time(g, reps, &sync, &mut || g.copy_vec4(&x, &mut z));
@@ -116,6 +125,17 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
             100.0 * gbs / copy_gbs
         )
         .map_err(io)?;
+        let stencil_bytes = 6 * a.nrows * elem;
+        writeln!(
+            out,
+            "        stencil layout: {:.4} ms, {:.1} GB/s of its {:.1} MB (6 values per row), {:.0}% of copy, {:.2}x faster than CSR",
+            t_stencil * 1e3,
+            stencil_bytes as f64 / t_stencil / 1e9,
+            stencil_bytes as f64 / 1e6,
+            100.0 * stencil_bytes as f64 / t_stencil / 1e9 / copy_gbs,
+            t_spmv / t_stencil
+        )
+        .map_err(io)?;
         // CG on H x = b (H is positive definite: every level lies above 0 eV), Jacobi
         // preconditioner, relative residual 1e-5 (f32), from x = 0, b = ones
         let b = g.from_host(&vec![1.0; a.nrows]);
@@ -133,7 +153,7 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
         let cgr = crate::linalg::cg::cg_refined(g, &m, &precondition, &host, &a, &vec![1.0; a.nrows], &mut xr, &crate::linalg::cg::CgOptions { tol: 1e-8, max_iterations: 20_000 });
         let cgr_s = t.elapsed().as_secs_f64();
         writeln!(out, "        CG refined in f64 (rel. residual 1e-8): {} iterations in {:.3} s, converged {} ({:.2e})", cgr.iterations, cgr_s, cgr.converged, cgr.relative_residual).map_err(io)?;
-        rows.push(json!({"n": n, "rows": a.nrows, "nnz": a.nnz(), "bytes": bytes, "spmv_s": t_spmv, "gbs": gbs, "copy_gbs": copy_gbs, "ratio_to_copy": gbs / copy_gbs,
+        rows.push(json!({"n": n, "rows": a.nrows, "nnz": a.nnz(), "bytes": bytes, "spmv_s": t_spmv, "stencil_spmv_s": t_stencil, "stencil_bytes": stencil_bytes, "gbs": gbs, "copy_gbs": copy_gbs, "ratio_to_copy": gbs / copy_gbs,
             "cg": {"iterations": cg.iterations, "seconds": cg_s, "converged": cg.converged, "relative_residual": cg.relative_residual},
             "cg_refined_1e-8": {"iterations": cgr.iterations, "seconds": cgr_s, "converged": cgr.converged, "relative_residual": cgr.relative_residual}}));
     }

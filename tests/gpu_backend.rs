@@ -69,6 +69,50 @@ fn spmv_matches_cpu_with_poisoned_outputs() {
     }
 }
 
+/// A grid operator (BenDaniel–Duke Hamiltonian with varying mass and potential).
+fn grid_operator(dims: &[usize], periodic: [bool; 3]) -> CsrMatrix {
+    let mut grid = qdsim_gpu::grid::Grid::uniform(dims, &vec![0.5; dims.len()]);
+    grid.periodic = periodic;
+    let kin: Vec<f64> = (0..grid.len()).map(|i| 0.02 + 0.01 * (i % 3) as f64).collect();
+    let pot: Vec<f64> = (0..grid.len()).map(|i| 0.1 * (i % 5) as f64).collect();
+    qdsim_gpu::physics::hamiltonian::assemble_hamiltonian(&grid, &kin, &pot)
+}
+
+#[test]
+fn stencil_layout_matches_csr_and_cpu_with_poisoned_outputs() {
+    use qdsim_gpu::backend::gpu::stencil::SpmvLayout;
+    let Some(g) = gpu() else { return };
+    let c = CpuBackend::new();
+    // 1D, 2D, 3D; sizes that don't fill a workgroup; one over a dispatch dimension's
+    // 65535 × 256 rows would take too long on a software driver, the grid split is tested
+    // by vectors_longer_than_one_dispatch_dimension
+    for dims in [vec![7usize], vec![300], vec![13, 11], vec![9, 7, 5], vec![40, 33, 21]] {
+        let a = grid_operator(&dims, [false; 3]);
+        let n = a.nrows;
+        let st = g.upload_matrix_layout(&a, None);
+        assert_eq!(st.layout(), SpmvLayout::Stencil, "{dims:?}");
+        let csr = g.upload_matrix_layout(&a, Some(SpmvLayout::Csr));
+        assert_eq!(csr.layout(), SpmvLayout::Csr);
+        let x = random_values(n, 7);
+        let gx = g.from_host(&x);
+        let mut cy = c.alloc(n);
+        c.spmv(&a, &x, &mut cy);
+        for m in [&st, &csr] {
+            let mut gy = g.alloc(n);
+            g.fill(&mut gy, f64::NAN);
+            g.spmv(m, &gx, &mut gy);
+            close(&g.to_host(&gy), &cy, 1e-5);
+            let mut gz = g.from_host(&cy);
+            g.spmv_axpby(m, &gx, 0.5, -0.25, -1.0, &mut gz);
+            let mut cz = cy.clone();
+            c.spmv_axpby(&a, &x, 0.5, -0.25, -1.0, &mut cz);
+            close(&g.to_host(&gz), &cz, 1e-5);
+        }
+    }
+    // periodic operators are not stencils: CSR
+    assert_eq!(g.upload_matrix_layout(&grid_operator(&[6, 5, 4], [false, true, false]), None).layout(), SpmvLayout::Csr);
+}
+
 #[test]
 fn vector_kernels_dots_and_norms_match_cpu() {
     let Some(g) = gpu() else { return };

@@ -11,6 +11,7 @@
 
 pub mod context;
 mod scalars;
+pub mod stencil;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,8 +27,10 @@ pub const SHADER_VECTOR: &str = include_str!("../../../shaders/vector.wgsl");
 pub const SHADER_SPMV: &str = include_str!("../../../shaders/spmv.wgsl");
 pub const SHADER_MULTI: &str = include_str!("../../../shaders/multi.wgsl");
 pub const SHADER_CG: &str = include_str!("../../../shaders/cg.wgsl");
+pub const SHADER_STENCIL: &str = include_str!("../../../shaders/stencil.wgsl");
 /// Every shader with its file name (for validation).
-pub const SHADERS: [(&str, &str); 4] = [("vector.wgsl", SHADER_VECTOR), ("spmv.wgsl", SHADER_SPMV), ("multi.wgsl", SHADER_MULTI), ("cg.wgsl", SHADER_CG)];
+pub const SHADERS: [(&str, &str); 5] =
+    [("vector.wgsl", SHADER_VECTOR), ("spmv.wgsl", SHADER_SPMV), ("multi.wgsl", SHADER_MULTI), ("cg.wgsl", SHADER_CG), ("stencil.wgsl", SHADER_STENCIL)];
 /// Basis vectors one batched kernel reads (shaders/multi.wgsl).
 const MULTI: usize = 8;
 
@@ -104,12 +107,24 @@ impl Drop for DeviceArray {
 /// A vector on the device (f32).
 pub struct GpuVector(DeviceArray);
 
-/// A CSR matrix on the device: u32 row pointers and columns, f32 values.
+/// A matrix on the device: CSR (u32 row pointers and columns, f32 values), or for grid
+/// operators the stencil layout ([`stencil::GpuStencil`]; the CSR arrays are then empty).
 pub struct GpuCsr {
     row_ptr: DeviceArray,
     col: DeviceArray,
     val: DeviceArray,
     nrows: usize,
+    stencil: Option<stencil::GpuStencil>,
+}
+
+impl GpuCsr {
+    pub fn layout(&self) -> stencil::SpmvLayout {
+        if self.stencil.is_some() {
+            stencil::SpmvLayout::Stencil
+        } else {
+            stencil::SpmvLayout::Csr
+        }
+    }
 }
 
 /// Immediates of the vector and spmv kernels: `n` and three scalars, laid out as WGSL lays
@@ -191,6 +206,8 @@ pub struct GpuBackend {
     elem: u64,
     /// The CG kernels (shaders/cg.wgsl), built on first use.
     cg_pipes: std::sync::OnceLock<scalars::CgPipelines>,
+    /// The stencil-layout kernels (shaders/stencil.wgsl), built on first use.
+    stencil_pipes: std::sync::OnceLock<stencil::StencilPipelines>,
 }
 
 fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
@@ -280,7 +297,7 @@ impl GpuBackend {
         };
         let dummy = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("dummy"), size: 8, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
         let dummy_rw = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("dummy_rw"), size: 8, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
-        GpuBackend { ctx, pipes, stats: Arc::new(GpuStats::default()), pending: Mutex::new(Pending { encoder: None, pass: None, dispatches: 0 }), dummy, dummy_rw, staging_pool: Mutex::new(Vec::new()), f64_mode, elem: if f64_mode { 8 } else { 4 }, cg_pipes: std::sync::OnceLock::new() }
+        GpuBackend { ctx, pipes, stats: Arc::new(GpuStats::default()), pending: Mutex::new(Pending { encoder: None, pass: None, dispatches: 0 }), dummy, dummy_rw, staging_pool: Mutex::new(Vec::new()), f64_mode, elem: if f64_mode { 8 } else { 4 }, cg_pipes: std::sync::OnceLock::new(), stencil_pipes: std::sync::OnceLock::new() }
     }
 
     pub fn adapter(&self) -> &AdapterSummary {
@@ -333,6 +350,25 @@ impl GpuBackend {
         self.stats.alloc(buf.size());
         self.stats.bytes_host_to_device.fetch_add(contents.len() as u64, Ordering::Relaxed);
         DeviceArray { buf, len: n, stats: self.stats.clone() }
+    }
+
+    /// Upload `a` in the layout asked for, or (None) in the stencil layout where `a` is a
+    /// grid operator and in CSR otherwise. A stencil asked for but not detected gives CSR.
+    pub fn upload_matrix_layout(&self, a: &CsrMatrix, layout: Option<stencil::SpmvLayout>) -> GpuCsr {
+        if layout != Some(stencil::SpmvLayout::Csr) {
+            if let Some(s) = crate::linalg::stencil::StencilMatrix::detect(a) {
+                let empty = || self.array(0, 4, "unused");
+                return GpuCsr { row_ptr: empty(), col: empty(), val: empty(), nrows: a.nrows, stencil: Some(self.upload_stencil(&s)) };
+            }
+        }
+        let rp: Vec<u32> = a.row_ptr.iter().map(|&p| p as u32).collect();
+        GpuCsr {
+            row_ptr: self.array_init(bytemuck::cast_slice(&rp), 4, "row_ptr"),
+            col: self.array_init(bytemuck::cast_slice(&a.col), 4, "col"),
+            val: self.array_init(&self.to_bytes(&a.val), self.elem as usize, "val"),
+            nrows: a.nrows,
+            stencil: None,
+        }
     }
 
     /// Record one compute dispatch into the pending encoder.
@@ -547,13 +583,7 @@ impl Backend for GpuBackend {
         }
     }
     fn upload_matrix(&self, a: &CsrMatrix) -> GpuCsr {
-        let rp: Vec<u32> = a.row_ptr.iter().map(|&p| p as u32).collect();
-        GpuCsr {
-            row_ptr: self.array_init(bytemuck::cast_slice(&rp), 4, "row_ptr"),
-            col: self.array_init(bytemuck::cast_slice(&a.col), 4, "col"),
-            val: self.array_init(&self.to_bytes(&a.val), self.elem as usize, "val"),
-            nrows: a.nrows,
-        }
+        self.upload_matrix_layout(a, stencil::SpmvLayout::from_env())
     }
     fn matrix_rows(&self, a: &GpuCsr) -> usize {
         a.nrows
@@ -581,9 +611,15 @@ impl Backend for GpuBackend {
         self.vec_op(&self.pipes.fill, None, &x.0.buf, x.0.len, value, 0.0);
     }
     fn spmv(&self, a: &GpuCsr, x: &GpuVector, y: &mut GpuVector) {
+        if let Some(st) = &a.stencil {
+            return self.stencil_spmv(st, false, x, 1.0, 0.0, 0.0, y);
+        }
         self.spmv_axpby_inner(&self.pipes.spmv, a, x, 1.0, 0.0, 0.0, y);
     }
     fn spmv_axpby(&self, a: &GpuCsr, x: &GpuVector, alpha: f64, beta: f64, gamma: f64, y: &mut GpuVector) {
+        if let Some(st) = &a.stencil {
+            return self.stencil_spmv(st, true, x, alpha, beta, gamma, y);
+        }
         self.spmv_axpby_inner(&self.pipes.spmv_axpby, a, x, alpha, beta, gamma, y);
     }
     fn axpy(&self, alpha: f64, x: &GpuVector, y: &mut GpuVector) {

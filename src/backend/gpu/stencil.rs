@@ -1,0 +1,96 @@
+//! The stencil layout of grid operators on the device (shaders/stencil.wgsl,
+//! src/linalg/stencil.rs): chosen at upload for matrices that are exactly a symmetric
+//! nearest-neighbour stencil, unless `QDSIM_SPMV_LAYOUT=csr`.
+
+use super::{storage_entry, DeviceArray, GpuBackend, GpuVector, SHADER_STENCIL};
+use crate::linalg::stencil::StencilMatrix;
+
+/// Storage layout of a matrix on the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpmvLayout {
+    /// Compressed sparse rows: any matrix.
+    Csr,
+    /// Diagonal plus upper couplings per axis: grid operators without periodic faces.
+    Stencil,
+}
+
+impl SpmvLayout {
+    /// The layout `QDSIM_SPMV_LAYOUT` asks for (csr or stencil); None: choose per matrix.
+    pub fn from_env() -> Option<SpmvLayout> {
+        match std::env::var("QDSIM_SPMV_LAYOUT").ok()?.trim() {
+            "csr" => Some(SpmvLayout::Csr),
+            "stencil" => Some(SpmvLayout::Stencil),
+            _ => None,
+        }
+    }
+}
+
+/// A stencil matrix on the device.
+pub struct GpuStencil {
+    dims: [usize; 3],
+    diag: DeviceArray,
+    off: [DeviceArray; 3],
+}
+
+pub(super) struct StencilPipelines {
+    layout: wgpu::BindGroupLayout,
+    spmv: wgpu::ComputePipeline,
+    spmv_axpby: wgpu::ComputePipeline,
+}
+
+impl GpuBackend {
+    fn stencil_pipelines(&self) -> &StencilPipelines {
+        self.stencil_pipes.get_or_init(|| {
+            let dev = &self.ctx.device;
+            let mut entries: Vec<wgpu::BindGroupLayoutEntry> = (0..5).map(|b| storage_entry(b, true)).collect();
+            entries.push(storage_entry(5, false));
+            let layout = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some("stencil"), entries: &entries });
+            let code = super::shader_source(SHADER_STENCIL, self.f64_mode);
+            let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("stencil.wgsl"), source: wgpu::ShaderSource::Wgsl(code.into()) });
+            let imm = if self.f64_mode { 40 } else { 28 };
+            let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some("stencil"), bind_group_layouts: &[Some(&layout)], immediate_size: imm });
+            let pipeline = |name: &str| {
+                dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(name),
+                    layout: Some(&pl),
+                    module: &module,
+                    entry_point: Some(name),
+                    compilation_options: wgpu::PipelineCompilationOptions::default(),
+                    cache: None,
+                })
+            };
+            StencilPipelines { spmv: pipeline("stencil_spmv"), spmv_axpby: pipeline("stencil_spmv_axpby"), layout }
+        })
+    }
+
+    pub(super) fn upload_stencil(&self, s: &StencilMatrix) -> GpuStencil {
+        let up = |v: &[f64], label: &str| self.array_init(&self.to_bytes(v), self.elem as usize, label);
+        GpuStencil { dims: s.dims, diag: up(&s.diag, "stencil diag"), off: [up(&s.off[0], "stencil x"), up(&s.off[1], "stencil y"), up(&s.off[2], "stencil z")] }
+    }
+
+    /// y ← α A x + β x + γ y with A in the stencil layout (`fused`: the Chebyshev form;
+    /// otherwise plain y ← A x).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn stencil_spmv(&self, a: &GpuStencil, fused: bool, x: &GpuVector, alpha: f64, beta: f64, gamma: f64, y: &mut GpuVector) {
+        let n = a.diag.len;
+        if n == 0 {
+            return;
+        }
+        let pipes = self.stencil_pipelines();
+        let buffers = [&a.diag.buf, &a.off[0].buf, &a.off[1].buf, &a.off[2].buf, &x.0.buf, &y.0.buf];
+        let entries: Vec<wgpu::BindGroupEntry> = buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() }).collect();
+        let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipes.layout, entries: &entries });
+        let d = a.dims;
+        let mut imm: Vec<u8> = [n as u32, d[0] as u32, d[1] as u32, (d[0] * d[1]) as u32].iter().flat_map(|v| v.to_le_bytes()).collect();
+        for v in [alpha, beta, gamma] {
+            if self.f64_mode {
+                imm.extend_from_slice(&v.to_le_bytes());
+            } else {
+                imm.extend_from_slice(&(v as f32).to_le_bytes());
+            }
+        }
+        let pipeline = if fused { &pipes.spmv_axpby } else { &pipes.spmv };
+        self.dispatch(pipeline, &bind, &imm, self.groups(n));
+    }
+}

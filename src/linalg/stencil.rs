@@ -1,0 +1,140 @@
+//! The grid operators' second storage layout: a symmetric 3-, 5- or 7-point stencil on an
+//! `nx × ny × nz` rectilinear grid (x fastest), held as the diagonal and one coupling per
+//! cell and axis (the coefficient of the face to the upper neighbour). A product reads
+//! 4 values per row (diagonal and three faces; the lower faces are the upper faces of the
+//! neighbours, already in cache) plus x and y, against 7 values, 7 column indices and a row
+//! pointer for CSR: about 2.8× fewer bytes in f32.
+//!
+//! [`StencilMatrix::detect`] recognises such a matrix in CSR form (the Hamiltonian and
+//! Poisson operators without periodic faces) and verifies every entry, so a matrix that is
+//! not exactly a symmetric stencil on a grid stays in CSR.
+
+use super::CsrMatrix;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StencilMatrix {
+    /// Cells per axis (1 for the axes a 1D or 2D grid lacks).
+    pub dims: [usize; 3],
+    pub diag: Vec<f64>,
+    /// `off[a][i]`: the entry coupling cell i to its upper neighbour along axis a (0 where
+    /// there is none).
+    pub off: [Vec<f64>; 3],
+}
+
+impl StencilMatrix {
+    /// The stencil form of `a`, if `a` is exactly a symmetric nearest-neighbour operator on
+    /// a grid: the strides are read off the first row and every row is checked.
+    pub fn detect(a: &CsrMatrix) -> Option<StencilMatrix> {
+        let n = a.nrows;
+        if n < 2 || a.ncols != n {
+            return None;
+        }
+        let first: Vec<usize> = (a.row_ptr[0]..a.row_ptr[1]).map(|p| a.col[p] as usize).filter(|&c| c != 0).collect();
+        let dims = match first[..] {
+            [1] => [n, 1, 1],
+            [1, nx] if n % nx == 0 && nx > 1 => [nx, n / nx, 1],
+            [1, nx, nxy] if nx > 1 && nxy % nx == 0 && n % nxy == 0 && nxy > nx => [nx, nxy / nx, n / nxy],
+            _ => return None,
+        };
+        let strides = [1, dims[0], dims[0] * dims[1]];
+        let mut diag = vec![0.0; n];
+        let mut off = [vec![0.0; n], vec![0.0; n], vec![0.0; n]];
+        for i in 0..n {
+            let ijk = [i % dims[0], (i / dims[0]) % dims[1], i / strides[2]];
+            let mut seen_diag = false;
+            for p in a.row_ptr[i]..a.row_ptr[i + 1] {
+                let c = a.col[p] as usize;
+                let v = a.val[p];
+                if c == i {
+                    diag[i] = v;
+                    seen_diag = true;
+                    continue;
+                }
+                let axis = (0..3).find(|&ax| (c == i + strides[ax] && ijk[ax] + 1 < dims[ax]) || (c + strides[ax] == i && ijk[ax] >= 1))?;
+                if c > i {
+                    off[axis][i] = v;
+                } else if off[axis][c] != v {
+                    return None; // not symmetric (or the upper entry was missing)
+                }
+            }
+            // every neighbour must be present, so that lower entries are checked against
+            // the upper ones
+            let count = a.row_ptr[i + 1] - a.row_ptr[i];
+            let expected = 1 + (0..3).map(|ax| (ijk[ax] >= 1) as usize + (ijk[ax] + 1 < dims[ax]) as usize).sum::<usize>();
+            if !seen_diag && count == expected - 1 {
+                continue; // a zero diagonal left out
+            }
+            if count != expected {
+                return None;
+            }
+        }
+        Some(StencilMatrix { dims, diag, off })
+    }
+
+    pub fn nrows(&self) -> usize {
+        self.diag.len()
+    }
+
+    /// Serial reference product y = A x, summed in the column order CSR uses.
+    pub fn mul_vec(&self, x: &[f64]) -> Vec<f64> {
+        let d = self.dims;
+        let s = [1, d[0], d[0] * d[1]];
+        (0..self.nrows())
+            .map(|i| {
+                let ijk = [i % d[0], (i / d[0]) % d[1], i / s[2]];
+                let mut acc = 0.0;
+                for ax in (0..3).rev() {
+                    if ijk[ax] >= 1 {
+                        acc += self.off[ax][i - s[ax]] * x[i - s[ax]];
+                    }
+                }
+                acc += self.diag[i] * x[i];
+                for ax in 0..3 {
+                    if ijk[ax] + 1 < d[ax] {
+                        acc += self.off[ax][i] * x[i + s[ax]];
+                    }
+                }
+                acc
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grid::Grid;
+    use crate::physics::hamiltonian::assemble_hamiltonian;
+
+    fn ham(n: &[usize], periodic: [bool; 3]) -> CsrMatrix {
+        let mut g = Grid::uniform(n, &vec![0.5; n.len()]);
+        g.periodic = periodic;
+        let kin: Vec<f64> = (0..g.len()).map(|i| 0.02 + 0.01 * (i % 3) as f64).collect();
+        let pot: Vec<f64> = (0..g.len()).map(|i| 0.1 * (i % 5) as f64).collect();
+        assemble_hamiltonian(&g, &kin, &pot)
+    }
+
+    #[test]
+    fn detects_grid_operators_in_1d_2d_3d_and_multiplies_like_csr() {
+        for dims in [vec![17], vec![5, 7], vec![4, 3, 5]] {
+            let a = ham(&dims, [false; 3]);
+            let s = StencilMatrix::detect(&a).unwrap_or_else(|| panic!("{dims:?} not detected"));
+            let x: Vec<f64> = (0..a.nrows).map(|i| ((i * 7919) % 13) as f64 - 6.0).collect();
+            let (ys, yc) = (s.mul_vec(&x), a.mul_vec(&x));
+            for (p, q) in ys.iter().zip(&yc) {
+                assert!((p - q).abs() <= 1e-14 * q.abs().max(1.0), "{dims:?}: {p} vs {q}");
+            }
+        }
+    }
+
+    #[test]
+    fn periodic_and_general_matrices_stay_csr() {
+        assert!(StencilMatrix::detect(&ham(&[4, 3, 5], [true, false, false])).is_none());
+        // a symmetric matrix with a long-range entry
+        let t = vec![(0, 0, 2.0), (1, 1, 2.0), (2, 2, 2.0), (0, 1, -1.0), (1, 0, -1.0), (0, 2, 0.5), (2, 0, 0.5)];
+        assert!(StencilMatrix::detect(&CsrMatrix::from_triplets(3, 3, &t)).is_none());
+        // not symmetric
+        let t = vec![(0, 0, 2.0), (1, 1, 2.0), (0, 1, -1.0), (1, 0, -0.5)];
+        assert!(StencilMatrix::detect(&CsrMatrix::from_triplets(2, 2, &t)).is_none());
+    }
+}
