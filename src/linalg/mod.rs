@@ -7,6 +7,7 @@ pub mod cg;
 pub mod csr;
 pub mod dense;
 pub mod lanczos;
+pub mod mixing;
 pub mod stencil;
 
 pub use backend::Backend;
