@@ -22,6 +22,17 @@ pub const KB_EV: f64 = KB_SI / Q_SI;
 /// effective-mass equation in internal units; divide by the relative mass m*/m0.
 pub const HBAR2_OVER_2M0_EV_NM2: f64 = HBAR_SI * HBAR_SI / (2.0 * M0_SI) / Q_SI * 1e18;
 
+/// nm³ in one cm³ (1 cm = 1e7 nm): a density in nm^-3 times this is in cm^-3.
+pub const NM3_PER_CM3: f64 = 1e21;
+/// cm³ in one m³: a density in m^-3 divided by this is in cm^-3.
+pub const CM3_PER_M3: f64 = 1e6;
+
+/// Thermal energy k_B T in eV at temperature `t_kelvin` (K).
+#[inline]
+pub fn kt_ev(t_kelvin: f64) -> f64 {
+    KB_EV * t_kelvin
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

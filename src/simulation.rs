@@ -186,6 +186,11 @@ pub fn resolve_fills(scene: &Scene, db: &MaterialDb) -> Result<Vec<FillInfo>> {
 /// `states` is the number of levels that will be asked for (for the memory check).
 pub fn prepare(loaded: &LoadedScene, states: usize) -> Result<Problem> {
     let scene = &loaded.scene;
+    if scene.solve.mode != crate::scene::SolveMode::Schrodinger {
+        // the Poisson and self-consistent solvers are being built (issue 4): refuse rather
+        // than silently solve the Schrödinger problem alone
+        return Err(QdError::input("solve.mode", format!("mode {:?} is not implemented yet: only \"schrodinger\" runs", scene.solve.mode)));
+    }
     let grid = Grid::from_domain(&scene.domain)?;
     check_memory(scene, &grid, states)?;
     let db = material_db(loaded)?;

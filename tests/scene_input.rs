@@ -246,3 +246,298 @@ fn load_scene_from_disk() {
 
     std::fs::remove_dir_all(&dir).ok();
 }
+
+// ---- doping, contacts, gates, Poisson/self-consistent settings, sweeps (issue 4) ----
+
+/// A 3D device scene using every new field.
+fn device() -> Value {
+    json!({
+        "domain": { "size": [60, 60, 30], "spacing": 2.0, "periodic": [true, false, false] },
+        "temperature": 77,
+        "background": { "material": "GaAs", "doping": { "donors": 1e16 } },
+        "regions": [
+            { "shape": { "type": "layer", "axis": "z", "from": 5, "to": 10 }, "material": "AlGaAs", "x": 0.3,
+              "doping": { "donors": 2e18, "donor_energy": 0.006 } },
+            { "shape": { "type": "lens", "base": [0, 0, 0], "radius": 10, "height": 4 }, "material": "InAs",
+              "doping": { "acceptors": 1e17, "acceptor_energy": 0.026 } }
+        ],
+        "contacts": [
+            { "face": "z_min", "type": "ohmic", "voltage": 0 },
+            { "face": "z_max", "type": "schottky", "voltage": -0.2, "barrier": 0.8, "patch": { "min": [-30, -30], "max": [30, -5] } },
+            { "face": "z_max", "type": "ohmic", "patch": { "min": [-30, 5], "max": [30, 30] } }
+        ],
+        "gates": [ { "name": "plunger", "shape": { "type": "box", "min": [-5, -5, 13], "max": [5, 5, 15] }, "voltage": 0.3, "barrier": 0.7 } ],
+        "solve": {
+            "mode": "self_consistent",
+            "states": 4,
+            "poisson": {
+                "statistics": "fermi_dirac", "tolerance": 1e-6, "max_iterations": 50,
+                "mixing": { "method": "anderson", "beta": 0.3, "history": 6 },
+                "quantum_region": { "min": [-20, -20, -8], "max": [20, 20, 8] },
+                "holes": false
+            }
+        },
+        "sweep": { "parameter": "gates[0].voltage", "values": { "from": -0.5, "to": 0.5, "steps": 5 } }
+    })
+}
+
+fn device_edited(edit: impl FnOnce(&mut Value)) -> Value {
+    let mut v = device();
+    edit(&mut v);
+    v
+}
+
+#[test]
+fn every_shipped_scene_still_loads() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "json") {
+            let l = load_scene(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            assert_eq!(l.scene.solve.mode, qdsim_gpu::scene::SolveMode::Schrodinger);
+            assert!(l.scene.contacts.is_empty() && l.scene.gates.is_empty() && l.scene.sweep.is_none());
+            // the scene serialises without any of the new fields (results.json is unchanged)
+            let back = serde_json::to_value(&l.scene).unwrap();
+            for k in ["contacts", "gates", "sweep"] {
+                assert!(back.get(k).is_none(), "{k}");
+            }
+            assert!(back["solve"].get("mode").is_none() && back["solve"].get("poisson").is_none());
+            n += 1;
+        }
+    }
+    assert!(n >= 7, "found {n} scenes");
+}
+
+#[test]
+fn device_scene_passes_with_defaults() {
+    let s = parse_scene(&device().to_string()).unwrap();
+    validate(&s).unwrap();
+    let d = s.fill_dopings();
+    assert_eq!(d.len(), 3);
+    assert_eq!(d[0].donors, 1e16);
+    assert_eq!(d[1].donor_energy, Some(0.006));
+    assert_eq!(d[2].acceptors, 1e17);
+    assert_eq!(s.contacts[2].voltage, 0.0);
+    // defaults of the poisson block
+    let s = parse_scene(
+        &device_edited(|v| v["solve"]["poisson"] = json!({"quantum_region": {"min": [-20, -20, -8], "max": [20, 20, 8]}})).to_string(),
+    )
+    .unwrap();
+    validate(&s).unwrap();
+    let p = s.solve.poisson_options();
+    assert_eq!(p.statistics, qdsim_gpu::scene::Statistics::FermiDirac);
+    assert_eq!(p.tolerance, 1e-6);
+    assert_eq!(p.max_iterations, 100);
+    assert_eq!(p.mixing.beta, 0.3);
+    assert_eq!(p.mixing.history, 6);
+    assert!(!p.holes);
+    // the hyphenated spellings are accepted too
+    let s = parse_scene(
+        &device_edited(|v| {
+            v["solve"]["mode"] = json!("self-consistent");
+            v["solve"]["poisson"]["statistics"] = json!("fermi-dirac");
+        })
+        .to_string(),
+    )
+    .unwrap();
+    assert_eq!(s.solve.mode, qdsim_gpu::scene::SolveMode::SelfConsistent);
+    // classical poisson mode without a quantum region
+    let v = device_edited(|v| {
+        v["solve"]["mode"] = json!("poisson");
+        v["solve"]["poisson"].as_object_mut().unwrap().remove("quantum_region");
+        v["solve"]["poisson"]["statistics"] = json!("boltzmann");
+        v["solve"]["poisson"]["holes"] = json!(true);
+    });
+    validate(&parse_scene(&v.to_string()).unwrap()).unwrap();
+}
+
+#[test]
+fn doping_rules() {
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (device_edited(|v| v["background"]["doping"]["donors"] = json!(-1e16)), "background.doping.donors", "≥ 0"),
+        (device_edited(|v| v["regions"][0]["doping"]["donors"] = json!(1e23)), "regions[0].doping.donors", "1e22"),
+        (device_edited(|v| v["regions"][1]["doping"]["acceptors"] = json!(-5)), "regions[1].doping.acceptors", "cm^-3"),
+        (device_edited(|v| v["regions"][0]["doping"]["donor_energy"] = json!(-0.01)), "regions[0].doping.donor_energy", "eV"),
+        (device_edited(|v| v["regions"][1]["doping"]["acceptor_energy"] = json!(3)), "regions[1].doping.acceptor_energy", "eV"),
+    ];
+    for (v, want, word) in cases {
+        let (p, r) = reject(&v);
+        assert_eq!(p, want, "{r}");
+        assert!(r.contains(word), "{p}: {r}");
+    }
+    let (p, r) = reject(&device_edited(|v| v["regions"][0]["doping"]["donor"] = json!(1e18)));
+    assert_eq!(p, "regions[0].doping.donor");
+    assert!(r.contains("unknown field"), "{r}");
+}
+
+#[test]
+fn contact_rules() {
+    // unknown face name: a parse error naming the field
+    let (p, r) = reject(&device_edited(|v| v["contacts"][0]["face"] = json!("bottom")));
+    assert_eq!(p, "contacts[0].face");
+    assert!(r.contains("x_min"), "{r}");
+    let (p, r) = reject(&device_edited(|v| v["contacts"][0]["type"] = json!("ohmmic")));
+    assert_eq!(p, "contacts[0].type");
+    assert!(r.contains("schottky"), "{r}");
+    let cases: Vec<(Value, &str, &str)> = vec![
+        // contact on the periodic x axis
+        (device_edited(|v| v["contacts"][0]["face"] = json!("x_min")), "contacts[0].face", "periodic"),
+        // two contacts on one face overlapping: whole face vs patch
+        (device_edited(|v| v["contacts"][0]["face"] = json!("z_max")), "contacts[1]", "overlaps contacts[0]"),
+        // two patches overlapping
+        (device_edited(|v| v["contacts"][2]["patch"]["min"][1] = json!(-10)), "contacts[2]", "overlaps contacts[1]"),
+        (
+            device_edited(|v| {
+                v["contacts"][1].as_object_mut().unwrap().remove("barrier");
+            }),
+            "contacts[1]",
+            "barrier",
+        ),
+        (device_edited(|v| v["contacts"][0]["barrier"] = json!(0.7)), "contacts[0].barrier", "schottky"),
+        (device_edited(|v| v["contacts"][1]["patch"]["max"] = json!([30])), "contacts[1].patch.max", "(x, y)"),
+        (device_edited(|v| v["contacts"][1]["patch"]["max"][1] = json!(-40)), "contacts[1].patch.max[1]", "greater than min"),
+        (device_edited(|v| v["contacts"][1]["patch"] = json!({"min": [40, 0], "max": [50, 5]})), "contacts[1].patch", "outside the face"),
+    ];
+    for (v, want, word) in cases {
+        let text = v["contacts"].to_string();
+        let (p, r) = reject(&v);
+        assert_eq!(p, want, "{text}: {r}");
+        assert!(r.contains(word), "{p}: {r}");
+    }
+    // patches that only touch along an edge do not overlap
+    let v = device_edited(|v| {
+        v["contacts"][1]["patch"]["max"][1] = json!(5);
+    });
+    validate(&parse_scene(&v.to_string()).unwrap()).unwrap();
+    // a face the domain does not have
+    let (p, r) = reject(&device_edited(|v| {
+        v["domain"] = json!({"size": [60, 30], "spacing": 2.0});
+        v["regions"] = json!([]);
+        v["gates"] = json!([]);
+        v["solve"] = json!({});
+        v.as_object_mut().unwrap().remove("sweep");
+        v["contacts"] = json!([{"face": "z_max", "type": "ohmic"}]);
+    }));
+    assert_eq!(p, "contacts[0].face");
+    assert!(r.contains("2D") && r.contains("y_max"), "{r}");
+    // 1D: no patches
+    let (p, _) = reject(&json!({
+        "domain": {"size": [40], "spacing": 1}, "background": {"material": "GaAs"},
+        "contacts": [{"face": "x_min", "type": "ohmic", "patch": {"min": [], "max": []}}]
+    }));
+    assert_eq!(p, "contacts[0].patch");
+}
+
+#[test]
+fn gate_rules() {
+    let (p, r) = reject(&device_edited(|v| v["gates"][0]["shape"] = json!({"type": "box", "min": [-5, -5, 20], "max": [5, 5, 25]})));
+    assert_eq!(p, "gates[0].shape");
+    assert!(r.contains("outside"), "{r}");
+    assert_eq!(reject(&device_edited(|v| v["gates"][0]["shape"]["max"][0] = json!(-6))).0, "gates[0].shape.max[0]");
+    let (p, r) = reject(&device_edited(|v| v["gates"][0]["potential"] = json!(0.3)));
+    assert_eq!(p, "gates[0].potential");
+    assert!(r.contains("unknown field"), "{r}");
+}
+
+#[test]
+fn poisson_rules() {
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (device_edited(|v| v["solve"]["poisson"]["tolerance"] = json!(0)), "solve.poisson.tolerance", "V"),
+        (device_edited(|v| v["solve"]["poisson"]["tolerance"] = json!(-1e-6)), "solve.poisson.tolerance", "V"),
+        (device_edited(|v| v["solve"]["poisson"]["max_iterations"] = json!(0)), "solve.poisson.max_iterations", "at least 1"),
+        (device_edited(|v| v["solve"]["poisson"]["mixing"]["beta"] = json!(0)), "solve.poisson.mixing.beta", "(0, 1]"),
+        (device_edited(|v| v["solve"]["poisson"]["mixing"]["beta"] = json!(1.5)), "solve.poisson.mixing.beta", "(0, 1]"),
+        (device_edited(|v| v["solve"]["poisson"]["mixing"]["history"] = json!(0)), "solve.poisson.mixing.history", "between"),
+        // self-consistent without a quantum region
+        (
+            device_edited(|v| {
+                v["solve"]["poisson"].as_object_mut().unwrap().remove("quantum_region");
+            }),
+            "solve.poisson.quantum_region",
+            "required",
+        ),
+        (
+            device_edited(|v| {
+                v["solve"].as_object_mut().unwrap().remove("poisson");
+            }),
+            "solve.poisson",
+            "quantum_region",
+        ),
+        // quantum region outside (or partly outside) the domain
+        (device_edited(|v| v["solve"]["poisson"]["quantum_region"]["max"][2] = json!(20)), "solve.poisson.quantum_region", "inside the domain"),
+        (
+            device_edited(|v| v["solve"]["poisson"]["quantum_region"] = json!({"min": [40, 40, 0], "max": [50, 50, 5]})),
+            "solve.poisson.quantum_region",
+            "inside the domain",
+        ),
+        (device_edited(|v| v["solve"]["poisson"]["quantum_region"]["max"] = json!([20, 20])), "solve.poisson.quantum_region.max", "per axis"),
+        (device_edited(|v| v["solve"]["poisson"]["quantum_region"]["min"][0] = json!(30)), "solve.poisson.quantum_region.max[0]", "greater"),
+        // too thin for a quantum problem: 1 cell centre along z
+        (
+            device_edited(|v| v["solve"]["poisson"]["quantum_region"] = json!({"min": [-20, -20, -1.5], "max": [20, 20, 1.5]})),
+            "solve.poisson.quantum_region",
+            "at least 3",
+        ),
+        // quantum region in the classical mode, the block in Schrödinger mode
+        (device_edited(|v| v["solve"]["mode"] = json!("poisson")), "solve.poisson.quantum_region", "self_consistent"),
+        (device_edited(|v| v["solve"]["mode"] = json!("schrodinger")), "solve.poisson", "mode"),
+        (device_edited(|v| v["solve"]["carrier"] = json!("heavy_hole")), "solve.carrier", "electron"),
+    ];
+    for (v, want, word) in cases {
+        let (p, r) = reject(&v);
+        assert_eq!(p, want, "{r}");
+        assert!(r.contains(word), "{p}: {r}");
+    }
+    let (p, r) = reject(&device_edited(|v| v["solve"]["mode"] = json!("drift_diffusion")));
+    assert_eq!(p, "solve.mode");
+    assert!(r.contains("self_consistent"), "{r}");
+    let (p, _) = reject(&device_edited(|v| v["solve"]["poisson"]["statistics"] = json!("maxwell")));
+    assert_eq!(p, "solve.poisson.statistics");
+    let (p, _) = reject(&device_edited(|v| v["solve"]["poisson"]["mixing"]["method"] = json!("broyden")));
+    assert_eq!(p, "solve.poisson.mixing.method");
+}
+
+#[test]
+fn sweep_rules() {
+    // a list of values, a field left at its default, a material name
+    for sw in [
+        json!({"parameter": "regions[1].shape.radius", "values": [6, 8, 10]}),
+        json!({"parameter": "solve.states", "values": [2, 6]}),
+        json!({"parameter": "regions[0].material", "values": ["GaAs", "AlAs"]}),
+        json!({"parameter": "regions[0].doping.donors", "values": {"from": 1e17, "to": 1e18, "steps": 4}}),
+    ] {
+        let v = device_edited(|v| v["sweep"] = sw.clone());
+        validate(&parse_scene(&v.to_string()).unwrap()).unwrap_or_else(|e| panic!("{sw}: {e}"));
+    }
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (json!({"parameter": "regions[5].shape.radius", "values": [1]}), "sweep.parameter", "has 2 elements"),
+        (json!({"parameter": "regions[1].shap.radius", "values": [1]}), "sweep.parameter", "no field `shap`"),
+        (json!({"parameter": "regions[1]..radius", "values": [1]}), "sweep.parameter", "not a valid path"),
+        (json!({"parameter": "sweep.values", "values": [1]}), "sweep.parameter", "itself"),
+        (json!({"parameter": "temperature", "values": []}), "sweep.values", "empty"),
+        (json!({"parameter": "temperature", "values": {"from": 4, "to": 300, "steps": 1}}), "sweep.values.steps", "at least 2"),
+        // a value that makes the scene invalid: named with the inner error
+        (json!({"parameter": "regions[1].shape.radius", "values": [6, -1]}), "sweep.values[1]", "regions[1].shape.radius"),
+        (json!({"parameter": "temperature", "values": {"from": 100, "to": 3000, "steps": 3}}), "sweep.values", "temperature"),
+        // a misspelt last key is caught by the parser
+        (json!({"parameter": "solve.statez", "values": [2]}), "sweep.values[0]", "unknown field"),
+    ];
+    for (sw, want, word) in cases {
+        let text = sw.to_string();
+        let (p, r) = reject(&device_edited(|v| v["sweep"] = sw));
+        assert_eq!(p, want, "{text}: {r}");
+        assert!(r.contains(word), "{text}: {p}: {r}");
+    }
+    let (p, _) = reject(&device_edited(|v| v["sweep"] = json!({"parameter": "temperature", "values": {"from": 4, "to": 300}})));
+    assert_eq!(p, "sweep.values");
+}
+
+#[test]
+fn new_modes_are_refused_by_the_solver_until_built() {
+    let s = parse_scene(&device().to_string()).unwrap();
+    let loaded = qdsim_gpu::scene::LoadedScene { scene: s, path: "d.json".into(), base_dir: ".".into() };
+    let e = qdsim_gpu::simulation::prepare(&loaded, 4).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(matches!(&e, QdError::Input { path, .. } if path == "solve.mode"), "{e}");
+}

@@ -3,6 +3,7 @@
 //! Unknowns live at cell centres (cell-centred finite volumes). Flat arrays are x-fastest:
 //! index = i + nx·(j + ny·k). Lengths are nm.
 
+pub mod device;
 pub mod shapes;
 
 use crate::error::{QdError, Result};

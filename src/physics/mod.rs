@@ -1,8 +1,9 @@
-//! Physics on the grid: per-cell material properties, analytic potentials, and the
-//! assembly of the BenDaniel–Duke Hamiltonian.
+//! Physics on the grid: per-cell material properties, analytic potentials, the
+//! assembly of the BenDaniel–Duke Hamiltonian, and semiconductor statistics (`carriers`).
 //!
 //! Energies in eV, lengths in nm, masses in m0.
 
+pub mod carriers;
 pub mod hamiltonian;
 pub mod potentials;
 

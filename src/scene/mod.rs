@@ -8,6 +8,7 @@
 //! [-size[a]/2, +size[a]/2]. 1D and 2D domains are the line y = z = 0 and the plane z = 0
 //! of the same 3D space: shapes are evaluated there, so a sphere in 2D is a disk.
 
+pub mod path;
 pub mod validate;
 
 use serde::{Deserialize, Serialize};
@@ -41,10 +42,29 @@ pub struct Scene {
     /// Analytic or tabulated potentials added to the band edge (eV).
     #[serde(default)]
     pub potentials: Vec<Potential>,
+    /// Electrical contacts on the domain's outer faces (Poisson modes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<Contact>,
+    /// Metal gates: regions held at a fixed electrostatic potential (Poisson modes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<Gate>,
     #[serde(default)]
     pub solve: Solve,
     #[serde(default)]
     pub output: OutputOptions,
+    /// A parameter sweep over this scene (read by the sweep command; `solve` ignores it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<Sweep>,
+}
+
+impl Scene {
+    /// The doping of every fill in the order of the material fills: the background first,
+    /// then each region (fill i + 1 is region i). A fill without `doping` is undoped.
+    pub fn fill_dopings(&self) -> Vec<Doping> {
+        std::iter::once(self.background.doping.clone().unwrap_or_default())
+            .chain(self.regions.iter().map(|r| r.doping.clone().unwrap_or_default()))
+            .collect()
+    }
 }
 
 fn default_temperature() -> f64 {
@@ -78,6 +98,36 @@ pub struct Fill {
     pub material: String,
     #[serde(default)]
     pub x: Option<f64>,
+    /// Donors and acceptors, cm^-3 (default: undoped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doping: Option<Doping>,
+}
+
+/// Doping of a fill: donor and acceptor densities in cm^-3 and, for incomplete ionisation,
+/// the ionisation energies in eV (donor level `donor_energy` below Ec, acceptor level
+/// `acceptor_energy` above Ev, degeneracy factors 2 and 4). An energy left out means full
+/// ionisation.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Doping {
+    /// Donor density N_D, cm^-3.
+    #[serde(default)]
+    pub donors: f64,
+    /// Acceptor density N_A, cm^-3.
+    #[serde(default)]
+    pub acceptors: f64,
+    /// Donor ionisation energy E_c − E_D, eV (None: fully ionised).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub donor_energy: Option<f64>,
+    /// Acceptor ionisation energy E_A − E_v, eV (None: fully ionised).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acceptor_energy: Option<f64>,
+}
+
+impl Doping {
+    pub fn is_zero(&self) -> bool {
+        self.donors == 0.0 && self.acceptors == 0.0
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -90,12 +140,127 @@ pub struct Region {
     /// Alloy fraction for ternary materials, in [0, 1].
     #[serde(default)]
     pub x: Option<f64>,
+    /// Doping inside the region, cm^-3; it replaces the doping below it, as the material
+    /// does (default: undoped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doping: Option<Doping>,
 }
 
 impl Region {
     pub fn fill(&self) -> Fill {
-        Fill { material: self.material.clone(), x: self.x }
+        Fill { material: self.material.clone(), x: self.x, doping: self.doping.clone() }
     }
+}
+
+/// An outer face of the domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Face {
+    XMin,
+    XMax,
+    YMin,
+    YMax,
+    ZMin,
+    ZMax,
+}
+
+impl Face {
+    pub const ALL: [Face; 6] = [Face::XMin, Face::XMax, Face::YMin, Face::YMax, Face::ZMin, Face::ZMax];
+    /// The axis normal to the face (0, 1, 2).
+    pub fn axis(self) -> usize {
+        self as usize / 2
+    }
+    /// True for the upper face (`x_max`, ...).
+    pub fn is_max(self) -> bool {
+        self as usize % 2 == 1
+    }
+    /// The name as written in JSON (`x_min`, ...).
+    pub fn as_str(self) -> &'static str {
+        ["x_min", "x_max", "y_min", "y_max", "z_min", "z_max"][self as usize]
+    }
+    /// The axes tangential to the face in a `dim`-dimensional domain, in increasing order:
+    /// the axes a contact's `patch` coordinates refer to.
+    pub fn tangential_axes(self, dim: usize) -> Vec<usize> {
+        (0..dim).filter(|&a| a != self.axis()).collect()
+    }
+}
+
+/// An axis-aligned box given by its corners, nm.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoxRange {
+    pub min: Vec<f64>,
+    pub max: Vec<f64>,
+}
+
+impl BoxRange {
+    /// Whether `p` (one coordinate per entry of `min`) lies in the closed box.
+    pub fn contains(&self, p: &[f64]) -> bool {
+        self.min.iter().zip(&self.max).zip(p).all(|((lo, hi), x)| *lo <= *x && *x <= *hi)
+    }
+}
+
+/// How a contact ties the electrostatic potential to its voltage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactKind {
+    /// φ = voltage + the built-in potential of the neutral semiconductor at the contact.
+    Ohmic,
+    /// The conduction-band edge sits `barrier` eV above the contact's Fermi level:
+    /// φ = Ec0 + voltage − barrier.
+    Schottky,
+}
+
+/// A contact on an outer face of the domain (a Dirichlet boundary for Poisson).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub face: Face,
+    #[serde(rename = "type")]
+    pub kind: ContactKind,
+    /// Applied voltage, V (default 0: grounded).
+    #[serde(default)]
+    pub voltage: f64,
+    /// Schottky barrier height, eV (Schottky contacts only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barrier: Option<f64>,
+    /// The part of the face covered, in the face's tangential coordinates (nm; see
+    /// [`Face::tangential_axes`]); default: the whole face.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<BoxRange>,
+}
+
+impl Contact {
+    /// Whether the contact covers the point `p` (nm, 3D) of its face: always without a
+    /// patch, else when p's tangential coordinates lie in the patch (closed box).
+    pub fn covers(&self, p: [f64; 3], dim: usize) -> bool {
+        match &self.patch {
+            None => true,
+            Some(b) => {
+                let t: Vec<f64> = self.face.tangential_axes(dim).iter().map(|&a| p[a]).collect();
+                b.contains(&t)
+            }
+        }
+    }
+}
+
+/// A metal gate: the cells whose centres lie in `shape` are held at a fixed potential.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub shape: Shape,
+    /// Applied voltage, V (default 0).
+    #[serde(default)]
+    pub voltage: f64,
+    /// Barrier height, eV: with it the gate is a Schottky gate (φ = Ec0 + voltage −
+    /// barrier); without it φ = voltage + the built-in potential of the neutral
+    /// semiconductor there, as at an Ohmic contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barrier: Option<f64>,
 }
 
 /// Axis names.
@@ -229,9 +394,118 @@ pub enum BackendChoice {
     Gpu,
 }
 
+/// What a solve computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SolveMode {
+    /// The Schrödinger problem in the given potential (no electrostatics).
+    #[default]
+    Schrodinger,
+    /// Classical nonlinear Poisson: carriers from semiconductor statistics.
+    Poisson,
+    /// Self-consistent Schrödinger–Poisson: quantum electrons in `poisson.quantum_region`.
+    #[serde(alias = "self-consistent")]
+    SelfConsistent,
+}
+
+/// Carrier statistics of the classical densities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Statistics {
+    #[default]
+    #[serde(alias = "fermi-dirac")]
+    FermiDirac,
+    Boltzmann,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MixingMethod {
+    #[default]
+    Anderson,
+    Linear,
+}
+
+/// Potential mixing of the self-consistent loop.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mixing {
+    #[serde(default)]
+    pub method: MixingMethod,
+    /// Weight of the new potential, in (0, 1].
+    #[serde(default = "default_beta")]
+    pub beta: f64,
+    /// Anderson history length (previous iterates kept).
+    #[serde(default = "default_history")]
+    pub history: usize,
+}
+
+fn default_beta() -> f64 {
+    0.3
+}
+fn default_history() -> usize {
+    6
+}
+
+impl Default for Mixing {
+    fn default() -> Self {
+        Mixing { method: MixingMethod::Anderson, beta: default_beta(), history: default_history() }
+    }
+}
+
+/// Settings of the Poisson and self-consistent modes (`solve.poisson`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoissonOptions {
+    #[serde(default)]
+    pub statistics: Statistics,
+    /// Convergence: the largest change of the electrostatic potential between iterations,
+    /// V.
+    #[serde(default = "default_poisson_tolerance")]
+    pub tolerance: f64,
+    /// Cap on Newton (poisson) or self-consistent iterations.
+    #[serde(default = "default_poisson_iterations")]
+    pub max_iterations: usize,
+    #[serde(default)]
+    pub mixing: Mixing,
+    /// The box (nm, one entry per axis) whose cells get their electron density from the
+    /// Schrödinger states (self_consistent mode only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantum_region: Option<BoxRange>,
+    /// Include classical holes in the charge (default: electrons only).
+    #[serde(default)]
+    pub holes: bool,
+}
+
+fn default_poisson_tolerance() -> f64 {
+    1e-6
+}
+fn default_poisson_iterations() -> usize {
+    100
+}
+
+impl Default for PoissonOptions {
+    fn default() -> Self {
+        PoissonOptions {
+            statistics: Statistics::FermiDirac,
+            tolerance: default_poisson_tolerance(),
+            max_iterations: default_poisson_iterations(),
+            mixing: Mixing::default(),
+            quantum_region: None,
+            holes: false,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Solve {
+    /// What to compute (default: the Schrödinger problem alone).
+    #[serde(default, skip_serializing_if = "is_schrodinger")]
+    pub mode: SolveMode,
+    /// Settings of the poisson and self_consistent modes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poisson: Option<PoissonOptions>,
     /// Number of lowest states wanted.
     #[serde(default = "default_states")]
     pub states: usize,
@@ -265,9 +539,22 @@ fn default_max_iterations() -> usize {
     20_000
 }
 
+fn is_schrodinger(m: &SolveMode) -> bool {
+    *m == SolveMode::Schrodinger
+}
+
+impl Solve {
+    /// The Poisson settings, defaults filled in where the block is absent.
+    pub fn poisson_options(&self) -> PoissonOptions {
+        self.poisson.clone().unwrap_or_default()
+    }
+}
+
 impl Default for Solve {
     fn default() -> Self {
         Solve {
+            mode: SolveMode::Schrodinger,
+            poisson: None,
             states: default_states(),
             carrier: default_carrier(),
             tolerance: default_tolerance(),
@@ -302,6 +589,42 @@ fn yes() -> bool {
 impl Default for OutputOptions {
     fn default() -> Self {
         OutputOptions { npy: true, vtk: true, plots: true, wavefunctions: false }
+    }
+}
+
+/// A sweep: one scene per value of one parameter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sweep {
+    /// JSON path of the field to vary, e.g. `regions[1].shape.radius` (see [`path`]).
+    pub parameter: String,
+    pub values: SweepValues,
+}
+
+/// The values of a sweep: a list (numbers, strings, any JSON) or an evenly spaced range.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SweepValues {
+    List(Vec<serde_json::Value>),
+    Range(SweepRange),
+}
+
+/// `steps` evenly spaced numbers from `from` to `to`, both included.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepRange {
+    pub from: f64,
+    pub to: f64,
+    pub steps: usize,
+}
+
+impl SweepValues {
+    /// The values in order.
+    pub fn values(&self) -> Vec<serde_json::Value> {
+        match self {
+            SweepValues::List(v) => v.clone(),
+            SweepValues::Range(r) => path::linspace(r.from, r.to, r.steps).into_iter().map(serde_json::Value::from).collect(),
+        }
     }
 }
 

@@ -21,8 +21,20 @@
 //!   domain is the open box (−size/2, +size/2); on the absent axes of a 1D/2D domain it is
 //!   the coordinate 0.
 //! - The temperature must be in (0, 2000] K.
+//! - Doping densities are in [0, 1e22] cm^-3 (1e22 is about a quarter of the atomic density
+//!   of GaAs, beyond any doping); ionisation energies in [0, 2] eV.
+//! - Contacts: a face of the domain's axes, not on a periodic axis; a patch has one entry
+//!   per tangential axis and must overlap the face; two contacts on one face must not
+//!   overlap; `barrier` is required for Schottky contacts and forbidden for Ohmic ones.
+//! - Gates: a valid shape that reaches the domain; finite voltage and barrier.
+//! - `solve.poisson` only with mode poisson or self_consistent; `quantum_region` only (and
+//!   always) with self_consistent, inside the domain, at least 3 cell centres per axis.
+//! - A sweep's parameter must exist in the scene and every value must give a valid scene.
 
-use super::{Axis, Potential, Scene, Shape, Spacing};
+use super::{
+    path::JsonPath, Axis, BoxRange, Contact, ContactKind, Doping, Gate, Potential, Scene, Shape, SolveMode, Spacing, SweepValues,
+};
+use crate::materials::Carrier;
 use crate::error::{QdError, Result};
 use crate::grid::shapes::bounding_box;
 use crate::grid::Grid;
@@ -36,6 +48,12 @@ pub const MAX_TOLERANCE: f64 = 1e-2;
 /// Upper bound on the number of grid cells: the sparse matrices index columns with u32
 /// (the same cap as the simulation's memory check).
 pub const MAX_CELLS: u64 = u32::MAX as u64 - 1;
+/// Upper bound on a doping density, cm^-3.
+pub const MAX_DOPING_CM3: f64 = 1e22;
+/// Upper bound on a dopant ionisation energy, eV.
+pub const MAX_IONISATION_EV: f64 = 2.0;
+/// Upper bound on `solve.poisson.mixing.history`.
+pub const MAX_HISTORY: usize = 50;
 
 const AXES: [&str; 3] = ["x", "y", "z"];
 
@@ -278,12 +296,22 @@ pub fn validate(scene: &Scene) -> Result<()> {
         }
     }
     alloy_x("background.x", scene.background.x)?;
+    if let Some(d) = &scene.background.doping {
+        doping("background.doping", d)?;
+    }
 
     for (i, r) in scene.regions.iter().enumerate() {
         let p = format!("regions[{i}].shape");
         shape(&p, &r.shape, dim)?;
         touches_domain(&p, &r.shape, size)?;
         alloy_x(&format!("regions[{i}].x"), r.x)?;
+        if let Some(d) = &r.doping {
+            doping(&format!("regions[{i}].doping"), d)?;
+        }
+    }
+    contacts(scene, dim)?;
+    for (i, g) in scene.gates.iter().enumerate() {
+        gate(i, g, dim, size)?;
     }
 
     for (i, pot) in scene.potentials.iter().enumerate() {
@@ -309,6 +337,285 @@ pub fn validate(scene: &Scene) -> Result<()> {
     if let Some(b) = s.block_size {
         if b < 1 || b > 64 {
             return Err(err("solve.block_size", format!("must be between 1 and 64, got {b}")));
+        }
+    }
+    poisson(scene, dim)?;
+    if let Some(sw) = &scene.sweep {
+        sweep(scene, sw)?;
+    }
+    Ok(())
+}
+
+/// A doping block at `path`.
+fn doping(path: &str, d: &Doping) -> Result<()> {
+    for (field, v) in [("donors", d.donors), ("acceptors", d.acceptors)] {
+        let p = format!("{path}.{field}");
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(err(p, format!("must be a density ≥ 0 in cm^-3, got {v:e}")));
+        }
+        if v > MAX_DOPING_CM3 {
+            return Err(err(
+                p,
+                format!("{v:e} cm^-3 exceeds {MAX_DOPING_CM3:e} cm^-3, more than any doping (a crystal has ~4e22 atoms/cm^3): check the unit is cm^-3"),
+            ));
+        }
+    }
+    for (field, v) in [("donor_energy", d.donor_energy), ("acceptor_energy", d.acceptor_energy)] {
+        if let Some(e) = v {
+            if !(e.is_finite() && (0.0..=MAX_IONISATION_EV).contains(&e)) {
+                return Err(err(
+                    format!("{path}.{field}"),
+                    format!("must be an ionisation energy in [0, {MAX_IONISATION_EV}] eV measured from the band edge, got {e}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Half-width of the domain along axis `a`, nm.
+fn half(size: &[f64], a: usize) -> f64 {
+    size[a] / 2.0
+}
+
+fn contacts(scene: &Scene, dim: usize) -> Result<()> {
+    let size = &scene.domain.size;
+    let periodic = scene.domain.periodic.clone().unwrap_or_else(|| vec![false; dim]);
+    for (i, c) in scene.contacts.iter().enumerate() {
+        let f = |field: &str| format!("contacts[{i}].{field}");
+        let a = c.face.axis();
+        if a >= dim {
+            return Err(err(
+                f("face"),
+                format!("{} is not a face of a {dim}D domain: use one of {}", c.face.as_str(), face_list(dim)),
+            ));
+        }
+        if periodic[a] {
+            return Err(err(
+                f("face"),
+                format!("{} lies on the periodic axis {}: a periodic axis has no boundary to hold a contact", c.face.as_str(), AXES[a]),
+            ));
+        }
+        finite(&f("voltage"), c.voltage, "voltage in V")?;
+        match (c.kind, c.barrier) {
+            (ContactKind::Schottky, None) => {
+                return Err(err(format!("contacts[{i}]"), "a schottky contact needs \"barrier\", the barrier height in eV"))
+            }
+            (ContactKind::Schottky, Some(b)) => finite(&f("barrier"), b, "barrier height in eV")?,
+            (ContactKind::Ohmic, Some(_)) => {
+                return Err(err(f("barrier"), "is only used by schottky contacts: an ohmic contact has no barrier, remove it"))
+            }
+            (ContactKind::Ohmic, None) => {}
+        }
+        if let Some(p) = &c.patch {
+            let t = c.face.tangential_axes(dim);
+            if t.is_empty() {
+                return Err(err(f("patch"), "a face of a 1D domain is a point: it cannot have a patch"));
+            }
+            let names: Vec<&str> = t.iter().map(|&a| AXES[a]).collect();
+            for (which, v) in [("min", &p.min), ("max", &p.max)] {
+                if v.len() != t.len() {
+                    return Err(err(
+                        format!("contacts[{i}].patch.{which}"),
+                        format!(
+                            "has {} entries: a patch on {} gives the tangential coordinates ({}) in nm, {} entries",
+                            v.len(),
+                            c.face.as_str(),
+                            names.join(", "),
+                            t.len()
+                        ),
+                    ));
+                }
+                for (k, x) in v.iter().enumerate() {
+                    finite(&format!("contacts[{i}].patch.{which}[{k}]"), *x, "coordinate in nm")?;
+                }
+            }
+            for (k, &ax) in t.iter().enumerate() {
+                let (lo, hi) = (p.min[k], p.max[k]);
+                if lo >= hi {
+                    return Err(err(
+                        format!("contacts[{i}].patch.max[{k}]"),
+                        format!("must be greater than min[{k}] along {}: got min {lo} nm, max {hi} nm", AXES[ax]),
+                    ));
+                }
+                let h = half(size, ax);
+                if hi <= -h || lo >= h {
+                    return Err(err(
+                        format!("contacts[{i}].patch"),
+                        format!("lies outside the face: it spans [{lo}, {hi}] nm along {} but the domain spans [{}, {h}] nm", AXES[ax], -h),
+                    ));
+                }
+            }
+        }
+        for (j, other) in scene.contacts[..i].iter().enumerate() {
+            if other.face == c.face && patches_overlap(other, c) {
+                return Err(err(
+                    format!("contacts[{i}]"),
+                    format!(
+                        "overlaps contacts[{j}] on face {}: contacts on one face must cover disjoint patches",
+                        c.face.as_str()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn face_list(dim: usize) -> String {
+    super::Face::ALL.iter().filter(|f| f.axis() < dim).map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// Two contacts on the same face overlap unless both have patches that are disjoint (open
+/// intervals: patches that only touch along an edge are disjoint).
+fn patches_overlap(a: &Contact, b: &Contact) -> bool {
+    match (&a.patch, &b.patch) {
+        (Some(p), Some(q)) => (0..p.min.len()).all(|k| p.min[k] < q.max[k] && q.min[k] < p.max[k]),
+        _ => true,
+    }
+}
+
+fn gate(i: usize, g: &Gate, dim: usize, size: &[f64]) -> Result<()> {
+    let p = format!("gates[{i}].shape");
+    shape(&p, &g.shape, dim)?;
+    touches_domain(&p, &g.shape, size)?;
+    finite(&format!("gates[{i}].voltage"), g.voltage, "voltage in V")?;
+    if let Some(b) = g.barrier {
+        finite(&format!("gates[{i}].barrier"), b, "barrier height in eV")?;
+    }
+    Ok(())
+}
+
+/// The box `b` at `path` has one entry per axis and lies inside the domain.
+fn box_in_domain(path: &str, b: &BoxRange, scene: &Scene, dim: usize) -> Result<()> {
+    let size = &scene.domain.size;
+    for (which, v) in [("min", &b.min), ("max", &b.max)] {
+        if v.len() != dim {
+            return Err(err(format!("{path}.{which}"), format!("has {} entries: give one coordinate in nm per axis of the {dim}D domain", v.len())));
+        }
+        for (a, x) in v.iter().enumerate() {
+            finite(&format!("{path}.{which}[{a}]"), *x, "coordinate in nm")?;
+        }
+    }
+    let grid = Grid::from_domain(&scene.domain)?;
+    for a in 0..dim {
+        let (lo, hi) = (b.min[a], b.max[a]);
+        if lo >= hi {
+            return Err(err(
+                format!("{path}.max[{a}]"),
+                format!("must be greater than min[{a}] along {}: got min {lo} nm, max {hi} nm", AXES[a]),
+            ));
+        }
+        let h = half(size, a);
+        let slack = 1e-9 * size[a];
+        if lo < -h - slack || hi > h + slack {
+            return Err(err(
+                path,
+                format!("must lie inside the domain: it spans [{lo}, {hi}] nm along {} but the domain spans [{}, {h}] nm", AXES[a], -h),
+            ));
+        }
+        let inside = (0..grid.n[a]).filter(|&k| (lo..=hi).contains(&grid.center_coord(a, k))).count();
+        if inside < 3 {
+            return Err(err(
+                path,
+                format!(
+                    "holds {inside} cell centres along {} (spacing {} nm): the quantum problem needs at least 3",
+                    AXES[a], grid.h[a]
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn poisson(scene: &Scene, dim: usize) -> Result<()> {
+    let s = &scene.solve;
+    let Some(p) = &s.poisson else {
+        if s.mode == SolveMode::SelfConsistent {
+            return Err(err(
+                "solve.poisson",
+                "mode self_consistent needs solve.poisson.quantum_region, the box (nm) where the Schrödinger electrons replace the classical ones",
+            ));
+        }
+        return Ok(());
+    };
+    if s.mode == SolveMode::Schrodinger {
+        return Err(err(
+            "solve.poisson",
+            "is only used by modes \"poisson\" and \"self_consistent\": set solve.mode, or remove the block",
+        ));
+    }
+    if !(p.tolerance.is_finite() && p.tolerance > 0.0) {
+        return Err(err("solve.poisson.tolerance", format!("must be a positive potential change in V, got {:e}", p.tolerance)));
+    }
+    if p.max_iterations < 1 {
+        return Err(err("solve.poisson.max_iterations", format!("must be at least 1, got {}", p.max_iterations)));
+    }
+    let m = &p.mixing;
+    if !(m.beta.is_finite() && m.beta > 0.0 && m.beta <= 1.0) {
+        return Err(err("solve.poisson.mixing.beta", format!("must be a mixing weight in (0, 1], got {}", m.beta)));
+    }
+    if m.history < 1 || m.history > MAX_HISTORY {
+        return Err(err("solve.poisson.mixing.history", format!("must be between 1 and {MAX_HISTORY}, got {}", m.history)));
+    }
+    match (s.mode, &p.quantum_region) {
+        (SolveMode::SelfConsistent, None) => Err(err(
+            "solve.poisson.quantum_region",
+            "is required in mode self_consistent: the box (nm) where the Schrödinger electrons replace the classical ones",
+        )),
+        (SolveMode::SelfConsistent, Some(b)) => {
+            if s.carrier != Carrier::Electron {
+                return Err(err(
+                    "solve.carrier",
+                    format!("mode self_consistent treats electrons quantum mechanically: the carrier must be electron, got {}", s.carrier.as_str()),
+                ));
+            }
+            box_in_domain("solve.poisson.quantum_region", b, scene, dim)
+        }
+        (_, Some(_)) => Err(err(
+            "solve.poisson.quantum_region",
+            "is only used in mode self_consistent: remove it for a classical poisson solve",
+        )),
+        (_, None) => Ok(()),
+    }
+}
+
+/// The sweep's parameter exists and every value gives a valid scene.
+fn sweep(scene: &Scene, sw: &super::Sweep) -> Result<()> {
+    let path = JsonPath::parse(&sw.parameter)?;
+    if matches!(path.steps.first(), Some(super::path::Step::Key(k)) if k == "sweep") {
+        return Err(err("sweep.parameter", "a sweep cannot vary itself"));
+    }
+    match &sw.values {
+        SweepValues::List(v) if v.is_empty() => return Err(err("sweep.values", "is empty: give at least one value")),
+        SweepValues::Range(r) => {
+            finite("sweep.values.from", r.from, "number")?;
+            finite("sweep.values.to", r.to, "number")?;
+            if r.steps < 2 {
+                return Err(err("sweep.values.steps", format!("must be at least 2 (from and to both included), got {}", r.steps)));
+            }
+        }
+        _ => {}
+    }
+    let mut base = scene.clone();
+    base.sweep = None;
+    let json = serde_json::to_value(&base).map_err(|e| QdError::Internal(format!("scene to JSON: {e}")))?;
+    // every step must exist (the last key may be new): the same rule as the assignment
+    path.set(&mut json.clone(), serde_json::Value::Null)?;
+    for (k, v) in sw.values.values().into_iter().enumerate() {
+        let at = match &sw.values {
+            SweepValues::List(_) => format!("sweep.values[{k}]"),
+            SweepValues::Range(_) => "sweep.values".to_string(),
+        };
+        let edited = super::path::with_value(&json, &path, v.clone())?;
+        let check = super::parse_scene(&edited.to_string()).and_then(|s| validate(&s));
+        if let Err(e) = check {
+            return Err(match e {
+                QdError::Input { path: p, reason } if p != at => {
+                    err(at, format!("{} = {v} gives an invalid scene: at `{p}`: {reason}", sw.parameter))
+                }
+                other => other,
+            });
         }
     }
     Ok(())
