@@ -896,7 +896,7 @@ mod tests {
     fn size_classes_round_up_by_at_most_an_eighth() {
         assert_eq!(size_class(1), 4096);
         assert_eq!(size_class(4096), 4096);
-        assert_eq!(size_class(4097), 4096 + 256);
+        assert_eq!(size_class(4097), 4096 + 512);
         for b in [5000u64, 65_537, 1 << 20, (1 << 20) + 1, 36_000_000, 123_456_789] {
             let c = size_class(b);
             assert!(c >= b && (c - b) * 8 <= b, "{b} -> {c}");
