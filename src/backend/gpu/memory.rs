@@ -254,7 +254,7 @@ impl MemoryManager {
     /// A manager for `device`. `max_binding_override`: a smaller chunk limit in bytes than
     /// the adapter's (to test chunking); `pool_bytes`: the pool's bound.
     pub fn new(device: wgpu::Device, queue: wgpu::Queue, limits: &wgpu::Limits, max_binding_override: Option<u64>, pool_bytes: u64) -> Arc<MemoryManager> {
-        let max_binding_bytes = (limits.max_storage_buffer_binding_size as u64).min(limits.max_buffer_size) / 4 * 4;
+        let max_binding_bytes = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size) / 4 * 4;
         let limit = max_binding_override.map_or(max_binding_bytes, |o| o.min(max_binding_bytes));
         let max_chunk_bytes = (limit / 2048 * 2048).max(2048);
         Arc::new(MemoryManager {
@@ -377,7 +377,7 @@ impl MemoryManager {
     /// Record the upload of `data` into `dst` at byte `offset`, through mapped MAP_WRITE
     /// staging buffers, into the pending stream (after everything recorded before).
     pub fn upload(&self, dst: &wgpu::Buffer, offset: u64, data: &[u8]) {
-        assert!(data.len() % 4 == 0, "uploads move whole 4-byte words");
+        assert!(data.len().is_multiple_of(4), "uploads move whole 4-byte words");
         for (i, piece) in data.chunks(STAGING_PIECE as usize).enumerate() {
             let len = piece.len() as u64;
             let staging = self.write_staging_buffer(len);

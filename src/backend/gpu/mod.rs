@@ -404,7 +404,7 @@ impl GpuBackend {
         GpuVector(ManagedArray::from_bytes(&self.mem, &self.to_bytes(x), self.elem as usize, placement))
     }
     /// Device-format bytes as f64 values.
-    fn from_bytes(&self, bytes: &[u8]) -> Vec<f64> {
+    fn values_of(&self, bytes: &[u8]) -> Vec<f64> {
         if self.f64_mode {
             bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect()
         } else {
@@ -501,7 +501,7 @@ impl GpuBackend {
 
     /// Read `n` working-precision values of `buf` back as f64 (a full synchronisation).
     fn read_values(&self, buf: &wgpu::Buffer, n: usize) -> Vec<f64> {
-        self.from_bytes(&self.mem.read_buffer(buf, n as u64 * self.elem))
+        self.values_of(&self.mem.read_buffer(buf, n as u64 * self.elem))
     }
 
     fn groups(&self, n: usize) -> (u32, u32) {
@@ -591,7 +591,7 @@ impl Backend for GpuBackend {
         self.from_host_placed(x, self.placement)
     }
     fn to_host(&self, x: &GpuVector) -> Vec<f64> {
-        x.0.with_host(|b| self.from_bytes(b))
+        x.0.with_host(|b| self.values_of(b))
     }
     fn len(&self, x: &GpuVector) -> usize {
         x.0.len()
