@@ -2,7 +2,9 @@
 // one pass over x (or y) serves 8 basis vectors, and a block of dot products against a
 // basis of m vectors costs ⌈m/8⌉ dispatch pairs instead of m.
 //   dot8_partial / dot8_final: out[slot + j] = b_j · x for j < k (two-pass tree reduction,
-//     Kahan-compensated per-thread sums; `dot` is this with k = 1);
+//     Kahan-compensated per-thread sums; `dot` is this with k = 1). For a chunked vector
+//     the partial kernel runs once per chunk, `slot` giving where its partials start among
+//     the npartials of each basis vector;
 //   axpy8: y ← y + Σ_{j<k} c_j b_j.
 // Unused basis slots (j ≥ k) are bound to a dummy buffer and never read.
 
@@ -82,7 +84,7 @@ fn dot8_partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id
         }
         workgroupBarrier();
     }
-    if (lid < k) { work[lid * imm.npartials + group] = sdata[lid * WG]; }
+    if (lid < k) { work[lid * imm.npartials + imm.slot + group] = sdata[lid * WG]; }
 }
 
 // one workgroup per basis vector j < k

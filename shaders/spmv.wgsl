@@ -2,8 +2,11 @@
 // row on a 2D grid of 256-wide workgroups. Each row's sum is accumulated in f32 with the
 // products added in column order (rows of grid operators have ≤ 7 entries).
 
+// n: rows of this block; xoff: the block's first row in the bound window of x (the backend
+// binds a block of rows of y and the window of x its columns, rebased, read)
 struct Imm {
     n: u32,
+    xoff: u32,
     alpha: f32,
     beta: f32,
     gamma: f32,
@@ -43,6 +46,6 @@ fn spmv_axpby(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     if (row < imm.n) {
         var g: f32 = 0.0;
         if (imm.gamma != 0.0) { g = imm.gamma * y[row]; }
-        y[row] = imm.alpha * row_dot(row) + imm.beta * x[row] + g;
+        y[row] = imm.alpha * row_dot(row) + imm.beta * x[row + imm.xoff] + g;
     }
 }

@@ -80,8 +80,8 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
     let mut rows = Vec::new();
     for &n in sizes {
         let a = dot_hamiltonian(n);
-        if !g.fits(a.nrows, a.nnz()) {
-            writeln!(out, "  {n:>5}: exceeds the adapter's binding limits, skipped").map_err(io)?;
+        if let Err(why) = g.fits_matrix(&a) {
+            writeln!(out, "  {n:>5}: does not fit the adapter ({why}), skipped").map_err(io)?;
             continue;
         }
         if let Some(dir) = export {

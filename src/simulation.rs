@@ -296,19 +296,21 @@ pub fn solve(h: &CsrMatrix, opts: &SolveOptions, progress: &mut dyn FnMut(&Lancz
         BackendChoice::Cpu => None,
         _ if small => None,
         BackendChoice::Gpu => match GpuBackend::new(opts.adapter.as_deref(), true)? {
-            Some(g) if g.fits(h.nrows, h.nnz()) => Some(g),
-            Some(g) => {
-                return Err(QdError::input(
-                    "solve.backend",
-                    format!(
-                        "the matrix ({} rows, {} nonzeros) exceeds adapter '{}''s largest storage binding ({} elements); use the cpu backend or a coarser grid",
-                        h.nrows,
-                        h.nnz(),
-                        g.adapter().name,
-                        g.max_elements()
-                    ),
-                ))
-            }
+            Some(g) => match g.fits_matrix(h) {
+                Ok(()) => Some(g),
+                Err(why) => {
+                    return Err(QdError::input(
+                        "solve.backend",
+                        format!(
+                            "the matrix ({} rows, {} nonzeros) cannot be laid out on adapter '{}' (storage bindings of {} elements): {why}; use the cpu backend",
+                            h.nrows,
+                            h.nnz(),
+                            g.adapter().name,
+                            g.max_elements()
+                        ),
+                    ))
+                }
+            },
             None => {
                 return Err(QdError::input(
                     "solve.backend",
@@ -317,7 +319,7 @@ pub fn solve(h: &CsrMatrix, opts: &SolveOptions, progress: &mut dyn FnMut(&Lancz
             }
         },
         BackendChoice::Auto => match GpuBackend::new(opts.adapter.as_deref(), false)? {
-            Some(g) if g.fits(h.nrows, h.nnz()) => Some(g),
+            Some(g) if g.fits_matrix(h).is_ok() => Some(g),
             Some(g) => {
                 eprintln!("notice: the problem exceeds adapter '{}''s binding limits; using the cpu backend", g.adapter().name);
                 None

@@ -81,6 +81,10 @@ enum Command {
         /// also QDSIM_GPU_PRECISION)
         #[arg(long, value_parser = ["f32", "f64"])]
         gpu_precision: Option<String>,
+        /// Where the GPU backend keeps its arrays (an emulation of unified memory):
+        /// gpu-only (default), cpu-only, unified or adaptive (also QDSIM_GPU_PLACEMENT)
+        #[arg(long, value_parser = ["cpu-only", "gpu-only", "unified", "adaptive"])]
+        placement: Option<String>,
     },
     /// List the built-in materials, or one material's parameters with units and sources
     #[command(after_help = "Examples:\n  qdsim-gpu materials\n  qdsim-gpu materials InAs --temperature 4\n  qdsim-gpu materials InGaAs --x 0.2")]
@@ -138,6 +142,10 @@ enum Command {
         /// Write the GPU benchmark matrices as .npy CSR arrays into this folder (for scripts/cupy_reference.py)
         #[arg(long)]
         export_csr: Option<PathBuf>,
+        /// Placement of the GPU backend's arrays: gpu-only (default), cpu-only, unified or
+        /// adaptive (also QDSIM_GPU_PLACEMENT)
+        #[arg(long, value_parser = ["cpu-only", "gpu-only", "unified", "adaptive"])]
+        placement: Option<String>,
     },
     /// Write a scene's Hamiltonian (eV) in Matrix Market format
     #[command(name = "export-matrix", after_help = "Example: qdsim-gpu export-matrix scenes/spherical_dot_3d.json --out H.mtx")]
@@ -180,10 +188,13 @@ pub fn main() -> i32 {
 
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Solve { scene, out, backend, states, adapter, quiet, stats, gpu_precision } => {
+        Command::Solve { scene, out, backend, states, adapter, quiet, stats, gpu_precision, placement } => {
             if let Some(p) = gpu_precision {
                 // read by GpuBackend::new; set before any thread starts
                 std::env::set_var("QDSIM_GPU_PRECISION", p);
+            }
+            if let Some(p) = placement {
+                std::env::set_var("QDSIM_GPU_PLACEMENT", p);
             }
             solve(scene, out, backend, states, adapter, quiet, stats)
         }
@@ -231,7 +242,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             Ok(EXIT_OK)
         }
-        Command::Bench { quick, sizes, repetitions, no_eigen, eigen_size, json, gpu, no_cpu, gpu_sizes, gpu_eigen_size, adapter, export_csr } => {
+        Command::Bench { quick, sizes, repetitions, no_eigen, eigen_size, json, gpu, no_cpu, gpu_sizes, gpu_eigen_size, adapter, export_csr, placement } => {
+            if let Some(p) = placement {
+                // read by GpuBackend::new; set before any thread starts
+                std::env::set_var("QDSIM_GPU_PLACEMENT", p);
+            }
             let mut o = crate::bench::BenchOptions { quick, eigen: !no_eigen, ..Default::default() };
             if let Some(s) = sizes {
                 if s.iter().any(|&n| n < 4) {

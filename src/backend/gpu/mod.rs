@@ -10,17 +10,17 @@
 //! and one read-back.
 
 pub mod context;
+pub mod memory;
 mod scalars;
 pub mod stencil;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-
-use wgpu::util::DeviceExt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use crate::linalg::backend::Backend;
 use crate::linalg::CsrMatrix;
 pub use context::{list_adapters, AdapterSummary, GpuContext};
+pub use memory::{Access, DeviceView, GpuStats, Home, ManagedArray, MemoryManager, Placement, Residency};
 
 /// WGSL sources, one file per kernel family.
 pub const SHADER_VECTOR: &str = include_str!("../../../shaders/vector.wgsl");
@@ -50,69 +50,36 @@ const MAX_PARTIALS: u32 = 1024;
 /// Submit the pending commands after this many dispatches even without a read-back.
 pub const FLUSH_EVERY: usize = 256;
 
-/// Transfer and allocation counters, reported in results.json.
-#[derive(Debug, Default)]
-pub struct GpuStats {
-    pub bytes_host_to_device: AtomicU64,
-    pub bytes_device_to_host: AtomicU64,
-    pub allocations: AtomicU64,
-    pub bytes_allocated: AtomicU64,
-    pub live_bytes: AtomicU64,
-    pub peak_bytes: AtomicU64,
-    pub dispatches: AtomicU64,
-    pub submissions: AtomicU64,
-    pub readbacks: AtomicU64,
-    pub staging_created: AtomicU64,
-    pub pool_hits: AtomicU64,
-}
+/// A vector on the device (f32 or f64 elements): one managed array.
+pub struct GpuVector(ManagedArray);
 
-impl GpuStats {
-    fn alloc(&self, bytes: u64) {
-        self.allocations.fetch_add(1, Ordering::Relaxed);
-        self.bytes_allocated.fetch_add(bytes, Ordering::Relaxed);
-        let live = self.live_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
-        self.peak_bytes.fetch_max(live, Ordering::Relaxed);
-    }
-    pub fn to_json(&self) -> serde_json::Value {
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        serde_json::json!({
-            "bytes_host_to_device": g(&self.bytes_host_to_device),
-            "bytes_device_to_host": g(&self.bytes_device_to_host),
-            "allocations": g(&self.allocations),
-            "bytes_allocated": g(&self.bytes_allocated),
-            "peak_device_bytes": g(&self.peak_bytes),
-            "dispatches": g(&self.dispatches),
-            "submissions": g(&self.submissions),
-            "readbacks": g(&self.readbacks),
-            "staging_buffers_created": g(&self.staging_created),
-            "staging_pool_hits": g(&self.pool_hits),
-        })
+impl GpuVector {
+    /// The managed array behind the vector (placement, residency, host access).
+    pub fn array(&self) -> &ManagedArray {
+        &self.0
     }
 }
 
-/// A device buffer with its length in elements; frees its byte count from the live total
-/// when dropped.
-pub struct DeviceArray {
-    buf: wgpu::Buffer,
-    len: usize,
-    stats: Arc<GpuStats>,
+/// One block of rows of a [`GpuCsr`]: its own row pointers (from 0), columns relative to
+/// the start of its window of x, and values, each within one storage binding.
+struct CsrBlock {
+    row0: usize,
+    nrows: usize,
+    /// The window of x the block reads: columns w0 .. w0 + wlen (w0 a multiple of ROW_STEP).
+    w0: usize,
+    wlen: usize,
+    row_ptr: ManagedArray,
+    col: ManagedArray,
+    val: ManagedArray,
 }
 
-impl Drop for DeviceArray {
-    fn drop(&mut self) {
-        self.stats.live_bytes.fetch_sub(self.buf.size(), Ordering::Relaxed);
-    }
-}
-
-/// A vector on the device (f32).
-pub struct GpuVector(DeviceArray);
-
-/// A matrix on the device: CSR (u32 row pointers and columns, f32 values), or for grid
-/// operators the stencil layout ([`stencil::GpuStencil`]; the CSR arrays are then empty).
+/// A CSR matrix on the device: u32 row pointers and columns, f32/f64 values, in blocks of
+/// rows (one block unless the matrix exceeds a storage binding).
+///
+/// Grid operators whose vectors fit one chunk are held in the stencil layout instead
+/// ([`stencil::GpuStencil`]; `blocks` is then empty).
 pub struct GpuCsr {
-    row_ptr: DeviceArray,
-    col: DeviceArray,
-    val: DeviceArray,
+    blocks: Vec<CsrBlock>,
     nrows: usize,
     stencil: Option<stencil::GpuStencil>,
 }
@@ -127,6 +94,68 @@ impl GpuCsr {
     }
 }
 
+/// Rows `row0 .. row1`, nonzeros `k0 .. k1` and the x window of one block of a matrix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowBlock {
+    pub rows: std::ops::Range<usize>,
+    pub w0: usize,
+    pub wlen: usize,
+}
+
+/// Rows per step of a row block, and the alignment of x windows, in elements: 64 elements
+/// are 256 bytes in f32, the largest storage-binding offset alignment WebGPU allows.
+pub const ROW_STEP: usize = 64;
+
+/// Split a CSR matrix into row blocks for the device: each block lies within one vector
+/// chunk of `chunk` rows, its nonzeros fit `max_nnz` elements and its row pointers
+/// `max_idx`, and the columns it reads (and its diagonal, for `spmv_axpby`) lie in a window
+/// of at most `chunk` columns starting at a multiple of [`ROW_STEP`]. Blocks grow by
+/// [`ROW_STEP`] rows. One block (window = all columns) when the whole matrix fits. Err: one
+/// step alone breaks a limit (a matrix too wide for its band, or rows too dense).
+pub fn plan_row_blocks(a: &CsrMatrix, chunk: usize, max_nnz: usize, max_idx: usize) -> Result<Vec<RowBlock>, String> {
+    let (n, nnz) = (a.nrows, a.row_ptr.last().copied().unwrap_or(0));
+    if n <= chunk && a.ncols <= chunk && nnz <= max_nnz && n < max_idx {
+        return Ok(vec![RowBlock { rows: 0..n, w0: 0, wlen: a.ncols.max(1) }]);
+    }
+    let last_col = a.ncols.max(1) - 1;
+    let mut blocks = Vec::new();
+    let mut r0 = 0;
+    while r0 < n {
+        let chunk_end = ((r0 / chunk + 1) * chunk).min(n);
+        let (mut r, mut lo, mut hi) = (r0, r0.min(last_col), r0.min(last_col));
+        let mut accepted = None;
+        while r < chunk_end {
+            let s = (r + ROW_STEP).min(chunk_end);
+            let (mut l, mut h) = (lo.min(r.min(last_col)), hi.max((s - 1).min(last_col)));
+            for &c in &a.col[a.row_ptr[r]..a.row_ptr[s]] {
+                l = l.min(c as usize);
+                h = h.max(c as usize);
+            }
+            let w0 = l / ROW_STEP * ROW_STEP;
+            let ok = a.row_ptr[s] - a.row_ptr[r0] <= max_nnz && s - r0 < max_idx && h + 1 - w0 <= chunk;
+            if !ok {
+                if r == r0 {
+                    return Err(format!(
+                        "rows {r0}..{s} read columns {l}..={h} ({} nonzeros): more than one storage binding holds ({chunk} vector elements)",
+                        a.row_ptr[s] - a.row_ptr[r0]
+                    ));
+                }
+                break;
+            }
+            r = s;
+            lo = l;
+            hi = h;
+            accepted = Some(RowBlock { rows: r0..r, w0, wlen: h + 1 - w0 });
+        }
+        match accepted {
+            Some(b) => blocks.push(b),
+            None => return Err(format!("row block at row {r0} is empty")),
+        }
+        r0 = r;
+    }
+    Ok(blocks)
+}
+
 /// Immediates of the vector and spmv kernels: `n` and three scalars, laid out as WGSL lays
 /// out `struct Imm { n: u32, alpha: F, beta: F, gamma: F }` for F = f32 or f64.
 fn imm_scalars(f64_mode: bool, n: u32, a: f64, b: f64, c: f64) -> Vec<u8> {
@@ -138,6 +167,21 @@ fn imm_scalars(f64_mode: bool, n: u32, a: f64, b: f64, c: f64) -> Vec<u8> {
         }
     } else {
         for x in [a, b, c] {
+            v.extend_from_slice(&(x as f32).to_le_bytes());
+        }
+    }
+    v
+}
+
+/// Immediates of the spmv kernels: `struct Imm { n: u32, xoff: u32, alpha: F, beta: F,
+/// gamma: F }` (`xoff`: the row's offset in the bound window of x).
+fn imm_spmv(f64_mode: bool, n: u32, xoff: u32, a: f64, b: f64, c: f64) -> Vec<u8> {
+    let mut v = n.to_le_bytes().to_vec();
+    v.extend_from_slice(&xoff.to_le_bytes());
+    for x in [a, b, c] {
+        if f64_mode {
+            v.extend_from_slice(&x.to_le_bytes());
+        } else {
             v.extend_from_slice(&(x as f32).to_le_bytes());
         }
     }
@@ -179,27 +223,61 @@ struct Pipelines {
     spmv_layout: wgpu::BindGroupLayout,
 }
 
-/// Commands recorded but not yet submitted: one encoder and, while dispatches keep coming,
-/// one open compute pass (wgpu puts the needed barriers between its dispatches), so a
-/// sequence of kernels costs one pass, not one pass each.
-struct Pending {
-    encoder: Option<wgpu::CommandEncoder>,
-    pass: Option<wgpu::ComputePass<'static>>,
-    dispatches: usize,
+/// How the backend is set up: precision, placement of its arrays, chunk limit.
+#[derive(Clone, Debug)]
+pub struct GpuOptions {
+    /// f64 kernels and storage (adapters with SHADER_F64) instead of f32.
+    pub f64: bool,
+    /// Placement of the vectors and matrices the backend allocates.
+    pub placement: Placement,
+    /// A chunk limit below the adapter's storage-binding size, bytes (tests of chunking).
+    pub max_binding_bytes: Option<u64>,
+    /// Bound of the device-buffer pool, bytes.
+    pub pool_bytes: u64,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        GpuOptions { f64: false, placement: Placement::GpuOnly, max_binding_bytes: None, pool_bytes: memory::DEFAULT_POOL_BYTES }
+    }
+}
+
+impl GpuOptions {
+    /// From the environment: QDSIM_GPU_PRECISION (f32|f64), QDSIM_GPU_PLACEMENT
+    /// (cpu-only|gpu-only|unified|adaptive), QDSIM_GPU_MAX_BINDING_BYTES, QDSIM_GPU_POOL_BYTES.
+    pub fn from_env() -> crate::error::Result<GpuOptions> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let mut o = GpuOptions { f64: var("QDSIM_GPU_PRECISION").is_some_and(|v| v.trim() == "f64"), ..Default::default() };
+        if let Some(p) = var("QDSIM_GPU_PLACEMENT") {
+            o.placement = Placement::parse(&p).ok_or_else(|| {
+                crate::error::QdError::input("QDSIM_GPU_PLACEMENT", format!("'{p}' is not a placement; use cpu-only, gpu-only, unified or adaptive"))
+            })?;
+        }
+        let bytes = |k: &str| -> crate::error::Result<Option<u64>> {
+            match var(k) {
+                None => Ok(None),
+                Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| crate::error::QdError::input(k, format!("'{v}' is not a byte count"))),
+            }
+        };
+        o.max_binding_bytes = bytes("QDSIM_GPU_MAX_BINDING_BYTES")?;
+        if let Some(b) = bytes("QDSIM_GPU_POOL_BYTES")? {
+            o.pool_bytes = b;
+        }
+        Ok(o)
+    }
 }
 
 /// The wgpu backend.
 pub struct GpuBackend {
     ctx: GpuContext,
     pipes: Pipelines,
-    stats: Arc<GpuStats>,
-    pending: Mutex<Pending>,
+    /// Buffers, transfers, the pending command stream and the statistics.
+    mem: Arc<MemoryManager>,
+    placement: Placement,
     /// 4-byte buffers bound where a kernel ignores an operand (read-only and read-write
     /// slots must not share one).
     dummy: wgpu::Buffer,
     dummy_rw: wgpu::Buffer,
-    /// Mapped-read staging buffers for read-backs, reused by size class.
-    staging_pool: Mutex<Vec<wgpu::Buffer>>,
     /// f64 kernels and storage (adapters with SHADER_F64) instead of f32.
     f64_mode: bool,
     /// Bytes per vector element: 4 or 8.
@@ -233,13 +311,18 @@ impl GpuBackend {
     /// Open an adapter (see [`context::open`]) and build the pipelines, in f32 unless
     /// `QDSIM_GPU_PRECISION=f64`. Ok(None): no adapter.
     pub fn new(choice: Option<&str>, allow_software: bool) -> crate::error::Result<Option<GpuBackend>> {
-        let f64_mode = std::env::var("QDSIM_GPU_PRECISION").is_ok_and(|v| v.trim() == "f64");
-        Self::with_precision(choice, allow_software, f64_mode)
+        Self::with_options(choice, allow_software, GpuOptions::from_env()?)
     }
 
     /// As [`GpuBackend::new`], with the precision given: `f64` needs an adapter with
     /// SHADER_F64 (an input error otherwise; Metal has none).
     pub fn with_precision(choice: Option<&str>, allow_software: bool, f64_mode: bool) -> crate::error::Result<Option<GpuBackend>> {
+        Self::with_options(choice, allow_software, GpuOptions { f64: f64_mode, ..GpuOptions::from_env()? })
+    }
+
+    /// As [`GpuBackend::new`], with every option given.
+    pub fn with_options(choice: Option<&str>, allow_software: bool, opts: GpuOptions) -> crate::error::Result<Option<GpuBackend>> {
+        let f64_mode = opts.f64;
         let Some(ctx) = context::open(choice, allow_software)? else { return Ok(None) };
         if f64_mode && !ctx.device.features().contains(wgpu::Features::SHADER_F64) {
             return Err(crate::error::QdError::input(
@@ -247,10 +330,11 @@ impl GpuBackend {
                 format!("f64 was asked for but adapter '{}' has no 64-bit float shaders; use f32", ctx.adapter.name),
             ));
         }
-        Ok(Some(Self::from_context(ctx, f64_mode)))
+        Ok(Some(Self::from_context(ctx, &opts)))
     }
 
-    fn from_context(ctx: GpuContext, f64_mode: bool) -> GpuBackend {
+    fn from_context(ctx: GpuContext, opts: &GpuOptions) -> GpuBackend {
+        let f64_mode = opts.f64;
         let dev = &ctx.device;
         let layout = |entries: &[wgpu::BindGroupLayoutEntry]| dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: None, entries });
         let vec_layout = layout(&[storage_entry(0, true), storage_entry(1, false)]);
@@ -262,11 +346,12 @@ impl GpuBackend {
         let pipeline = |src: &str, name: &str, bgl: &wgpu::BindGroupLayout| {
             let code = shader_source(src, f64_mode);
             let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(code.into()) });
-            let imm = match (std::ptr::eq(src, SHADER_MULTI), f64_mode) {
-                (true, false) => 48,
-                (true, true) => 96,
-                (false, false) => 16,
-                (false, true) => 32,
+            let imm = match (std::ptr::eq(src, SHADER_MULTI), std::ptr::eq(src, SHADER_SPMV), f64_mode) {
+                (true, _, false) => 48,
+                (true, _, true) => 96,
+                (false, true, false) => 20,
+                (false, false, false) => 16,
+                (false, _, true) => 32,
             };
             let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some(name), bind_group_layouts: &[Some(bgl)], immediate_size: imm });
             dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -297,83 +382,73 @@ impl GpuBackend {
         };
         let dummy = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("dummy"), size: 8, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
         let dummy_rw = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("dummy_rw"), size: 8, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
-        GpuBackend { ctx, pipes, stats: Arc::new(GpuStats::default()), pending: Mutex::new(Pending { encoder: None, pass: None, dispatches: 0 }), dummy, dummy_rw, staging_pool: Mutex::new(Vec::new()), f64_mode, elem: if f64_mode { 8 } else { 4 }, cg_pipes: std::sync::OnceLock::new(), stencil_pipes: std::sync::OnceLock::new() }
+        let mem = MemoryManager::new(ctx.device.clone(), ctx.queue.clone(), &ctx.limits, opts.max_binding_bytes, opts.pool_bytes);
+        GpuBackend {
+            ctx,
+            pipes,
+            mem,
+            placement: opts.placement,
+            dummy,
+            dummy_rw,
+            f64_mode,
+            elem: if f64_mode { 8 } else { 4 },
+            cg_pipes: std::sync::OnceLock::new(),
+            stencil_pipes: std::sync::OnceLock::new(),
+        }
     }
 
     pub fn adapter(&self) -> &AdapterSummary {
         &self.ctx.adapter
     }
     pub fn stats(&self) -> &GpuStats {
-        &self.stats
+        &self.mem.stats
     }
-    /// Largest vector length one storage binding holds.
+    /// The buffer manager.
+    pub fn memory(&self) -> &Arc<MemoryManager> {
+        &self.mem
+    }
+    /// The placement of the arrays this backend allocates.
+    pub fn placement(&self) -> Placement {
+        self.placement
+    }
+    /// Vector elements per chunk (one storage binding); longer vectors are chunked.
     pub fn max_elements(&self) -> usize {
-        ((self.ctx.limits.max_storage_buffer_binding_size as u64).min(self.ctx.limits.max_buffer_size) / self.elem) as usize
+        self.mem.chunk_elems(self.elem as usize)
     }
-    /// Whether a matrix of `nrows` rows and `nnz` nonzeros (and its vectors) fits the
-    /// adapter's binding limits.
-    pub fn fits(&self, nrows: usize, nnz: usize) -> bool {
-        nnz <= self.max_elements() && nrows + 1 <= self.max_elements() && nnz < u32::MAX as usize
-    }
-
-    /// A device array of `n` elements of `elem` bytes.
-    fn array(&self, n: usize, elem: u64, label: &str) -> DeviceArray {
-        let bytes = n as u64 * elem;
-        let size = bytes.max(8).div_ceil(8) * 8;
-        let buf = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        self.stats.alloc(size);
-        DeviceArray { buf, len: n, stats: self.stats.clone() }
-    }
-
-    /// A device array holding `contents`, elements of `elem` bytes.
-    fn array_init(&self, contents: &[u8], elem: usize, label: &str) -> DeviceArray {
-        let n = contents.len() / elem;
-        let padded;
-        let contents = if contents.len() % 8 != 0 || contents.is_empty() {
-            let mut v = contents.to_vec();
-            v.resize(contents.len().max(8).div_ceil(8) * 8, 0);
-            padded = v;
-            &padded[..]
-        } else {
-            contents
-        };
-        let buf = self.ctx.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-        });
-        self.stats.alloc(buf.size());
-        self.stats.bytes_host_to_device.fetch_add(contents.len() as u64, Ordering::Relaxed);
-        DeviceArray { buf, len: n, stats: self.stats.clone() }
-    }
-
-    /// Upload `a` in the layout asked for, or (None) in the stencil layout where `a` is a
-    /// grid operator and in CSR otherwise. A stencil asked for but not detected gives CSR.
-    pub fn upload_matrix_layout(&self, a: &CsrMatrix, layout: Option<stencil::SpmvLayout>) -> GpuCsr {
-        if layout != Some(stencil::SpmvLayout::Csr) {
-            if let Some(s) = crate::linalg::stencil::StencilMatrix::detect(a) {
-                let empty = || self.array(0, 4, "unused");
-                return GpuCsr { row_ptr: empty(), col: empty(), val: empty(), nrows: a.nrows, stencil: Some(self.upload_stencil(&s)) };
-            }
+    /// The row blocks `a` is uploaded in, or why it cannot be: indices beyond u32, or a
+    /// block of [`ROW_STEP`] rows whose columns span more than one binding.
+    pub fn plan_matrix(&self, a: &CsrMatrix) -> Result<Vec<RowBlock>, String> {
+        if a.nnz() >= u32::MAX as usize || a.nrows >= u32::MAX as usize || a.ncols >= u32::MAX as usize {
+            return Err(format!("{} rows and {} nonzeros exceed 32-bit indices", a.nrows, a.nnz()));
         }
-        let rp: Vec<u32> = a.row_ptr.iter().map(|&p| p as u32).collect();
-        GpuCsr {
-            row_ptr: self.array_init(bytemuck::cast_slice(&rp), 4, "row_ptr"),
-            col: self.array_init(bytemuck::cast_slice(&a.col), 4, "col"),
-            val: self.array_init(&self.to_bytes(&a.val), self.elem as usize, "val"),
-            nrows: a.nrows,
-            stencil: None,
+        let c = self.max_elements();
+        let cu = self.mem.chunk_elems(4);
+        plan_row_blocks(a, c, c, cu)
+    }
+    /// Ok when `a` can be uploaded (see [`GpuBackend::plan_matrix`]).
+    pub fn fits_matrix(&self, a: &CsrMatrix) -> Result<(), String> {
+        self.plan_matrix(a).map(|_| ())
+    }
+    /// A zero vector of `n` elements with the given placement.
+    pub fn alloc_placed(&self, n: usize, placement: Placement) -> GpuVector {
+        GpuVector(ManagedArray::zeros(&self.mem, n, self.elem as usize, placement))
+    }
+    /// A vector holding `x`, with the given placement.
+    pub fn from_host_placed(&self, x: &[f64], placement: Placement) -> GpuVector {
+        GpuVector(ManagedArray::from_bytes(&self.mem, &self.to_bytes(x), self.elem as usize, placement))
+    }
+    /// Device-format bytes as f64 values.
+    fn values_of(&self, bytes: &[u8]) -> Vec<f64> {
+        if self.f64_mode {
+            bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect()
+        } else {
+            bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap_or([0; 4])) as f64).collect()
         }
     }
 
     /// Record one compute dispatch into the pending encoder.
     fn dispatch(&self, pipeline: &wgpu::ComputePipeline, bind: &wgpu::BindGroup, imm: &[u8], groups: (u32, u32)) {
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut p = self.mem.lock_pending();
         if p.pass.is_none() {
             let enc = p.encoder.get_or_insert_with(|| self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
             let pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None }).forget_lifetime();
@@ -386,18 +461,10 @@ impl GpuBackend {
             pass.dispatch_workgroups(groups.0, groups.1, 1);
         }
         p.dispatches += 1;
-        self.stats.dispatches.fetch_add(1, Ordering::Relaxed);
+        self.mem.stats.dispatches.fetch_add(1, Ordering::Relaxed);
         if p.dispatches >= FLUSH_EVERY {
-            self.submit_locked(&mut p);
+            self.mem.submit_locked(&mut p);
         }
-    }
-
-    fn submit_locked(&self, p: &mut Pending) -> Option<wgpu::SubmissionIndex> {
-        p.pass = None; // ends the open pass
-        let enc = p.encoder.take()?;
-        p.dispatches = 0;
-        self.stats.submissions.fetch_add(1, Ordering::Relaxed);
-        Some(self.ctx.queue.submit([enc.finish()]))
     }
 
     /// Device time of the work `f` records, measured with GPU timestamps around one compute
@@ -411,7 +478,7 @@ impl GpuBackend {
         self.flush();
         let qs = self.ctx.device.create_query_set(&wgpu::QuerySetDescriptor { label: None, ty: wgpu::QueryType::Timestamp, count: 2 });
         {
-            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let mut p = self.mem.lock_pending();
             let enc = p.encoder.get_or_insert_with(|| self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
             let pass = enc
                 .begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -430,7 +497,7 @@ impl GpuBackend {
             mapped_at_creation: false,
         });
         {
-            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let mut p = self.mem.lock_pending();
             if p.pass.is_none() || p.encoder.is_none() {
                 return None; // flushed in between: the pass no longer holds all the work
             }
@@ -439,7 +506,7 @@ impl GpuBackend {
                 enc.resolve_query_set(&qs, 0..2, &qbuf, 0);
             }
         }
-        let bytes = self.read_bytes(&qbuf, 16);
+        let bytes = self.mem.read_buffer(&qbuf, 16);
         let t: &[u64] = bytemuck::cast_slice(&bytes);
         Some(t[1].saturating_sub(t[0]) as f64 * self.ctx.queue.get_timestamp_period() as f64 * 1e-9)
     }
@@ -447,44 +514,13 @@ impl GpuBackend {
     /// y ← x four elements per thread, on the first ⌊n/4⌋·4 elements: a bandwidth probe
     /// for the benchmark (compare with `copy`).
     pub fn copy_vec4(&self, x: &GpuVector, y: &mut GpuVector) {
-        self.vec_op(&self.pipes.copy4, Some(&x.0.buf), &y.0.buf, x.0.len / 4, 0.0, 0.0);
+        let (xv, yv) = (x.0.device_read(), y.0.device_rw());
+        self.vec_op(&self.pipes.copy4, Some(&xv), &yv, 4, 0.0, 0.0);
     }
 
     /// Submit everything recorded so far.
     pub fn flush(&self) {
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        self.submit_locked(&mut p);
-    }
-
-    /// Copy `bytes` bytes of `src` to the host (a full synchronisation).
-    fn read_bytes(&self, src: &wgpu::Buffer, bytes: u64) -> Vec<u8> {
-        let size = bytes.max(4).div_ceil(4) * 4;
-        let staging = self.staging(size);
-        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        p.pass = None; // a copy cannot be recorded inside a compute pass
-        let mut enc = p.encoder.take().unwrap_or_else(|| self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
-        enc.copy_buffer_to_buffer(src, 0, &staging, 0, size);
-        p.encoder = Some(enc);
-        let idx = self.submit_locked(&mut p);
-        drop(p);
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        let _ = self.ctx.device.poll(wgpu::PollType::Wait { submission_index: idx, timeout: None });
-        match rx.recv() {
-            Ok(Ok(())) => {}
-            other => panic!("GPU read-back failed: {other:?}"),
-        }
-        let out = {
-            let view = staging.slice(..).get_mapped_range().expect("mapped read-back buffer");
-            view[..bytes as usize].to_vec()
-        };
-        staging.unmap();
-        self.release_staging(staging);
-        self.stats.readbacks.fetch_add(1, Ordering::Relaxed);
-        self.stats.bytes_device_to_host.fetch_add(bytes, Ordering::Relaxed);
-        out
+        self.mem.flush();
     }
 
     /// Host values as device bytes in the working precision.
@@ -497,61 +533,34 @@ impl GpuBackend {
         }
     }
 
-    /// Read `n` working-precision values of `buf` back as f64.
+    /// Read `n` working-precision values of `buf` back as f64 (a full synchronisation).
     fn read_values(&self, buf: &wgpu::Buffer, n: usize) -> Vec<f64> {
-        let bytes = self.read_bytes(buf, n as u64 * self.elem);
-        if self.f64_mode {
-            bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect()
-        } else {
-            bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap_or([0; 4])) as f64).collect()
-        }
-    }
-
-    /// A read-back staging buffer of at least `size` bytes: from the pool (size classes of
-    /// powers of two from 4 KiB) or new.
-    fn staging(&self, size: u64) -> wgpu::Buffer {
-        let class = size.max(4096).next_power_of_two();
-        let mut pool = self.staging_pool.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = pool.iter().position(|b| b.size() == class) {
-            self.stats.pool_hits.fetch_add(1, Ordering::Relaxed);
-            return pool.swap_remove(i);
-        }
-        drop(pool);
-        self.stats.staging_created.fetch_add(1, Ordering::Relaxed);
-        self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: class,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        })
-    }
-
-    /// Return a staging buffer to the pool (kept when small: at most 16 buffers of ≤ 64 MiB).
-    fn release_staging(&self, b: wgpu::Buffer) {
-        let mut pool = self.staging_pool.lock().unwrap_or_else(|e| e.into_inner());
-        if b.size() <= 64 << 20 && pool.len() < 16 {
-            pool.push(b);
-        }
+        self.values_of(&self.mem.read_buffer(buf, n as u64 * self.elem))
     }
 
     fn groups(&self, n: usize) -> (u32, u32) {
         grid((n as u64).div_ceil(WG as u64) as u32, self.ctx.limits.max_compute_workgroups_per_dimension)
     }
 
-    fn vec_op(&self, pipeline: &wgpu::ComputePipeline, x: Option<&wgpu::Buffer>, y: &wgpu::Buffer, n: usize, a: f64, b: f64) {
-        if n == 0 {
-            return;
+    /// An element-wise kernel on y (and x, of the same length): one dispatch per chunk.
+    /// `unit`: elements per thread (4 for the vec4 kernel, which covers ⌊n/4⌋·4 of each chunk).
+    fn vec_op(&self, pipeline: &wgpu::ComputePipeline, x: Option<&DeviceView>, y: &DeviceView, unit: usize, a: f64, b: f64) {
+        for k in 0..y.nchunks() {
+            let n = y.chunk_len(k) / unit;
+            if n == 0 {
+                continue;
+            }
+            let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &self.pipes.vec_layout,
+                entries: &[
+                    wgpu::BindGroupEntry { binding: 0, resource: x.map_or(&self.dummy, |x| x.chunk(k)).as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 1, resource: y.chunk(k).as_entire_binding() },
+                ],
+            });
+            let imm = imm_scalars(self.f64_mode, n as u32, a, b, 0.0);
+            self.dispatch(pipeline, &bind, &imm, self.groups(n));
         }
-        let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &self.pipes.vec_layout,
-            entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: x.unwrap_or(&self.dummy).as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: y.as_entire_binding() },
-            ],
-        });
-        let imm = imm_scalars(self.f64_mode, n as u32, a, b, 0.0);
-        self.dispatch(pipeline, &bind, &imm, self.groups(n));
     }
 }
 
@@ -572,7 +581,9 @@ impl Backend for GpuBackend {
             } else {
                 "f32 storage and arithmetic, Kahan-compensated tree reductions; final Rayleigh-Ritz in f64 on the host"
             },
-            "transfers": self.stats.to_json(),
+            "placement": self.placement.name(),
+            "max_chunk_bytes": self.mem.max_chunk_bytes(),
+            "transfers": self.mem.stats.to_json(),
         })
     }
     fn precision_bits(&self) -> u32 {
@@ -589,26 +600,24 @@ impl Backend for GpuBackend {
         a.nrows
     }
     fn alloc(&self, n: usize) -> GpuVector {
-        // fresh buffers are zero-initialised by wgpu
-        GpuVector(self.array(n, self.elem, "vector"))
+        self.alloc_placed(n, self.placement)
     }
     fn from_host(&self, x: &[f64]) -> GpuVector {
-        GpuVector(self.array_init(&self.to_bytes(x), self.elem as usize, "vector"))
+        self.from_host_placed(x, self.placement)
     }
     fn to_host(&self, x: &GpuVector) -> Vec<f64> {
-        if x.0.len == 0 {
-            return Vec::new();
-        }
-        self.read_values(&x.0.buf, x.0.len)
+        x.0.with_host(|b| self.values_of(b))
     }
     fn len(&self, x: &GpuVector) -> usize {
-        x.0.len
+        x.0.len()
     }
     fn copy(&self, src: &GpuVector, dst: &mut GpuVector) {
-        self.vec_op(&self.pipes.copy, Some(&src.0.buf), &dst.0.buf, src.0.len, 0.0, 0.0);
+        let (xv, yv) = (src.0.device_read(), dst.0.device_overwrite());
+        self.vec_op(&self.pipes.copy, Some(&xv), &yv, 1, 0.0, 0.0);
     }
     fn fill(&self, x: &mut GpuVector, value: f64) {
-        self.vec_op(&self.pipes.fill, None, &x.0.buf, x.0.len, value, 0.0);
+        let yv = x.0.device_overwrite();
+        self.vec_op(&self.pipes.fill, None, &yv, 1, value, 0.0);
     }
     fn spmv(&self, a: &GpuCsr, x: &GpuVector, y: &mut GpuVector) {
         if let Some(st) = &a.stencil {
@@ -623,17 +632,21 @@ impl Backend for GpuBackend {
         self.spmv_axpby_inner(&self.pipes.spmv_axpby, a, x, alpha, beta, gamma, y);
     }
     fn axpy(&self, alpha: f64, x: &GpuVector, y: &mut GpuVector) {
-        self.vec_op(&self.pipes.axpy, Some(&x.0.buf), &y.0.buf, y.0.len, alpha, 0.0);
+        let (xv, yv) = (x.0.device_read(), y.0.device_rw());
+        self.vec_op(&self.pipes.axpy, Some(&xv), &yv, 1, alpha, 0.0);
     }
     fn xpby(&self, x: &GpuVector, beta: f64, y: &mut GpuVector) {
-        self.vec_op(&self.pipes.xpby, Some(&x.0.buf), &y.0.buf, y.0.len, 0.0, beta);
+        let (xv, yv) = (x.0.device_read(), y.0.device_rw());
+        self.vec_op(&self.pipes.xpby, Some(&xv), &yv, 1, 0.0, beta);
     }
     fn scale(&self, alpha: f64, x: &mut GpuVector) {
-        self.vec_op(&self.pipes.scale, None, &x.0.buf, x.0.len, alpha, 0.0);
+        let yv = x.0.device_rw();
+        self.vec_op(&self.pipes.scale, None, &yv, 1, alpha, 0.0);
     }
     fn pointwise_mul(&self, d: &GpuVector, x: &GpuVector, z: &mut GpuVector) {
         self.copy(x, z);
-        self.vec_op(&self.pipes.pointwise_mul, Some(&d.0.buf), &z.0.buf, z.0.len, 0.0, 0.0);
+        let (dv, zv) = (d.0.device_read(), z.0.device_rw());
+        self.vec_op(&self.pipes.pointwise_mul, Some(&dv), &zv, 1, 0.0, 0.0);
     }
     fn dot(&self, x: &GpuVector, y: &GpuVector) -> f64 {
         // the batched kernel with one basis vector: same Kahan tree reduction, one read-back
@@ -647,6 +660,12 @@ impl Backend for GpuBackend {
     }
     fn multi_axpy(&self, basis: &[GpuVector], c: &[f64], y: &mut GpuVector) {
         self.axpy8(basis, c, y);
+    }
+    fn block_sub(&self, basis: &[GpuVector], c: &crate::linalg::backend::Coeffs, ys: &mut [GpuVector]) {
+        for (j, y) in ys.iter_mut().enumerate().take(c.cols) {
+            let neg: Vec<f64> = c.data[j * c.rows..(j + 1) * c.rows].iter().map(|v| -v).collect();
+            self.axpy8(&basis[..c.rows.min(basis.len())], &neg, y);
+        }
     }
     fn cheap_readback(&self) -> bool {
         false
@@ -669,77 +688,120 @@ impl Backend for GpuBackend {
     fn cg_update(&self, s: &scalars::GpuScalars, num: usize, den: usize, p: &GpuVector, q: &GpuVector, x: &mut GpuVector, r: &mut GpuVector) {
         self.cg_update_impl(s, num, den, p, q, x, r)
     }
-    fn block_sub(&self, basis: &[GpuVector], c: &crate::linalg::backend::Coeffs, ys: &mut [GpuVector]) {
-        for (j, y) in ys.iter_mut().enumerate().take(c.cols) {
-            let neg: Vec<f64> = c.data[j * c.rows..(j + 1) * c.rows].iter().map(|v| -v).collect();
-            self.axpy8(&basis[..c.rows.min(basis.len())], &neg, y);
+}
+
+impl GpuBackend {
+    /// Upload `a` in the layout asked for, or (None) in the stencil layout where `a` is a
+    /// grid operator whose vectors fit one chunk, and in CSR otherwise.
+    pub fn upload_matrix_layout(&self, a: &CsrMatrix, layout: Option<stencil::SpmvLayout>) -> GpuCsr {
+        if layout != Some(stencil::SpmvLayout::Csr) && a.nrows <= self.max_elements() {
+            if let Some(s) = crate::linalg::stencil::StencilMatrix::detect(a) {
+                return GpuCsr { blocks: Vec::new(), nrows: a.nrows, stencil: Some(self.upload_stencil(&s)) };
+            }
         }
+        let plan = self.plan_matrix(a).unwrap_or_else(|e| panic!("matrix exceeds the adapter's limits (check fits_matrix first): {e}"));
+        let vals = self.to_bytes(&a.val);
+        let e = self.elem as usize;
+        let blocks = plan
+            .into_iter()
+            .map(|b| {
+                let (k0, k1) = (a.row_ptr[b.rows.start], a.row_ptr[b.rows.end]);
+                let rp: Vec<u32> = a.row_ptr[b.rows.start..=b.rows.end].iter().map(|&p| (p - k0) as u32).collect();
+                let col: Vec<u32> = if b.w0 == 0 { a.col[k0..k1].to_vec() } else { a.col[k0..k1].iter().map(|&c| c - b.w0 as u32).collect() };
+                CsrBlock {
+                    row0: b.rows.start,
+                    nrows: b.rows.len(),
+                    w0: b.w0,
+                    wlen: b.wlen,
+                    row_ptr: ManagedArray::from_bytes(&self.mem, bytemuck::cast_slice(&rp), 4, self.placement),
+                    col: ManagedArray::from_bytes(&self.mem, bytemuck::cast_slice(&col), 4, self.placement),
+                    val: ManagedArray::from_bytes(&self.mem, &vals[k0 * e..k1 * e], e, self.placement),
+                }
+            })
+            .collect();
+        GpuCsr { blocks, nrows: a.nrows, stencil: None }
     }
 }
 
 impl GpuBackend {
     /// Bind group of the batched kernels: basis slots (dummy beyond `chunk`), x, work, out.
-    fn multi_bind(&self, chunk: &[GpuVector], x: Option<&wgpu::Buffer>, work: wgpu::BindingResource<'_>, out: Option<&wgpu::Buffer>) -> wgpu::BindGroup {
-        let mut entries: Vec<wgpu::BindGroupEntry> = (0..MULTI)
-            .map(|j| wgpu::BindGroupEntry { binding: j as u32, resource: chunk.get(j).map(|v| &v.0.buf).unwrap_or(&self.dummy).as_entire_binding() })
-            .collect();
+    fn multi_bind(&self, chunk: &[&wgpu::Buffer], x: Option<&wgpu::Buffer>, work: wgpu::BindingResource<'_>, out: Option<&wgpu::Buffer>) -> wgpu::BindGroup {
+        let mut entries: Vec<wgpu::BindGroupEntry> =
+            (0..MULTI).map(|j| wgpu::BindGroupEntry { binding: j as u32, resource: chunk.get(j).copied().unwrap_or(&self.dummy).as_entire_binding() }).collect();
         entries.push(wgpu::BindGroupEntry { binding: 8, resource: x.unwrap_or(&self.dummy).as_entire_binding() });
         entries.push(wgpu::BindGroupEntry { binding: 9, resource: work });
         entries.push(wgpu::BindGroupEntry { binding: 10, resource: out.unwrap_or(&self.dummy_rw).as_entire_binding() });
         self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &self.pipes.multi_layout, entries: &entries })
     }
 
-    /// basis_iᵀ x_j for all i, j, column-major (i fastest): ⌈m/8⌉ dispatch pairs per x, one
-    /// submission and one read-back for the whole block.
+    /// basis_iᵀ x_j for all i, j, column-major (i fastest): one submission and one
+    /// read-back for the whole block (see [`GpuBackend::record_dots8`]).
     fn block_dots8(&self, basis: &[GpuVector], xs: &[GpuVector]) -> Vec<f64> {
         let (m, b) = (basis.len(), xs.len());
         if m == 0 || b == 0 {
             return Vec::new();
         }
-        let work = self.array((self.dots8_work_bytes(m, b, xs[0].0.len) / self.elem) as usize, self.elem, "partials8");
-        let out = self.array(m * b, self.elem, "dots8");
-        self.record_dots8(basis, xs, &work.buf, &out.buf, 0);
-        self.read_values(&out.buf, m * b)
+        if xs[0].0.is_empty() {
+            return vec![0.0; m * b];
+        }
+        let out = self.mem.scratch((m * b) as u64 * self.elem);
+        self.record_dots8(basis, xs, &out, 0);
+        self.read_values(&out, m * b)
     }
 
-    /// Bytes of the partial-sum work buffer [`GpuBackend::record_dots8`] needs.
-    fn dots8_work_bytes(&self, m: usize, b: usize, n: usize) -> u64 {
-        let npart = ((n as u64).div_ceil(WG as u64) as u32).clamp(1, MAX_PARTIALS);
+    /// Record the dispatches that write basis_iᵀ x_j to `out[slot0 + i + j·m]`, without a
+    /// read-back: per x and group of eight basis vectors, one partial dispatch per chunk
+    /// (their partials side by side) and one final reduction.
+    fn record_dots8(&self, basis: &[GpuVector], xs: &[GpuVector], out: &wgpu::Buffer, slot0: usize) {
+        let (m, b) = (basis.len(), xs.len());
+        if m == 0 || b == 0 || xs[0].0.is_empty() {
+            return;
+        }
+        let n = xs[0].0.len();
+        let bv: Vec<DeviceView> = basis.iter().map(|v| v.0.device_read()).collect();
+        let xv: Vec<DeviceView> = xs.iter().map(|v| v.0.device_read()).collect();
+        let nch = xv[0].nchunks();
+        let parts: Vec<u32> = (0..nch).map(|k| ((xv[0].chunk_len(k) as u64).div_ceil(WG as u64) as u32).clamp(1, MAX_PARTIALS)).collect();
+        let npart: u32 = parts.iter().sum();
+        let groups8 = m.div_ceil(MULTI);
         let stride = (MULTI as u64 * npart as u64 * self.elem).div_ceil(256) * 256;
-        stride * (m.div_ceil(MULTI) * b) as u64
-    }
-
-    /// Record the dispatches that write basis_iᵀ x_j to `out[slot0 + i + j·m]` (no read-back).
-    fn record_dots8(&self, basis: &[GpuVector], xs: &[GpuVector], work: &wgpu::Buffer, out: &wgpu::Buffer, slot0: usize) {
-        let m = basis.len();
-        let n = xs[0].0.len;
-        let npart = ((n as u64).div_ceil(WG as u64) as u32).clamp(1, MAX_PARTIALS);
-        let chunks = m.div_ceil(MULTI);
-        let stride = (MULTI as u64 * npart as u64 * self.elem).div_ceil(256) * 256;
-        for (jx, x) in xs.iter().enumerate() {
-            for c in 0..chunks {
+        let work = self.mem.scratch(stride * (groups8 * b) as u64);
+        for (jx, x) in xv.iter().enumerate() {
+            for c in 0..groups8 {
                 let start = c * MULTI;
-                let chunk = &basis[start..(start + MULTI).min(m)];
-                let region = wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: work,
-                    offset: stride * (jx * chunks + c) as u64,
-                    size: std::num::NonZeroU64::new(MULTI as u64 * npart as u64 * self.elem),
-                });
-                let bind = self.multi_bind(chunk, Some(&x.0.buf), region, Some(out));
-                let imm = imm_multi(self.f64_mode, [n as u32, chunk.len() as u32, (slot0 + jx * m + start) as u32, npart], &[0.0; 8]);
-                self.dispatch(&self.pipes.dot8_partial, &bind, &imm, (npart, 1));
-                self.dispatch(&self.pipes.dot8_final, &bind, &imm, (chunk.len() as u32, 1));
+                let group = &bv[start..(start + MULTI).min(m)];
+                let region = || {
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &work,
+                        offset: stride * (jx * groups8 + c) as u64,
+                        size: std::num::NonZeroU64::new(MULTI as u64 * npart as u64 * self.elem),
+                    })
+                };
+                let mut first = 0u32;
+                let mut bind = None;
+                for (k, &p) in parts.iter().enumerate() {
+                    let chunk: Vec<&wgpu::Buffer> = group.iter().map(|v| v.chunk(k)).collect();
+                    let bg = self.multi_bind(&chunk, Some(x.chunk(k)), region(), Some(out));
+                    let imm = imm_multi(self.f64_mode, [x.chunk_len(k) as u32, group.len() as u32, first, npart], &[0.0; 8]);
+                    self.dispatch(&self.pipes.dot8_partial, &bg, &imm, (p, 1));
+                    first += p;
+                    bind = Some(bg);
+                }
+                if let Some(bg) = bind {
+                    let imm = imm_multi(self.f64_mode, [n as u32, group.len() as u32, (slot0 + jx * m + start) as u32, npart], &[0.0; 8]);
+                    self.dispatch(&self.pipes.dot8_final, &bg, &imm, (group.len() as u32, 1));
+                }
             }
         }
     }
 
-    /// y ← y + Σ c_i basis_i, eight basis vectors per dispatch.
+    /// y ← y + Σ c_i basis_i, eight basis vectors per dispatch, chunk by chunk.
     fn axpy8(&self, basis: &[GpuVector], c: &[f64], y: &GpuVector) {
-        let n = y.0.len;
-        if n == 0 {
+        if y.0.is_empty() || c.iter().take(basis.len()).all(|&v| v == 0.0) {
             return;
         }
-        for (ci, chunk) in c.chunks(MULTI).zip(basis.chunks(MULTI)) {
+        let yv = y.0.device_rw();
+        for (ci, group) in c.chunks(MULTI).zip(basis.chunks(MULTI)) {
             if ci.iter().all(|&v| v == 0.0) {
                 continue;
             }
@@ -747,30 +809,64 @@ impl GpuBackend {
             for (d, &v) in coeff.iter_mut().zip(ci) {
                 *d = v;
             }
-            let bind = self.multi_bind(chunk, None, y.0.buf.as_entire_binding(), None);
-            let imm = imm_multi(self.f64_mode, [n as u32, chunk.len().min(ci.len()) as u32, 0, 0], &coeff);
-            self.dispatch(&self.pipes.axpy8, &bind, &imm, self.groups(n));
+            let views: Vec<DeviceView> = group.iter().map(|v| v.0.device_read()).collect();
+            for k in 0..yv.nchunks() {
+                let n = yv.chunk_len(k);
+                let chunk: Vec<&wgpu::Buffer> = views.iter().map(|v| v.chunk(k)).collect();
+                let bind = self.multi_bind(&chunk, None, yv.chunk(k).as_entire_binding(), None);
+                let imm = imm_multi(self.f64_mode, [n as u32, group.len().min(ci.len()) as u32, 0, 0], &coeff);
+                self.dispatch(&self.pipes.axpy8, &bind, &imm, self.groups(n));
+            }
         }
     }
 
+    /// y ← α A x + β x + γ y, one dispatch per row block of A. A block binds its rows of y
+    /// and its window of x: a range of one chunk of x, or, where the window straddles two
+    /// chunks, a scratch copy of it assembled on the device.
     #[allow(clippy::too_many_arguments)]
     fn spmv_axpby_inner(&self, pipeline: &wgpu::ComputePipeline, a: &GpuCsr, x: &GpuVector, alpha: f64, beta: f64, gamma: f64, y: &mut GpuVector) {
         if a.nrows == 0 {
             return;
         }
-        let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &self.pipes.spmv_layout,
-            entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: a.row_ptr.buf.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: a.col.buf.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 2, resource: a.val.buf.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 3, resource: x.0.buf.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 4, resource: y.0.buf.as_entire_binding() },
-            ],
-        });
-        let imm = imm_scalars(self.f64_mode, a.nrows as u32, alpha, beta, gamma);
-        self.dispatch(pipeline, &bind, &imm, self.groups(a.nrows));
+        let e = self.elem;
+        let xv = x.0.device_read();
+        // γ = 0: the kernels never read y
+        let yv = if gamma == 0.0 { y.0.device_overwrite() } else { y.0.device_rw() };
+        let c = xv.chunk_elems();
+        for b in &a.blocks {
+            let (rp, ci, va) = (b.row_ptr.device_read(), b.col.device_read(), b.val.device_read());
+            let (kx0, kx1) = (b.w0 / c, (b.w0 + b.wlen - 1) / c);
+            let scratch = (kx0 != kx1).then(|| {
+                let s = self.mem.scratch(b.wlen as u64 * e);
+                let mut p = self.mem.lock_pending();
+                let enc = self.mem.encoder_locked(&mut p);
+                for k in kx0..=kx1 {
+                    let r = xv.chunk_range(k);
+                    let (lo, hi) = (r.start.max(b.w0), r.end.min(b.w0 + b.wlen));
+                    enc.copy_buffer_to_buffer(xv.chunk(k), (lo - r.start) as u64 * e, &s, (lo - b.w0) as u64 * e, (hi - lo) as u64 * e);
+                }
+                s
+            });
+            let xbind = match &scratch {
+                Some(s) => wgpu::BufferBinding { buffer: s, offset: 0, size: std::num::NonZeroU64::new(b.wlen as u64 * e) },
+                None => wgpu::BufferBinding { buffer: xv.chunk(kx0), offset: (b.w0 - kx0 * c) as u64 * e, size: std::num::NonZeroU64::new(b.wlen as u64 * e) },
+            };
+            let ky = b.row0 / c;
+            let ybind = wgpu::BufferBinding { buffer: yv.chunk(ky), offset: (b.row0 - ky * c) as u64 * e, size: std::num::NonZeroU64::new(b.nrows as u64 * e) };
+            let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &self.pipes.spmv_layout,
+                entries: &[
+                    wgpu::BindGroupEntry { binding: 0, resource: rp.chunks().first().unwrap_or(&self.dummy).as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 1, resource: ci.chunks().first().unwrap_or(&self.dummy).as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 2, resource: va.chunks().first().unwrap_or(&self.dummy).as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 3, resource: wgpu::BindingResource::Buffer(xbind) },
+                    wgpu::BindGroupEntry { binding: 4, resource: wgpu::BindingResource::Buffer(ybind) },
+                ],
+            });
+            let imm = imm_spmv(self.f64_mode, b.nrows as u32, (b.row0 - b.w0) as u32, alpha, beta, gamma);
+            self.dispatch(pipeline, &bind, &imm, self.groups(b.nrows));
+        }
     }
 }
 

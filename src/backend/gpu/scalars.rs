@@ -2,12 +2,11 @@
 //! into a small device buffer and the update kernels read their ratio from it, so an
 //! iteration records its dispatches without waiting for the device.
 
-use super::{storage_entry, DeviceArray, GpuBackend, GpuVector, SHADER_CG};
+use super::{storage_entry, DeviceView, GpuBackend, GpuVector, ManagedArray, Placement, SHADER_CG};
 
-/// Scalars on the device, with the partial-sum buffer their dot products use.
+/// Scalars on the device (a small GpuOnly array).
 pub struct GpuScalars {
-    vals: DeviceArray,
-    work: Option<(DeviceArray, u64)>,
+    vals: ManagedArray,
 }
 
 pub(super) struct CgPipelines {
@@ -43,60 +42,62 @@ impl GpuBackend {
     }
 
     pub(super) fn alloc_scalars_impl(&self, n: usize) -> GpuScalars {
-        GpuScalars { vals: self.array(n.max(1), self.elem, "scalars"), work: None }
+        GpuScalars { vals: ManagedArray::zeros(&self.mem, n.max(1), self.elem as usize, Placement::GpuOnly) }
     }
 
     pub(super) fn read_scalars_impl(&self, s: &GpuScalars) -> Vec<f64> {
-        self.read_values(&s.vals.buf, s.vals.len)
+        s.vals.with_host(|b| self.values_of(b))
     }
 
     pub(super) fn multi_dot_to_impl(&self, basis: &[GpuVector], x: &GpuVector, s: &mut GpuScalars, first: usize) {
         if basis.is_empty() {
             return;
         }
-        assert!(first + basis.len() <= s.vals.len, "scalar slots {first}..{} beyond {}", first + basis.len(), s.vals.len);
-        let need = self.dots8_work_bytes(basis.len(), 1, x.0.len);
-        if s.work.as_ref().is_none_or(|(_, have)| *have < need) {
-            s.work = Some((self.array((need / self.elem) as usize, self.elem, "scalar partials"), need));
-        }
-        if let Some((work, _)) = &s.work {
-            self.record_dots8(basis, std::slice::from_ref(x), &work.buf, &s.vals.buf, first);
-        }
+        assert!(first + basis.len() <= s.vals.len(), "scalar slots {first}..{} beyond {}", first + basis.len(), s.vals.len());
+        let out = s.vals.device_rw();
+        self.record_dots8(basis, std::slice::from_ref(x), out.chunk(0), first);
     }
 
-    /// One dispatch of a cg.wgsl kernel over `n` elements.
+    /// A cg.wgsl kernel over every chunk of `y` (and `r`, `a`, `b`, of the same length).
     #[allow(clippy::too_many_arguments)]
-    fn cg_kernel(&self, pipeline: &wgpu::ComputePipeline, n: usize, a: &wgpu::Buffer, b: Option<&wgpu::Buffer>, s: &GpuScalars, y: &wgpu::Buffer, r: Option<&wgpu::Buffer>, num: usize, den: usize, sign: i32) {
-        if n == 0 {
-            return;
-        }
+    fn cg_kernel(&self, pipeline: &wgpu::ComputePipeline, a: &DeviceView, b: Option<&DeviceView>, s: &GpuScalars, y: &DeviceView, r: Option<&DeviceView>, num: usize, den: usize, sign: i32) {
         let pipes = self.cg_pipelines();
-        let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &pipes.layout,
-            entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: a.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: b.unwrap_or(&self.dummy).as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 2, resource: s.vals.buf.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 3, resource: y.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 4, resource: r.unwrap_or(&self.dummy_rw).as_entire_binding() },
-            ],
-        });
-        let imm: Vec<u8> = [n as u32, num as u32, den as u32].iter().flat_map(|v| v.to_le_bytes()).chain(sign.to_le_bytes()).collect();
-        self.dispatch(pipeline, &bind, &imm, self.groups(n));
+        let sv = s.vals.device_read();
+        for k in 0..y.nchunks() {
+            let n = y.chunk_len(k);
+            if n == 0 {
+                continue;
+            }
+            let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &pipes.layout,
+                entries: &[
+                    wgpu::BindGroupEntry { binding: 0, resource: a.chunk(k).as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 1, resource: b.map(|v| v.chunk(k)).unwrap_or(&self.dummy).as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 2, resource: sv.chunk(0).as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 3, resource: y.chunk(k).as_entire_binding() },
+                    wgpu::BindGroupEntry { binding: 4, resource: r.map(|v| v.chunk(k)).unwrap_or(&self.dummy_rw).as_entire_binding() },
+                ],
+            });
+            let imm: Vec<u8> = [n as u32, num as u32, den as u32].iter().flat_map(|v| v.to_le_bytes()).chain(sign.to_le_bytes()).collect();
+            self.dispatch(pipeline, &bind, &imm, self.groups(n));
+        }
     }
 
     pub(super) fn axpy_ratio_impl(&self, s: &GpuScalars, num: usize, den: usize, sign: f64, x: &GpuVector, y: &mut GpuVector) {
         let sign = if sign < 0.0 { -1 } else { 1 };
-        self.cg_kernel(&self.cg_pipelines().axpy_ratio, y.0.len, &x.0.buf, None, s, &y.0.buf, None, num, den, sign);
+        let (xv, yv) = (x.0.device_read(), y.0.device_rw());
+        self.cg_kernel(&self.cg_pipelines().axpy_ratio, &xv, None, s, &yv, None, num, den, sign);
     }
 
     pub(super) fn xpby_ratio_impl(&self, x: &GpuVector, s: &GpuScalars, num: usize, den: usize, y: &mut GpuVector) {
-        self.cg_kernel(&self.cg_pipelines().xpby_ratio, y.0.len, &x.0.buf, None, s, &y.0.buf, None, num, den, 1);
+        let (xv, yv) = (x.0.device_read(), y.0.device_rw());
+        self.cg_kernel(&self.cg_pipelines().xpby_ratio, &xv, None, s, &yv, None, num, den, 1);
     }
 
     #[allow(clippy::too_many_arguments)]
     pub(super) fn cg_update_impl(&self, s: &GpuScalars, num: usize, den: usize, p: &GpuVector, q: &GpuVector, x: &mut GpuVector, r: &mut GpuVector) {
-        self.cg_kernel(&self.cg_pipelines().cg_update, x.0.len, &p.0.buf, Some(&q.0.buf), s, &x.0.buf, Some(&r.0.buf), num, den, 1);
+        let (pv, qv, xv, rv) = (p.0.device_read(), q.0.device_read(), x.0.device_rw(), r.0.device_rw());
+        self.cg_kernel(&self.cg_pipelines().cg_update, &pv, Some(&qv), s, &xv, Some(&rv), num, den, 1);
     }
 }

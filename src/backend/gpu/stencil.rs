@@ -2,7 +2,7 @@
 //! src/linalg/stencil.rs): chosen at upload for matrices that are exactly a symmetric
 //! nearest-neighbour stencil, unless `QDSIM_SPMV_LAYOUT=csr`.
 
-use super::{storage_entry, DeviceArray, GpuBackend, GpuVector, SHADER_STENCIL};
+use super::{storage_entry, GpuBackend, GpuVector, ManagedArray, SHADER_STENCIL};
 use crate::linalg::stencil::StencilMatrix;
 
 /// Storage layout of a matrix on the device.
@@ -29,8 +29,8 @@ impl SpmvLayout {
 /// A stencil matrix on the device.
 pub struct GpuStencil {
     dims: [usize; 3],
-    diag: DeviceArray,
-    off: [DeviceArray; 3],
+    diag: ManagedArray,
+    off: [ManagedArray; 3],
 }
 
 pub(super) struct StencilPipelines {
@@ -65,20 +65,26 @@ impl GpuBackend {
     }
 
     pub(super) fn upload_stencil(&self, s: &StencilMatrix) -> GpuStencil {
-        let up = |v: &[f64], label: &str| self.array_init(&self.to_bytes(v), self.elem as usize, label);
-        GpuStencil { dims: s.dims, diag: up(&s.diag, "stencil diag"), off: [up(&s.off[0], "stencil x"), up(&s.off[1], "stencil y"), up(&s.off[2], "stencil z")] }
+        let up = |v: &[f64]| ManagedArray::from_bytes(&self.mem, &self.to_bytes(v), self.elem as usize, self.placement);
+        GpuStencil { dims: s.dims, diag: up(&s.diag), off: [up(&s.off[0]), up(&s.off[1]), up(&s.off[2])] }
     }
 
     /// y ← α A x + β x + γ y with A in the stencil layout (`fused`: the Chebyshev form;
     /// otherwise plain y ← A x).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn stencil_spmv(&self, a: &GpuStencil, fused: bool, x: &GpuVector, alpha: f64, beta: f64, gamma: f64, y: &mut GpuVector) {
-        let n = a.diag.len;
+        let n = a.diag.len();
         if n == 0 {
             return;
         }
         let pipes = self.stencil_pipelines();
-        let buffers = [&a.diag.buf, &a.off[0].buf, &a.off[1].buf, &a.off[2].buf, &x.0.buf, &y.0.buf];
+        // one chunk each: the stencil layout is chosen only for vectors that fit one
+        let (d, ox, oy, oz) = (a.diag.device_read(), a.off[0].device_read(), a.off[1].device_read(), a.off[2].device_read());
+        let xv = x.0.device_read();
+        // γ = 0: the kernel never reads y
+        let yv = if fused && gamma != 0.0 { y.0.device_rw() } else { y.0.device_overwrite() };
+        debug_assert!(xv.nchunks() == 1 && yv.nchunks() == 1);
+        let buffers = [d.chunk(0), ox.chunk(0), oy.chunk(0), oz.chunk(0), xv.chunk(0), yv.chunk(0)];
         let entries: Vec<wgpu::BindGroupEntry> = buffers.iter().enumerate().map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() }).collect();
         let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &pipes.layout, entries: &entries });
         let d = a.dims;
