@@ -22,6 +22,14 @@ pub const KB_EV: f64 = KB_SI / Q_SI;
 /// effective-mass equation in internal units; divide by the relative mass m*/m0.
 pub const HBAR2_OVER_2M0_EV_NM2: f64 = HBAR_SI * HBAR_SI / (2.0 * M0_SI) / Q_SI * 1e18;
 
+/// q/ε0 in V nm: the source factor of Poisson's equation in internal units
+/// (−∇·(εr ∇φ) = (q/ε0) ρ̃ with φ in V, lengths in nm, ρ̃ a number density in nm⁻³);
+/// ≈ 18.0951 V nm.
+pub const Q_OVER_EPS0_V_NM: f64 = Q_SI / EPS0_SI * 1e9;
+
+/// nm⁻³ per cm⁻³ (1 cm⁻³ = 10⁻²¹ nm⁻³).
+pub const NM3_PER_CM3: f64 = 1e-21;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -29,5 +37,6 @@ mod tests {
     fn kinetic_prefactor() {
         assert!((HBAR2_OVER_2M0_EV_NM2 - 0.038_099_82).abs() < 1e-8);
         assert!((KB_EV - 8.617_333e-5).abs() < 1e-10);
+        assert!((Q_OVER_EPS0_V_NM - 18.095_13).abs() < 1e-4);
     }
 }

@@ -24,14 +24,73 @@ pub struct CgResult {
     pub converged: bool,
 }
 
+/// A preconditioner M⁻¹ ≈ A⁻¹ for [`pcg`]: z ← M⁻¹ r. For PCG to be valid M⁻¹ must be
+/// symmetric positive definite (a symmetric multigrid V-cycle, Jacobi, the identity).
+pub trait Preconditioner<B: Backend> {
+    fn apply(&self, be: &B, r: &B::Vector, z: &mut B::Vector);
+}
+
+/// No preconditioning: z ← r.
+pub struct Identity;
+
+impl<B: Backend> Preconditioner<B> for Identity {
+    fn apply(&self, be: &B, r: &B::Vector, z: &mut B::Vector) {
+        be.copy(r, z);
+    }
+}
+
+/// Jacobi: z ← diag(A)⁻¹ ∘ r, with the inverse diagonal held on the backend.
+pub struct Jacobi<B: Backend> {
+    pub inv_diag: B::Vector,
+}
+
+impl<B: Backend> Jacobi<B> {
+    /// The inverse diagonal of `a` (host matrix), uploaded. Zero diagonal entries give 1.
+    pub fn new(be: &B, a: &super::CsrMatrix) -> Self {
+        let d: Vec<f64> = a.diagonal().iter().map(|&v| if v != 0.0 { 1.0 / v } else { 1.0 }).collect();
+        Jacobi { inv_diag: be.from_host(&d) }
+    }
+}
+
+impl<B: Backend> Preconditioner<B> for Jacobi<B> {
+    fn apply(&self, be: &B, r: &B::Vector, z: &mut B::Vector) {
+        be.pointwise_mul(&self.inv_diag, r, z);
+    }
+}
+
+/// A borrowed inverse diagonal (the `inv_diag` argument of [`cg`]).
+struct DiagRef<'a, V>(&'a V);
+
+impl<B: Backend> Preconditioner<B> for DiagRef<'_, B::Vector> {
+    fn apply(&self, be: &B, r: &B::Vector, z: &mut B::Vector) {
+        be.pointwise_mul(self.0, r, z);
+    }
+}
+
 /// Solve A x = rhs, starting from the x given. `inv_diag`, if given, is the Jacobi
-/// preconditioner M⁻¹ = diag(A)⁻¹.
+/// preconditioner M⁻¹ = diag(A)⁻¹. A thin wrapper of [`pcg`].
 pub fn cg<B: Backend>(
     be: &B,
     a: &B::Matrix,
     rhs: &B::Vector,
     x: &mut B::Vector,
     inv_diag: Option<&B::Vector>,
+    opts: &CgOptions,
+) -> CgResult {
+    match inv_diag {
+        Some(d) => pcg(be, a, rhs, x, &DiagRef(d), opts),
+        None => pcg(be, a, rhs, x, &Identity, opts),
+    }
+}
+
+/// Preconditioned CG: solve A x = rhs (A symmetric positive definite), starting from the x
+/// given, with the SPD preconditioner `m`.
+pub fn pcg<B: Backend, P: Preconditioner<B> + ?Sized>(
+    be: &B,
+    a: &B::Matrix,
+    rhs: &B::Vector,
+    x: &mut B::Vector,
+    m: &P,
     opts: &CgOptions,
 ) -> CgResult {
     let n = be.len(rhs);
@@ -47,10 +106,7 @@ pub fn cg<B: Backend>(
     be.copy(rhs, &mut r);
     be.axpy(-1.0, &ap, &mut r);
     let mut z = be.alloc(n);
-    let precondition = |r: &B::Vector, z: &mut B::Vector| match inv_diag {
-        Some(d) => be.pointwise_mul(d, r, z),
-        None => be.copy(r, z),
-    };
+    let precondition = |r: &B::Vector, z: &mut B::Vector| m.apply(be, r, z);
     precondition(&r, &mut z);
     let mut p = be.alloc(n);
     be.copy(&z, &mut p);

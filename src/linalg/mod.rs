@@ -7,6 +7,7 @@ pub mod cg;
 pub mod csr;
 pub mod dense;
 pub mod lanczos;
+pub mod multigrid;
 
 pub use backend::Backend;
 pub use csr::CsrMatrix;

@@ -1,9 +1,10 @@
-//! Physics on the grid: per-cell material properties, analytic potentials, and the
-//! assembly of the BenDaniel–Duke Hamiltonian.
+//! Physics on the grid: per-cell material properties, analytic potentials, the
+//! assembly of the BenDaniel–Duke Hamiltonian and of Poisson's equation.
 //!
 //! Energies in eV, lengths in nm, masses in m0.
 
 pub mod hamiltonian;
+pub mod poisson;
 pub mod potentials;
 
 pub use hamiltonian::assemble_hamiltonian;
