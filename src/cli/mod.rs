@@ -152,6 +152,12 @@ enum Command {
         /// Chebyshev smoother degree of the multigrid preconditioner
         #[arg(long)]
         smoother_degree: Option<usize>,
+        /// Chebyshev smoothing interval [λmax/ratio, λmax] of the multigrid smoother
+        #[arg(long)]
+        smoothing_ratio: Option<f64>,
+        /// Multigrid coarse-coupling scale (0.5: over-correction of the aggregation; 1: plain Galerkin)
+        #[arg(long)]
+        coupling_scale: Option<f64>,
     },
     /// Write a scene's Hamiltonian (eV) in Matrix Market format
     #[command(name = "export-matrix", after_help = "Example: qdsim-gpu export-matrix scenes/spherical_dot_3d.json --out H.mtx")]
@@ -262,6 +268,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
             poisson_sizes,
             no_jacobi,
             smoother_degree,
+            smoothing_ratio,
+            coupling_scale,
         } => {
             if poisson {
                 let sizes = if quick { vec![16, 24] } else { poisson_sizes };
@@ -274,6 +282,18 @@ fn dispatch(cli: Cli) -> Result<i32> {
                         return Err(QdError::input("--smoother-degree", "must be at least 1"));
                     }
                     mg.smoother_degree = d;
+                }
+                if let Some(r) = smoothing_ratio {
+                    if !(r.is_finite() && r > 1.0) {
+                        return Err(QdError::input("--smoothing-ratio", "must be a number above 1"));
+                    }
+                    mg.smoothing_ratio = r;
+                }
+                if let Some(c) = coupling_scale {
+                    if !(c.is_finite() && c > 0.0 && c <= 1.0) {
+                        return Err(QdError::input("--coupling-scale", "must be in (0, 1]"));
+                    }
+                    mg.coupling_scale = c;
                 }
                 let mut v = serde_json::json!({});
                 let mut stdout = std::io::stdout();

@@ -129,8 +129,8 @@ pub fn build_hierarchy(grid: &Grid, a: &CsrMatrix, reaction: Option<&[f64]>, opt
             break;
         }
         let nc: [usize; 3] = std::array::from_fn(|ax| if coarsen[ax] { nf[ax].div_ceil(2) } else { nf[ax] });
-        let (r, p) = transfer(nf, nc, coarsen);
         let (ac, rc) = coarse_operator(&cur.a, &reac, nf, nc, coarsen, scale);
+        let (r, p) = transfer(nf, nc, coarsen);
         let last = levels.last_mut().unwrap();
         last.r = Some(r);
         last.p = Some(p);
