@@ -535,12 +535,13 @@ pub fn poisson_run<B: Backend>(
     writeln!(
         out,
         "\nPoisson, dielectric dot (εr 12.9 sphere in εr 1), {} backend, PCG to {tol:e} relative residual; \
-         smoother: Chebyshev degree {}, ratio {}, coarse ≤ {} unknowns, coupling scale {}",
+         smoother: Chebyshev degree {}, ratio {}, coarse ≤ {} unknowns, coupling scale {}, cycle index {}",
         be.name(),
         mg.smoother_degree,
         mg.smoothing_ratio,
         mg.max_coarse,
-        mg.coupling_scale
+        mg.coupling_scale,
+        mg.cycle_index
     )
     .map_err(io)?;
     writeln!(

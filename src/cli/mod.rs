@@ -158,6 +158,9 @@ enum Command {
         /// Multigrid coarse-coupling scale (0.5: over-correction of the aggregation; 1: plain Galerkin)
         #[arg(long)]
         coupling_scale: Option<f64>,
+        /// Multigrid cycle: 1 = V-cycle, 2 = W-cycle
+        #[arg(long)]
+        cycle_index: Option<usize>,
     },
     /// Write a scene's Hamiltonian (eV) in Matrix Market format
     #[command(name = "export-matrix", after_help = "Example: qdsim-gpu export-matrix scenes/spherical_dot_3d.json --out H.mtx")]
@@ -270,6 +273,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             smoother_degree,
             smoothing_ratio,
             coupling_scale,
+            cycle_index,
         } => {
             if poisson {
                 let sizes = if quick { vec![16, 24] } else { poisson_sizes };
@@ -288,6 +292,12 @@ fn dispatch(cli: Cli) -> Result<i32> {
                         return Err(QdError::input("--smoothing-ratio", "must be a number above 1"));
                     }
                     mg.smoothing_ratio = r;
+                }
+                if let Some(c) = cycle_index {
+                    if !(1..=3).contains(&c) {
+                        return Err(QdError::input("--cycle-index", "must be 1 (V-cycle), 2 (W-cycle) or 3"));
+                    }
+                    mg.cycle_index = c;
                 }
                 if let Some(c) = coupling_scale {
                     if !(c.is_finite() && c > 0.0 && c <= 1.0) {

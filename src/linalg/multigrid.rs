@@ -63,11 +63,14 @@ pub struct MultigridOptions {
     pub coupling_scale: f64,
     /// Upper bound on the number of levels.
     pub max_levels: usize,
+    /// Cycles of the next level per coarse correction: 1 = V-cycle, 2 = W-cycle (both
+    /// symmetric). The level above the coarsest always solves it exactly once.
+    pub cycle_index: usize,
 }
 
 impl Default for MultigridOptions {
     fn default() -> Self {
-        MultigridOptions { smoother_degree: 2, smoothing_ratio: 6.0, max_coarse: 600, coupling_scale: 0.5, max_levels: 20 }
+        MultigridOptions { smoother_degree: 2, smoothing_ratio: 6.0, max_coarse: 600, coupling_scale: 0.5, max_levels: 20, cycle_index: 1 }
     }
 }
 
@@ -113,8 +116,8 @@ pub fn build_hierarchy(grid: &Grid, a: &CsrMatrix, reaction: Option<&[f64]>, opt
             return Err(QdError::Internal("multigrid: reaction diagonal of the wrong length".into()));
         }
     }
-    if opts.smoother_degree == 0 || opts.smoothing_ratio <= 1.0 || opts.max_levels == 0 {
-        return Err(QdError::input("multigrid", "smoother_degree must be ≥ 1, smoothing_ratio > 1, max_levels ≥ 1"));
+    if opts.smoother_degree == 0 || opts.smoothing_ratio <= 1.0 || opts.max_levels == 0 || opts.cycle_index == 0 {
+        return Err(QdError::input("multigrid", "smoother_degree, max_levels and cycle_index must be ≥ 1, smoothing_ratio > 1"));
     }
     let m_matrix = is_m_matrix(a);
     let scale = if m_matrix { opts.coupling_scale } else { 1.0 };
@@ -320,6 +323,9 @@ struct Work<B: Backend> {
     t: B::Vector,
     bc: B::Vector,
     xc: B::Vector,
+    /// Residual and correction of the next level (W-cycles only).
+    rc: B::Vector,
+    ec: B::Vector,
 }
 
 /// The V-cycle preconditioner, with its operators uploaded to a backend.
@@ -327,6 +333,7 @@ pub struct Multigrid<B: Backend> {
     levels: Vec<DeviceLevel<B>>,
     coarse: Cholesky<f64, Dyn>,
     degree: usize,
+    cycle_index: usize,
     work: Mutex<Vec<Work<B>>>,
     info: MultigridInfo,
 }
@@ -369,24 +376,35 @@ impl<B: Backend> Multigrid<B> {
             });
             let nc = host.get(l + 1).map(|c| c.a.nrows).unwrap_or(0);
             if l + 1 < host.len() {
-                work.push(Work { r: be.alloc(n), d: be.alloc(n), t: be.alloc(n), bc: be.alloc(nc), xc: be.alloc(nc) });
+                let extra = if opts.cycle_index > 1 { nc } else { 0 };
+                work.push(Work {
+                    r: be.alloc(n),
+                    d: be.alloc(n),
+                    t: be.alloc(n),
+                    bc: be.alloc(nc),
+                    xc: be.alloc(nc),
+                    rc: be.alloc(extra),
+                    ec: be.alloc(extra),
+                });
             }
         }
         let fine_nnz = host[0].a.nnz().max(1) as f64;
-        let mut w = 0.0;
-        for h in &host[..host.len() - 1] {
-            w += (2 * opts.smoother_degree * h.a.nnz()) as f64;
-            w += (h.r.as_ref().unwrap().nnz() + h.p.as_ref().unwrap().nnz()) as f64;
-        }
+        // work of a cycle on level l, from the coarsest up
         let nc = last.a.nrows as f64;
-        w += nc * nc; // two triangular solves
+        let mut w = nc * nc; // two triangular solves
+        for l in (0..host.len() - 1).rev() {
+            let h = &host[l];
+            let gamma = if l + 2 == host.len() { 1 } else { opts.cycle_index };
+            let own = (2 * opts.smoother_degree * h.a.nnz() + h.r.as_ref().unwrap().nnz() + h.p.as_ref().unwrap().nnz()) as f64;
+            w = own + gamma as f64 * w + (gamma - 1) as f64 * host[l + 1].a.nnz() as f64;
+        }
         let info = MultigridInfo {
             level_sizes: host.iter().map(|h| h.n).collect(),
             level_nnz: host.iter().map(|h| h.a.nnz()).collect(),
             work_per_cycle: w / fine_nnz,
             options: opts.clone(),
         };
-        Ok(Multigrid { levels, coarse, degree: opts.smoother_degree, work: Mutex::new(work), info })
+        Ok(Multigrid { levels, coarse, degree: opts.smoother_degree, cycle_index: opts.cycle_index, work: Mutex::new(work), info })
     }
 
     pub fn info(&self) -> &MultigridInfo {
@@ -455,6 +473,16 @@ impl<B: Backend> Multigrid<B> {
         self.smooth(be, lev, b, x, w, true);
         be.spmv(lev.r.as_ref().unwrap(), &w.r, &mut w.bc);
         self.cycle(be, l + 1, &w.bc, &mut w.xc, rest);
+        if l + 2 < self.levels.len() {
+            // W-cycle: more cycles of the next level on its residual
+            let next = &self.levels[l + 1].a;
+            for _ in 1..self.cycle_index {
+                be.copy(&w.bc, &mut w.rc);
+                be.spmv_axpby(next, &w.xc, -1.0, 0.0, 1.0, &mut w.rc);
+                self.cycle(be, l + 1, &w.rc, &mut w.ec, rest);
+                be.axpy(1.0, &w.ec, &mut w.xc);
+            }
+        }
         be.spmv(lev.p.as_ref().unwrap(), &w.xc, &mut w.t);
         be.axpy(1.0, &w.t, x);
         self.smooth(be, lev, b, x, w, false);
@@ -517,25 +545,28 @@ mod tests {
     }
 
     #[test]
-    fn vcycle_is_symmetric() {
+    fn vcycle_and_wcycle_are_symmetric() {
         let mut g = Grid::uniform(&[9, 8, 6], &[1.0, 0.8, 1.0]);
         g.periodic = [false, true, false];
         let a = laplacian(&g, true);
         let be = CpuBackend::new();
-        let mg = Multigrid::new(&be, &g, &a, None, &MultigridOptions { max_coarse: 20, ..Default::default() }).unwrap();
-        assert!(mg.levels() >= 3);
-        let n = g.len();
-        let x = crate::linalg::backend::random_values(n, 1);
-        let y = crate::linalg::backend::random_values(n, 2);
-        let mut mx = vec![0.0; n];
-        let mut my = vec![0.0; n];
-        mg.vcycle(&be, &x, &mut mx);
-        mg.vcycle(&be, &y, &mut my);
-        let a1: f64 = y.iter().zip(&mx).map(|(a, b)| a * b).sum();
-        let a2: f64 = x.iter().zip(&my).map(|(a, b)| a * b).sum();
-        assert!((a1 - a2).abs() < 1e-12 * a1.abs().max(1.0), "{a1} vs {a2}");
-        let xmx: f64 = x.iter().zip(&mx).map(|(a, b)| a * b).sum();
-        assert!(xmx > 0.0);
+        for cycle_index in [1, 2] {
+            let o = MultigridOptions { max_coarse: 20, cycle_index, ..Default::default() };
+            let mg = Multigrid::new(&be, &g, &a, None, &o).unwrap();
+            assert!(mg.levels() >= 3);
+            let n = g.len();
+            let x = crate::linalg::backend::random_values(n, 1);
+            let y = crate::linalg::backend::random_values(n, 2);
+            let mut mx = vec![0.0; n];
+            let mut my = vec![0.0; n];
+            mg.vcycle(&be, &x, &mut mx);
+            mg.vcycle(&be, &y, &mut my);
+            let a1: f64 = y.iter().zip(&mx).map(|(a, b)| a * b).sum();
+            let a2: f64 = x.iter().zip(&my).map(|(a, b)| a * b).sum();
+            assert!((a1 - a2).abs() < 1e-12 * a1.abs().max(1.0), "cycle {cycle_index}: {a1} vs {a2}");
+            let xmx: f64 = x.iter().zip(&mx).map(|(a, b)| a * b).sum();
+            assert!(xmx > 0.0);
+        }
     }
 
     #[test]
