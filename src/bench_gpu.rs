@@ -147,7 +147,7 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
         writeln!(out, "        CG (Jacobi, rel. residual 1e-5): {} iterations in {:.3} s, converged {}", cg.iterations, cg_s, cg.converged).map_err(io)?;
         // to 1e-8 by mixed-precision refinement: residuals in f64 on the host
         let host = crate::backend::CpuBackend::new();
-        let precondition = |r: &crate::backend::gpu::GpuVector, z: &mut crate::backend::gpu::GpuVector| g.pointwise_mul(&inv_diag, r, z);
+        let precondition = crate::linalg::cg::Jacobi::new(g, &a);
         let mut xr = vec![0.0; a.nrows];
         let t = Instant::now();
         let cgr = crate::linalg::cg::cg_refined(g, &m, &precondition, &host, &a, &vec![1.0; a.nrows], &mut xr, &crate::linalg::cg::CgOptions { tol: 1e-8, max_iterations: 20_000 });

@@ -33,6 +33,11 @@ pub fn kt_ev(t_kelvin: f64) -> f64 {
     KB_EV * t_kelvin
 }
 
+/// q/ε0 in V nm: the source factor of Poisson's equation in internal units
+/// (−∇·(εr ∇φ) = (q/ε0) ρ̃ with φ in V, lengths in nm, ρ̃ a number density in nm⁻³);
+/// ≈ 18.0951 V nm.
+pub const Q_OVER_EPS0_V_NM: f64 = Q_SI / EPS0_SI * 1e9;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +45,6 @@ mod tests {
     fn kinetic_prefactor() {
         assert!((HBAR2_OVER_2M0_EV_NM2 - 0.038_099_82).abs() < 1e-8);
         assert!((KB_EV - 8.617_333e-5).abs() < 1e-10);
+        assert!((Q_OVER_EPS0_V_NM - 18.095_13).abs() < 1e-4);
     }
 }

@@ -362,9 +362,8 @@ fn f32_cg_reaches_1e_10_by_refinement_in_f64() {
     let c = CpuBackend::new();
     let a = random_sym(4000, 3, 21);
     let b = random_values(4000, 22);
-    let dinv: Vec<f64> = a.diagonal().iter().map(|d| 1.0 / d).collect();
-    let (ga, gd) = (g.upload_matrix(&a), g.from_host(&dinv));
-    let precondition = |r: &qdsim_gpu::backend::gpu::GpuVector, z: &mut qdsim_gpu::backend::gpu::GpuVector| g.pointwise_mul(&gd, r, z);
+    let ga = g.upload_matrix(&a);
+    let precondition = qdsim_gpu::linalg::cg::Jacobi::new(&g, &a);
     let mut x = vec![0.0; 4000];
     let opts = qdsim_gpu::linalg::cg::CgOptions { tol: 1e-10, max_iterations: 5000 };
     let res = qdsim_gpu::linalg::cg::cg_refined(&g, &ga, &precondition, &c, &a, &b, &mut x, &opts);

@@ -104,7 +104,9 @@ enum Command {
     /// Show the backends available and the number of threads
     Info,
     /// Benchmarks: memory copy rate, spmv on 3D dot Hamiltonians (GB/s), time to the lowest states
-    #[command(after_help = "Examples:\n  qdsim-gpu bench --quick\n  qdsim-gpu bench --sizes 64,128 --json bench.json")]
+    #[command(
+        after_help = "Examples:\n  qdsim-gpu bench --quick\n  qdsim-gpu bench --sizes 64,128 --json bench.json\n  qdsim-gpu bench --poisson --poisson-sizes 64,128"
+    )]
     Bench {
         /// Smoke run: tiny sizes, few repetitions
         #[arg(long)]
@@ -146,6 +148,27 @@ enum Command {
         /// adaptive (also QDSIM_GPU_PLACEMENT)
         #[arg(long, value_parser = ["cpu-only", "gpu-only", "unified", "adaptive"])]
         placement: Option<String>,
+        /// Run the Poisson benchmark instead (PCG with Jacobi and multigrid; with --gpu also on the GPU)
+        #[arg(long)]
+        poisson: bool,
+        /// Grid sizes n of the n³ Poisson problems
+        #[arg(long, value_delimiter = ',', default_value = "64,128")]
+        poisson_sizes: Vec<usize>,
+        /// Skip the Jacobi-PCG runs of the Poisson benchmark (slow at 128³)
+        #[arg(long)]
+        no_jacobi: bool,
+        /// Chebyshev smoother degree of the multigrid preconditioner
+        #[arg(long)]
+        smoother_degree: Option<usize>,
+        /// Chebyshev smoothing interval [λmax/ratio, λmax] of the multigrid smoother
+        #[arg(long)]
+        smoothing_ratio: Option<f64>,
+        /// Multigrid coarse-coupling scale (0.5: over-correction of the aggregation; 1: plain Galerkin)
+        #[arg(long)]
+        coupling_scale: Option<f64>,
+        /// Multigrid cycle: 1 = V-cycle, 2 = W-cycle
+        #[arg(long)]
+        cycle_index: Option<usize>,
     },
     /// Write a scene's Hamiltonian (eV) in Matrix Market format
     #[command(name = "export-matrix", after_help = "Example: qdsim-gpu export-matrix scenes/spherical_dot_3d.json --out H.mtx")]
@@ -242,10 +265,79 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             Ok(EXIT_OK)
         }
-        Command::Bench { quick, sizes, repetitions, no_eigen, eigen_size, json, gpu, no_cpu, gpu_sizes, gpu_eigen_size, adapter, export_csr, placement } => {
+        Command::Bench {
+            quick,
+            sizes,
+            repetitions,
+            no_eigen,
+            eigen_size,
+            json,
+            gpu,
+            no_cpu,
+            gpu_sizes,
+            gpu_eigen_size,
+            adapter,
+            export_csr,
+            placement,
+            poisson,
+            poisson_sizes,
+            no_jacobi,
+            smoother_degree,
+            smoothing_ratio,
+            coupling_scale,
+            cycle_index,
+        } => {
             if let Some(p) = placement {
                 // read by GpuBackend::new; set before any thread starts
                 std::env::set_var("QDSIM_GPU_PLACEMENT", p);
+            }
+            if poisson {
+                let sizes = if quick { vec![16, 24] } else { poisson_sizes };
+                if sizes.iter().any(|&n| n < 4) {
+                    return Err(QdError::input("--poisson-sizes", "every size must be at least 4"));
+                }
+                let mut mg = crate::linalg::multigrid::MultigridOptions::default();
+                if let Some(d) = smoother_degree {
+                    if d == 0 {
+                        return Err(QdError::input("--smoother-degree", "must be at least 1"));
+                    }
+                    mg.smoother_degree = d;
+                }
+                if let Some(r) = smoothing_ratio {
+                    if !(r.is_finite() && r > 1.0) {
+                        return Err(QdError::input("--smoothing-ratio", "must be a number above 1"));
+                    }
+                    mg.smoothing_ratio = r;
+                }
+                if let Some(c) = cycle_index {
+                    if !(1..=3).contains(&c) {
+                        return Err(QdError::input("--cycle-index", "must be 1 (V-cycle), 2 (W-cycle) or 3"));
+                    }
+                    mg.cycle_index = c;
+                }
+                if let Some(c) = coupling_scale {
+                    if !(c.is_finite() && c > 0.0 && c <= 1.0) {
+                        return Err(QdError::input("--coupling-scale", "must be in (0, 1]"));
+                    }
+                    mg.coupling_scale = c;
+                }
+                let mut v = serde_json::json!({});
+                let mut stdout = std::io::stdout();
+                if !no_cpu {
+                    let be = crate::backend::CpuBackend::new();
+                    v["poisson_cpu"] = crate::bench::poisson_run(&be, &sizes, 1e-8, !no_jacobi, &mg, &mut stdout)?;
+                }
+                if gpu {
+                    let g = crate::backend::GpuBackend::new(adapter.as_deref(), true)?
+                        .ok_or_else(|| QdError::input("--gpu", "no GPU adapter is available (`qdsim-gpu info` lists them)"))?;
+                    // f32 vectors reach about 1e-6 relative residual
+                    let tol = if crate::linalg::Backend::precision_bits(&g) == 64 { 1e-8 } else { 1e-5 };
+                    v["poisson_gpu"] = crate::bench::poisson_run(&g, &sizes, tol, !no_jacobi, &mg, &mut stdout)?;
+                }
+                if let Some(path) = json {
+                    crate::output::write_json(&path, &v)?;
+                }
+                return Ok(EXIT_OK);
             }
             let mut o = crate::bench::BenchOptions { quick, eigen: !no_eigen, ..Default::default() };
             if let Some(s) = sizes {

@@ -24,8 +24,51 @@ pub struct CgResult {
     pub converged: bool,
 }
 
+/// A preconditioner M⁻¹ ≈ A⁻¹ for [`pcg`]: z ← M⁻¹ r. For PCG to be valid M⁻¹ must be
+/// symmetric positive definite (a symmetric multigrid V-cycle, Jacobi, the identity).
+pub trait Preconditioner<B: Backend> {
+    fn apply(&self, be: &B, r: &B::Vector, z: &mut B::Vector);
+}
+
+/// No preconditioning: z ← r.
+pub struct Identity;
+
+impl<B: Backend> Preconditioner<B> for Identity {
+    fn apply(&self, be: &B, r: &B::Vector, z: &mut B::Vector) {
+        be.copy(r, z);
+    }
+}
+
+/// Jacobi: z ← diag(A)⁻¹ ∘ r, with the inverse diagonal held on the backend.
+pub struct Jacobi<B: Backend> {
+    pub inv_diag: B::Vector,
+}
+
+impl<B: Backend> Jacobi<B> {
+    /// The inverse diagonal of `a` (host matrix), uploaded. Zero diagonal entries give 1.
+    pub fn new(be: &B, a: &super::CsrMatrix) -> Self {
+        let d: Vec<f64> = a.diagonal().iter().map(|&v| if v != 0.0 { 1.0 / v } else { 1.0 }).collect();
+        Jacobi { inv_diag: be.from_host(&d) }
+    }
+}
+
+impl<B: Backend> Preconditioner<B> for Jacobi<B> {
+    fn apply(&self, be: &B, r: &B::Vector, z: &mut B::Vector) {
+        be.pointwise_mul(&self.inv_diag, r, z);
+    }
+}
+
+/// A borrowed inverse diagonal (the `inv_diag` argument of [`cg`]).
+struct DiagRef<'a, V>(&'a V);
+
+impl<B: Backend> Preconditioner<B> for DiagRef<'_, B::Vector> {
+    fn apply(&self, be: &B, r: &B::Vector, z: &mut B::Vector) {
+        be.pointwise_mul(self.0, r, z);
+    }
+}
+
 /// Solve A x = rhs, starting from the x given. `inv_diag`, if given, is the Jacobi
-/// preconditioner M⁻¹ = diag(A)⁻¹.
+/// preconditioner M⁻¹ = diag(A)⁻¹. A thin wrapper of [`pcg`].
 pub fn cg<B: Backend>(
     be: &B,
     a: &B::Matrix,
@@ -34,11 +77,10 @@ pub fn cg<B: Backend>(
     inv_diag: Option<&B::Vector>,
     opts: &CgOptions,
 ) -> CgResult {
-    let precondition = |r: &B::Vector, z: &mut B::Vector| match inv_diag {
-        Some(d) => be.pointwise_mul(d, r, z),
-        None => be.copy(r, z),
-    };
-    pcg_with(be, a, rhs, x, &precondition, opts)
+    match inv_diag {
+        Some(d) => pcg(be, a, rhs, x, &DiagRef(d), opts),
+        None => pcg(be, a, rhs, x, &Identity, opts),
+    }
 }
 
 /// The longest run of CG iterations between two residual read-backs where read-backs
@@ -69,7 +111,8 @@ fn predicted_steps(history: &[(usize, f64)], target: f64) -> usize {
 const RZ: [usize; 2] = [0, 2];
 const PAP: usize = 4;
 
-/// Preconditioned CG with the preconditioner given as `z ← M⁻¹ r`.
+/// Preconditioned CG: solve A x = rhs (A symmetric positive definite), starting from the x
+/// given, with the SPD preconditioner `m`.
 ///
 /// The step lengths α = rᵀz / pᵀAp and β = rᵀz′ / rᵀz are formed where the backend
 /// computes ([`Backend::axpy_ratio`], [`Backend::cg_update`]): an iteration needs no host
@@ -78,12 +121,12 @@ const PAP: usize = 4;
 /// [`MAX_CHECK_INTERVAL`] apart), so a GPU solve synchronises a few times, not per iteration.
 /// The iterates are the same either way; only the stopping point may come up to a few
 /// iterations later than necessary.
-pub fn pcg_with<B: Backend>(
+pub fn pcg<B: Backend, P: Preconditioner<B> + ?Sized>(
     be: &B,
     a: &B::Matrix,
     rhs: &B::Vector,
     x: &mut B::Vector,
-    precondition: &dyn Fn(&B::Vector, &mut B::Vector),
+    m: &P,
     opts: &CgOptions,
 ) -> CgResult {
     let n = be.len(rhs);
@@ -103,7 +146,7 @@ pub fn pcg_with<B: Backend>(
     let mut zr = vec![be.alloc(n), r];
     {
         let (z, r) = zr.split_at_mut(1);
-        precondition(&r[0], &mut z[0]);
+        m.apply(be, &r[0], &mut z[0]);
     }
     let mut p = be.alloc(n);
     be.copy(&zr[0], &mut p);
@@ -134,7 +177,7 @@ pub fn pcg_with<B: Backend>(
         {
             let (z, r) = zr.split_at_mut(1);
             be.cg_update(&s, RZ[c], PAP, &p, &ap, x, &mut r[0]);
-            precondition(&r[0], &mut z[0]);
+            m.apply(be, &r[0], &mut z[0]);
         }
         be.multi_dot_to(&zr, &zr[1], &mut s, RZ[1 - c]);
         be.xpby_ratio(&zr[0], &s, RZ[1 - c], RZ[c], &mut p);
@@ -148,6 +191,7 @@ pub fn pcg_with<B: Backend>(
     let rel = be.norm2(r) / bnorm;
     CgResult { iterations, relative_residual: rel, converged: !broke_down && rel <= opts.tol * 1.01 + f64::EPSILON }
 }
+
 /// The relative accuracy one inner solve is asked for in [`cg_refined`] when the device
 /// computes in f32 (a solve in single precision stalls near 1e-6 on large grids).
 pub const F32_INNER_TOL: f64 = 1e-4;
@@ -155,14 +199,14 @@ pub const F32_INNER_TOL: f64 = 1e-4;
 /// CG to a tolerance beyond the device's precision, by mixed-precision iterative
 /// refinement: the residual r = b − A x and the solution x are kept in f64 on `host`
 /// (any backend computing in f64, e.g. the CPU), and each correction A d = r is solved by
-/// [`pcg_with`] on `be` to a relative accuracy it can reach, then added to x in f64.
+/// [`pcg`] on `be` to a relative accuracy it can reach, then added to x in f64.
 /// On a backend computing in f64 this is one plain solve. `iterations` counts the inner
 /// iterations of all corrections.
 #[allow(clippy::too_many_arguments)]
-pub fn cg_refined<B: Backend, H: Backend>(
+pub fn cg_refined<B: Backend, H: Backend, P: Preconditioner<B> + ?Sized>(
     be: &B,
     a: &B::Matrix,
-    precondition: &dyn Fn(&B::Vector, &mut B::Vector),
+    m: &P,
     host: &H,
     a_host: &H::Matrix,
     rhs: &H::Vector,
@@ -193,7 +237,7 @@ pub fn cg_refined<B: Backend, H: Backend>(
         let inner = CgOptions { tol: (0.5 * opts.tol / rel).max(floor).min(0.5), max_iterations: opts.max_iterations - iterations };
         let rd = be.from_host(&host.to_host(&r));
         let mut d = be.alloc(n);
-        let res = pcg_with(be, a, &rd, &mut d, precondition, &inner);
+        let res = pcg(be, a, &rd, &mut d, m, &inner);
         iterations += res.iterations.max(1);
         host.axpy(1.0, &host.from_host(&be.to_host(&d)), x);
     }

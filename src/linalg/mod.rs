@@ -8,6 +8,7 @@ pub mod csr;
 pub mod dense;
 pub mod lanczos;
 pub mod mixing;
+pub mod multigrid;
 pub mod stencil;
 
 pub use backend::Backend;
