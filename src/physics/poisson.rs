@@ -157,6 +157,9 @@ impl Default for PoissonSolveOptions {
     }
 }
 
+/// One assembled row: entries (column, value), right-hand side, touches a Dirichlet value.
+type AssembledRow = (Vec<(u32, f64)>, f64, bool);
+
 /// The neighbour of `idx` along `axis` in direction `dir` (±1), wrapping on periodic axes.
 fn neighbour(grid: &Grid, idx: usize, ijk: &[usize; 3], axis: usize, dir: i64) -> Option<usize> {
     let stride = grid.stride(axis);
@@ -261,7 +264,7 @@ impl PoissonSystem {
         let eps = &p.eps_r;
         let fixed_diag = |c: usize| eps[c] * (0..dim).map(|a| 2.0 / (grid.h[a] * grid.h[a])).sum::<f64>();
         // per row: entries, rhs, whether it touches a Dirichlet value
-        let rows: Vec<(Vec<(u32, f64)>, f64, bool)> = (0..n)
+        let rows: Vec<AssembledRow> = (0..n)
             .into_par_iter()
             .map(|c| {
                 if !fixed_potential[c].is_nan() {
