@@ -27,6 +27,7 @@ pub mod materials;
 pub mod output;
 pub mod physics;
 pub mod scene;
+pub mod self_consistent;
 pub mod simulation;
 
 pub use error::QdError;

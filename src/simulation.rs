@@ -187,9 +187,7 @@ pub fn resolve_fills(scene: &Scene, db: &MaterialDb) -> Result<Vec<FillInfo>> {
 pub fn prepare(loaded: &LoadedScene, states: usize) -> Result<Problem> {
     let scene = &loaded.scene;
     if scene.solve.mode != crate::scene::SolveMode::Schrodinger {
-        // the Poisson and self-consistent solvers are being built (issue 4): refuse rather
-        // than silently solve the Schrödinger problem alone
-        return Err(QdError::input("solve.mode", format!("mode {:?} is not implemented yet: only \"schrodinger\" runs", scene.solve.mode)));
+        return Err(QdError::Internal("prepare() builds the Schrödinger problem only; device modes go through self_consistent::run".into()));
     }
     let grid = Grid::from_domain(&scene.domain)?;
     check_memory(scene, &grid, states)?;
@@ -551,6 +549,9 @@ pub fn run(scene_path: &Path, opts: &RunOptions, progress: &mut dyn FnMut(&Lancz
         loaded.scene.solve.backend = b;
     }
     let out_path = opts.out.clone().unwrap_or_else(|| default_out_dir(scene_path));
+    if loaded.scene.solve.mode != crate::scene::SolveMode::Schrodinger {
+        return crate::self_consistent::run(&loaded, opts, &out_path, None, &mut |_| {}).map(|(r, _)| r);
+    }
     let mut sopts = SolveOptions::from_scene(&loaded.scene);
     sopts.adapter = opts.adapter.clone();
     let problem = prepare(&loaded, sopts.states)?;

@@ -20,6 +20,14 @@ use crate::error::{QdError, Result};
 static FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 const FONT: &str = "sans-serif";
 
+/// The embedded font's family name, for other plot modules.
+pub(crate) const FONT_NAME: &str = FONT;
+
+/// Register the embedded font (once), for other plot modules.
+pub(crate) fn ensure_font_pub() -> Result<()> {
+    ensure_font()
+}
+
 fn ensure_font() -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     if *REGISTERED.get_or_init(|| register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok()) {

@@ -5,6 +5,7 @@
 //! Energies in eV, lengths in nm, masses in m0.
 
 pub mod carriers;
+pub mod device;
 pub mod hamiltonian;
 pub mod poisson;
 pub mod potentials;
