@@ -177,9 +177,8 @@ pub fn solve_device<B: Backend>(
     Ok(sol)
 }
 
-/// Load, solve and write a device scene (modes "poisson" and "self_consistent").
-pub fn run(loaded: &LoadedScene, opts: &RunOptions, out_path: &Path, start: Option<&[f64]>, progress: &mut dyn FnMut(&ScfStep)) -> Result<(RunReport, Vec<f64>)> {
-    let t0 = Instant::now();
+/// The device of a scene: materials, grid, painting, doping, contacts and gates.
+pub fn prepare_device(loaded: &LoadedScene) -> Result<(DeviceModel, MaterialMap)> {
     let scene = &loaded.scene;
     let grid = Grid::from_domain(&scene.domain)?;
     let db = simulation::material_db(loaded)?;
@@ -188,7 +187,14 @@ pub fn run(loaded: &LoadedScene, opts: &RunOptions, out_path: &Path, start: Opti
     let map = MaterialMap::paint(&grid, &shapes, SUBSAMPLES);
     let materials: Vec<&crate::materials::Material> = fills.iter().map(|f| &f.material).collect();
     let model = DeviceModel::new(scene, &grid, &map, &materials)?;
-    let mut sopts = SolveOptions::from_scene(scene);
+    Ok((model, map))
+}
+
+/// Load, solve and write a device scene (modes "poisson" and "self_consistent").
+pub fn run(loaded: &LoadedScene, opts: &RunOptions, out_path: &Path, start: Option<&[f64]>, progress: &mut dyn FnMut(&ScfStep)) -> Result<(RunReport, Vec<f64>)> {
+    let t0 = Instant::now();
+    let (model, map) = prepare_device(loaded)?;
+    let mut sopts = SolveOptions::from_scene(&loaded.scene);
     sopts.adapter = opts.adapter.clone();
     let setup_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();

@@ -537,6 +537,16 @@ pub fn default_out_dir(scene_path: &Path) -> PathBuf {
 /// converge still writes its results (flagged); the caller maps `converged == false` to
 /// exit code 3.
 pub fn run(scene_path: &Path, opts: &RunOptions, progress: &mut dyn FnMut(&LanczosProgress)) -> Result<RunReport> {
+    run_with(scene_path, opts, progress, &mut |_| {})
+}
+
+/// [`run`], with `scf_progress` seeing each self-consistent iteration of a device scene.
+pub fn run_with(
+    scene_path: &Path,
+    opts: &RunOptions,
+    progress: &mut dyn FnMut(&LanczosProgress),
+    scf_progress: &mut dyn FnMut(&crate::self_consistent::ScfStep),
+) -> Result<RunReport> {
     let t0 = Instant::now();
     let mut loaded = crate::scene::load_scene(scene_path)?;
     if let Some(k) = opts.states {
@@ -550,7 +560,7 @@ pub fn run(scene_path: &Path, opts: &RunOptions, progress: &mut dyn FnMut(&Lancz
     }
     let out_path = opts.out.clone().unwrap_or_else(|| default_out_dir(scene_path));
     if loaded.scene.solve.mode != crate::scene::SolveMode::Schrodinger {
-        return crate::self_consistent::run(&loaded, opts, &out_path, None, &mut |_| {}).map(|(r, _)| r);
+        return crate::self_consistent::run(&loaded, opts, &out_path, None, scf_progress).map(|(r, _)| r);
     }
     let mut sopts = SolveOptions::from_scene(&loaded.scene);
     sopts.adapter = opts.adapter.clone();

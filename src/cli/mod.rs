@@ -405,11 +405,22 @@ fn solve(scene: PathBuf, out: Option<PathBuf>, backend: Option<BackendArg>, stat
         bar.set_position(p.converged as u64);
         bar.set_message(format!("{} H·x, {} restarts, worst residual {:.1e}", p.matvecs, p.restarts, p.worst_residual));
     };
-    let report = simulation::run(&scene, &opts, &mut progress);
+    let mut scf_progress = |s: &crate::self_consistent::ScfStep| {
+        bar.set_message(format!(
+            "self-consistent iteration {}: max |Δφ| = {:.2e} V, ground state {:.4} eV",
+            s.iteration, s.potential_change_v, s.ground_state_ev
+        ));
+    };
+    let report = simulation::run_with(&scene, &opts, &mut progress, &mut scf_progress);
     bar.finish_and_clear();
     let report = report?;
+    let device = report.results.get("mode").is_some_and(|m| m != "schrodinger");
     if !quiet {
-        print_summary(&report);
+        if device {
+            print_device_summary(&report);
+        } else {
+            print_summary(&report);
+        }
     }
     if stats {
         let d = &report.results["backend"]["details"];
@@ -420,6 +431,17 @@ fn solve(scene: PathBuf, out: Option<PathBuf>, backend: Option<BackendArg>, stat
     }
     if report.converged {
         Ok(EXIT_OK)
+    } else if device {
+        let r = &report.results;
+        eprintln!(
+            "error: the {} solve did not converge within solve.poisson.max_iterations = {} (last potential change {} V, tolerance {} V); results were written to {} and flagged \"not_converged\"",
+            r["mode"].as_str().unwrap_or(""),
+            r["scene"]["solve"]["poisson"]["max_iterations"].as_u64().map(|v| v.to_string()).unwrap_or_else(|| "100".into()),
+            r["self_consistency"]["history"].as_array().and_then(|h| h.last()).map(|s| format!("{:.2e}", s["potential_change_v"].as_f64().unwrap_or(f64::NAN))).unwrap_or_else(|| format!("{:.2e}", r["classical_poisson"]["last_update_v"].as_f64().unwrap_or(f64::NAN))),
+            r["self_consistency"]["tolerance_v"],
+            report.out_dir.display()
+        );
+        Ok(EXIT_NOT_CONVERGED)
     } else {
         eprintln!(
             "error: the eigensolver did not converge within solve.max_iterations = {} operator applications; results were written to {} and flagged \"not_converged\"",
@@ -427,6 +449,37 @@ fn solve(scene: PathBuf, out: Option<PathBuf>, backend: Option<BackendArg>, stat
         );
         Ok(EXIT_NOT_CONVERGED)
     }
+}
+
+fn print_device_summary(r: &simulation::RunReport) {
+    let res = &r.results;
+    let g = &res["grid"];
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    println!(
+        "{}: {} grid {} ({} unknowns), mode {} on {}",
+        res["scene_file"].as_str().unwrap_or(""),
+        g["dimension"],
+        g["cells"],
+        g["unknowns"],
+        res["mode"].as_str().unwrap_or(""),
+        res["backend"]["name"].as_str().unwrap_or("")
+    );
+    let c = &res["classical_poisson"];
+    println!("  classical Poisson: {} Newton steps ({} PCG iterations), converged {}", c["iterations"], c["cg_iterations"], c["converged"]);
+    println!("  potential span {:.4} V; Fermi levels: electrons {:.4} eV, holes {:.4} eV", f(&res["potential_v"]["span"]), f(&res["fermi_levels_ev"]["electrons"]), f(&res["fermi_levels_ev"]["holes"]));
+    let ch = &res["charge"];
+    let unit = ch["unit"].as_str().unwrap_or("");
+    println!("  electrons {:.4e} {unit}, holes {:.4e} {unit}, net charge {:.4e} {unit}", f(&ch["electrons"]), f(&ch["holes"]), f(&ch["net"]));
+    if let Some(q) = res["quantum"].as_object() {
+        println!("  self-consistent in {} iterations; quantum region {} cells, {:.4e} electrons ({})", res["self_consistency"]["iterations"], q["cells"], f(&q["electrons_total"]), q["electrons_unit"].as_str().unwrap_or(""));
+        println!("  state    energy (eV)   E - E_F (meV)   electrons");
+        for s in q["states"].as_array().into_iter().flatten() {
+            println!("  {:>5}  {:>13.6}   {:>13.3}   {:.4e}", s["index"], f(&s["energy_ev"]), f(&s["energy_minus_ef_mev"]), f(&s["electrons"]));
+        }
+    }
+    let t = &res["timings_s"];
+    println!("  {} in {:.2} s (solve {:.2}); peak memory {:.0} MiB", res["status"].as_str().unwrap_or(""), f(&t["total"]), f(&t["solve"]), f(&res["peak_memory_bytes"]) / 1048576.0);
+    println!("  results in {}", r.out_dir.display());
 }
 
 fn print_summary(r: &simulation::RunReport) {

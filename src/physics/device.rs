@@ -199,7 +199,7 @@ impl DeviceModel {
             }
             let (nd, na): (f64, f64) = cells.iter().map(|&c| (dominant(&doping.donors, c).0, dominant(&doping.acceptors, c).0)).fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
             let kind = if nd >= na { 0 } else { 1 };
-            let ef = -ct.voltage;
+            let ef = 0.0 - ct.voltage;
             match &ef_by_type[kind] {
                 Some((e, other)) if (e - ef).abs() > 1e-12 => {
                     return Err(QdError::input(
