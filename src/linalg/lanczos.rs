@@ -200,19 +200,74 @@ pub fn lowest_eigenpairs<B: Backend>(
     opts: &LanczosOptions,
     progress: &mut dyn FnMut(&LanczosProgress),
 ) -> EigenPairs<B::Vector> {
+    lowest_eigenpairs_from(be, a, opts, &[], progress)
+}
+
+/// Relative weight of the random part of a warm start block (see [`warm_block`]).
+pub const WARM_START_NOISE: f64 = 0.1;
+
+/// The start block of a warm start: `b` random combinations of the `initial` vectors
+/// (approximations of the wanted eigenvectors, e.g. the previous point of a sweep), each
+/// normalised and mixed with a random unit vector of weight [`WARM_START_NOISE`]. The
+/// random part gives every eigenvector a nonzero component, as a cold start does, so a
+/// poor guess (vectors orthogonal to a wanted eigenvector, e.g. of the wrong symmetry)
+/// still converges to the right eigenpairs; only their good part is a head start.
+/// Vectors whose length is not `n` are ignored; none left gives an empty block (random
+/// start).
+fn warm_block<B: Backend>(be: &B, initial: &[B::Vector], b: usize, n: usize, seed: u64) -> Vec<B::Vector> {
+    let good: Vec<&B::Vector> = initial.iter().filter(|v| be.len(v) == n).collect();
+    if good.is_empty() || b == 0 {
+        return Vec::new();
+    }
+    let k = good.len();
+    let coeff = super::backend::random_values(k * b, seed ^ 0x5EED_57A7);
+    let mut block: Vec<B::Vector> = (0..b).map(|_| be.alloc(n)).collect();
+    for (j, out) in block.iter_mut().enumerate() {
+        for (i, v) in good.iter().enumerate() {
+            be.axpy(coeff[i + j * k], v, out);
+        }
+        let nrm = be.norm2(out);
+        if nrm > 0.0 && nrm.is_finite() {
+            be.scale(1.0 / nrm, out);
+        } else {
+            be.fill(out, 0.0);
+        }
+        let r = be.random(n, seed.wrapping_add(0x9E37_79B9 * (j as u64 + 1)));
+        let rn = be.norm2(&r);
+        if rn > 0.0 {
+            be.axpy(WARM_START_NOISE / rn, &r, out);
+        }
+    }
+    block
+}
+
+/// [`lowest_eigenpairs`] started from `initial`: approximate eigenvectors (any number,
+/// e.g. the solution of a nearby problem) instead of a random block. The result is the
+/// same eigenpairs to the tolerance; a good guess only saves products. Empty `initial`
+/// is exactly [`lowest_eigenpairs`].
+pub fn lowest_eigenpairs_from<B: Backend>(
+    be: &B,
+    a: &B::Matrix,
+    opts: &LanczosOptions,
+    initial: &[B::Vector],
+    progress: &mut dyn FnMut(&LanczosProgress),
+) -> EigenPairs<B::Vector> {
     let n = be.matrix_rows(a);
     let nev = opts.nev.min(n).max(1);
     let margin = (nev / 2).max(3);
     let use_filter = opts.filter_degree >= 2 && opts.norm_bound.is_some() && n > 40 * (nev + margin).max(50);
     if !use_filter {
-        return thick_restart(be, &Op::Plain(a), opts, Vec::new(), opts.norm_bound.unwrap_or(0.0), progress);
+        let b = opts.block_size.clamp(1, nev);
+        let start = warm_block(be, initial, b, n, opts.seed);
+        return thick_restart(be, &Op::Plain(a), opts, start, opts.norm_bound.unwrap_or(0.0), progress);
     }
     let hnorm = opts.norm_bound.unwrap_or(0.0);
     // ---- 1. one cycle on H for the cut
     let nev_a = (nev + margin).min(n);
     let b = opts.block_size.clamp(1, nev_a);
     let one_cycle = LanczosOptions { nev: nev_a, max_matvecs: 1, ..opts.clone() };
-    let first = thick_restart(be, &Op::Plain(a), &one_cycle, Vec::new(), hnorm, progress);
+    let start = warm_block(be, initial, b, n, opts.seed);
+    let first = thick_restart(be, &Op::Plain(a), &one_cycle, start, hnorm, progress);
     let mut matvecs = first.matvecs;
     let mut restarts = first.restarts;
     let cut = first.values.last().copied().unwrap_or(0.0);
