@@ -36,7 +36,7 @@ use crate::grid::Grid;
 use crate::linalg::lanczos::LanczosProgress;
 use crate::output::{self, OutputDir};
 use crate::scene::path::{parse_assignment, with_value, JsonPath, Step};
-use crate::scene::{parse_scene, LoadedScene};
+use crate::scene::{parse_scene, BackendChoice, LoadedScene};
 use crate::simulation::{self, RunOptions, WarmStart};
 
 /// One swept field: its path and its values, in order.
@@ -64,6 +64,7 @@ impl SweepSpec {
         let mut parameters = Vec::with_capacity(sets.len());
         for s in sets {
             let (path, values) = parse_assignment(s)?;
+            let values = values.into_iter().map(tidy).collect();
             if parameters.iter().any(|p: &Parameter| p.path == path) {
                 return Err(QdError::input("--set", format!("`{path}` is set twice")));
             }
@@ -93,7 +94,8 @@ impl SweepSpec {
             )
         })?;
         let path = JsonPath::parse(&sw.parameter)?;
-        Ok(SweepSpec { parameters: vec![Parameter { path, values: sw.values.values() }], source: "sweep" })
+        let values = sw.values.values().into_iter().map(tidy).collect();
+        Ok(SweepSpec { parameters: vec![Parameter { path, values }], source: "sweep" })
     }
 
     /// Number of points.
@@ -108,6 +110,19 @@ impl SweepSpec {
     /// "path = value, path = value" of point `i`.
     pub fn describe(&self, i: usize) -> String {
         self.parameters.iter().map(|p| format!("{} = {}", p.path, p.values[i])).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// A number rounded to 12 significant digits, so that a range's values read as written
+/// (0.15, not 0.15000000000000002 from the arithmetic of evenly spaced points); other
+/// values unchanged. Integers stay integers.
+fn tidy(v: Value) -> Value {
+    match v.as_f64() {
+        Some(x) if !v.is_i64() && !v.is_u64() && x.is_finite() => {
+            let r: f64 = format!("{x:.11e}").parse().unwrap_or(x);
+            Value::from(r)
+        }
+        _ => v,
     }
 }
 
@@ -260,7 +275,17 @@ pub fn run(
     progress: &mut dyn FnMut(&LanczosProgress),
 ) -> Result<SweepReport> {
     let t0 = Instant::now();
-    let scenes = points(loaded, spec, &opts.run)?;
+    let mut scenes = points(loaded, spec, &opts.run)?;
+    // "auto" without a hardware adapter is the CPU: decide once, not with a notice per point
+    if opts.run.adapter.is_none() && scenes.iter().any(|s| s.scene.solve.backend == BackendChoice::Auto) {
+        let hw = crate::backend::gpu::list_adapters().iter().any(|a| a.device_type != "Cpu" && a.immediates);
+        if !hw {
+            eprintln!("notice: no hardware GPU adapter found; the sweep runs on the cpu backend");
+            for s in scenes.iter_mut().filter(|s| s.scene.solve.backend == BackendChoice::Auto) {
+                s.scene.solve.backend = BackendChoice::Cpu;
+            }
+        }
+    }
     let out_path = opts.out.clone().unwrap_or_else(|| default_out_dir(&loaded.path));
     let out = OutputDir::create(&out_path)?;
     let mut warm: Option<WarmStart> = None;
