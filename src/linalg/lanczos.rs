@@ -753,7 +753,6 @@ mod tests {
             .collect();
         let mut guess: Vec<Vec<f64>> = even;
         guess.push(vec![1.0; n + 3]); // wrong length: ignored
-        let guess: Vec<Vec<f64>> = guess.into_iter().collect();
         let start: Vec<Vec<f64>> = guess.iter().map(|v| be.from_host(v)).collect();
         let o = LanczosOptions { nev: 5, tol: 1e-10, block_size: 1, ..Default::default() };
         let r = lowest_eigenpairs_from(&be, &a, &o, &start, &mut |_| {});
@@ -762,7 +761,8 @@ mod tests {
             assert!((r.values[k] - laplacian_1d_exact(n, k)).abs() < 1e-9, "{k}: {}", r.values[k]);
         }
         // a guess that is plain wrong (a constant vector) converges too
-        let r = lowest_eigenpairs_from(&be, &a, &o, &[be.from_host(&vec![1.0; n])], &mut |_| {});
+        let ones = vec![1.0; n];
+        let r = lowest_eigenpairs_from(&be, &a, &o, &[be.from_host(&ones)], &mut |_| {});
         assert!(r.converged);
         assert!((r.values[1] - laplacian_1d_exact(n, 1)).abs() < 1e-9);
     }
@@ -780,10 +780,10 @@ mod tests {
         let warm = lowest_eigenpairs_from(&be, &a, &o, &guess.vectors, &mut |_| {});
         assert!(cold.converged && warm.converged);
         let e = |i: usize| laplacian_1d_exact(50, i);
-        let mut exact = vec![2.0 * e(0), e(0) + e(1), e(0) + e(1), 2.0 * e(1)];
+        let mut exact = [2.0 * e(0), e(0) + e(1), e(0) + e(1), 2.0 * e(1)];
         exact.sort_by(f64::total_cmp);
-        for k in 0..4 {
-            assert!((warm.values[k] - exact[k]).abs() < 1e-7, "{k}: {} vs {}", warm.values[k], exact[k]);
+        for (k, x) in exact.iter().enumerate() {
+            assert!((warm.values[k] - x).abs() < 1e-7, "{k}: {} vs {x}", warm.values[k]);
             assert!((warm.values[k] - cold.values[k]).abs() < 1e-7);
         }
         assert!(warm.matvecs <= cold.matvecs, "warm {} vs cold {}", warm.matvecs, cold.matvecs);
