@@ -11,6 +11,7 @@
 //! - [`output`]: results.json, .npy, VTK and PNG writers, the atomic output folder.
 //! - [`cli`]: the command-line front end.
 //! - [`simulation`]: the pipeline that ties a scene to a solved result.
+//! - [`sweep`]: parameter sweeps, one warm-started solve per value of scene fields.
 //!
 //! Units: scenes use nm, eV, K and cm^-3. Internally lengths are nm and energies eV;
 //! [`constants`] holds every physical constant, in SI and in these internal units.
@@ -29,5 +30,6 @@ pub mod physics;
 pub mod scene;
 pub mod self_consistent;
 pub mod simulation;
+pub mod sweep;
 
 pub use error::QdError;

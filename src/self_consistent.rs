@@ -191,7 +191,7 @@ pub fn prepare_device(loaded: &LoadedScene) -> Result<(DeviceModel, MaterialMap)
 }
 
 /// Load, solve and write a device scene (modes "poisson" and "self_consistent").
-pub fn run(loaded: &LoadedScene, opts: &RunOptions, out_path: &Path, start: Option<&[f64]>, progress: &mut dyn FnMut(&ScfStep)) -> Result<(RunReport, Vec<f64>)> {
+pub fn run(loaded: &LoadedScene, opts: &RunOptions, out_path: Option<&Path>, start: Option<&[f64]>, progress: &mut dyn FnMut(&ScfStep)) -> Result<(RunReport, Vec<f64>)> {
     let t0 = Instant::now();
     let (model, map) = prepare_device(loaded)?;
     let mut sopts = SolveOptions::from_scene(&loaded.scene);
@@ -213,18 +213,22 @@ pub fn run(loaded: &LoadedScene, opts: &RunOptions, out_path: &Path, start: Opti
     };
     let solve_s = t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
-    let out = OutputDir::create(out_path)?;
-    let files = write_device_fields(&out, loaded, &model, &map, &sol)?;
     let mut results = device_results(loaded, &model, &sol);
-    results["timings_s"] = json!({"setup": setup_s, "solve": solve_s, "output": t2.elapsed().as_secs_f64(), "total": t0.elapsed().as_secs_f64()});
-    results["peak_memory_bytes"] = json!(simulation::peak_memory());
-    let mut all = files;
-    all.push("results.json".into());
-    results["files"] = json!(all);
-    output::write_json(&out.path("results.json"), &results)?;
-    let out_dir = out.commit()?;
+    let mut out_dir = std::path::PathBuf::new();
+    if let Some(out_path) = out_path {
+        let out = OutputDir::create(out_path)?;
+        let mut files = write_device_fields(&out, loaded, &model, &map, &sol)?;
+        files.push("results.json".into());
+        results["timings_s"] = json!({"setup": setup_s, "solve": solve_s, "output": t2.elapsed().as_secs_f64(), "total": t0.elapsed().as_secs_f64()});
+        results["peak_memory_bytes"] = json!(simulation::peak_memory());
+        results["files"] = json!(files);
+        output::write_json(&out.path("results.json"), &results)?;
+        out_dir = out.commit()?;
+    } else {
+        results["timings_s"] = json!({"setup": setup_s, "solve": solve_s, "total": t0.elapsed().as_secs_f64()});
+    }
     let energies = sol.eigen.as_ref().map(|e| e.energies.clone()).unwrap_or_default();
-    Ok((RunReport { out_dir, converged: sol.converged, energies, results }, sol.phi))
+    Ok((RunReport { out_dir, converged: sol.converged, energies, results, warm: simulation::WarmStart { grid: None, vectors: Vec::new(), potential: None } }, sol.phi))
 }
 
 /// φ, Ec, Ev, n, p, ρ as .npy and in the .vti; plots.
@@ -399,7 +403,17 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
         })
     });
     let _ = vol_cm3;
+    // the numbers a sweep tabulates per point (sweep.csv columns)
+    let mut key = serde_json::Map::new();
+    key.insert("potential_span_v".into(), json!(pmax - pmin));
+    key.insert(format!("electrons_{}", unit.replace('^', "")), json!(integral(&ch.n)));
+    key.insert(format!("holes_{}", unit.replace('^', "")), json!(integral(&ch.p)));
+    if let Some(q) = &quantum {
+        key.insert(format!("quantum_electrons_{}", q["electrons_unit"].as_str().unwrap_or("").replace('^', "")), q["electrons_total"].clone());
+    }
+    key.insert("self_consistent_iterations".into(), json!(sol.history.len()));
     json!({
+        "key_quantities": key,
         "program": {"name": "qdsim-gpu", "version": env!("CARGO_PKG_VERSION")},
         "mode": match scene.solve.mode { SolveMode::Poisson => "poisson", SolveMode::SelfConsistent => "self_consistent", SolveMode::Schrodinger => "schrodinger" },
         "status": if sol.converged { "converged" } else { "not_converged" },

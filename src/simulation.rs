@@ -14,7 +14,7 @@ use crate::constants::HBAR2_OVER_2M0_EV_NM2;
 use crate::error::{QdError, Result};
 use crate::grid::{Grid, MaterialMap};
 use crate::linalg::backend::Backend;
-use crate::linalg::lanczos::{lowest_eigenpairs, LanczosOptions, LanczosProgress};
+use crate::linalg::lanczos::{lowest_eigenpairs_from, LanczosOptions, LanczosProgress};
 use crate::linalg::{dense, CsrMatrix};
 use crate::materials::{Carrier, Material, MaterialDb};
 use crate::output::{self, OutputDir};
@@ -289,6 +289,14 @@ pub struct Solution {
 
 /// Solve for the lowest states of `h`. `progress` sees the Lanczos iterations.
 pub fn solve(h: &CsrMatrix, opts: &SolveOptions, progress: &mut dyn FnMut(&LanczosProgress)) -> Result<Solution> {
+    solve_from(h, opts, &[], progress)
+}
+
+/// [`solve`] with the iterative eigensolver started from `initial` (host vectors of
+/// length `h.nrows`, e.g. the previous point of a sweep; others are ignored): the same
+/// eigenpairs to the tolerance, in fewer products when the guess is good. The dense path
+/// ignores it.
+pub fn solve_from(h: &CsrMatrix, opts: &SolveOptions, initial: &[Vec<f64>], progress: &mut dyn FnMut(&LanczosProgress)) -> Result<Solution> {
     let small = h.nrows <= DENSE_LIMIT && !opts.force_iterative;
     let gpu = match opts.backend {
         BackendChoice::Cpu => None,
@@ -330,11 +338,11 @@ pub fn solve(h: &CsrMatrix, opts: &SolveOptions, progress: &mut dyn FnMut(&Lancz
     };
     match gpu {
         Some(g) => {
-            let mut sol = solve_with(&g, h, opts, progress)?;
+            let mut sol = solve_with_from(&g, h, opts, initial, progress)?;
             sol.backend_details = g.details();
             Ok(sol)
         }
-        None => solve_with(&CpuBackend::new(), h, opts, progress),
+        None => solve_with_from(&CpuBackend::new(), h, opts, initial, progress),
     }
 }
 
@@ -399,6 +407,17 @@ fn refine_on_host(h: &CsrMatrix, vectors: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f
 
 /// Solve on a given backend (the algorithms do not know which one).
 pub fn solve_with<B: Backend>(be: &B, h: &CsrMatrix, opts: &SolveOptions, progress: &mut dyn FnMut(&LanczosProgress)) -> Result<Solution> {
+    solve_with_from(be, h, opts, &[], progress)
+}
+
+/// [`solve_with`] started from `initial` (see [`solve_from`]).
+pub fn solve_with_from<B: Backend>(
+    be: &B,
+    h: &CsrMatrix,
+    opts: &SolveOptions,
+    initial: &[Vec<f64>],
+    progress: &mut dyn FnMut(&LanczosProgress),
+) -> Result<Solution> {
     let n = h.nrows;
     let k = opts.states.min(n);
     if k == 0 {
@@ -451,7 +470,8 @@ pub fn solve_with<B: Backend>(be: &B, h: &CsrMatrix, opts: &SolveOptions, progre
             filter_degree: opts.filter_degree,
         };
         let t = Instant::now();
-        let r = lowest_eigenpairs(be, &a, &lo, progress);
+        let start: Vec<B::Vector> = initial.iter().filter(|v| v.len() == n).map(|v| be.from_host(v)).collect();
+        let r = lowest_eigenpairs_from(be, &a, &lo, &start, progress);
         let eigensolver_s = t.elapsed().as_secs_f64();
         let vectors: Vec<Vec<f64>> = r.vectors.iter().map(|v| be.to_host(v)).collect();
         let mut refine_s = 0.0;
@@ -521,10 +541,36 @@ pub struct RunOptions {
 /// What a run produced.
 #[derive(Clone, Debug)]
 pub struct RunReport {
+    /// The folder written (empty when the run was asked to write nothing).
     pub out_dir: PathBuf,
     pub converged: bool,
     pub energies: Vec<f64>,
     pub results: Value,
+    /// The solution as a start for a nearby problem (the next point of a sweep).
+    pub warm: WarmStart,
+}
+
+/// A solution handed to the next solve of a nearby problem (a sweep's next point) as its
+/// starting guess. It only changes where the iterations start, never what they converge
+/// to: the eigensolver mixes the guess with a random part (see
+/// [`crate::linalg::lanczos::lowest_eigenpairs_from`]), and a guess on another grid is
+/// ignored.
+#[derive(Clone, Debug, Default)]
+pub struct WarmStart {
+    /// The grid the vectors live on; they are used only on an identical grid.
+    pub grid: Option<Grid>,
+    /// Unit-norm eigenvectors (Σ ψ² = 1), lowest first.
+    pub vectors: Vec<Vec<f64>>,
+    /// The electrostatic potential, eV per cell, for a self-consistent solve to start its
+    /// Poisson iterations from (None for a Schrödinger-only solve).
+    pub potential: Option<Vec<f64>>,
+}
+
+impl WarmStart {
+    /// Whether this start lives on `grid` (same cells, spacing and origin).
+    pub fn fits(&self, grid: &Grid) -> bool {
+        self.grid.as_ref() == Some(grid)
+    }
 }
 
 /// The default output folder of a scene: `<stem>.out` beside it.
@@ -547,8 +593,14 @@ pub fn run_with(
     progress: &mut dyn FnMut(&LanczosProgress),
     scf_progress: &mut dyn FnMut(&crate::self_consistent::ScfStep),
 ) -> Result<RunReport> {
-    let t0 = Instant::now();
-    let mut loaded = crate::scene::load_scene(scene_path)?;
+    let loaded = crate::scene::load_scene(scene_path)?;
+    let out_path = opts.out.clone().unwrap_or_else(|| default_out_dir(scene_path));
+    run_loaded_with(&loaded, opts, Some(&out_path), None, progress, scf_progress)
+}
+
+/// The overrides of `opts` (states, backend) applied to a loaded scene.
+pub fn apply_overrides(loaded: &LoadedScene, opts: &RunOptions) -> Result<LoadedScene> {
+    let mut loaded = loaded.clone();
     if let Some(k) = opts.states {
         if k == 0 {
             return Err(QdError::input("--states", "must be at least 1"));
@@ -558,9 +610,42 @@ pub fn run_with(
     if let Some(b) = opts.backend {
         loaded.scene.solve.backend = b;
     }
-    let out_path = opts.out.clone().unwrap_or_else(|| default_out_dir(scene_path));
+    Ok(loaded)
+}
+
+/// Solve a loaded (validated) scene, starting from `warm` when given and it fits the
+/// grid, and write the output folder to `out` (None: write nothing, the report still
+/// holds the results document). `opts.out` is not read here. This is the single-point
+/// solve that `run` and the sweep share.
+pub fn run_loaded(
+    loaded: &LoadedScene,
+    opts: &RunOptions,
+    out: Option<&Path>,
+    warm: Option<&WarmStart>,
+    progress: &mut dyn FnMut(&LanczosProgress),
+) -> Result<RunReport> {
+    run_loaded_with(loaded, opts, out, warm, progress, &mut |_| {})
+}
+
+/// [`run_loaded`], with `scf_progress` seeing each self-consistent iteration. Device
+/// scenes (modes "poisson" and "self_consistent") go to [`crate::self_consistent::run`],
+/// starting from the warm start's potential when it fits the grid.
+pub fn run_loaded_with(
+    loaded: &LoadedScene,
+    opts: &RunOptions,
+    out: Option<&Path>,
+    warm: Option<&WarmStart>,
+    progress: &mut dyn FnMut(&LanczosProgress),
+    scf_progress: &mut dyn FnMut(&crate::self_consistent::ScfStep),
+) -> Result<RunReport> {
+    let t0 = Instant::now();
+    let loaded = apply_overrides(loaded, opts)?;
     if loaded.scene.solve.mode != crate::scene::SolveMode::Schrodinger {
-        return crate::self_consistent::run(&loaded, opts, &out_path, None, scf_progress).map(|(r, _)| r);
+        let grid = Grid::from_domain(&loaded.scene.domain)?;
+        let start = warm.filter(|w| w.fits(&grid)).and_then(|w| w.potential.as_deref());
+        let (mut report, phi) = crate::self_consistent::run(&loaded, opts, out, start, scf_progress)?;
+        report.warm = WarmStart { grid: Some(grid), vectors: Vec::new(), potential: Some(phi) };
+        return Ok(report);
     }
     let mut sopts = SolveOptions::from_scene(&loaded.scene);
     sopts.adapter = opts.adapter.clone();
@@ -570,22 +655,33 @@ pub fn run_with(
     let h = problem.hamiltonian();
     timings.assemble = t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
-    let sol = solve(&h, &sopts, progress)?;
+    let initial: &[Vec<f64>] = match warm {
+        Some(w) if w.fits(&problem.grid) => &w.vectors,
+        _ => &[],
+    };
+    let sol = solve_from(&h, &sopts, initial, progress)?;
     timings.solve = t2.elapsed().as_secs_f64();
     let t3 = Instant::now();
-    let out = OutputDir::create(&out_path)?;
     let mut results = results_json(&loaded, &problem, &h, &sol, &timings);
-    let files = write_fields(&out, &loaded.scene, &problem, &sol)?;
-    timings.output = t3.elapsed().as_secs_f64();
-    timings.total = t0.elapsed().as_secs_f64();
-    results["timings_s"] = serde_json::to_value(&timings).unwrap_or(Value::Null);
-    results["peak_memory_bytes"] = json!(peak_memory());
-    let mut all_files = files;
-    all_files.push("results.json".into());
-    results["files"] = json!(all_files);
-    output::write_json(&out.path("results.json"), &results)?;
-    let out_dir = out.commit()?;
-    Ok(RunReport { out_dir, converged: sol.converged, energies: sol.energies.clone(), results })
+    results["solver"]["warm_start"] = json!(!initial.is_empty() && sol.method != "dense");
+    let mut out_dir = PathBuf::new();
+    if let Some(out_path) = out {
+        let dir = OutputDir::create(out_path)?;
+        let mut files = write_fields(&dir, &loaded.scene, &problem, &sol)?;
+        files.push("results.json".into());
+        timings.output = t3.elapsed().as_secs_f64();
+        timings.total = t0.elapsed().as_secs_f64();
+        results["timings_s"] = serde_json::to_value(&timings).unwrap_or(Value::Null);
+        results["peak_memory_bytes"] = json!(peak_memory());
+        results["files"] = json!(files);
+        output::write_json(&dir.path("results.json"), &results)?;
+        out_dir = dir.commit()?;
+    } else {
+        timings.total = t0.elapsed().as_secs_f64();
+        results["timings_s"] = serde_json::to_value(&timings).unwrap_or(Value::Null);
+    }
+    let warm = WarmStart { grid: Some(problem.grid.clone()), vectors: sol.vectors, potential: None };
+    Ok(RunReport { out_dir, converged: sol.converged, energies: sol.energies, results, warm })
 }
 
 /// The results document (without timings and file list, which `run` adds).

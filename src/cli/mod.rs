@@ -16,6 +16,8 @@ Examples:
   qdsim-gpu solve scenes/quantum_well_1d.json
   qdsim-gpu solve scenes/spherical_dot_3d.json --out /tmp/dot --states 10
   qdsim-gpu solve scenes/spherical_dot_3d.json --backend gpu --adapter 0
+  qdsim-gpu sweep scenes/sweep_dot_radius.json
+  qdsim-gpu sweep scenes/quantum_well_1d.json --set regions[0].shape.to=3:8:6 --set regions[0].shape.from=-3:-8:6
   qdsim-gpu materials
   qdsim-gpu materials AlGaAs --x 0.3 --temperature 77
   qdsim-gpu export-matrix scenes/harmonic_2d.json --out H.mtx
@@ -85,6 +87,38 @@ enum Command {
         /// gpu-only (default), cpu-only, unified or adaptive (also QDSIM_GPU_PLACEMENT)
         #[arg(long, value_parser = ["cpu-only", "gpu-only", "unified", "adaptive"])]
         placement: Option<String>,
+    },
+    /// Sweep scene values (JSON paths) over lists or ranges: one solve per point, each started
+    /// from the previous solution; writes sweep.csv, sweep.json and levels.png
+    #[command(after_help = "Examples:\n  qdsim-gpu sweep scenes/sweep_dot_radius.json\n  qdsim-gpu sweep scenes/spherical_dot_3d.json --set regions[0].shape.radius=5:15:11\n  qdsim-gpu sweep scenes/quantum_well_1d.json --set background.x=0.1,0.2,0.3,0.4 --keep-points\n\nSeveral --set with the same number of values are swept together (point i takes the i-th\nvalue of each). Values: a list 5,7.5,10 or a range from:to:count (both ends included).\nExit codes: 0 all points converged, 2 bad input (nothing is solved or written),\n3 some point did not converge (results written and flagged), 1 internal error.")]
+    Sweep {
+        /// Scene file (JSON, see docs/scene-format.md)
+        scene: PathBuf,
+        /// PATH=VALUES: a scene field by JSON path and its values (5,7.5,10 or 5:15:11);
+        /// repeat to sweep several fields together. Without it the scene's sweep block is used
+        #[arg(long = "set", value_name = "PATH=VALUES")]
+        set: Vec<String>,
+        /// Output folder (default: <scene>.sweep next to the scene); replaced atomically
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Backend, overriding the scene's solve.backend
+        #[arg(long, value_enum)]
+        backend: Option<BackendArg>,
+        /// Number of states, overriding the scene's solve.states
+        #[arg(long)]
+        states: Option<usize>,
+        /// GPU adapter: an index from `qdsim-gpu info` or a name substring (also QDSIM_ADAPTER)
+        #[arg(long)]
+        adapter: Option<String>,
+        /// Keep every point's full output (the files `solve` writes) in points/NNN/
+        #[arg(long)]
+        keep_points: bool,
+        /// Start every point from a random block instead of the previous point's solution
+        #[arg(long)]
+        cold: bool,
+        /// No progress and no summary (errors are still printed)
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// List the built-in materials, or one material's parameters with units and sources
     #[command(after_help = "Examples:\n  qdsim-gpu materials\n  qdsim-gpu materials InAs --temperature 4\n  qdsim-gpu materials InGaAs --x 0.2")]
@@ -220,6 +254,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 std::env::set_var("QDSIM_GPU_PLACEMENT", p);
             }
             solve(scene, out, backend, states, adapter, quiet, stats)
+        }
+        Command::Sweep { scene, set, out, backend, states, adapter, keep_points, cold, quiet } => {
+            let run = RunOptions { out: None, backend: backend.map(Into::into), states, adapter };
+            let opts = crate::sweep::SweepOptions { run, out, keep_points, cold };
+            sweep(scene, set, opts, quiet)
         }
         Command::Materials { name, x, temperature, file } => {
             let mut db = crate::materials::MaterialDb::builtin();
@@ -480,6 +519,62 @@ fn print_device_summary(r: &simulation::RunReport) {
     let t = &res["timings_s"];
     println!("  {} in {:.2} s (solve {:.2}); peak memory {:.0} MiB", res["status"].as_str().unwrap_or(""), f(&t["total"]), f(&t["solve"]), f(&res["peak_memory_bytes"]) / 1048576.0);
     println!("  results in {}", r.out_dir.display());
+}
+
+fn sweep(scene: PathBuf, set: Vec<String>, opts: crate::sweep::SweepOptions, quiet: bool) -> Result<i32> {
+    let loaded = crate::scene::load_scene(&scene)?;
+    let spec = if set.is_empty() { crate::sweep::SweepSpec::from_scene(&loaded)? } else { crate::sweep::SweepSpec::from_sets(&set)? };
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        let b = ProgressBar::new(spec.len() as u64);
+        b.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed_precise} point {pos}/{len}  {msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    };
+    let mut label = String::new();
+    let mut on_point = |p: &crate::sweep::PointStart| {
+        bar.set_position(p.index as u64);
+        label = p.label.to_string();
+        bar.set_message(label.clone());
+    };
+    let mut progress = |p: &crate::linalg::lanczos::LanczosProgress| {
+        bar.set_message(format!("{} states converged {}/{}, {} H·x", bar.message().split(" states").next().unwrap_or(""), p.converged, p.wanted, p.matvecs));
+    };
+    let report = crate::sweep::run(&loaded, &spec, &opts, &mut on_point, &mut progress);
+    bar.finish_and_clear();
+    let report = report?;
+    if !quiet {
+        let params: Vec<String> = spec.parameters.iter().map(|p| crate::sweep::label_of(&p.path)).collect();
+        println!("{}: {} points over {}", scene.display(), report.points.len(), params.join(" with "));
+        println!("  point  {:>14}  converged  H·x      E0 (eV)       E1 (eV)", "value");
+        for p in &report.points {
+            let v = p.values.first().map(|v| v.to_string()).unwrap_or_default();
+            let e = |n: usize| p.energies.get(n).map(|e| format!("{e:>12.6}")).unwrap_or_else(|| format!("{:>12}", "-"));
+            println!("  {:>5}  {:>14}  {:>9}  {:>6}  {}  {}", p.index, v, if p.converged { "yes" } else { "NO" }, p.matvecs, e(0), e(1));
+        }
+        let s = &report.summary["summary"];
+        println!(
+            "  {} H·x in all ({} start), solve {:.2} s, total {:.2} s",
+            s["matvecs_total"],
+            if opts.cold { "cold" } else { "warm" },
+            s["solve_s_total"].as_f64().unwrap_or(0.0),
+            s["total_s"].as_f64().unwrap_or(0.0)
+        );
+        println!("  results in {}", report.out_dir.display());
+    }
+    if report.all_converged {
+        Ok(EXIT_OK)
+    } else {
+        let bad: Vec<String> = report.points.iter().filter(|p| !p.converged).map(|p| p.index.to_string()).collect();
+        eprintln!(
+            "error: sweep point(s) {} did not converge (solve.max_iterations); every point was written to {} and flagged in sweep.csv (converged = false)",
+            bad.join(", "),
+            report.out_dir.display()
+        );
+        Ok(EXIT_NOT_CONVERGED)
+    }
 }
 
 fn print_summary(r: &simulation::RunReport) {

@@ -200,19 +200,81 @@ pub fn lowest_eigenpairs<B: Backend>(
     opts: &LanczosOptions,
     progress: &mut dyn FnMut(&LanczosProgress),
 ) -> EigenPairs<B::Vector> {
+    lowest_eigenpairs_from(be, a, opts, &[], progress)
+}
+
+/// Relative weight of the random part of a warm start block (see [`warm_block`]).
+pub const WARM_START_NOISE: f64 = 0.1;
+
+/// The start block of a warm start: `b` random combinations of the `initial` vectors
+/// (approximations of the wanted eigenvectors, e.g. the previous point of a sweep), each
+/// normalised and mixed with a random unit vector of weight [`WARM_START_NOISE`]. The
+/// random part gives every eigenvector a nonzero component, as a cold start does, so a
+/// poor guess (vectors orthogonal to a wanted eigenvector, e.g. of the wrong symmetry)
+/// still converges to the right eigenpairs; only their good part is a head start.
+/// Vectors whose length is not `n` are ignored; none left gives an empty block (random
+/// start).
+fn warm_block<B: Backend>(be: &B, initial: &[B::Vector], b: usize, n: usize, seed: u64) -> Vec<B::Vector> {
+    let good: Vec<&B::Vector> = initial.iter().filter(|v| be.len(v) == n).collect();
+    if good.is_empty() || b == 0 {
+        return Vec::new();
+    }
+    let k = good.len();
+    let coeff = super::backend::random_values(k * b, seed ^ 0x5EED_57A7);
+    let mut block: Vec<B::Vector> = (0..b).map(|_| be.alloc(n)).collect();
+    for (j, out) in block.iter_mut().enumerate() {
+        for (i, v) in good.iter().enumerate() {
+            be.axpy(coeff[i + j * k], v, out);
+        }
+        let nrm = be.norm2(out);
+        if nrm > 0.0 && nrm.is_finite() {
+            be.scale(1.0 / nrm, out);
+        } else {
+            be.fill(out, 0.0);
+        }
+        let r = be.random(n, seed.wrapping_add(0x9E37_79B9 * (j as u64 + 1)));
+        let rn = be.norm2(&r);
+        if rn > 0.0 {
+            be.axpy(WARM_START_NOISE / rn, &r, out);
+        }
+    }
+    block
+}
+
+/// [`lowest_eigenpairs`] started from `initial`: approximate eigenvectors (any number,
+/// e.g. the solution of a nearby problem) instead of a random block. The result is the
+/// same eigenpairs to the tolerance; a good guess only saves products. Empty `initial`
+/// is exactly [`lowest_eigenpairs`].
+///
+/// The guess enters as [`warm_block`]s: the start block of plain Lanczos, and with the
+/// Chebyshev filter both the start block of the cycle on H that sets the cut (its Ritz
+/// values stay upper bounds of the eigenvalues whatever the start, so the cut stays
+/// safe) and the first block of the run on p(H).
+pub fn lowest_eigenpairs_from<B: Backend>(
+    be: &B,
+    a: &B::Matrix,
+    opts: &LanczosOptions,
+    initial: &[B::Vector],
+    progress: &mut dyn FnMut(&LanczosProgress),
+) -> EigenPairs<B::Vector> {
     let n = be.matrix_rows(a);
     let nev = opts.nev.min(n).max(1);
     let margin = (nev / 2).max(3);
     let use_filter = opts.filter_degree >= 2 && opts.norm_bound.is_some() && n > 40 * (nev + margin).max(50);
     if !use_filter {
-        return thick_restart(be, &Op::Plain(a), opts, Vec::new(), opts.norm_bound.unwrap_or(0.0), progress);
+        let b = opts.block_size.clamp(1, nev);
+        let start = warm_block(be, initial, b, n, opts.seed);
+        return thick_restart(be, &Op::Plain(a), opts, start, opts.norm_bound.unwrap_or(0.0), progress);
     }
     let hnorm = opts.norm_bound.unwrap_or(0.0);
     // ---- 1. one cycle on H for the cut
     let nev_a = (nev + margin).min(n);
     let b = opts.block_size.clamp(1, nev_a);
     let one_cycle = LanczosOptions { nev: nev_a, max_matvecs: 1, ..opts.clone() };
-    let first = thick_restart(be, &Op::Plain(a), &one_cycle, Vec::new(), hnorm, progress);
+    let start = warm_block(be, initial, b, n, opts.seed);
+    let warm = !start.is_empty();
+    let first = thick_restart(be, &Op::Plain(a), &one_cycle, start, hnorm, progress);
+    let first_matvecs = first.matvecs;
     let mut matvecs = first.matvecs;
     let mut restarts = first.restarts;
     let cut = first.values.last().copied().unwrap_or(0.0);
@@ -232,6 +294,11 @@ pub fn lowest_eigenpairs<B: Backend>(
         let coeff: Vec<f64> = super::backend::random_values(k * b, opts.seed ^ matvecs as u64);
         let mut block: Vec<B::Vector> = (0..b).map(|_| be.alloc(n)).collect();
         be.combine(&start, &Coeffs { rows: k, cols: b, data: &coeff }, &mut block);
+        if warm && matvecs == first_matvecs {
+            // a warm start's first block on p(H) comes from the guess itself (the wanted
+            // vectors, plus the random part), not from the cycle that set the cut
+            block = warm_block(be, initial, b, n, opts.seed ^ 0x2);
+        }
         let inner = LanczosOptions {
             nev,
             tol: inner_tol,
@@ -627,6 +694,99 @@ mod tests {
             let exact = 2.0 - 2.0 * (std::f64::consts::PI * (k + 1) as f64 / (n + 1) as f64).cos();
             assert!((v - exact).abs() < 1e-9, "{k}: {v} vs {exact}");
         }
+    }
+
+    fn laplacian_2d(m: usize, shift: f64) -> CsrMatrix {
+        let mut t = Vec::new();
+        let id = |i: usize, j: usize| i + m * j;
+        for j in 0..m {
+            for i in 0..m {
+                // a small smooth bump so that a shifted matrix is a nearby problem
+                let x = (i as f64 + 0.5) / m as f64 - 0.5;
+                t.push((id(i, j), id(i, j), 4.0 + shift * x));
+                if i > 0 {
+                    t.push((id(i, j), id(i - 1, j), -1.0));
+                }
+                if i + 1 < m {
+                    t.push((id(i, j), id(i + 1, j), -1.0));
+                }
+                if j > 0 {
+                    t.push((id(i, j), id(i, j - 1), -1.0));
+                }
+                if j + 1 < m {
+                    t.push((id(i, j), id(i, j + 1), -1.0));
+                }
+            }
+        }
+        CsrMatrix::from_triplets(m * m, m * m, &t)
+    }
+
+    fn laplacian_1d_exact(n: usize, k: usize) -> f64 {
+        2.0 - 2.0 * (std::f64::consts::PI * (k + 1) as f64 / (n + 1) as f64).cos()
+    }
+
+    #[test]
+    fn warm_start_from_exact_vectors_saves_products() {
+        let n = 400;
+        let a = laplacian_1d(n);
+        let be = CpuBackend::new();
+        let o = LanczosOptions { nev: 5, tol: 1e-10, block_size: 1, ..Default::default() };
+        let cold = lowest_eigenpairs(&be, &a, &o, &mut |_| {});
+        let warm = lowest_eigenpairs_from(&be, &a, &o, &cold.vectors, &mut |_| {});
+        assert!(cold.converged && warm.converged);
+        for k in 0..5 {
+            assert!((warm.values[k] - laplacian_1d_exact(n, k)).abs() < 1e-9, "{k}: {}", warm.values[k]);
+        }
+        assert!(warm.matvecs < cold.matvecs, "warm {} vs cold {}", warm.matvecs, cold.matvecs);
+    }
+
+    #[test]
+    fn warm_start_from_a_poor_guess_still_finds_every_state() {
+        // the guess holds only the even (mirror-symmetric) states 0, 2, 4 of a symmetric
+        // problem: a Krylov space built from them alone would never see the odd ones
+        let n = 400;
+        let a = laplacian_1d(n);
+        let be = CpuBackend::new();
+        let even: Vec<Vec<f64>> = [0usize, 2, 4]
+            .iter()
+            .map(|&k| (0..n).map(|i| (std::f64::consts::PI * (k + 1) as f64 * (i + 1) as f64 / (n + 1) as f64).sin()).collect())
+            .collect();
+        let mut guess: Vec<Vec<f64>> = even;
+        guess.push(vec![1.0; n + 3]); // wrong length: ignored
+        let start: Vec<Vec<f64>> = guess.iter().map(|v| be.from_host(v)).collect();
+        let o = LanczosOptions { nev: 5, tol: 1e-10, block_size: 1, ..Default::default() };
+        let r = lowest_eigenpairs_from(&be, &a, &o, &start, &mut |_| {});
+        assert!(r.converged);
+        for k in 0..5 {
+            assert!((r.values[k] - laplacian_1d_exact(n, k)).abs() < 1e-9, "{k}: {}", r.values[k]);
+        }
+        // a guess that is plain wrong (a constant vector) converges too
+        let ones = vec![1.0; n];
+        let r = lowest_eigenpairs_from(&be, &a, &o, &[be.from_host(&ones)], &mut |_| {});
+        assert!(r.converged);
+        assert!((r.values[1] - laplacian_1d_exact(n, 1)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn warm_start_with_the_chebyshev_filter() {
+        // 2500 unknowns: large enough for the filtered path; the guess is the solution of a
+        // nearby matrix (a different diagonal bump)
+        let be = CpuBackend::new();
+        let o = LanczosOptions { nev: 4, tol: 1e-9, block_size: 2, norm_bound: Some(8.5), filter_degree: 16, ..Default::default() };
+        let near = laplacian_2d(50, 0.02);
+        let a = laplacian_2d(50, 0.0);
+        let guess = lowest_eigenpairs(&be, &near, &o, &mut |_| {});
+        let cold = lowest_eigenpairs(&be, &a, &o, &mut |_| {});
+        let warm = lowest_eigenpairs_from(&be, &a, &o, &guess.vectors, &mut |_| {});
+        assert!(cold.converged && warm.converged);
+        let e = |i: usize| laplacian_1d_exact(50, i);
+        let mut exact = [2.0 * e(0), e(0) + e(1), e(0) + e(1), 2.0 * e(1)];
+        exact.sort_by(f64::total_cmp);
+        for (k, x) in exact.iter().enumerate() {
+            assert!((warm.values[k] - x).abs() < 1e-7, "{k}: {} vs {x}", warm.values[k]);
+            assert!((warm.values[k] - cold.values[k]).abs() < 1e-7);
+        }
+        assert!(warm.matvecs <= cold.matvecs, "warm {} vs cold {}", warm.matvecs, cold.matvecs);
     }
 
     #[test]

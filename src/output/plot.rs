@@ -218,6 +218,109 @@ pub fn plot_1d_states(
     Ok(())
 }
 
+/// Energy levels against a swept parameter (`qdsim-gpu sweep`): one line with markers per
+/// state index, `levels[n][i]` the energy of state n at `x[i]` (NaN where a point has no
+/// such state: the line breaks there). Points where `flagged[i]` (not converged) get a
+/// black cross on every level. 1000×700 px.
+pub fn plot_levels(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    energy_label: &str,
+    x: &[f64],
+    levels: &[Vec<f64>],
+    flagged: &[bool],
+) -> Result<()> {
+    let name = path.display().to_string();
+    let bad = |reason: String| QdError::input(name.clone(), reason);
+    if x.is_empty() {
+        return Err(bad("no points to plot".into()));
+    }
+    if let Some(n) = levels.iter().position(|l| l.len() != x.len()) {
+        return Err(bad(format!("level {n} has {} values for {} points", levels[n].len(), x.len())));
+    }
+    let (mut xmin, mut xmax) = finite_range(x.iter().copied()).ok_or_else(|| bad("the parameter has no finite values".into()))?;
+    if xmax <= xmin {
+        xmin -= 0.5;
+        xmax += 0.5;
+    }
+    let (mut ylo, mut yhi) = finite_range(levels.iter().flatten().copied()).ok_or_else(|| bad("no finite energy to plot".into()))?;
+    if yhi <= ylo {
+        ylo -= 0.05;
+        yhi += 0.05;
+    }
+    let (xm, ym) = (0.03 * (xmax - xmin), 0.05 * (yhi - ylo));
+    let (xmin, xmax, ylo, yhi) = (xmin - xm, xmax + xm, ylo - ym, yhi + ym);
+    ensure_font()?;
+    let perr = plot_err(path);
+    let root = BitMapBackend::new(path, (1000, 700)).into_drawing_area();
+    root.fill(&WHITE).map_err(&perr)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, (FONT, 30))
+        .margin(20)
+        .x_label_area_size(65)
+        .y_label_area_size(95)
+        .build_cartesian_2d(xmin..xmax, ylo..yhi)
+        .map_err(&perr)?;
+    let xfmt = tick_formatter(xmax - xmin);
+    let yfmt = tick_formatter(yhi - ylo);
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(energy_label)
+        .x_labels(8)
+        .y_labels(8)
+        .x_label_formatter(&xfmt)
+        .y_label_formatter(&yfmt)
+        .label_style((FONT, 20))
+        .axis_desc_style((FONT, 24))
+        .bold_line_style(BLACK.mix(0.08))
+        .max_light_lines(0)
+        .draw()
+        .map_err(&perr)?;
+    let clip = ClipRect { x0: xmin, x1: xmax, y0: ylo, y1: yhi };
+    let legend = levels.len() <= 12;
+    for (n, l) in levels.iter().enumerate() {
+        let colour = STATE_COLOURS[n % STATE_COLOURS.len()];
+        let pts: Vec<(f64, f64)> = x.iter().copied().zip(l.iter().copied()).collect();
+        for (k, seg) in clip.polylines(pts.iter().copied()).into_iter().enumerate() {
+            let s = chart.draw_series(LineSeries::new(seg, colour.stroke_width(2))).map_err(&perr)?;
+            if legend && k == 0 {
+                s.label(format!("state {n}"))
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], colour.stroke_width(3)));
+            }
+        }
+        let dots = pts.iter().filter(|(a, b)| a.is_finite() && b.is_finite()).map(|&p| Circle::new(p, 4, colour.filled()));
+        chart.draw_series(dots).map_err(&perr)?;
+        let crosses = pts
+            .iter()
+            .zip(flagged)
+            .filter(|((a, b), &f)| f && a.is_finite() && b.is_finite())
+            .map(|(&p, _)| Cross::new(p, 8, BLACK.stroke_width(2)));
+        chart.draw_series(crosses).map_err(&perr)?;
+    }
+    if flagged.iter().any(|&f| f) {
+        chart
+            .draw_series(std::iter::empty::<Cross<(f64, f64), i32>>())
+            .map_err(&perr)?
+            .label("not converged")
+            .legend(|(x, y)| Cross::new((x + 12, y), 8, BLACK.stroke_width(2)));
+    }
+    if legend {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .margin(12)
+            .label_font((FONT, 18))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.4))
+            .draw()
+            .map_err(&perr)?;
+    }
+    root.present().map_err(&perr)?;
+    Ok(())
+}
+
 /// One heat map of [`plot_panels`].
 #[derive(Clone, Debug)]
 pub struct Panel {
