@@ -472,9 +472,14 @@ pub struct PoissonOptions {
     /// Schrödinger states (self_consistent mode only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantum_region: Option<BoxRange>,
-    /// Include classical holes in the charge (default: electrons only).
-    #[serde(default)]
+    /// Include classical holes in the charge (default true; false leaves them out, for
+    /// n-type devices where they are negligible).
+    #[serde(default = "default_true")]
     pub holes: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_poisson_tolerance() -> f64 {
@@ -492,7 +497,7 @@ impl Default for PoissonOptions {
             max_iterations: default_poisson_iterations(),
             mixing: Mixing::default(),
             quantum_region: None,
-            holes: false,
+            holes: true,
         }
     }
 }
