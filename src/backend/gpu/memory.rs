@@ -188,13 +188,6 @@ const UPLOAD_FLUSH_BYTES: u64 = 256 << 20;
 /// Default bound on the bytes of freed device buffers the pool keeps (`QDSIM_GPU_POOL_BYTES`).
 pub const DEFAULT_POOL_BYTES: u64 = 512 << 20;
 
-/// Largest buffer the pool keeps, bytes: larger ones are freed when released. Measured on
-/// an H200 (NVIDIA Vulkan 580.159): kernels on a reused large buffer ran at ~1.4 TB/s against
-/// ~3.5 TB/s on freshly created ones (208³ CSR spmv 0.43 against 0.18 ms, a vec4 copy 1470
-/// against 3660 GB/s; docs/performance.md), while what pooling saves is the cost of creating a
-/// buffer, which matters for the many small scratch and partial-sum buffers, not for vectors.
-pub const POOL_MAX_BUFFER_BYTES: u64 = 8 << 20;
-
 #[derive(Default)]
 struct StagingFree {
     list: Vec<wgpu::Buffer>,
@@ -351,12 +344,12 @@ impl MemoryManager {
         (buf, true)
     }
 
-    /// Give a device buffer back: kept in its class while the pool is under its bound and
-    /// the buffer is at most [`POOL_MAX_BUFFER_BYTES`], freed otherwise.
+    /// Give a device buffer back: kept in its class while the pool is under its bound,
+    /// freed otherwise.
     pub fn release(&self, b: wgpu::Buffer) {
         let size = b.size();
         let mut pool = lock(&self.pool);
-        if size <= POOL_MAX_BUFFER_BYTES && pool.bytes + size <= self.pool_cap {
+        if pool.bytes + size <= self.pool_cap {
             pool.bytes += size;
             self.stats.pool_bytes.store(pool.bytes, Ordering::Relaxed);
             pool.free.entry(size).or_default().push(b);
