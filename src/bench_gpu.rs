@@ -62,7 +62,8 @@ pub fn export_csr(a: &CsrMatrix, dir: &Path, stem: &str) -> Result<()> {
 
 /// Run the GPU benchmark on `sizes` (n³ dot Hamiltonians) and the eigen test on
 /// `eigen_size`³. `reps`: products per timing.
-pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usize, reps: usize, export: Option<&Path>, out: &mut dyn Write) -> Result<Value> {
+#[allow(clippy::too_many_arguments)]
+pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usize, reps: usize, filter_degree: usize, export: Option<&Path>, out: &mut dyn Write) -> Result<Value> {
     let a0 = g.adapter();
     let (prec, e) = if g.precision_bits() == 64 { ("f64", 8) } else { ("f32", 4) };
     writeln!(out, "\nqdsim-gpu bench --gpu: adapter [{}] {} ({}, {}), {prec}", a0.index, a0.name, a0.api, a0.device_type).map_err(io)?;
@@ -168,7 +169,7 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
             backend: crate::scene::BackendChoice::Gpu,
             adapter: None,
             force_iterative: true,
-            filter_degree: crate::simulation::DEFAULT_FILTER_DEGREE,
+            filter_degree,
         };
         let tb = crate::bench::TimingBackend::new(g);
         let t = Instant::now();
@@ -183,7 +184,7 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
         .map_err(io)?;
         writeln!(
             out,
-            "lowest {nev} states of the {n}³ dot on the GPU: {secs:.2} s (Lanczos {:.2} s, f64 refinement on the host {:.2} s), {} products, converged {}, tol {:e}·‖H‖, max residual {:.2e} eV",
+            "lowest {nev} states of the {n}³ dot on the GPU, filter degree {filter_degree}: {secs:.2} s (Lanczos {:.2} s, f64 refinement on the host {:.2} s), {} products, converged {}, tol {:e}·‖H‖, max residual {:.2e} eV",
             sol.eigensolver_s,
             sol.refine_s,
             sol.matvecs,

@@ -182,6 +182,9 @@ enum Command {
         /// adaptive (also QDSIM_GPU_PLACEMENT)
         #[arg(long, value_parser = ["cpu-only", "gpu-only", "unified", "adaptive"])]
         placement: Option<String>,
+        /// Chebyshev filter degree of the GPU eigensolver benchmark (default: the solver's)
+        #[arg(long)]
+        filter_degree: Option<usize>,
         /// Run the Poisson benchmark instead (PCG with Jacobi and multigrid; with --gpu also on the GPU)
         #[arg(long)]
         poisson: bool,
@@ -318,6 +321,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             adapter,
             export_csr,
             placement,
+            filter_degree,
             poisson,
             poisson_sizes,
             no_jacobi,
@@ -401,7 +405,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 let (sizes, esize) = if quick { (vec![16, 24], 16) } else { (gpu_sizes, gpu_eigen_size) };
                 let reps = if quick { 2 } else { 200 };
                 let eig = if no_eigen { None } else { Some(esize) };
-                v["gpu"] = crate::bench_gpu::run(&g, &sizes, eig, o.nev, reps, export_csr.as_deref(), &mut std::io::stdout())?;
+                let degree = filter_degree.unwrap_or(simulation::DEFAULT_FILTER_DEGREE);
+                v["gpu"] = crate::bench_gpu::run(&g, &sizes, eig, o.nev, reps, degree, export_csr.as_deref(), &mut std::io::stdout())?;
             }
             if let Some(path) = json {
                 crate::output::write_json(&path, &v)?;
