@@ -288,6 +288,27 @@ pub struct GpuBackend {
     stencil_pipes: std::sync::OnceLock<stencil::StencilPipelines>,
 }
 
+/// Compile `src` in the working precision and build one compute pipeline per entry point
+/// `names`, all with the bind-group layout `bgl` and `immediate_size` bytes of immediates.
+fn compute_pipelines(dev: &wgpu::Device, src: &str, f64_mode: bool, bgl: &wgpu::BindGroupLayout, immediate_size: u32, names: &[&str]) -> Vec<wgpu::ComputePipeline> {
+    let code = shader_source(src, f64_mode);
+    let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor { label: names.first().copied(), source: wgpu::ShaderSource::Wgsl(code.into()) });
+    let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: names.first().copied(), bind_group_layouts: &[Some(bgl)], immediate_size });
+    names
+        .iter()
+        .map(|name| {
+            dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: Some(&pl),
+                module: &module,
+                entry_point: Some(name),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                cache: None,
+            })
+        })
+        .collect()
+}
+
 fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {
         binding,
@@ -344,8 +365,6 @@ impl GpuBackend {
         multi_entries.push(storage_entry(10, false));
         let multi_layout = layout(&multi_entries);
         let pipeline = |src: &str, name: &str, bgl: &wgpu::BindGroupLayout| {
-            let code = shader_source(src, f64_mode);
-            let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(code.into()) });
             let imm = match (std::ptr::eq(src, SHADER_MULTI), std::ptr::eq(src, SHADER_SPMV), f64_mode) {
                 (true, _, false) => 48,
                 (true, _, true) => 96,
@@ -353,15 +372,7 @@ impl GpuBackend {
                 (false, false, false) => 16,
                 (false, _, true) => 32,
             };
-            let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some(name), bind_group_layouts: &[Some(bgl)], immediate_size: imm });
-            dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(name),
-                layout: Some(&pl),
-                module: &module,
-                entry_point: Some(name),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                cache: None,
-            })
+            compute_pipelines(dev, src, f64_mode, bgl, imm, &[name]).remove(0)
         };
         let pipes = Pipelines {
             fill: pipeline(SHADER_VECTOR, "fill", &vec_layout),

@@ -24,20 +24,9 @@ impl GpuBackend {
                 label: Some("cg"),
                 entries: &[storage_entry(0, true), storage_entry(1, true), storage_entry(2, true), storage_entry(3, false), storage_entry(4, false)],
             });
-            let code = super::shader_source(SHADER_CG, self.f64_mode);
-            let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("cg.wgsl"), source: wgpu::ShaderSource::Wgsl(code.into()) });
-            let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some("cg"), bind_group_layouts: &[Some(&layout)], immediate_size: 16 });
-            let pipeline = |name: &str| {
-                dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(name),
-                    layout: Some(&pl),
-                    module: &module,
-                    entry_point: Some(name),
-                    compilation_options: wgpu::PipelineCompilationOptions::default(),
-                    cache: None,
-                })
-            };
-            CgPipelines { axpy_ratio: pipeline("axpy_ratio"), xpby_ratio: pipeline("xpby_ratio"), cg_update: pipeline("cg_update"), layout }
+            let [axpy_ratio, xpby_ratio, cg_update]: [wgpu::ComputePipeline; 3] =
+                super::compute_pipelines(dev, SHADER_CG, self.f64_mode, &layout, 16, &["axpy_ratio", "xpby_ratio", "cg_update"]).try_into().unwrap_or_else(|_| unreachable!());
+            CgPipelines { axpy_ratio, xpby_ratio, cg_update, layout }
         })
     }
 

@@ -46,21 +46,10 @@ impl GpuBackend {
             let mut entries: Vec<wgpu::BindGroupLayoutEntry> = (0..5).map(|b| storage_entry(b, true)).collect();
             entries.push(storage_entry(5, false));
             let layout = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some("stencil"), entries: &entries });
-            let code = super::shader_source(SHADER_STENCIL, self.f64_mode);
-            let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some("stencil.wgsl"), source: wgpu::ShaderSource::Wgsl(code.into()) });
             let imm = if self.f64_mode { 40 } else { 28 };
-            let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: Some("stencil"), bind_group_layouts: &[Some(&layout)], immediate_size: imm });
-            let pipeline = |name: &str| {
-                dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                    label: Some(name),
-                    layout: Some(&pl),
-                    module: &module,
-                    entry_point: Some(name),
-                    compilation_options: wgpu::PipelineCompilationOptions::default(),
-                    cache: None,
-                })
-            };
-            StencilPipelines { spmv: pipeline("stencil_spmv"), spmv_axpby: pipeline("stencil_spmv_axpby"), layout }
+            let [spmv, spmv_axpby]: [wgpu::ComputePipeline; 2] =
+                super::compute_pipelines(dev, SHADER_STENCIL, self.f64_mode, &layout, imm, &["stencil_spmv", "stencil_spmv_axpby"]).try_into().unwrap_or_else(|_| unreachable!());
+            StencilPipelines { spmv, spmv_axpby, layout }
         })
     }
 
