@@ -33,6 +33,9 @@ pub struct ScfStep {
     /// Electrons in the quantum region: per nm^(3−dim) (a number for a dot).
     pub quantum_electrons: f64,
     pub newton_iterations: usize,
+    /// The charge the potential fails to account for after the Poisson solve: the largest
+    /// |b − Aφ| per cell as a density, cm⁻³ (the charge balance of this iteration).
+    pub charge_residual_cm3: f64,
     pub seconds: f64,
 }
 
@@ -149,6 +152,7 @@ pub fn solve_device<B: Backend>(
                 ground_state_ev: eig.energies.first().copied().unwrap_or(f64::NAN),
                 quantum_electrons: electrons,
                 newton_iterations: newton.iterations,
+                charge_residual_cm3: newton.residual_cm3,
                 seconds: t.elapsed().as_secs_f64(),
             };
             progress(&step);
