@@ -28,8 +28,10 @@
 //! the coarse correction, so the V-cycle is a symmetric positive-definite operator and PCG
 //! stays valid. Degree 1 is damped Jacobi (ω = 1/θ, θ the interval's centre).
 //!
-//! **Coarsest level.** Dense Cholesky on the host (nalgebra): the residual is downloaded,
-//! solved and uploaded (a few hundred values per cycle).
+//! **Coarsest level.** The exact inverse of the coarsest operator (≤ `max_coarse` unknowns),
+//! formed once on the host from its Cholesky factor and applied as a dense product on the
+//! backend, so a cycle has no host round trip (solving with the factor on the host instead
+//! costs a download and an upload per cycle: a GPU synchronisation).
 //!
 //! **Work.** A V-cycle costs, per level above the coarsest, 2·degree products with A_l
 //! (the pre-smoother starts from zero, so its last residual update is the residual that is
@@ -42,7 +44,7 @@
 
 use std::sync::Mutex;
 
-use nalgebra::{Cholesky, DVector, Dyn};
+use nalgebra::Cholesky;
 use rayon::prelude::*;
 
 use super::{Backend, CsrMatrix};
@@ -331,7 +333,10 @@ struct Work<B: Backend> {
 /// The V-cycle preconditioner, with its operators uploaded to a backend.
 pub struct Multigrid<B: Backend> {
     levels: Vec<DeviceLevel<B>>,
-    coarse: Cholesky<f64, Dyn>,
+    /// The coarsest operator's inverse, dense (from its Cholesky factor), uploaded as a
+    /// matrix: the coarse solve is one product on the backend, with no round trip to the
+    /// host (on a GPU a V-cycle then never waits for the device).
+    coarse: B::Matrix,
     degree: usize,
     cycle_index: usize,
     work: Mutex<Vec<Work<B>>>,
@@ -351,13 +356,17 @@ impl<B: Backend> Multigrid<B> {
     /// Upload a hierarchy built by [`build_hierarchy`].
     pub fn from_hierarchy(be: &B, host: &[HostLevel], opts: &MultigridOptions) -> Result<Self> {
         let last = host.last().ok_or_else(|| QdError::Internal("multigrid: empty hierarchy".into()))?;
-        let coarse = Cholesky::new(last.a.to_dense()).ok_or_else(|| {
+        let chol = Cholesky::new(last.a.to_dense()).ok_or_else(|| {
             QdError::NotConverged(format!(
                 "multigrid: the coarsest operator ({} unknowns) is not positive definite: the matrix is singular \
                  (no Dirichlet boundary or fixed cell?) or not SPD",
                 last.a.nrows
             ))
         })?;
+        let inv = chol.inverse();
+        let nc0 = inv.nrows();
+        let triplets: Vec<(usize, usize, f64)> = (0..nc0).flat_map(|i| (0..nc0).map(move |j| (i, j))).map(|(i, j)| (i, j, 0.5 * (inv[(i, j)] + inv[(j, i)]))).collect();
+        let coarse = be.upload_matrix(&CsrMatrix::from_triplets(nc0, nc0, &triplets));
         let mut levels = Vec::with_capacity(host.len());
         let mut work = Vec::with_capacity(host.len());
         for (l, h) in host.iter().enumerate() {
@@ -391,7 +400,7 @@ impl<B: Backend> Multigrid<B> {
         let fine_nnz = host[0].a.nnz().max(1) as f64;
         // work of a cycle on level l, from the coarsest up
         let nc = last.a.nrows as f64;
-        let mut w = nc * nc; // two triangular solves
+        let mut w = nc * nc; // the dense inverse's product
         for l in (0..host.len() - 1).rev() {
             let h = &host[l];
             let gamma = if l + 2 == host.len() { 1 } else { opts.cycle_index };
@@ -458,9 +467,7 @@ impl<B: Backend> Multigrid<B> {
     }
 
     fn coarse_solve(&self, be: &B, b: &B::Vector, x: &mut B::Vector) {
-        let bh = be.to_host(b);
-        let sol = self.coarse.solve(&DVector::from_vec(bh));
-        *x = be.from_host(sol.as_slice());
+        be.spmv(&self.coarse, b, x);
     }
 
     fn cycle(&self, be: &B, l: usize, b: &B::Vector, x: &mut B::Vector, work: &mut [Work<B>]) {
