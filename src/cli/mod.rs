@@ -16,6 +16,8 @@ Examples:
   qdsim-gpu solve scenes/quantum_well_1d.json
   qdsim-gpu solve scenes/spherical_dot_3d.json --out /tmp/dot --states 10
   qdsim-gpu solve scenes/spherical_dot_3d.json --backend gpu --adapter 0
+  qdsim-gpu solve scenes/heterojunction_2deg_1d.json      (self-consistent Schrödinger–Poisson)
+  qdsim-gpu sweep scenes/sweep_reverse_bias.json
   qdsim-gpu sweep scenes/sweep_dot_radius.json
   qdsim-gpu sweep scenes/quantum_well_1d.json --set regions[0].shape.to=3:8:6 --set regions[0].shape.from=-3:-8:6
   qdsim-gpu materials
@@ -56,7 +58,7 @@ impl From<BackendArg> for BackendChoice {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Solve a scene: lowest states of the effective-mass Hamiltonian, written to an output folder
+    /// Solve a scene: the lowest states (mode schrodinger), or a device's potential, carriers and states (modes poisson, self_consistent), written to an output folder
     #[command(after_help = "Example: qdsim-gpu solve scenes/quantum_well_1d.json --out well.out")]
     Solve {
         /// Scene file (JSON, see docs/scene-format.md)

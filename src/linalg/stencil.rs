@@ -32,8 +32,8 @@ impl StencilMatrix {
         let first: Vec<usize> = (a.row_ptr[0]..a.row_ptr[1]).map(|p| a.col[p] as usize).filter(|&c| c != 0).collect();
         let dims = match first[..] {
             [1] => [n, 1, 1],
-            [1, nx] if n % nx == 0 && nx > 1 => [nx, n / nx, 1],
-            [1, nx, nxy] if nx > 1 && nxy % nx == 0 && n % nxy == 0 && nxy > nx => [nx, nxy / nx, n / nxy],
+            [1, nx] if n.is_multiple_of(nx) && nx > 1 => [nx, n / nx, 1],
+            [1, nx, nxy] if nx > 1 && nxy.is_multiple_of(nx) && n.is_multiple_of(nxy) && nxy > nx => [nx, nxy / nx, n / nxy],
             _ => return None,
         };
         let strides = [1, dims[0], dims[0] * dims[1]];
