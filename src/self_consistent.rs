@@ -311,8 +311,8 @@ fn write_device_fields(out: &OutputDir, loaded: &LoadedScene, model: &DeviceMode
                 &[
                     Series { label: "n".into(), y: &ch.n, dashed: false },
                     Series { label: "p".into(), y: &ch.p, dashed: false },
-                    Series { label: "N_D".into(), y: nd, dashed: true },
-                    Series { label: "N_A".into(), y: na, dashed: true },
+                    Series { label: "N_D+".into(), y: nd, dashed: true },
+                    Series { label: "N_A-".into(), y: na, dashed: true },
                 ],
                 true,
             )?;
@@ -378,7 +378,6 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
     let scene = &loaded.scene;
     let g = &model.grid;
     let ch = &sol.charge;
-    let vol_cm3 = g.cell_volume() * 1e-21; // nm^dim → (for 3D) cm³
     let (pmin, pmax) = sol.phi.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
     let total = |v: &[f64]| v.iter().sum::<f64>();
     // integrated charges: per cm² (1D), per cm (2D), a number (3D)
@@ -406,7 +405,6 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
             "note": if last_occ > 1e-3 { "the highest computed state still holds more than 0.1 % of the lowest one's electrons: ask for more states" } else { "all occupied states computed" },
         })
     });
-    let _ = vol_cm3;
     // the numbers a sweep tabulates per point (sweep.csv columns)
     let mut key = serde_json::Map::new();
     key.insert("potential_span_v".into(), json!(pmax - pmin));
@@ -437,8 +435,8 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
             "electrons": integral(&ch.n),
             "holes": integral(&ch.p),
             "net": integral(&ch.rho),
-            "donors": integral(&ch.donors_ionised),
-            "acceptors": integral(&ch.acceptors_ionised),
+            "donors_ionised": integral(&ch.donors_ionised),
+            "acceptors_ionised": integral(&ch.acceptors_ionised),
         },
         "classical_poisson": sol.classical,
         "self_consistency": {

@@ -302,7 +302,8 @@ impl DeviceModel {
     pub fn charge(&self, phi: &[f64], quantum: Option<&QuantumCharge>) -> Charge {
         let n_cells = self.grid.len();
         let (kt, st) = (self.kt, self.statistics);
-        let parts: Vec<[f64; 6]> = (0..n_cells)
+        // per cell: n, dn/dφ, p, dp/dφ, N_D⁺, N_A⁻, d(N_D⁺ − N_A⁻)/dφ
+        let parts: Vec<[f64; 7]> = (0..n_cells)
             .into_par_iter()
             .map(|c| {
                 let b = &self.bands[c];
@@ -320,7 +321,7 @@ impl DeviceModel {
                     na.value += x.value;
                     na.d_phi += x.d_phi;
                 }
-                [n.value, n.d_phi, p.value, p.d_phi, nd.value - na.value, nd.d_phi - na.d_phi]
+                [n.value, n.d_phi, p.value, p.d_phi, nd.value, na.value, nd.d_phi - na.d_phi]
             })
             .collect();
         let mut ch = Charge {
@@ -328,8 +329,8 @@ impl DeviceModel {
             d: vec![0.0; n_cells],
             n: parts.iter().map(|v| v[0]).collect(),
             p: parts.iter().map(|v| v[2]).collect(),
-            donors_ionised: Vec::new(),
-            acceptors_ionised: Vec::new(),
+            donors_ionised: parts.iter().map(|v| v[4]).collect(),
+            acceptors_ionised: parts.iter().map(|v| v[5]).collect(),
         };
         let mut dn: Vec<f64> = parts.iter().map(|v| v[1]).collect();
         if let Some(q) = quantum {
@@ -338,19 +339,10 @@ impl DeviceModel {
                 dn[c] = qd.d_phi;
             }
         }
-        for c in 0..n_cells {
-            let v = &parts[c];
-            ch.rho[c] = v[2] - ch.n[c] + v[4];
-            ch.d[c] = (dn[c] - v[3] - v[5]).max(0.0);
+        for (c, v) in parts.iter().enumerate() {
+            ch.rho[c] = v[2] - ch.n[c] + v[4] - v[5];
+            ch.d[c] = (dn[c] - v[3] - v[6]).max(0.0);
         }
-        ch.donors_ionised = self.doping.donors.iter().fold(vec![0.0; n_cells], |mut acc, s| {
-            acc.iter_mut().zip(&s.density).for_each(|(a, d)| *a += d);
-            acc
-        });
-        ch.acceptors_ionised = self.doping.acceptors.iter().fold(vec![0.0; n_cells], |mut acc, s| {
-            acc.iter_mut().zip(&s.density).for_each(|(a, d)| *a += d);
-            acc
-        });
         ch
     }
 
