@@ -49,6 +49,8 @@ pub struct DeviceSolution {
     pub eigen: Option<simulation::Solution>,
     pub history: Vec<ScfStep>,
     pub converged: bool,
+    /// Why the self-consistent loop stopped early, when it did (results are still written).
+    pub stopped_because: Option<String>,
     pub backend: String,
     pub backend_details: Value,
 }
@@ -125,6 +127,7 @@ pub fn solve_device<B: Backend>(
         eigen: None,
         history: Vec::new(),
         converged: classical.converged,
+        stopped_because: None,
         backend: be.name(),
         backend_details: be.details(),
     };
@@ -140,7 +143,15 @@ pub fn solve_device<B: Backend>(
             let t = Instant::now();
             let (q, eig) = quantum_states(be, model, &qb, &phi, sopts)?;
             if !eig.converged {
-                return Err(QdError::NotConverged(format!("the Schrödinger solve of self-consistent iteration {it} did not converge")));
+                // reported, not hidden: the results are written with these states, flagged
+                sol.stopped_because = Some(format!(
+                    "the Schrödinger solve of self-consistent iteration {} did not converge within solve.max_iterations = {} products",
+                    it + 1,
+                    eig.max_matvecs
+                ));
+                sol.quantum = Some(q);
+                sol.eigen = Some(eig);
+                break;
             }
             let mut phi_out = phi.clone();
             let newton = model.solve_poisson(be, &mut phi_out, Some(&q), 0.1 * po.tolerance, 50)?;
@@ -167,7 +178,7 @@ pub fn solve_device<B: Backend>(
             phi = mixer.next(&phi, &phi_out);
         }
         // the states and charge of the final potential
-        if let Some(q) = &sol.quantum {
+        if let (Some(q), None) = (&sol.quantum, &sol.stopped_because) {
             if q.phi_ref.iter().zip(&q.cells).any(|(a, &c)| a != &phi[c]) {
                 let (q, eig) = quantum_states(be, model, &qb, &phi, sopts)?;
                 sol.quantum = Some(q);
@@ -442,6 +453,7 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
         "self_consistency": {
             "iterations": sol.history.len(),
             "tolerance_v": scene.solve.poisson_options().tolerance,
+            "stopped_because": sol.stopped_because,
             "history": sol.history,
         },
         "quantum": quantum,

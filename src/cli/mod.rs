@@ -477,6 +477,13 @@ fn solve(scene: PathBuf, out: Option<PathBuf>, backend: Option<BackendArg>, stat
     }
     if report.converged {
         Ok(EXIT_OK)
+    } else if device && report.results["self_consistency"]["stopped_because"].is_string() {
+        eprintln!(
+            "error: {}; results were written to {} and flagged \"not_converged\"",
+            report.results["self_consistency"]["stopped_because"].as_str().unwrap_or(""),
+            report.out_dir.display()
+        );
+        Ok(EXIT_NOT_CONVERGED)
     } else if device {
         let r = &report.results;
         eprintln!(
