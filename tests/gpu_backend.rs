@@ -145,6 +145,12 @@ fn vector_kernels_dots_and_norms_match_cpu() {
         let bd = g.block_dot(&gb, &[g.from_host(&x), g.from_host(&y)]);
         let cd = c.block_dot(&basis, &[x.clone(), y.clone()]);
         close(&bd, &cd, 1e-5);
+        // a block of 5 against 9 basis vectors: two groups of x, three of the basis, some partial
+        let basis9: Vec<Vec<f64>> = (0..9).map(|k| random_values(n, 40 + k)).collect();
+        let xs5: Vec<Vec<f64>> = (0..5).map(|k| random_values(n, 60 + k)).collect();
+        let gb9: Vec<_> = basis9.iter().map(|b| g.from_host(b)).collect();
+        let gx5: Vec<_> = xs5.iter().map(|b| g.from_host(b)).collect();
+        close(&g.block_dot(&gb9, &gx5), &c.block_dot(&basis9, &xs5), 1e-5);
         let coeff = [0.5, -1.0, 0.25, 2.0, 0.0, 1.0, 1.0, -0.5, 0.0, 0.125];
         let mut gys = vec![g.from_host(&x), g.from_host(&y)];
         let mut cys = vec![x.clone(), y.clone()];
