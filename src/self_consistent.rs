@@ -22,6 +22,9 @@ use crate::physics::device::{Charge, DeviceModel, NewtonReport, QuantumCharge};
 use crate::scene::{BackendChoice, LoadedScene, MixingMethod, SolveMode};
 use crate::simulation::{self, RunOptions, RunReport, SolveOptions, SUBSAMPLES};
 
+/// Newton steps allowed for the classical start of a self-consistent solve.
+pub const CLASSICAL_START_NEWTON_STEPS: usize = 200;
+
 /// One outer iteration, for the progress bar and results.json.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ScfStep {
@@ -117,8 +120,11 @@ pub fn solve_device<B: Backend>(
         Some(s) if s.len() == model.grid.len() => s.to_vec(),
         _ => model.initial_potential(),
     };
-    // 1. classical nonlinear Poisson (the whole device classical): the start of the loop
-    let classical = model.solve_poisson(be, &mut phi, None, po.tolerance, po.max_iterations.max(50))?;
+    // 1. classical nonlinear Poisson (the whole device classical): the answer in mode
+    // "poisson", capped at its max_iterations Newton steps; the start of the loop in mode
+    // "self_consistent", where max_iterations caps the outer iterations instead
+    let newton_cap = if scene.solve.mode == SolveMode::Poisson { po.max_iterations } else { CLASSICAL_START_NEWTON_STEPS };
+    let classical = model.solve_poisson(be, &mut phi, None, po.tolerance, newton_cap)?;
     let mut sol = DeviceSolution {
         phi: Vec::new(),
         charge: Charge::default(),

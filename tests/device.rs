@@ -168,6 +168,13 @@ fn too_few_iterations_exit_3_and_bad_device_input_exits_2() {
     assert!(text.contains("did not converge") && text.contains("max_iterations"), "{text}");
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
     assert_eq!(r["status"], "not_converged");
+    // mode poisson: max_iterations caps the Newton steps
+    let scene = d.join("pn.json");
+    std::fs::write(&scene, pn(1e17, 2.0, "fermi_dirac").replace(r#""tolerance": 1e-9"#, r#""tolerance": 1e-9, "max_iterations": 2"#)).unwrap();
+    let out = d.join("pn.out");
+    let o = bin().args(["solve", scene.to_str().unwrap(), "--out", out.to_str().unwrap(), "--backend", "cpu"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("potential_v.npy").exists());
     // n-type contacts at two voltages would drive a current: refused, naming the field
     let bad = pn(1e16, 4.0, "boltzmann").replace(r#"{ "face": "x_max", "type": "ohmic" }"#, r#"{ "face": "x_max", "type": "ohmic" }, { "face": "x_max", "type": "ohmic", "voltage": 0.1 }"#);
     for (name, text, field) in [
