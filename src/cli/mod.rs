@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::{QdError, Result, EXIT_INTERNAL, EXIT_NOT_CONVERGED, EXIT_OK};
@@ -56,6 +56,27 @@ impl From<BackendArg> for BackendChoice {
     }
 }
 
+/// What `solve` and `sweep` may override in the scene, and the adapter they use.
+#[derive(Args, Debug)]
+struct Overrides {
+    /// Backend, overriding the scene's solve.backend
+    #[arg(long, value_enum)]
+    backend: Option<BackendArg>,
+    /// Number of states, overriding the scene's solve.states
+    #[arg(long)]
+    states: Option<usize>,
+    /// GPU adapter: an index from `qdsim-gpu info` or a name substring (also QDSIM_ADAPTER)
+    #[arg(long)]
+    adapter: Option<String>,
+}
+
+impl Overrides {
+    /// The run options these give, writing to `out`.
+    fn run_options(self, out: Option<PathBuf>) -> RunOptions {
+        RunOptions { out, backend: self.backend.map(Into::into), states: self.states, adapter: self.adapter }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Solve a scene: the lowest states (mode schrodinger), or a device's potential, carriers and states (modes poisson, self_consistent), written to an output folder
@@ -66,15 +87,8 @@ enum Command {
         /// Output folder (default: <scene>.out next to the scene); replaced atomically
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Backend, overriding the scene's solve.backend
-        #[arg(long, value_enum)]
-        backend: Option<BackendArg>,
-        /// Number of states, overriding the scene's solve.states
-        #[arg(long)]
-        states: Option<usize>,
-        /// GPU adapter: an index from `qdsim-gpu info` or a name substring (also QDSIM_ADAPTER)
-        #[arg(long)]
-        adapter: Option<String>,
+        #[command(flatten)]
+        overrides: Overrides,
         /// No progress bar and no summary (errors are still printed)
         #[arg(long, short)]
         quiet: bool,
@@ -103,15 +117,8 @@ enum Command {
         /// Output folder (default: <scene>.sweep next to the scene); replaced atomically
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Backend, overriding the scene's solve.backend
-        #[arg(long, value_enum)]
-        backend: Option<BackendArg>,
-        /// Number of states, overriding the scene's solve.states
-        #[arg(long)]
-        states: Option<usize>,
-        /// GPU adapter: an index from `qdsim-gpu info` or a name substring (also QDSIM_ADAPTER)
-        #[arg(long)]
-        adapter: Option<String>,
+        #[command(flatten)]
+        overrides: Overrides,
         /// Keep every point's full output (the files `solve` writes) in points/NNN/
         #[arg(long)]
         keep_points: bool,
@@ -250,7 +257,7 @@ pub fn main() -> i32 {
 
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Solve { scene, out, backend, states, adapter, quiet, stats, gpu_precision, placement } => {
+        Command::Solve { scene, out, overrides, quiet, stats, gpu_precision, placement } => {
             if let Some(p) = gpu_precision {
                 // read by GpuBackend::new; set before any thread starts
                 std::env::set_var("QDSIM_GPU_PRECISION", p);
@@ -258,10 +265,10 @@ fn dispatch(cli: Cli) -> Result<i32> {
             if let Some(p) = placement {
                 std::env::set_var("QDSIM_GPU_PLACEMENT", p);
             }
-            solve(scene, out, backend, states, adapter, quiet, stats)
+            solve(scene, overrides.run_options(out), quiet, stats)
         }
-        Command::Sweep { scene, set, out, backend, states, adapter, keep_points, cold, quiet } => {
-            let run = RunOptions { out: None, backend: backend.map(Into::into), states, adapter };
+        Command::Sweep { scene, set, out, overrides, keep_points, cold, quiet } => {
+            let run = overrides.run_options(None);
             let opts = crate::sweep::SweepOptions { run, out, keep_points, cold };
             sweep(scene, set, opts, quiet)
         }
@@ -434,8 +441,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-fn solve(scene: PathBuf, out: Option<PathBuf>, backend: Option<BackendArg>, states: Option<usize>, adapter: Option<String>, quiet: bool, stats: bool) -> Result<i32> {
-    let opts = RunOptions { out, backend: backend.map(Into::into), states, adapter };
+fn solve(scene: PathBuf, opts: RunOptions, quiet: bool, stats: bool) -> Result<i32> {
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
