@@ -3,26 +3,17 @@
 //! output folder.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_qdsim-gpu"))
-}
+mod common;
+use common::{bin, run, text};
 
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("qdsim-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::tmpdir("cli", name)
 }
 
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run qdsim-gpu")
-}
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+
+
 
 const WELL: &str = r#"{
   "name": "test well",

@@ -4,9 +4,11 @@
 //! CPU, and the exit codes of non-convergence and bad input.
 
 use std::path::PathBuf;
-use std::process::Command;
 
-use qdsim_gpu::backend::{CpuBackend, GpuBackend};
+mod common;
+use common::bin;
+
+use qdsim_gpu::backend::CpuBackend;
 use qdsim_gpu::constants::{kt_ev, EPS0_SI, Q_SI};
 use qdsim_gpu::linalg::Backend;
 use qdsim_gpu::materials::MaterialDb;
@@ -129,15 +131,7 @@ fn two_deg_sheet_density_is_converged_in_the_grid() {
 
 #[test]
 fn gpu_backend_gives_the_cpu_potential_and_levels() {
-    let g = match GpuBackend::new(None, true) {
-        Ok(Some(g)) => g,
-        other => {
-            if std::env::var("QDSIM_REQUIRE_GPU").is_ok_and(|v| v == "1") {
-                panic!("QDSIM_REQUIRE_GPU=1 but no usable adapter: {:?}", other.err());
-            }
-            return;
-        }
-    };
+    let Some(g) = common::gpu() else { return };
     let l = loaded(&heterojunction(1.0, 60));
     let (_, c) = solve(&CpuBackend::new(), &l);
     let (_, gs) = solve(&g, &l);
@@ -150,15 +144,10 @@ fn gpu_backend_gives_the_cpu_potential_and_levels() {
     }
 }
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_qdsim-gpu"))
-}
 
 #[test]
 fn too_few_iterations_exit_3_and_bad_device_input_exits_2() {
-    let d = std::env::temp_dir().join(format!("qdsim-device-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
+    let d = common::tmpdir("device", "exit-codes");
     let scene = d.join("hj.json");
     std::fs::write(&scene, heterojunction(1.0, 2)).unwrap();
     let out = d.join("hj.out");

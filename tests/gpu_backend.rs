@@ -6,21 +6,9 @@ use qdsim_gpu::backend::{CpuBackend, GpuBackend};
 use qdsim_gpu::linalg::backend::{random_values, Backend, Coeffs};
 use qdsim_gpu::linalg::CsrMatrix;
 
-fn gpu() -> Option<GpuBackend> {
-    match GpuBackend::new(None, true) {
-        Ok(Some(g)) => {
-            eprintln!("GPU adapter: {:?}", g.adapter());
-            Some(g)
-        }
-        other => {
-            if std::env::var("QDSIM_REQUIRE_GPU").is_ok_and(|v| v == "1") {
-                panic!("QDSIM_REQUIRE_GPU=1 but no usable adapter: {:?}", other.err());
-            }
-            eprintln!("no GPU adapter: skipping");
-            None
-        }
-    }
-}
+mod common;
+use common::gpu;
+
 
 fn random_sym(n: usize, per_row: usize, seed: u64) -> CsrMatrix {
     let r = random_values(n * per_row * 2 + n, seed);

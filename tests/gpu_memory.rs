@@ -8,17 +8,10 @@ use qdsim_gpu::backend::{CpuBackend, GpuBackend};
 use qdsim_gpu::linalg::backend::{random_values, Backend, Coeffs};
 use qdsim_gpu::linalg::CsrMatrix;
 
+mod common;
+
 fn open(opts: GpuOptions) -> Option<GpuBackend> {
-    match GpuBackend::with_options(None, true, opts) {
-        Ok(Some(g)) => Some(g),
-        other => {
-            if std::env::var("QDSIM_REQUIRE_GPU").is_ok_and(|v| v == "1") {
-                panic!("QDSIM_REQUIRE_GPU=1 but no usable adapter: {:?}", other.err());
-            }
-            eprintln!("no GPU adapter: skipping");
-            None
-        }
-    }
+    common::gpu_or_skip(GpuBackend::with_options(None, true, opts))
 }
 
 /// The backend with its default placement (GpuOnly unless the environment says otherwise:

@@ -6,7 +6,10 @@
 
 use std::f64::consts::PI;
 
-use qdsim_gpu::backend::{CpuBackend, GpuBackend};
+mod common;
+use common::gpu;
+
+use qdsim_gpu::backend::CpuBackend;
 use qdsim_gpu::grid::Grid;
 use qdsim_gpu::linalg::backend::{random_values, Backend};
 use qdsim_gpu::linalg::cg::{pcg, CgOptions, Jacobi};
@@ -321,18 +324,6 @@ fn newton_diagonal_with_multigrid() {
     assert!(it <= 20, "{it} iterations");
 }
 
-fn gpu() -> Option<GpuBackend> {
-    match GpuBackend::new(None, true) {
-        Ok(Some(g)) => Some(g),
-        other => {
-            if std::env::var("QDSIM_REQUIRE_GPU").is_ok_and(|v| v == "1") {
-                panic!("QDSIM_REQUIRE_GPU=1 but no usable adapter: {:?}", other.err());
-            }
-            eprintln!("no GPU adapter: skipping");
-            None
-        }
-    }
-}
 
 #[test]
 fn rectangular_spmv_on_both_backends() {

@@ -4,28 +4,17 @@
 //! warm start equal to cold start, and the three shipped sweep scenes validated.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_qdsim-gpu"));
-    c.env("XDG_RUNTIME_DIR", "/tmp");
-    c
-}
+mod common;
+use common::{run, text};
 
 fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("qdsim-sweep-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::tmpdir("sweep", name)
 }
 
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run qdsim-gpu")
-}
 
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
+
+
 
 /// 500 cells: above the dense limit, so the Lanczos eigensolver (and its warm start) runs.
 const WELL: &str = r#"{

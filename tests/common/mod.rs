@@ -1,0 +1,57 @@
+//! Helpers shared by the integration tests: opening the GPU backend (skipped without an
+//! adapter unless QDSIM_REQUIRE_GPU=1, which CI sets), and running the binary in a scratch
+//! folder.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use qdsim_gpu::backend::GpuBackend;
+
+/// The backend `opened` gave, or None (skip) when there is no adapter; with
+/// QDSIM_REQUIRE_GPU=1 a missing adapter fails the test instead.
+pub fn gpu_or_skip(opened: qdsim_gpu::error::Result<Option<GpuBackend>>) -> Option<GpuBackend> {
+    match opened {
+        Ok(Some(g)) => {
+            eprintln!("GPU adapter: {:?}", g.adapter());
+            Some(g)
+        }
+        other => {
+            if std::env::var("QDSIM_REQUIRE_GPU").is_ok_and(|v| v == "1") {
+                panic!("QDSIM_REQUIRE_GPU=1 but no usable adapter: {:?}", other.err());
+            }
+            eprintln!("no GPU adapter: skipping");
+            None
+        }
+    }
+}
+
+/// Any adapter, software ones included (lavapipe in CI).
+pub fn gpu() -> Option<GpuBackend> {
+    gpu_or_skip(GpuBackend::new(None, true))
+}
+
+/// The qdsim-gpu binary.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_qdsim-gpu"));
+    c.env("XDG_RUNTIME_DIR", "/tmp");
+    c
+}
+
+/// An empty scratch folder `qdsim-<prefix>-<name>-<pid>` under the system's temp folder.
+pub fn tmpdir(prefix: &str, name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("qdsim-{prefix}-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Run the binary with `args`.
+pub fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run qdsim-gpu")
+}
+
+/// Its stdout and stderr together.
+pub fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
