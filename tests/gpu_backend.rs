@@ -7,7 +7,7 @@ use qdsim_gpu::linalg::backend::{random_values, Backend, Coeffs};
 use qdsim_gpu::linalg::CsrMatrix;
 
 mod common;
-use common::gpu;
+use common::{close, gpu, laplacian3};
 
 
 fn random_sym(n: usize, per_row: usize, seed: u64) -> CsrMatrix {
@@ -25,13 +25,6 @@ fn random_sym(n: usize, per_row: usize, seed: u64) -> CsrMatrix {
     CsrMatrix::from_triplets(n, n, &t)
 }
 
-fn close(a: &[f64], b: &[f64], rel: f64) {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!((x - y).abs() <= rel * scale, "element {i}: {x} vs {y} (scale {scale})");
-    }
-}
 
 #[test]
 fn spmv_matches_cpu_with_poisoned_outputs() {
@@ -206,26 +199,7 @@ fn cg_solves_match_cpu() {
 fn lanczos_eigenvalues_match_cpu_and_dense() {
     let Some(g) = gpu() else { return };
     // Kronecker sum of three 1D Laplacians: exact threefold degeneracies
-    let m = 12;
-    let n = m * m * m;
-    let mut t = Vec::new();
-    for k in 0..m {
-        for j in 0..m {
-            for i in 0..m {
-                let idx = i + m * (j + m * k);
-                t.push((idx, idx, 6.0));
-                for (d, s) in [(i, 1), (j, m), (k, m * m)] {
-                    if d > 0 {
-                        t.push((idx, idx - s, -1.0));
-                    }
-                    if d + 1 < m {
-                        t.push((idx, idx + s, -1.0));
-                    }
-                }
-            }
-        }
-    }
-    let a = CsrMatrix::from_triplets(n, n, &t);
+    let a = laplacian3(12);
     let opts = qdsim_gpu::simulation::SolveOptions {
         states: 7,
         tolerance: 1e-8,

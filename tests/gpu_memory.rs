@@ -9,6 +9,7 @@ use qdsim_gpu::linalg::backend::{random_values, Backend, Coeffs};
 use qdsim_gpu::linalg::CsrMatrix;
 
 mod common;
+use common::{close, laplacian3};
 
 fn open(opts: GpuOptions) -> Option<GpuBackend> {
     common::gpu_or_skip(GpuBackend::with_options(None, true, opts))
@@ -39,13 +40,6 @@ fn elem(g: &GpuBackend) -> u64 {
     }
 }
 
-fn close(a: &[f64], b: &[f64], rel: f64) {
-    assert_eq!(a.len(), b.len());
-    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!((x - y).abs() <= rel * scale, "element {i}: {x} vs {y} (scale {scale})");
-    }
-}
 
 fn rel_tol(g: &GpuBackend) -> f64 {
     if g.precision_bits() == 64 {
@@ -72,27 +66,6 @@ fn banded(n: usize, band: usize, seed: u64) -> CsrMatrix {
     CsrMatrix::from_triplets(n, n, &t)
 }
 
-/// −Δ on an m³ grid (7-point, Dirichlet): eigenvalues 6 − 2Σcos(kπ/(m+1)).
-fn laplacian3(m: usize) -> CsrMatrix {
-    let mut t = Vec::new();
-    for k in 0..m {
-        for j in 0..m {
-            for i in 0..m {
-                let idx = i + m * (j + m * k);
-                t.push((idx, idx, 6.0));
-                for (d, s) in [(i, 1), (j, m), (k, m * m)] {
-                    if d > 0 {
-                        t.push((idx, idx - s, -1.0));
-                    }
-                    if d + 1 < m {
-                        t.push((idx, idx + s, -1.0));
-                    }
-                }
-            }
-        }
-    }
-    CsrMatrix::from_triplets(m * m * m, m * m * m, &t)
-}
 
 #[test]
 fn gpu_only_vectors_cross_to_the_host_only_when_read() {

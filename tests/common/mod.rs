@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use qdsim_gpu::backend::GpuBackend;
+use qdsim_gpu::linalg::CsrMatrix;
 
 /// The backend `opened` gave, or None (skip) when there is no adapter; with
 /// QDSIM_REQUIRE_GPU=1 a missing adapter fails the test instead.
@@ -54,4 +55,37 @@ pub fn run(args: &[&str]) -> Output {
 /// Its stdout and stderr together.
 pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// Elementwise |a − b| ≤ rel · max|b|.
+pub fn close(a: &[f64], b: &[f64], rel: f64) {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-30);
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= rel * scale, "element {i}: {x} vs {y} (scale {scale})");
+    }
+}
+
+/// −Δ on an m³ grid (7-point, Dirichlet, unit spacing): eigenvalues 6 − 2Σcos(kπ/(m+1)),
+/// with exact threefold degeneracies.
+pub fn laplacian3(m: usize) -> CsrMatrix {
+    let n = m * m * m;
+    let mut t = Vec::new();
+    for k in 0..m {
+        for j in 0..m {
+            for i in 0..m {
+                let idx = i + m * (j + m * k);
+                t.push((idx, idx, 6.0));
+                for (d, s) in [(i, 1), (j, m), (k, m * m)] {
+                    if d > 0 {
+                        t.push((idx, idx - s, -1.0));
+                    }
+                    if d + 1 < m {
+                        t.push((idx, idx + s, -1.0));
+                    }
+                }
+            }
+        }
+    }
+    CsrMatrix::from_triplets(n, n, &t)
 }
