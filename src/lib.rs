@@ -8,6 +8,7 @@
 //! - [`linalg`]: sparse matrices, the [`linalg::backend::Backend`] trait and the algorithms
 //!   written once over it (Lanczos, CG).
 //! - [`backend`]: implementations of the backend trait (CPU on rayon).
+//! - [`parallel`]: MPI domain decomposition: the distributed backend, partitions, halos.
 //! - [`output`]: results.json, .npy, VTK and PNG writers, the atomic output folder.
 //! - [`cli`]: the command-line front end.
 //! - [`simulation`]: the pipeline that ties a scene to a solved result.
@@ -26,6 +27,7 @@ pub mod grid;
 pub mod linalg;
 pub mod materials;
 pub mod output;
+pub mod parallel;
 pub mod physics;
 pub mod scene;
 pub mod self_consistent;

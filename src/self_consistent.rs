@@ -219,17 +219,18 @@ pub fn run(loaded: &LoadedScene, opts: &RunOptions, out_path: Option<&Path>, sta
     sopts.adapter = opts.adapter.clone();
     let setup_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
+    let adapter = crate::parallel::adapter_for_rank(sopts.adapter.as_deref());
     let sol = match sopts.backend {
-        BackendChoice::Cpu => solve_device(&CpuBackend::new(), loaded, &model, &sopts, start, progress)?,
+        BackendChoice::Cpu => crate::on_ranks!(CpuBackend::new(), |be| solve_device(be, loaded, &model, &sopts, start, progress)?),
         BackendChoice::Gpu => {
-            let g = GpuBackend::new(sopts.adapter.as_deref(), true)?.ok_or_else(|| {
+            let g = GpuBackend::new(adapter.as_deref(), true)?.ok_or_else(|| {
                 QdError::input("solve.backend", "\"gpu\" was asked for but no GPU adapter (Vulkan, Metal or DX12) is available; `qdsim-gpu info` lists adapters")
             })?;
-            solve_device(&g, loaded, &model, &sopts, start, progress)?
+            crate::on_ranks!(g, |be| solve_device(be, loaded, &model, &sopts, start, progress)?)
         }
-        BackendChoice::Auto => match GpuBackend::new(sopts.adapter.as_deref(), false)? {
-            Some(g) => solve_device(&g, loaded, &model, &sopts, start, progress)?,
-            None => solve_device(&CpuBackend::new(), loaded, &model, &sopts, start, progress)?,
+        BackendChoice::Auto => match GpuBackend::new(adapter.as_deref(), false)? {
+            Some(g) => crate::on_ranks!(g, |be| solve_device(be, loaded, &model, &sopts, start, progress)?),
+            None => crate::on_ranks!(CpuBackend::new(), |be| solve_device(be, loaded, &model, &sopts, start, progress)?),
         },
     };
     let solve_s = t1.elapsed().as_secs_f64();

@@ -298,10 +298,14 @@ pub fn solve(h: &CsrMatrix, opts: &SolveOptions, progress: &mut dyn FnMut(&Lancz
 /// ignores it.
 pub fn solve_from(h: &CsrMatrix, opts: &SolveOptions, initial: &[Vec<f64>], progress: &mut dyn FnMut(&LanczosProgress)) -> Result<Solution> {
     let small = h.nrows <= DENSE_LIMIT && !opts.force_iterative;
+    let adapter = crate::parallel::adapter_for_rank(opts.adapter.as_deref());
+    // in an MPI job each rank holds only its block: the binding limits apply to that
+    let distributed = crate::parallel::distributed();
     let gpu = match opts.backend {
         BackendChoice::Cpu => None,
         _ if small => None,
-        BackendChoice::Gpu => match GpuBackend::new(opts.adapter.as_deref(), true)? {
+        BackendChoice::Gpu => match GpuBackend::new(adapter.as_deref(), true)? {
+            Some(g) if distributed => Some(g),
             Some(g) => match g.fits_matrix(h) {
                 Ok(()) => Some(g),
                 Err(why) => {
@@ -324,8 +328,8 @@ pub fn solve_from(h: &CsrMatrix, opts: &SolveOptions, initial: &[Vec<f64>], prog
                 ))
             }
         },
-        BackendChoice::Auto => match GpuBackend::new(opts.adapter.as_deref(), false)? {
-            Some(g) if g.fits_matrix(h).is_ok() => Some(g),
+        BackendChoice::Auto => match GpuBackend::new(adapter.as_deref(), false)? {
+            Some(g) if distributed || g.fits_matrix(h).is_ok() => Some(g),
             Some(g) => {
                 eprintln!("notice: the problem exceeds adapter '{}''s binding limits; using the cpu backend", g.adapter().name);
                 None
@@ -337,12 +341,12 @@ pub fn solve_from(h: &CsrMatrix, opts: &SolveOptions, initial: &[Vec<f64>], prog
         },
     };
     match gpu {
-        Some(g) => {
-            let mut sol = solve_with_from(&g, h, opts, initial, progress)?;
-            sol.backend_details = g.details();
+        Some(g) => crate::on_ranks!(g, |be| {
+            let mut sol = solve_with_from(be, h, opts, initial, progress)?;
+            sol.backend_details = be.details();
             Ok(sol)
-        }
-        None => solve_with_from(&CpuBackend::new(), h, opts, initial, progress),
+        }),
+        None => crate::on_ranks!(CpuBackend::new(), |be| solve_with_from(be, h, opts, initial, progress)),
     }
 }
 

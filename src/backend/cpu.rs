@@ -46,7 +46,7 @@ fn dot_serial(a: &[f64], b: &[f64]) -> f64 {
 
 /// acc[i] += basis[i][r0..r0+len] · x, four basis vectors per sweep of x (x is loaded
 /// once per four products; 16 independent accumulators vectorise).
-fn dot_many(basis: &[Vec<f64>], x: &[f64], r0: usize, acc: &mut [f64]) {
+fn dot_many(basis: &[&Vec<f64>], x: &[f64], r0: usize, acc: &mut [f64]) {
     let n = x.len();
     let n4 = n / 4 * 4;
     let mut i = 0;
@@ -78,7 +78,7 @@ fn dot_many(basis: &[Vec<f64>], x: &[f64], r0: usize, acc: &mut [f64]) {
 
 /// y += Σ_i c_i basis_i[r0..r0+len], four basis vectors per sweep of y (y is loaded and
 /// stored once per four updates).
-fn axpy_many(y: &mut [f64], basis: &[Vec<f64>], c: &[f64], r0: usize) {
+fn axpy_many(y: &mut [f64], basis: &[&Vec<f64>], c: &[f64], r0: usize) {
     let n = y.len();
     let mut i = 0;
     while i + 4 <= basis.len() {
@@ -210,7 +210,7 @@ impl Backend for CpuBackend {
         x.par_chunks(CHUNK).zip(y.par_chunks(CHUNK)).map(|(a, b)| dot_serial(a, b)).sum()
     }
 
-    fn multi_dot(&self, basis: &[Vec<f64>], x: &Vec<f64>) -> Vec<f64> {
+    fn multi_dot_refs(&self, basis: &[&Vec<f64>], x: &Vec<f64>) -> Vec<f64> {
         let m = basis.len();
         if m == 0 {
             return Vec::new();
@@ -236,14 +236,14 @@ impl Backend for CpuBackend {
             )
     }
 
-    fn multi_axpy(&self, basis: &[Vec<f64>], c: &[f64], y: &mut Vec<f64>) {
+    fn multi_axpy_refs(&self, basis: &[&Vec<f64>], c: &[f64], y: &mut Vec<f64>) {
         let m = basis.len().min(c.len());
         y.par_chunks_mut(BASIS_CHUNK).enumerate().for_each(|(k, yc)| {
             axpy_many(yc, &basis[..m], &c[..m], k * BASIS_CHUNK);
         });
     }
 
-    fn block_dot(&self, basis: &[Vec<f64>], xs: &[Vec<f64>]) -> Vec<f64> {
+    fn block_dot_refs(&self, basis: &[&Vec<f64>], xs: &[&Vec<f64>]) -> Vec<f64> {
         let m = basis.len();
         let b = xs.len();
         if m == 0 || b == 0 {
@@ -274,7 +274,7 @@ impl Backend for CpuBackend {
                 },
             )
     }
-    fn block_sub(&self, basis: &[Vec<f64>], c: &Coeffs, ys: &mut [Vec<f64>]) {
+    fn block_sub_refs(&self, basis: &[&Vec<f64>], c: &Coeffs, ys: &mut [&mut Vec<f64>]) {
         let cols = c.cols.min(ys.len());
         let rows = c.rows.min(basis.len());
         if cols == 0 {
@@ -307,7 +307,7 @@ impl Backend for CpuBackend {
             }
         });
     }
-    fn combine(&self, basis: &[Vec<f64>], c: &Coeffs, out: &mut [Vec<f64>]) {
+    fn combine_refs(&self, basis: &[&Vec<f64>], c: &Coeffs, out: &mut [&mut Vec<f64>]) {
         let n = basis.first().map(|b| b.len()).unwrap_or(0);
         let cols = c.cols.min(out.len());
         let rows = c.rows.min(basis.len());
@@ -329,6 +329,17 @@ impl Backend for CpuBackend {
                 axpy_many(o, &basis[..rows], &c.data[j * c.rows..j * c.rows + rows], k * len);
             }
         });
+    }
+
+    fn read_ranges(&self, x: &Vec<f64>, ranges: &[(usize, usize)]) -> Vec<f64> {
+        ranges.iter().flat_map(|&(s, l)| x[s..s + l].iter().copied()).collect()
+    }
+    fn add_ranges(&self, y: &mut Vec<f64>, ranges: &[(usize, usize)], values: &[f64]) {
+        let mut at = 0;
+        for &(s, l) in ranges {
+            y[s..s + l].iter_mut().zip(&values[at..at + l]).for_each(|(a, b)| *a += b);
+            at += l;
+        }
     }
 
     fn alloc_scalars(&self, n: usize) -> Vec<f64> {

@@ -226,6 +226,15 @@ enum Command {
     },
 }
 
+/// eprintln! on rank 0 only (every rank of an MPI job reaches the same outcome).
+macro_rules! root_eprintln {
+    ($($t:tt)*) => {
+        if crate::parallel::is_root() {
+            eprintln!($($t)*)
+        }
+    };
+}
+
 /// Entry point of the binary; returns the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -236,12 +245,14 @@ pub fn main() -> i32 {
             return e.exit_code();
         }
     };
+    // MPI (feature `mpi`): every rank runs the same command; kept until the end of main
+    let _mpi = crate::parallel::init();
     let outcome = std::panic::catch_unwind(|| dispatch(cli));
     match outcome {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
-            eprintln!("error: {e}");
-            e.exit_code()
+            eprintln!("{}error: {e}", rank_prefix());
+            crate::parallel::abort_job(e.exit_code())
         }
         Err(panic) => {
             let msg = panic
@@ -249,9 +260,17 @@ pub fn main() -> i32 {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            eprintln!("internal error: {msg} (this is a bug; please report it with the scene)");
-            EXIT_INTERNAL
+            eprintln!("{}internal error: {msg} (this is a bug; please report it with the scene)", rank_prefix());
+            crate::parallel::abort_job(EXIT_INTERNAL)
         }
+    }
+}
+
+/// "rank r of N (host): " in an MPI job of several ranks, else nothing.
+fn rank_prefix() -> String {
+    match crate::parallel::world() {
+        Some(w) if w.size() > 1 => format!("rank {} of {} ({}): ", w.rank(), w.size(), w.host()),
+        _ => String::new(),
     }
 }
 
@@ -265,12 +284,12 @@ fn dispatch(cli: Cli) -> Result<i32> {
             if let Some(p) = placement {
                 std::env::set_var("QDSIM_GPU_PLACEMENT", p);
             }
-            solve(scene, overrides.run_options(out), quiet, stats)
+            solve(scene, overrides.run_options(out), quiet || !crate::parallel::is_root(), stats && crate::parallel::is_root())
         }
         Command::Sweep { scene, set, out, overrides, keep_points, cold, quiet } => {
             let run = overrides.run_options(None);
             let opts = crate::sweep::SweepOptions { run, out, keep_points, cold };
-            sweep(scene, set, opts, quiet)
+            sweep(scene, set, opts, quiet || !crate::parallel::is_root())
         }
         Command::Materials { name, x, temperature, file } => {
             let mut db = crate::materials::MaterialDb::builtin();
@@ -484,7 +503,7 @@ fn solve(scene: PathBuf, opts: RunOptions, quiet: bool, stats: bool) -> Result<i
     if report.converged {
         Ok(EXIT_OK)
     } else if device && report.results["self_consistency"]["stopped_because"].is_string() {
-        eprintln!(
+        root_eprintln!(
             "error: {}; results were written to {} and flagged \"not_converged\"",
             report.results["self_consistency"]["stopped_because"].as_str().unwrap_or(""),
             report.out_dir.display()
@@ -492,7 +511,7 @@ fn solve(scene: PathBuf, opts: RunOptions, quiet: bool, stats: bool) -> Result<i
         Ok(EXIT_NOT_CONVERGED)
     } else if device {
         let r = &report.results;
-        eprintln!(
+        root_eprintln!(
             "error: the {} solve did not converge within solve.poisson.max_iterations = {} (last potential change {} V, tolerance {} V); results were written to {} and flagged \"not_converged\"",
             r["mode"].as_str().unwrap_or(""),
             r["scene"]["solve"]["poisson"]["max_iterations"].as_u64().map(|v| v.to_string()).unwrap_or_else(|| "100".into()),
@@ -502,7 +521,7 @@ fn solve(scene: PathBuf, opts: RunOptions, quiet: bool, stats: bool) -> Result<i
         );
         Ok(EXIT_NOT_CONVERGED)
     } else {
-        eprintln!(
+        root_eprintln!(
             "error: the eigensolver did not converge within solve.max_iterations = {} operator applications; results were written to {} and flagged \"not_converged\"",
             report.results["solver"]["max_matvecs"], report.out_dir.display()
         );
@@ -588,7 +607,7 @@ fn sweep(scene: PathBuf, set: Vec<String>, opts: crate::sweep::SweepOptions, qui
         Ok(EXIT_OK)
     } else {
         let bad: Vec<String> = report.points.iter().filter(|p| !p.converged).map(|p| p.index.to_string()).collect();
-        eprintln!(
+        root_eprintln!(
             "error: sweep point(s) {} did not converge (solve.max_iterations); every point was written to {} and flagged in sweep.csv (converged = false)",
             bad.join(", "),
             report.out_dir.display()

@@ -75,34 +75,78 @@ pub trait Backend: Send + Sync {
 
     /// c_i = basis_iᵀ x for every vector of the basis.
     fn multi_dot(&self, basis: &[Self::Vector], x: &Self::Vector) -> Vec<f64> {
-        basis.iter().map(|b| self.dot(b, x)).collect()
+        self.multi_dot_refs(&refs(basis), x)
     }
     /// y ← y + Σ_i c_i basis_i
     fn multi_axpy(&self, basis: &[Self::Vector], c: &[f64], y: &mut Self::Vector) {
+        self.multi_axpy_refs(&refs(basis), c, y)
+    }
+    /// out_j ← Σ_i basis_i C_ij for j < C.cols (out vectors are overwritten).
+    fn combine(&self, basis: &[Self::Vector], c: &Coeffs, out: &mut [Self::Vector]) {
+        self.combine_refs(&refs(basis), c, &mut out.iter_mut().collect::<Vec<_>>())
+    }
+    /// C = basisᵀ X for a block of vectors X: column-major, `basis.len() × xs.len()`.
+    /// One sweep over the basis serves the whole block (the block Gram–Schmidt of Lanczos).
+    fn block_dot(&self, basis: &[Self::Vector], xs: &[Self::Vector]) -> Vec<f64> {
+        self.block_dot_refs(&refs(basis), &refs(xs))
+    }
+    /// ys_j ← ys_j − Σ_i basis_i C_ij for every j < C.cols.
+    fn block_sub(&self, basis: &[Self::Vector], c: &Coeffs, ys: &mut [Self::Vector]) {
+        self.block_sub_refs(&refs(basis), c, &mut ys.iter_mut().collect::<Vec<_>>())
+    }
+
+    // The batched operations over borrowed vectors: backends implement these (the slice
+    // forms above call them), so that a wrapping backend (the MPI-distributed one) can
+    // hand its local vectors to the backend it wraps without moving them.
+
+    /// [`Backend::multi_dot`] over borrowed vectors.
+    fn multi_dot_refs(&self, basis: &[&Self::Vector], x: &Self::Vector) -> Vec<f64> {
+        basis.iter().map(|b| self.dot(b, x)).collect()
+    }
+    /// [`Backend::multi_axpy`] over borrowed vectors.
+    fn multi_axpy_refs(&self, basis: &[&Self::Vector], c: &[f64], y: &mut Self::Vector) {
         for (b, &ci) in basis.iter().zip(c) {
             if ci != 0.0 {
                 self.axpy(ci, b, y);
             }
         }
     }
-    /// out_j ← Σ_i basis_i C_ij for j < C.cols (out vectors are overwritten).
-    fn combine(&self, basis: &[Self::Vector], c: &Coeffs, out: &mut [Self::Vector]) {
+    /// [`Backend::combine`] over borrowed vectors.
+    fn combine_refs(&self, basis: &[&Self::Vector], c: &Coeffs, out: &mut [&mut Self::Vector]) {
         for (j, o) in out.iter_mut().enumerate().take(c.cols) {
             self.fill(o, 0.0);
-            self.multi_axpy(basis, &c.data[j * c.rows..(j + 1) * c.rows], o);
+            self.multi_axpy_refs(basis, &c.data[j * c.rows..(j + 1) * c.rows], o);
         }
     }
-    /// C = basisᵀ X for a block of vectors X: column-major, `basis.len() × xs.len()`.
-    /// One sweep over the basis serves the whole block (the block Gram–Schmidt of Lanczos).
-    fn block_dot(&self, basis: &[Self::Vector], xs: &[Self::Vector]) -> Vec<f64> {
-        xs.iter().flat_map(|x| self.multi_dot(basis, x)).collect()
+    /// [`Backend::block_dot`] over borrowed vectors.
+    fn block_dot_refs(&self, basis: &[&Self::Vector], xs: &[&Self::Vector]) -> Vec<f64> {
+        xs.iter().flat_map(|x| self.multi_dot_refs(basis, x)).collect()
     }
-    /// ys_j ← ys_j − Σ_i basis_i C_ij for every j < C.cols.
-    fn block_sub(&self, basis: &[Self::Vector], c: &Coeffs, ys: &mut [Self::Vector]) {
+    /// [`Backend::block_sub`] over borrowed vectors.
+    fn block_sub_refs(&self, basis: &[&Self::Vector], c: &Coeffs, ys: &mut [&mut Self::Vector]) {
         for (j, y) in ys.iter_mut().enumerate().take(c.cols) {
             let neg: Vec<f64> = c.data[j * c.rows..(j + 1) * c.rows].iter().map(|v| -v).collect();
-            self.multi_axpy(basis, &neg, y);
+            self.multi_axpy_refs(basis, &neg, y);
         }
+    }
+
+    /// The entries `start..start + len` of each range, concatenated, on the host (the
+    /// halo of a distributed product: a few contiguous planes). The default reads the
+    /// whole vector.
+    fn read_ranges(&self, x: &Self::Vector, ranges: &[(usize, usize)]) -> Vec<f64> {
+        let h = self.to_host(x);
+        ranges.iter().flat_map(|&(s, l)| h[s..s + l].iter().copied()).collect()
+    }
+    /// y[start..start + len] += the next `len` of `values`, for each range in turn (the
+    /// ghost couplings of a distributed product). The default goes through the host.
+    fn add_ranges(&self, y: &mut Self::Vector, ranges: &[(usize, usize)], values: &[f64]) {
+        let mut h = self.to_host(y);
+        let mut at = 0;
+        for &(s, l) in ranges {
+            h[s..s + l].iter_mut().zip(&values[at..at + l]).for_each(|(a, b)| *a += b);
+            at += l;
+        }
+        *y = self.from_host(&h);
     }
     /// Whether reading results back to the host is cheap (no device synchronisation). CG
     /// checks its residual every iteration where it is, and at predicted points otherwise;
@@ -135,6 +179,11 @@ pub trait Backend: Send + Sync {
     fn random(&self, n: usize, seed: u64) -> Self::Vector {
         self.from_host(&random_values(n, seed))
     }
+}
+
+/// The vectors of a slice, borrowed.
+pub fn refs<V>(v: &[V]) -> Vec<&V> {
+    v.iter().collect()
 }
 
 /// num / den, or 0 where den is 0 (the convention of [`Backend::axpy_ratio`]).

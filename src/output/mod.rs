@@ -22,6 +22,9 @@ pub struct OutputDir {
     final_path: PathBuf,
     tmp_path: PathBuf,
     committed: bool,
+    /// Ranks other than 0 of an MPI job write into a private temp folder that `commit`
+    /// deletes: only rank 0's folder is put in place.
+    discard: bool,
 }
 
 impl OutputDir {
@@ -38,6 +41,13 @@ impl OutputDir {
             })?
             .to_string_lossy()
             .into_owned();
+        if !crate::parallel::is_root() {
+            let rank = crate::parallel::world().map(|w| w.rank()).unwrap_or(0);
+            let tmp_path = std::env::temp_dir().join(format!("qdsim-rank{rank}-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&tmp_path);
+            std::fs::create_dir_all(&tmp_path).map_err(|e| QdError::io(format!("creating temp output folder {}", tmp_path.display()), e))?;
+            return Ok(OutputDir { final_path: final_path.to_path_buf(), tmp_path, committed: false, discard: true });
+        }
         let parent = match final_path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
@@ -54,7 +64,7 @@ impl OutputDir {
         std::fs::create_dir(&tmp_path).map_err(|e| {
             QdError::io(format!("creating temp output folder {}", tmp_path.display()), e)
         })?;
-        Ok(OutputDir { final_path: final_path.to_path_buf(), tmp_path, committed: false })
+        Ok(OutputDir { final_path: final_path.to_path_buf(), tmp_path, committed: false, discard: false })
     }
 
     /// Where to write `file_name` (inside the temp folder until `commit`).
@@ -72,6 +82,10 @@ impl OutputDir {
     /// place (it is restored if the rename fails).
     pub fn commit(mut self) -> Result<PathBuf> {
         let final_path = self.final_path.clone();
+        if self.discard {
+            // Drop removes the private folder
+            return Ok(final_path);
+        }
         let mut aside: Option<PathBuf> = None;
         if std::fs::symlink_metadata(&final_path).is_ok() {
             let name = final_path.file_name().unwrap_or_default().to_string_lossy();

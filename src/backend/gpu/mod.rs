@@ -544,6 +544,22 @@ impl GpuBackend {
         }
     }
 
+    /// Element ranges of an array as (chunk, byte offset, byte length) pieces, in order.
+    fn chunk_parts(&self, view: &DeviceView, ranges: &[(usize, usize)]) -> Vec<(usize, u64, u64)> {
+        let ce = view.chunk_elems().max(1);
+        let mut out = Vec::new();
+        for &(s, l) in ranges {
+            let (mut i, end) = (s, s + l);
+            while i < end {
+                let k = i / ce;
+                let stop = end.min((k + 1) * ce);
+                out.push((k, (i - k * ce) as u64 * self.elem, (stop - i) as u64 * self.elem));
+                i = stop;
+            }
+        }
+        out
+    }
+
     /// Read `n` working-precision values of `buf` back as f64 (a full synchronisation).
     fn read_values(&self, buf: &wgpu::Buffer, n: usize) -> Vec<f64> {
         self.values_of(&self.mem.read_buffer(buf, n as u64 * self.elem))
@@ -661,22 +677,51 @@ impl Backend for GpuBackend {
     }
     fn dot(&self, x: &GpuVector, y: &GpuVector) -> f64 {
         // the batched kernel with one basis vector: same Kahan tree reduction, one read-back
-        self.block_dots8(std::slice::from_ref(x), std::slice::from_ref(y))[0]
+        self.block_dots8(&[x], &[y])[0]
     }
-    fn multi_dot(&self, basis: &[GpuVector], x: &GpuVector) -> Vec<f64> {
-        self.block_dots8(basis, std::slice::from_ref(x))
+    fn multi_dot_refs(&self, basis: &[&GpuVector], x: &GpuVector) -> Vec<f64> {
+        self.block_dots8(basis, &[x])
     }
-    fn block_dot(&self, basis: &[GpuVector], xs: &[GpuVector]) -> Vec<f64> {
+    fn block_dot_refs(&self, basis: &[&GpuVector], xs: &[&GpuVector]) -> Vec<f64> {
         self.block_dots8(basis, xs)
     }
-    fn multi_axpy(&self, basis: &[GpuVector], c: &[f64], y: &mut GpuVector) {
+    fn multi_axpy_refs(&self, basis: &[&GpuVector], c: &[f64], y: &mut GpuVector) {
         self.axpy8(basis, c, y);
     }
-    fn block_sub(&self, basis: &[GpuVector], c: &crate::linalg::backend::Coeffs, ys: &mut [GpuVector]) {
+    fn block_sub_refs(&self, basis: &[&GpuVector], c: &crate::linalg::backend::Coeffs, ys: &mut [&mut GpuVector]) {
         for (j, y) in ys.iter_mut().enumerate().take(c.cols) {
             let neg: Vec<f64> = c.data[j * c.rows..(j + 1) * c.rows].iter().map(|v| -v).collect();
             self.axpy8(&basis[..c.rows.min(basis.len())], &neg, y);
         }
+    }
+    /// One synchronisation for all ranges: the byte ranges of the device chunks they fall
+    /// in are copied to staging buffers together.
+    fn read_ranges(&self, x: &GpuVector, ranges: &[(usize, usize)]) -> Vec<f64> {
+        if ranges.iter().all(|r| r.1 == 0) {
+            return Vec::new();
+        }
+        let view = x.0.device_read();
+        let parts = self.chunk_parts(&view, ranges);
+        let parts: Vec<(&wgpu::Buffer, u64, u64)> = parts.iter().map(|&(k, off, len)| (view.chunk(k), off, len)).collect();
+        self.values_of(&self.mem.download(&parts))
+    }
+    /// The values are uploaded into the ranges of a zero vector (no synchronisation) that
+    /// one axpy adds to y.
+    fn add_ranges(&self, y: &mut GpuVector, ranges: &[(usize, usize)], values: &[f64]) {
+        if ranges.iter().all(|r| r.1 == 0) {
+            return;
+        }
+        let t = self.alloc(y.0.len());
+        {
+            let view = t.0.device_rw();
+            let bytes = self.to_bytes(values);
+            let mut at = 0usize;
+            for (k, off, len) in self.chunk_parts(&view, ranges) {
+                self.mem.upload(view.chunk(k), off, &bytes[at..at + len as usize]);
+                at += len as usize;
+            }
+        }
+        self.axpy(1.0, &t, y);
     }
     fn cheap_readback(&self) -> bool {
         false
@@ -747,7 +792,7 @@ impl GpuBackend {
 
     /// basis_iᵀ x_j for all i, j, column-major (i fastest): one submission and one
     /// read-back for the whole block (see [`GpuBackend::record_dots8`]).
-    fn block_dots8(&self, basis: &[GpuVector], xs: &[GpuVector]) -> Vec<f64> {
+    fn block_dots8(&self, basis: &[&GpuVector], xs: &[&GpuVector]) -> Vec<f64> {
         let (m, b) = (basis.len(), xs.len());
         if m == 0 || b == 0 {
             return Vec::new();
@@ -763,7 +808,7 @@ impl GpuBackend {
     /// Record the dispatches that write basis_iᵀ x_j to `out[slot0 + i + j·m]`, without a
     /// read-back: per x and group of eight basis vectors, one partial dispatch per chunk
     /// (their partials side by side) and one final reduction.
-    fn record_dots8(&self, basis: &[GpuVector], xs: &[GpuVector], out: &wgpu::Buffer, slot0: usize) {
+    fn record_dots8(&self, basis: &[&GpuVector], xs: &[&GpuVector], out: &wgpu::Buffer, slot0: usize) {
         let (m, b) = (basis.len(), xs.len());
         if m == 0 || b == 0 || xs[0].0.is_empty() {
             return;
@@ -807,7 +852,7 @@ impl GpuBackend {
     }
 
     /// y ← y + Σ c_i basis_i, eight basis vectors per dispatch, chunk by chunk.
-    fn axpy8(&self, basis: &[GpuVector], c: &[f64], y: &GpuVector) {
+    fn axpy8(&self, basis: &[&GpuVector], c: &[f64], y: &GpuVector) {
         if y.0.is_empty() || c.iter().take(basis.len()).all(|&v| v == 0.0) {
             return;
         }

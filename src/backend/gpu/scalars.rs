@@ -44,7 +44,7 @@ impl GpuBackend {
         }
         assert!(first + basis.len() <= s.vals.len(), "scalar slots {first}..{} beyond {}", first + basis.len(), s.vals.len());
         let out = s.vals.device_rw();
-        self.record_dots8(basis, std::slice::from_ref(x), out.chunk(0), first);
+        self.record_dots8(&crate::linalg::backend::refs(basis), &[x], out.chunk(0), first);
     }
 
     /// A cg.wgsl kernel over every chunk of `y` (and `r`, `a`, `b`, of the same length).

@@ -1,0 +1,385 @@
+//! The distributed backend: a [`Backend`] over ranks, each holding its block of every
+//! vector and of every operator's rows on a local backend (CPU or GPU).
+//!
+//! The algorithms (CG, Lanczos, multigrid, the self-consistent loop) see global lengths and
+//! call the same trait methods as on one process; underneath:
+//! - **Vectors** of global length n are split by the [`Partition`] of n (contiguous blocks,
+//!   whole grid planes where the operator's plane size is known); the first operator of a
+//!   given size fixes its partition, so every vector and operator of that size agree.
+//! - **Operators**: [`Backend::upload_matrix`] keeps this rank's rows. Couplings to columns
+//!   this rank owns form the local matrix (on the local backend, in its best layout: a
+//!   stencil for a grid operator); couplings to other ranks' columns (the ghost layer)
+//!   form a small host matrix. The ghost lists are exchanged once, at upload: each rank
+//!   tells every owner which of its entries it needs.
+//! - **spmv** (`y = A x`): the entries other ranks need are read from the local backend
+//!   (contiguous planes: one read of a few ranges), sent and received with non-blocking
+//!   MPI while the local backend computes the product of the local matrix; then the ghost
+//!   matrix times the received values is added to the boundary rows.
+//! - **dots and norms**: local partial sums, combined over ranks (in rank order, so every
+//!   rank holds the same bits and takes the same branches).
+//! - **to_host / from_host**: whole global vectors on every rank (all-gather / own slice),
+//!   so the host-side physics and the output are those of a serial run.
+//!
+//! Scalars (CG's step lengths) live on the host: they are global sums anyway.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use super::comm::Comm;
+use super::partition::{plane_size, runs, Partition};
+use crate::linalg::backend::{Backend, Coeffs};
+use crate::linalg::CsrMatrix;
+
+/// A [`Backend`] whose vectors and operators are split over the ranks of `comm`.
+pub struct DistBackend<L: Backend> {
+    local: L,
+    comm: Arc<dyn Comm>,
+    parts: Mutex<Vec<Arc<Partition>>>,
+    /// Per rank: host, node-local rank, the local backend's details.
+    ranks: Vec<Value>,
+}
+
+/// This rank's block of a global vector.
+pub struct DistVector<V> {
+    local: V,
+    n: usize,
+}
+
+/// This rank's rows of a global operator, with its halo-exchange plan.
+pub struct DistMatrix<M> {
+    local: M,
+    rows: Arc<Partition>,
+    cols: Arc<Partition>,
+    /// Couplings of the boundary rows to ghost entries: row k is local row
+    /// `ghost_rows[k]` (ascending), column s is ghost slot s.
+    ghost: CsrMatrix,
+    /// `ghost_rows` as runs of consecutive local rows.
+    ghost_row_runs: Vec<(usize, usize)>,
+    /// Per destination rank: how many values it gets, in the order of `send_runs`.
+    sends: Vec<(usize, usize)>,
+    /// Local entries to send, as runs, destinations in the order of `sends`.
+    send_runs: Vec<(usize, usize)>,
+    /// Per source rank: first ghost slot and count.
+    recvs: Vec<(usize, usize, usize)>,
+    nghost: usize,
+}
+
+impl<L: Backend> DistBackend<L> {
+    /// Wrap `local` (collective: every rank calls it). Gathers each rank's host and
+    /// backend details for results.json.
+    pub fn new(local: L, comm: Arc<dyn Comm>) -> DistBackend<L> {
+        let (node_rank, node_size) = comm.node_rank();
+        let me = json!({
+            "rank": comm.rank(),
+            "host": comm.host(),
+            "node_rank": node_rank,
+            "ranks_on_node": node_size,
+            "backend": local.name(),
+            "details": local.details(),
+        });
+        let ranks = comm
+            .all_gather_bytes(me.to_string().as_bytes())
+            .iter()
+            .map(|b| serde_json::from_slice(b).unwrap_or(Value::Null))
+            .collect();
+        DistBackend { local, comm, parts: Mutex::new(Vec::new()), ranks }
+    }
+
+    pub fn local(&self) -> &L {
+        &self.local
+    }
+    pub fn comm(&self) -> &Arc<dyn Comm> {
+        &self.comm
+    }
+
+    /// The partition of global length n: the one registered for n, else a new one with
+    /// `unit` entries per plane.
+    pub fn partition(&self, n: usize, unit: impl FnOnce() -> usize) -> Arc<Partition> {
+        if let Some(p) = self.lock().iter().find(|p| p.n == n) {
+            return p.clone();
+        }
+        let p = Arc::new(Partition::balanced(n, self.comm.size(), unit()));
+        self.lock().push(p.clone());
+        p
+    }
+
+    fn part(&self, n: usize) -> Arc<Partition> {
+        self.partition(n, || 1)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Partition>>> {
+        self.parts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wrap(&self, local: L::Vector, n: usize) -> DistVector<L::Vector> {
+        DistVector { local, n }
+    }
+
+    /// y ← A x + (what `during` adds): the halo exchange around the local product.
+    fn product(&self, a: &DistMatrix<L::Matrix>, x: &DistVector<L::Vector>, y: &mut DistVector<L::Vector>, scale: f64, during: &mut dyn FnMut(&mut L::Vector)) {
+        let send_vals = if a.send_runs.is_empty() { Vec::new() } else { self.local.read_ranges(&x.local, &a.send_runs) };
+        let mut sends: Vec<(usize, &[f64])> = Vec::with_capacity(a.sends.len());
+        let mut at = 0;
+        for &(dst, count) in &a.sends {
+            sends.push((dst, &send_vals[at..at + count]));
+            at += count;
+        }
+        let mut ghost_vals = vec![0.0; a.nghost];
+        {
+            let mut recvs: Vec<(usize, &mut [f64])> = Vec::with_capacity(a.recvs.len());
+            let mut rest: &mut [f64] = &mut ghost_vals;
+            let mut pos = 0;
+            for &(src, first, count) in &a.recvs {
+                let (_, tail) = std::mem::take(&mut rest).split_at_mut(first - pos);
+                let (buf, tail) = tail.split_at_mut(count);
+                recvs.push((src, buf));
+                rest = tail;
+                pos = first + count;
+            }
+            let yl = &mut y.local;
+            self.comm.exchange(&sends, &mut recvs, &mut || during(yl));
+        }
+        if a.ghost.nnz() > 0 {
+            let mut c = a.ghost.mul_vec(&ghost_vals);
+            if scale != 1.0 {
+                c.iter_mut().for_each(|v| *v *= scale);
+            }
+            self.local.add_ranges(&mut y.local, &a.ghost_row_runs, &c);
+        }
+    }
+
+    fn global_sums(&self, mut v: Vec<f64>) -> Vec<f64> {
+        self.comm.all_sum(&mut v);
+        v
+    }
+}
+
+impl<L: Backend> Backend for DistBackend<L> {
+    type Vector = DistVector<L::Vector>;
+    type Matrix = DistMatrix<L::Matrix>;
+    type Scalars = Vec<f64>;
+
+    fn name(&self) -> String {
+        format!("{}-mpi", self.local.name())
+    }
+
+    fn details(&self) -> Value {
+        // rows of the largest operator (the grid's) per rank
+        let parts = self.lock();
+        let main = parts.iter().max_by_key(|p| p.n).cloned();
+        drop(parts);
+        let per_rank: Vec<Value> = self
+            .ranks
+            .iter()
+            .enumerate()
+            .map(|(r, info)| {
+                let mut v = info.clone();
+                if let Some(p) = &main {
+                    let range = p.range(r);
+                    v["rows"] = json!(range.len());
+                    v["first_row"] = json!(range.start);
+                }
+                v
+            })
+            .collect();
+        json!({
+            "kind": "mpi",
+            "ranks": self.comm.size(),
+            "library": self.comm.library(),
+            "local_backend": self.local.name(),
+            "decomposition": "contiguous blocks of whole planes along the slowest grid axis (z in 3D, y in 2D, x in 1D), halo exchange with non-blocking point-to-point messages overlapped with the local product",
+            "global_rows": main.as_ref().map(|p| p.n),
+            "per_rank": per_rank,
+        })
+    }
+
+    fn precision_bits(&self) -> u32 {
+        self.local.precision_bits()
+    }
+
+    fn upload_matrix(&self, a: &CsrMatrix) -> Self::Matrix {
+        let square = a.nrows == a.ncols;
+        let rows = self.partition(a.nrows, || {
+            if !square {
+                return 1;
+            }
+            let mut p = [plane_size(a.nrows, &a.row_ptr, &a.col, 0..a.nrows) as f64];
+            self.comm.all_max(&mut p);
+            p[0] as usize
+        });
+        let cols = if square { rows.clone() } else { self.part(a.ncols) };
+        let me = self.comm.rank();
+        let (r0, r1) = (rows.starts[me], rows.starts[me + 1]);
+        let (c0, c1) = (cols.starts[me], cols.starts[me + 1]);
+        let mut row_ptr = Vec::with_capacity(r1 - r0 + 1);
+        row_ptr.push(0);
+        let (mut col, mut val) = (Vec::new(), Vec::new());
+        // (local row, global column, value) of couplings to other ranks' entries
+        let mut ghosts: Vec<(usize, usize, f64)> = Vec::new();
+        for r in r0..r1 {
+            for p in a.row_ptr[r]..a.row_ptr[r + 1] {
+                let c = a.col[p] as usize;
+                if (c0..c1).contains(&c) {
+                    col.push((c - c0) as u32);
+                    val.push(a.val[p]);
+                } else {
+                    ghosts.push((r - r0, c, a.val[p]));
+                }
+            }
+            row_ptr.push(col.len());
+        }
+        let local_csr = CsrMatrix { nrows: r1 - r0, ncols: c1 - c0, row_ptr, col, val };
+        // ghost slots: the distinct global columns, ascending (so grouped by owner)
+        let mut gcols: Vec<usize> = ghosts.iter().map(|g| g.1).collect();
+        gcols.sort_unstable();
+        gcols.dedup();
+        let mut grows: Vec<usize> = ghosts.iter().map(|g| g.0).collect();
+        grows.sort_unstable();
+        grows.dedup();
+        let trip: Vec<(usize, usize, f64)> = ghosts
+            .iter()
+            .map(|&(r, c, v)| (grows.binary_search(&r).unwrap_or(0), gcols.binary_search(&c).unwrap_or(0), v))
+            .collect();
+        let ghost = CsrMatrix::from_triplets(grows.len(), gcols.len(), &trip);
+        // what this rank needs from each owner, and (exchanged) what each rank needs from it
+        let size = self.comm.size();
+        let mut need = vec![0.0; size];
+        let mut recvs = Vec::new();
+        let mut first = 0;
+        while first < gcols.len() {
+            let q = cols.owner(gcols[first]);
+            let count = gcols[first..].iter().take_while(|&&c| cols.owner(c) == q).count();
+            need[q] = count as f64;
+            recvs.push((q, first, count));
+            first += count;
+        }
+        let counts = self.comm.all_gather_v(&need, &vec![size; size]);
+        let req_vals: Vec<f64> = gcols.iter().map(|&c| c as f64).collect();
+        let req_sends: Vec<(usize, &[f64])> = recvs.iter().map(|&(q, f, n)| (q, &req_vals[f..f + n])).collect();
+        let wanted: Vec<(usize, usize)> = (0..size).filter(|&r| r != me).map(|r| (r, counts[r * size + me] as usize)).filter(|w| w.1 > 0).collect();
+        let mut req_bufs: Vec<Vec<f64>> = wanted.iter().map(|w| vec![0.0; w.1]).collect();
+        {
+            let mut req_recvs: Vec<(usize, &mut [f64])> = wanted.iter().map(|w| w.0).zip(req_bufs.iter_mut().map(|b| &mut b[..])).collect();
+            self.comm.exchange(&req_sends, &mut req_recvs, &mut || {});
+        }
+        let mut sends = Vec::new();
+        let mut send_runs = Vec::new();
+        for (&(dst, count), buf) in wanted.iter().zip(&req_bufs) {
+            let idx: Vec<usize> = buf.iter().map(|&g| g as usize - c0).collect();
+            sends.push((dst, count));
+            send_runs.extend(runs(&idx));
+        }
+        DistMatrix {
+            local: self.local.upload_matrix(&local_csr),
+            rows,
+            cols,
+            ghost,
+            ghost_row_runs: runs(&grows),
+            sends,
+            send_runs,
+            nghost: gcols.len(),
+            recvs,
+        }
+    }
+    fn matrix_rows(&self, a: &Self::Matrix) -> usize {
+        a.rows.n
+    }
+
+    fn alloc(&self, n: usize) -> Self::Vector {
+        let p = self.part(n);
+        self.wrap(self.local.alloc(p.len_of(self.comm.rank())), n)
+    }
+    fn from_host(&self, x: &[f64]) -> Self::Vector {
+        let p = self.part(x.len());
+        self.wrap(self.local.from_host(&x[p.range(self.comm.rank())]), x.len())
+    }
+    fn to_host(&self, x: &Self::Vector) -> Vec<f64> {
+        let p = self.part(x.n);
+        self.comm.all_gather_v(&self.local.to_host(&x.local), &p.counts())
+    }
+    fn len(&self, x: &Self::Vector) -> usize {
+        x.n
+    }
+
+    fn copy(&self, src: &Self::Vector, dst: &mut Self::Vector) {
+        self.local.copy(&src.local, &mut dst.local)
+    }
+    fn fill(&self, x: &mut Self::Vector, value: f64) {
+        self.local.fill(&mut x.local, value)
+    }
+    fn spmv(&self, a: &Self::Matrix, x: &Self::Vector, y: &mut Self::Vector) {
+        debug_assert_eq!(x.n, a.cols.n);
+        self.product(a, x, y, 1.0, &mut |yl| self.local.spmv(&a.local, &x.local, yl));
+    }
+    fn spmv_axpby(&self, a: &Self::Matrix, x: &Self::Vector, alpha: f64, beta: f64, gamma: f64, y: &mut Self::Vector) {
+        self.product(a, x, y, alpha, &mut |yl| self.local.spmv_axpby(&a.local, &x.local, alpha, beta, gamma, yl));
+    }
+    fn axpy(&self, alpha: f64, x: &Self::Vector, y: &mut Self::Vector) {
+        self.local.axpy(alpha, &x.local, &mut y.local)
+    }
+    fn xpby(&self, x: &Self::Vector, beta: f64, y: &mut Self::Vector) {
+        self.local.xpby(&x.local, beta, &mut y.local)
+    }
+    fn scale(&self, alpha: f64, x: &mut Self::Vector) {
+        self.local.scale(alpha, &mut x.local)
+    }
+    fn pointwise_mul(&self, d: &Self::Vector, x: &Self::Vector, z: &mut Self::Vector) {
+        self.local.pointwise_mul(&d.local, &x.local, &mut z.local)
+    }
+    fn dot(&self, x: &Self::Vector, y: &Self::Vector) -> f64 {
+        self.global_sums(vec![self.local.dot(&x.local, &y.local)])[0]
+    }
+    fn multi_dot(&self, basis: &[Self::Vector], x: &Self::Vector) -> Vec<f64> {
+        let b: Vec<&L::Vector> = basis.iter().map(|v| &v.local).collect();
+        self.global_sums(self.local.multi_dot_refs(&b, &x.local))
+    }
+    fn multi_axpy(&self, basis: &[Self::Vector], c: &[f64], y: &mut Self::Vector) {
+        let b: Vec<&L::Vector> = basis.iter().map(|v| &v.local).collect();
+        self.local.multi_axpy_refs(&b, c, &mut y.local)
+    }
+    fn combine(&self, basis: &[Self::Vector], c: &Coeffs, out: &mut [Self::Vector]) {
+        let b: Vec<&L::Vector> = basis.iter().map(|v| &v.local).collect();
+        let mut o: Vec<&mut L::Vector> = out.iter_mut().map(|v| &mut v.local).collect();
+        self.local.combine_refs(&b, c, &mut o)
+    }
+    fn block_dot(&self, basis: &[Self::Vector], xs: &[Self::Vector]) -> Vec<f64> {
+        let b: Vec<&L::Vector> = basis.iter().map(|v| &v.local).collect();
+        let x: Vec<&L::Vector> = xs.iter().map(|v| &v.local).collect();
+        self.global_sums(self.local.block_dot_refs(&b, &x))
+    }
+    fn block_sub(&self, basis: &[Self::Vector], c: &Coeffs, ys: &mut [Self::Vector]) {
+        let b: Vec<&L::Vector> = basis.iter().map(|v| &v.local).collect();
+        let mut y: Vec<&mut L::Vector> = ys.iter_mut().map(|v| &mut v.local).collect();
+        self.local.block_sub_refs(&b, c, &mut y)
+    }
+    /// The scalars are on the host: reading them is free.
+    fn cheap_readback(&self) -> bool {
+        true
+    }
+    fn alloc_scalars(&self, n: usize) -> Vec<f64> {
+        vec![0.0; n]
+    }
+    fn read_scalars(&self, s: &Vec<f64>) -> Vec<f64> {
+        s.clone()
+    }
+    fn multi_dot_to(&self, basis: &[Self::Vector], x: &Self::Vector, s: &mut Vec<f64>, first: usize) {
+        let c = self.multi_dot(basis, x);
+        s[first..first + c.len()].copy_from_slice(&c);
+    }
+    fn axpy_ratio(&self, s: &Vec<f64>, num: usize, den: usize, sign: f64, x: &Self::Vector, y: &mut Self::Vector) {
+        self.local.axpy(sign * crate::linalg::backend::safe_ratio(s[num], s[den]), &x.local, &mut y.local)
+    }
+    fn xpby_ratio(&self, x: &Self::Vector, s: &Vec<f64>, num: usize, den: usize, y: &mut Self::Vector) {
+        self.local.xpby(&x.local, crate::linalg::backend::safe_ratio(s[num], s[den]), &mut y.local)
+    }
+    fn random(&self, n: usize, seed: u64) -> Self::Vector {
+        // the serial run's vector, restricted to this rank's block
+        self.from_host(&crate::linalg::backend::random_values(n, seed))
+    }
+    fn read_ranges(&self, x: &Self::Vector, ranges: &[(usize, usize)]) -> Vec<f64> {
+        // global ranges → every rank's part (collective)
+        let h = self.to_host(x);
+        ranges.iter().flat_map(|&(s, l)| h[s..s + l].to_vec()).collect()
+    }
+}
