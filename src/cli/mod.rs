@@ -251,7 +251,9 @@ pub fn main() -> i32 {
     match outcome {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
-            eprintln!("{}error: {e}", rank_prefix());
+            // one write, so that the lines of several ranks do not interleave
+            let line = format!("{}error: {e}\n", rank_prefix());
+            eprint!("{line}");
             crate::parallel::abort_job(e.exit_code())
         }
         Err(panic) => {
@@ -260,7 +262,8 @@ pub fn main() -> i32 {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            eprintln!("{}internal error: {msg} (this is a bug; please report it with the scene)", rank_prefix());
+            let line = format!("{}internal error: {msg} (this is a bug; please report it with the scene)\n", rank_prefix());
+            eprint!("{line}");
             crate::parallel::abort_job(EXIT_INTERNAL)
         }
     }
