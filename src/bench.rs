@@ -42,8 +42,14 @@ const PAINT_SUB: usize = 4;
 
 /// The "3D dot" Hamiltonian on `n³` cells (eV; see the module docs).
 pub fn dot_hamiltonian(n: usize) -> CsrMatrix {
-    let h = DOT_DOMAIN_NM / n as f64;
-    let grid = Grid::uniform(&[n, n, n], &[h, h, h]);
+    dot_hamiltonian_dims([n, n, n])
+}
+
+/// The dot Hamiltonian on `dims` cells at the spacing of the `dims[0]`³ grid (a longer
+/// grid is a longer box around the same dot: the weak-scaling problems).
+pub fn dot_hamiltonian_dims(dims: [usize; 3]) -> CsrMatrix {
+    let h = DOT_DOMAIN_NM / dims[0] as f64;
+    let grid = Grid::uniform(&dims, &[h, h, h]);
     let sphere = Shape::Sphere { center: vec![0.0, 0.0, 0.0], radius: DOT_RADIUS_FRACTION * DOT_DOMAIN_NM };
     let map = MaterialMap::paint(&grid, &[&sphere], PAINT_SUB);
     let db = MaterialDb::builtin();

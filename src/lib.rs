@@ -20,6 +20,7 @@
 pub mod backend;
 pub mod bench;
 pub mod bench_gpu;
+pub mod bench_mpi;
 pub mod cli;
 pub mod constants;
 pub mod error;

@@ -146,6 +146,38 @@ enum Command {
     },
     /// Show the backends available and the number of threads
     Info,
+    /// Strong or weak scaling of the distributed backend: run under `mpirun -np N` (build
+    /// with `--features mpi`); times a product with its halo exchange, a CG iteration and
+    /// the lowest states on the 3D dot Hamiltonian
+    #[command(
+        after_help = "Examples:\n  mpirun -np 2 qdsim-gpu scaling --mode weak --size 64\n  mpirun -np 2 qdsim-gpu scaling --mode strong --size 128 --gpu --json strong.json"
+    )]
+    Scaling {
+        /// strong: an n³ grid over all ranks; weak: n × n × (n·ranks), n³ cells per rank
+        #[arg(long, default_value = "weak", value_parser = ["weak", "strong"])]
+        mode: String,
+        /// n, cells per axis of the cube
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        /// Each rank on a GPU adapter (node-local rank mod adapters, or --adapter)
+        #[arg(long)]
+        gpu: bool,
+        /// Adapter index or name, or one per rank comma-separated
+        #[arg(long)]
+        adapter: Option<String>,
+        /// Timed products
+        #[arg(long, default_value_t = 50)]
+        repetitions: usize,
+        /// Timed CG iterations
+        #[arg(long, default_value_t = 100)]
+        cg_iterations: usize,
+        /// Lowest states for the eigensolver timing (0 skips it)
+        #[arg(long, default_value_t = 10)]
+        states: usize,
+        /// Write the figures as JSON to this file (rank 0)
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Benchmarks: memory copy rate, spmv on 3D dot Hamiltonians (GB/s), time to the lowest states
     #[command(
         after_help = "Examples:\n  qdsim-gpu bench --quick\n  qdsim-gpu bench --sizes 64,128 --json bench.json\n  qdsim-gpu bench --poisson --poisson-sizes 64,128"
@@ -335,6 +367,31 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             if let Some(m) = simulation::available_memory() {
                 println!("memory available: {:.1} GiB", m as f64 / (1u64 << 30) as f64);
+            }
+            Ok(EXIT_OK)
+        }
+        Command::Scaling { mode, size, gpu, adapter, repetitions, cg_iterations, states, json } => {
+            let o = crate::bench_mpi::ScalingOptions { n: size, weak: mode == "weak", gpu, adapter, repetitions, cg_iterations, states };
+            let v = crate::bench_mpi::run(&o)?;
+            if crate::parallel::is_root() {
+                let e = &v["eigen"];
+                println!(
+                    "{} scaling, {} rank(s), grid {} ({} unknowns), {}: spmv {:.3} ms, CG {:.3} ms/iteration, {} states {} s ({} H·x, {:.3} ms each)",
+                    v["mode"].as_str().unwrap_or(""),
+                    v["ranks"],
+                    v["grid"],
+                    v["unknowns"],
+                    v["backend"].as_str().unwrap_or(""),
+                    v["spmv_ms"].as_f64().unwrap_or(f64::NAN),
+                    v["cg_ms_per_iteration"].as_f64().unwrap_or(f64::NAN),
+                    e["states"],
+                    e["seconds"].as_f64().map(|x| format!("{x:.3}")).unwrap_or_else(|| "-".into()),
+                    e["matvecs"],
+                    e["ms_per_matvec"].as_f64().unwrap_or(f64::NAN),
+                );
+                if let Some(p) = json {
+                    crate::output::write_json(&p, &v)?;
+                }
             }
             Ok(EXIT_OK)
         }
