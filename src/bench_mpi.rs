@@ -84,6 +84,8 @@ fn measure<B: Backend>(be: &B, h: &CsrMatrix, o: &ScalingOptions) -> Value {
     }
     let _ = be.dot(&y, &y);
     let spmv_ms = t.elapsed().as_secs_f64() * 1e3 / o.repetitions.max(1) as f64;
+    // cumulative communication counters after each phase (distributed backend only)
+    let mut comm = vec![be.details()["communication_rank0"].clone()];
 
     let jac = Jacobi::new(be, h);
     let b = be.random(n, 12);
@@ -91,6 +93,7 @@ fn measure<B: Backend>(be: &B, h: &CsrMatrix, o: &ScalingOptions) -> Value {
     let t = Instant::now();
     let cg = pcg(be, &a, &b, &mut z, &jac, &CgOptions { tol: 0.0, max_iterations: o.cg_iterations });
     let cg_ms = t.elapsed().as_secs_f64() * 1e3 / cg.iterations.max(1) as f64;
+    comm.push(be.details()["communication_rank0"].clone());
 
     let eigen = if o.states > 0 {
         let tol = crate::simulation::tolerance_floor(be.precision_bits()).max(1e-8);
@@ -115,6 +118,7 @@ fn measure<B: Backend>(be: &B, h: &CsrMatrix, o: &ScalingOptions) -> Value {
     } else {
         Value::Null
     };
+    comm.push(be.details()["communication_rank0"].clone());
     json!({
         "backend": be.name(),
         "details": be.details(),
@@ -123,5 +127,6 @@ fn measure<B: Backend>(be: &B, h: &CsrMatrix, o: &ScalingOptions) -> Value {
         "cg_ms_per_iteration": cg_ms,
         "cg_iterations": cg.iterations,
         "eigen": eigen,
+        "communication_after_spmv_cg_eigen": comm,
     })
 }

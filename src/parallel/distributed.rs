@@ -22,7 +22,9 @@
 //!
 //! Scalars (CG's step lengths) live on the host: they are global sums anyway.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use serde_json::{json, Value};
 
@@ -38,6 +40,23 @@ pub struct DistBackend<L: Backend> {
     parts: Mutex<Vec<Arc<Partition>>>,
     /// Per rank: host, node-local rank, the local backend's details.
     ranks: Vec<Value>,
+    stats: CommStats,
+}
+
+/// Where a rank's communication time goes (nanoseconds; for results.json and `scaling`).
+#[derive(Default)]
+struct CommStats {
+    products: AtomicU64,
+    halo_read_ns: AtomicU64,
+    exchange_ns: AtomicU64,
+    ghost_add_ns: AtomicU64,
+    reductions: AtomicU64,
+    reduction_ns: AtomicU64,
+    gathers: AtomicU64,
+}
+
+fn add_since(c: &AtomicU64, t: Instant) {
+    c.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
 }
 
 /// This rank's block of a global vector.
@@ -83,7 +102,7 @@ impl<L: Backend> DistBackend<L> {
             .iter()
             .map(|b| serde_json::from_slice(b).unwrap_or(Value::Null))
             .collect();
-        DistBackend { local, comm, parts: Mutex::new(Vec::new()), ranks }
+        DistBackend { local, comm, parts: Mutex::new(Vec::new()), ranks, stats: CommStats::default() }
     }
 
     pub fn local(&self) -> &L {
@@ -118,7 +137,11 @@ impl<L: Backend> DistBackend<L> {
 
     /// y ← A x + (what `during` adds): the halo exchange around the local product.
     fn product(&self, a: &DistMatrix<L::Matrix>, x: &DistVector<L::Vector>, y: &mut DistVector<L::Vector>, scale: f64, during: &mut dyn FnMut(&mut L::Vector)) {
+        let st = &self.stats;
+        st.products.fetch_add(1, Ordering::Relaxed);
+        let t = Instant::now();
         let send_vals = if a.send_runs.is_empty() { Vec::new() } else { self.local.read_ranges(&x.local, &a.send_runs) };
+        add_since(&st.halo_read_ns, t);
         let mut sends: Vec<(usize, &[f64])> = Vec::with_capacity(a.sends.len());
         let mut at = 0;
         for &(dst, count) in &a.sends {
@@ -138,8 +161,11 @@ impl<L: Backend> DistBackend<L> {
                 pos = first + count;
             }
             let yl = &mut y.local;
+            let t = Instant::now();
             self.comm.exchange(&sends, &mut recvs, &mut || during(yl));
+            add_since(&st.exchange_ns, t);
         }
+        let t = Instant::now();
         if a.ghost.nnz() > 0 {
             let mut c = a.ghost.mul_vec(&ghost_vals);
             if scale != 1.0 {
@@ -147,11 +173,32 @@ impl<L: Backend> DistBackend<L> {
             }
             self.local.add_ranges(&mut y.local, &a.ghost_row_runs, &c);
         }
+        add_since(&st.ghost_add_ns, t);
     }
 
     fn global_sums(&self, mut v: Vec<f64>) -> Vec<f64> {
+        let t = Instant::now();
         self.comm.all_sum(&mut v);
+        self.stats.reductions.fetch_add(1, Ordering::Relaxed);
+        add_since(&self.stats.reduction_ns, t);
         v
+    }
+
+    /// This rank's communication counters: products (each with one halo exchange), the
+    /// seconds spent reading the halo from the local backend, in the exchange (the local
+    /// product overlaps it), adding the ghost couplings, and in reductions.
+    pub fn comm_stats(&self) -> Value {
+        let s = &self.stats;
+        let sec = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64 * 1e-9;
+        json!({
+            "products": s.products.load(Ordering::Relaxed),
+            "halo_read_s": sec(&s.halo_read_ns),
+            "exchange_with_local_product_s": sec(&s.exchange_ns),
+            "ghost_add_s": sec(&s.ghost_add_ns),
+            "reductions": s.reductions.load(Ordering::Relaxed),
+            "reduction_s": sec(&s.reduction_ns),
+            "gathers": s.gathers.load(Ordering::Relaxed),
+        })
     }
 }
 
@@ -191,6 +238,7 @@ impl<L: Backend> Backend for DistBackend<L> {
             "decomposition": "contiguous blocks of whole planes along the slowest grid axis (z in 3D, y in 2D, x in 1D), halo exchange with non-blocking point-to-point messages overlapped with the local product",
             "global_rows": main.as_ref().map(|p| p.n),
             "per_rank": per_rank,
+            "communication_rank0": self.comm_stats(),
         })
     }
 
@@ -296,6 +344,7 @@ impl<L: Backend> Backend for DistBackend<L> {
     }
     fn to_host(&self, x: &Self::Vector) -> Vec<f64> {
         let p = self.part(x.n);
+        self.stats.gathers.fetch_add(1, Ordering::Relaxed);
         self.comm.all_gather_v(&self.local.to_host(&x.local), &p.counts())
     }
     fn len(&self, x: &Self::Vector) -> usize {
