@@ -130,6 +130,16 @@ pub trait Backend: Send + Sync {
         }
     }
 
+    /// ys_j ← α A xs_j + β xs_j + γ ys_j for a block of vectors (the Chebyshev filter
+    /// applied to a Lanczos block): a distributed backend exchanges the halos of the whole
+    /// block at once. The default applies [`Backend::spmv_axpby`] to each.
+    #[allow(clippy::too_many_arguments)]
+    fn spmv_axpby_block(&self, a: &Self::Matrix, xs: &[&Self::Vector], alpha: f64, beta: f64, gamma: f64, ys: &mut [&mut Self::Vector]) {
+        for (x, y) in xs.iter().zip(ys.iter_mut()) {
+            self.spmv_axpby(a, x, alpha, beta, gamma, y);
+        }
+    }
+
     /// The entries `start..start + len` of each range, concatenated, on the host (the
     /// halo of a distributed product: a few contiguous planes). The default reads the
     /// whole vector.
@@ -137,13 +147,18 @@ pub trait Backend: Send + Sync {
         let h = self.to_host(x);
         ranges.iter().flat_map(|&(s, l)| h[s..s + l].iter().copied()).collect()
     }
-    /// y[start..start + len] += the next `len` of `values`, for each range in turn (the
-    /// ghost couplings of a distributed product). The default goes through the host.
-    fn add_ranges(&self, y: &mut Self::Vector, ranges: &[(usize, usize)], values: &[f64]) {
+    /// [`Backend::read_ranges`] of several vectors (on the GPU: one synchronisation).
+    fn read_ranges_many(&self, reads: &[(&Self::Vector, &[(usize, usize)])]) -> Vec<Vec<f64>> {
+        reads.iter().map(|(x, r)| self.read_ranges(x, r)).collect()
+    }
+    /// y[start..start + len] ← the next `len` of `values`, for each range in turn (the
+    /// boundary rows of a distributed product, computed on the host). The default goes
+    /// through the host.
+    fn write_ranges(&self, y: &mut Self::Vector, ranges: &[(usize, usize)], values: &[f64]) {
         let mut h = self.to_host(y);
         let mut at = 0;
         for &(s, l) in ranges {
-            h[s..s + l].iter_mut().zip(&values[at..at + l]).for_each(|(a, b)| *a += b);
+            h[s..s + l].copy_from_slice(&values[at..at + l]);
             at += l;
         }
         *y = self.from_host(&h);

@@ -158,24 +158,43 @@ impl<'a, B: Backend> Op<'a, B> {
     }
     /// y ← op x; returns the number of products with H.
     fn apply(&self, be: &B, x: &B::Vector, y: &mut B::Vector) -> usize {
+        self.apply_block(be, &[x], std::slice::from_mut(y))
+    }
+    /// ys_j ← op xs_j for a block, the recurrence run on the whole block at each degree (so
+    /// a distributed backend exchanges one halo per degree for the block); returns the
+    /// number of products with H.
+    fn apply_block(&self, be: &B, xs: &[&B::Vector], ys: &mut [B::Vector]) -> usize {
         match self {
             Op::Plain(a) => {
-                be.spmv(a, x, y);
-                1
+                for (x, y) in xs.iter().zip(ys.iter_mut()) {
+                    be.spmv(a, x, y);
+                }
+                xs.len()
             }
             Op::Chebyshev { a, degree, center, half_width } => {
                 let (c, e) = (*center, *half_width);
-                let mut prev = be.alloc(be.len(x));
-                be.copy(x, &mut prev);
-                be.spmv_axpby(a, x, 1.0 / e, -c / e, 0.0, y);
+                let mut prev: Vec<B::Vector> = xs
+                    .iter()
+                    .map(|x| {
+                        let mut p = be.alloc(be.len(x));
+                        be.copy(x, &mut p);
+                        p
+                    })
+                    .collect();
+                be.spmv_axpby_block(a, xs, 1.0 / e, -c / e, 0.0, &mut ys.iter_mut().collect::<Vec<_>>());
                 for _ in 2..=*degree {
                     // T_{k+1} = 2 ((H − c)/e) T_k − T_{k−1}, written over T_{k−1}
-                    be.spmv_axpby(a, y, 2.0 / e, -2.0 * c / e, -1.0, &mut prev);
-                    std::mem::swap(y, &mut prev);
+                    let yr: Vec<&B::Vector> = ys.iter().collect();
+                    be.spmv_axpby_block(a, &yr, 2.0 / e, -2.0 * c / e, -1.0, &mut prev.iter_mut().collect::<Vec<_>>());
+                    for (y, p) in ys.iter_mut().zip(prev.iter_mut()) {
+                        std::mem::swap(y, p);
+                    }
                 }
                 let sign = if degree % 2 == 0 { -1.0 } else { 1.0 };
-                be.scale(sign, y);
-                *degree
+                for y in ys.iter_mut() {
+                    be.scale(sign, y);
+                }
+                *degree * xs.len()
             }
         }
     }
@@ -471,12 +490,9 @@ fn thick_restart<B: Backend>(
             let bl = block.len();
             // W = H V_block, then block classical Gram–Schmidt against the whole basis, twice
             // (CGS2): every sweep reads the basis once for the whole block.
-            let mut ws: Vec<B::Vector> = Vec::with_capacity(bl);
-            for &j in &block {
-                let mut w = be.alloc(n);
-                matvecs += op.apply(be, &st.basis[j], &mut w);
-                ws.push(w);
-            }
+            let mut ws: Vec<B::Vector> = (0..bl).map(|_| be.alloc(n)).collect();
+            let xs: Vec<&B::Vector> = block.iter().map(|&j| &st.basis[j]).collect();
+            matvecs += op.apply_block(be, &xs, &mut ws);
             // norms before orthogonalisation, from one Gram block (one read-back)
             let g0 = be.block_dot(&ws, &ws);
             let nrm0: Vec<f64> = (0..bl).map(|l| g0[l + l * bl].max(0.0).sqrt()).collect();

@@ -694,34 +694,40 @@ impl Backend for GpuBackend {
             self.axpy8(&basis[..c.rows.min(basis.len())], &neg, y);
         }
     }
-    /// One synchronisation for all ranges: the byte ranges of the device chunks they fall
-    /// in are copied to staging buffers together.
     fn read_ranges(&self, x: &GpuVector, ranges: &[(usize, usize)]) -> Vec<f64> {
-        if ranges.iter().all(|r| r.1 == 0) {
-            return Vec::new();
-        }
-        let view = x.0.device_read();
-        let parts = self.chunk_parts(&view, ranges);
-        let parts: Vec<(&wgpu::Buffer, u64, u64)> = parts.iter().map(|&(k, off, len)| (view.chunk(k), off, len)).collect();
-        self.values_of(&self.mem.download(&parts))
+        self.read_ranges_many(&[(x, ranges)]).pop().unwrap_or_default()
     }
-    /// The values are uploaded into the ranges of a zero vector (no synchronisation) that
-    /// one axpy adds to y.
-    fn add_ranges(&self, y: &mut GpuVector, ranges: &[(usize, usize)], values: &[f64]) {
+    /// One synchronisation for all of them: the byte ranges of the device chunks they
+    /// fall in are copied to staging buffers in one submission.
+    fn read_ranges_many(&self, reads: &[(&GpuVector, &[(usize, usize)])]) -> Vec<Vec<f64>> {
+        let views: Vec<DeviceView> = reads.iter().map(|(x, _)| x.0.device_read()).collect();
+        let mut parts: Vec<(&wgpu::Buffer, u64, u64)> = Vec::new();
+        let mut counts = Vec::with_capacity(reads.len());
+        for (view, (_, ranges)) in views.iter().zip(reads) {
+            counts.push(ranges.iter().map(|r| r.1).sum::<usize>());
+            parts.extend(self.chunk_parts(view, ranges).into_iter().map(|(k, off, len)| (view.chunk(k), off, len)));
+        }
+        let all = if parts.is_empty() { Vec::new() } else { self.values_of(&self.mem.download(&parts)) };
+        let mut out = Vec::with_capacity(reads.len());
+        let mut at = 0;
+        for c in counts {
+            out.push(all[at..at + c].to_vec());
+            at += c;
+        }
+        out
+    }
+    /// Uploads into the ranges, recorded after the kernels before it (no synchronisation).
+    fn write_ranges(&self, y: &mut GpuVector, ranges: &[(usize, usize)], values: &[f64]) {
         if ranges.iter().all(|r| r.1 == 0) {
             return;
         }
-        let t = self.alloc(y.0.len());
-        {
-            let view = t.0.device_rw();
-            let bytes = self.to_bytes(values);
-            let mut at = 0usize;
-            for (k, off, len) in self.chunk_parts(&view, ranges) {
-                self.mem.upload(view.chunk(k), off, &bytes[at..at + len as usize]);
-                at += len as usize;
-            }
+        let view = y.0.device_rw();
+        let bytes = self.to_bytes(values);
+        let mut at = 0usize;
+        for (k, off, len) in self.chunk_parts(&view, ranges) {
+            self.mem.upload(view.chunk(k), off, &bytes[at..at + len as usize]);
+            at += len as usize;
         }
-        self.axpy(1.0, &t, y);
     }
     fn cheap_readback(&self) -> bool {
         false
