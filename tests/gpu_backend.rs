@@ -341,3 +341,27 @@ fn f32_cg_reaches_1e_10_by_refinement_in_f64() {
     let rel = r.iter().map(|v| v * v).sum::<f64>().sqrt() / b.iter().map(|v| v * v).sum::<f64>().sqrt();
     assert!(rel <= 1.01e-10, "{rel}");
 }
+
+/// The halo operations of the distributed backend: reading ranges of several vectors in
+/// one go, and adding values into ranges that start anywhere (not at the storage-offset
+/// alignment), against the CPU.
+#[test]
+fn range_reads_and_adds_match_cpu() {
+    let Some(g) = gpu() else { return };
+    let cpu = CpuBackend::new();
+    let n = 1000;
+    let (x, y) = (random_values(n, 1), random_values(n, 2));
+    let ranges = [(0usize, 7usize), (3 + 10, 10), (499, 37), (990, 10)];
+    let vals: Vec<f64> = (0..64).map(|i| 0.25 * i as f64 - 3.0).collect();
+    let (gx, gy) = (g.from_host(&x), g.from_host(&y));
+    let (cx, cy) = (cpu.from_host(&x), cpu.from_host(&y));
+    let rg = g.read_ranges_many(&[(&gx, &ranges[..]), (&gy, &ranges[1..3])]);
+    let rc = cpu.read_ranges_many(&[(&cx, &ranges[..]), (&cy, &ranges[1..3])]);
+    assert_eq!(rg.len(), 2);
+    close(&rg[0], &rc[0], 1e-6);
+    close(&rg[1], &rc[1], 1e-6);
+    let (mut gy, mut cy) = (gy, cy);
+    g.add_ranges(&mut gy, &ranges, &vals);
+    cpu.add_ranges(&mut cy, &ranges, &vals);
+    close(&g.to_host(&gy), &cy, 1e-6);
+}

@@ -334,10 +334,10 @@ impl Backend for CpuBackend {
     fn read_ranges(&self, x: &Vec<f64>, ranges: &[(usize, usize)]) -> Vec<f64> {
         ranges.iter().flat_map(|&(s, l)| x[s..s + l].iter().copied()).collect()
     }
-    fn write_ranges(&self, y: &mut Vec<f64>, ranges: &[(usize, usize)], values: &[f64]) {
+    fn add_ranges(&self, y: &mut Vec<f64>, ranges: &[(usize, usize)], values: &[f64]) {
         let mut at = 0;
         for &(s, l) in ranges {
-            y[s..s + l].copy_from_slice(&values[at..at + l]);
+            y[s..s + l].iter_mut().zip(&values[at..at + l]).for_each(|(a, b)| *a += b);
             at += l;
         }
     }

@@ -151,14 +151,13 @@ pub trait Backend: Send + Sync {
     fn read_ranges_many(&self, reads: &[(&Self::Vector, &[(usize, usize)])]) -> Vec<Vec<f64>> {
         reads.iter().map(|(x, r)| self.read_ranges(x, r)).collect()
     }
-    /// y[start..start + len] ← the next `len` of `values`, for each range in turn (the
-    /// boundary rows of a distributed product, computed on the host). The default goes
-    /// through the host.
-    fn write_ranges(&self, y: &mut Self::Vector, ranges: &[(usize, usize)], values: &[f64]) {
+    /// y[start..start + len] += the next `len` of `values`, for each range in turn (the
+    /// ghost couplings of a distributed product). The default goes through the host.
+    fn add_ranges(&self, y: &mut Self::Vector, ranges: &[(usize, usize)], values: &[f64]) {
         let mut h = self.to_host(y);
         let mut at = 0;
         for &(s, l) in ranges {
-            h[s..s + l].copy_from_slice(&values[at..at + l]);
+            h[s..s + l].iter_mut().zip(&values[at..at + l]).for_each(|(a, b)| *a += b);
             at += l;
         }
         *y = self.from_host(&h);

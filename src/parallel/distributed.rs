@@ -65,25 +65,20 @@ pub struct DistVector<V> {
     n: usize,
 }
 
-/// This rank's rows of a global operator, with its halo-exchange plan.
-///
-/// Interior rows (coupled only to this rank's entries) are computed by the local backend;
-/// boundary rows (coupled to other ranks' entries too) are recomputed on the host from the
-/// halo and written over the local backend's result: two planes per neighbour for a
-/// slab, so no extra pass over the vector.
+/// This rank's rows of a global operator, with its halo-exchange plan: the couplings to
+/// this rank's entries on the local backend, those to other ranks' entries (the ghost
+/// layer) on the host.
 pub struct DistMatrix<M> {
     local: M,
     rows: Arc<Partition>,
     cols: Arc<Partition>,
-    /// The boundary rows on the host: row k is local row `bnd_rows[k]`; column slots are
-    /// the `near` entries of x (in order) followed by the ghost entries.
-    bnd: CsrMatrix,
-    /// Local boundary rows, as runs.
-    bnd_row_runs: Vec<(usize, usize)>,
-    /// Slot in `near` of each boundary row's own entry of x (square operators: β x).
-    bnd_self: Vec<usize>,
-    /// The local entries of x the boundary rows read, as runs.
-    near_runs: Vec<(usize, usize)>,
+    /// Couplings of the boundary rows to ghost entries: row k is local row
+    /// `ghost_rows[k]` (ascending), column s is ghost slot s. Both sides of a coupling
+    /// across ranks are applied from the same f64 value, so the operator stays symmetric
+    /// whatever precision the local backend computes in.
+    ghost: CsrMatrix,
+    /// `ghost_rows` as runs of consecutive local rows.
+    ghost_row_runs: Vec<(usize, usize)>,
     /// Per destination rank: how many values it gets, in the order of `send_runs`.
     sends: Vec<(usize, usize)>,
     /// Local entries to send, as runs, destinations in the order of `sends`.
@@ -146,37 +141,32 @@ impl<L: Backend> DistBackend<L> {
 
     /// ys_j ← α A xs_j + β xs_j + γ ys_j (`coef` = Some((α, β, γ))) or ys_j ← A xs_j
     /// (None) for a block of vectors, with one halo exchange for the whole block:
-    /// 1. one read from the local backend: each x's entries that other ranks need and
-    ///    those its boundary rows read (and the old boundary rows of y where γ ≠ 0);
+    /// 1. one read from the local backend of the entries other ranks need, for every x;
     /// 2. non-blocking sends and receives of the block's halo (one message per neighbour),
-    ///    while the local backend computes every row's product with the local couplings;
-    /// 3. the boundary rows, recomputed on the host with the ghost values, written over.
+    ///    while the local backend computes the products with the local couplings;
+    /// 3. the ghost couplings times the received entries (host) added to the boundary rows.
     fn product_block(&self, a: &DistMatrix<L::Matrix>, xs: &[&DistVector<L::Vector>], coef: Option<(f64, f64, f64)>, ys: &mut [&mut DistVector<L::Vector>]) {
         let b = xs.len();
         let st = &self.stats;
         st.products.fetch_add(b as u64, Ordering::Relaxed);
-        let comm_free = a.send_runs.is_empty() && a.recvs.is_empty() && a.bnd.nrows == 0;
-        if comm_free {
+        let local_product = |x: &DistVector<L::Vector>, y: &mut DistVector<L::Vector>| match coef {
+            Some((al, be, ga)) => self.local.spmv_axpby(&a.local, &x.local, al, be, ga, &mut y.local),
+            None => self.local.spmv(&a.local, &x.local, &mut y.local),
+        };
+        if a.sends.is_empty() && a.recvs.is_empty() {
             for (x, y) in xs.iter().zip(ys.iter_mut()) {
-                match coef {
-                    Some((al, be, ga)) => self.local.spmv_axpby(&a.local, &x.local, al, be, ga, &mut y.local),
-                    None => self.local.spmv(&a.local, &x.local, &mut y.local),
-                }
+                local_product(x, y);
             }
             return;
         }
-        let need_y = matches!(coef, Some((_, _, g)) if g != 0.0);
         let t = Instant::now();
-        let xr: Vec<(usize, usize)> = a.send_runs.iter().chain(&a.near_runs).copied().collect();
-        let vals = {
-            let mut reads: Vec<(&L::Vector, &[(usize, usize)])> = xs.iter().map(|x| (&x.local, &xr[..])).collect();
-            if need_y {
-                reads.extend(ys.iter().map(|y| (&y.local, &a.bnd_row_runs[..])));
-            }
+        let vals = if a.send_runs.is_empty() {
+            vec![Vec::new(); b]
+        } else {
+            let reads: Vec<(&L::Vector, &[(usize, usize)])> = xs.iter().map(|x| (&x.local, &a.send_runs[..])).collect();
             self.local.read_ranges_many(&reads)
         };
         add_since(&st.halo_read_ns, t);
-        let nsend: usize = a.sends.iter().map(|s| s.1).sum();
         // one message per destination: the block's values for it, vector after vector
         let mut sendbufs: Vec<Vec<f64>> = Vec::with_capacity(a.sends.len());
         let mut at = 0;
@@ -189,38 +179,25 @@ impl<L: Backend> DistBackend<L> {
         {
             let mut recvs: Vec<(usize, &mut [f64])> = a.recvs.iter().zip(recvbufs.iter_mut()).map(|(r, buf)| (r.0, &mut buf[..])).collect();
             let t = Instant::now();
-            let local = &self.local;
             self.comm.exchange(&sends, &mut recvs, &mut || {
                 for (x, y) in xs.iter().zip(ys.iter_mut()) {
-                    match coef {
-                        Some((al, be, ga)) => local.spmv_axpby(&a.local, &x.local, al, be, ga, &mut y.local),
-                        None => local.spmv(&a.local, &x.local, &mut y.local),
-                    }
+                    local_product(x, y);
                 }
             });
             add_since(&st.exchange_ns, t);
         }
         let t = Instant::now();
-        let nnear = a.bnd.ncols - a.nghost;
+        let scale = coef.map_or(1.0, |c| c.0);
         for (j, y) in ys.iter_mut().enumerate() {
-            // [near entries of x_j, ghost entries of x_j]
-            let mut gathered = Vec::with_capacity(a.bnd.ncols);
-            gathered.extend_from_slice(&vals[j][nsend..nsend + nnear]);
+            let mut g = Vec::with_capacity(a.nghost);
             for (r, buf) in a.recvs.iter().zip(&recvbufs) {
-                gathered.extend_from_slice(&buf[j * r.2..(j + 1) * r.2]);
+                g.extend_from_slice(&buf[j * r.2..(j + 1) * r.2]);
             }
-            let mut v = a.bnd.mul_vec(&gathered);
-            if let Some((al, be, ga)) = coef {
-                let old = if need_y { &vals[b + j][..] } else { &[][..] };
-                for (k, vk) in v.iter_mut().enumerate() {
-                    let mut r = al * *vk + be * gathered[a.bnd_self[k]];
-                    if need_y {
-                        r += ga * old[k];
-                    }
-                    *vk = r;
-                }
+            let mut c = a.ghost.mul_vec(&g);
+            if scale != 1.0 {
+                c.iter_mut().for_each(|v| *v *= scale);
             }
-            self.local.write_ranges(&mut y.local, &a.bnd_row_runs, &v);
+            self.local.add_ranges(&mut y.local, &a.ghost_row_runs, &c);
         }
         add_since(&st.ghost_add_ns, t);
     }
@@ -234,8 +211,8 @@ impl<L: Backend> DistBackend<L> {
     }
 
     /// This rank's communication counters: products, the seconds spent reading halos from
-    /// the local backend, in exchanges (the local product overlaps them), computing and
-    /// writing the boundary rows, and in reductions.
+    /// the local backend, in exchanges (the local products overlap them), adding the ghost
+    /// couplings, and in reductions.
     pub fn comm_stats(&self) -> Value {
         let s = &self.stats;
         let sec = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64 * 1e-9;
@@ -243,7 +220,7 @@ impl<L: Backend> DistBackend<L> {
             "products": s.products.load(Ordering::Relaxed),
             "halo_read_s": sec(&s.halo_read_ns),
             "exchange_with_local_product_s": sec(&s.exchange_ns),
-            "boundary_rows_s": sec(&s.ghost_add_ns),
+            "ghost_add_s": sec(&s.ghost_add_ns),
             "reductions": s.reductions.load(Ordering::Relaxed),
             "reduction_s": sec(&s.reduction_ns),
             "gathers": s.gathers.load(Ordering::Relaxed),
@@ -331,32 +308,14 @@ impl<L: Backend> Backend for DistBackend<L> {
         let mut gcols: Vec<usize> = ghosts.iter().map(|g| g.1).collect();
         gcols.sort_unstable();
         gcols.dedup();
-        // boundary rows, the local entries they read (their own included), and their
-        // couplings over [near entries, ghost entries]
-        let mut bnd_rows: Vec<usize> = ghosts.iter().map(|g| g.0).collect();
-        bnd_rows.sort_unstable();
-        bnd_rows.dedup();
-        let mut near: Vec<usize> = Vec::new();
-        for &r in &bnd_rows {
-            let g = r + r0;
-            near.extend((a.row_ptr[g]..a.row_ptr[g + 1]).map(|p| a.col[p] as usize).filter(|c| (c0..c1).contains(c)).map(|c| c - c0));
-            if square {
-                near.push(r);
-            }
-        }
-        near.sort_unstable();
-        near.dedup();
-        let mut trip = Vec::new();
-        for (k, &r) in bnd_rows.iter().enumerate() {
-            let g = r + r0;
-            for p in a.row_ptr[g]..a.row_ptr[g + 1] {
-                let c = a.col[p] as usize;
-                let slot = if (c0..c1).contains(&c) { near.binary_search(&(c - c0)).unwrap_or(0) } else { near.len() + gcols.binary_search(&c).unwrap_or(0) };
-                trip.push((k, slot, a.val[p]));
-            }
-        }
-        let bnd = CsrMatrix::from_triplets(bnd_rows.len(), near.len() + gcols.len(), &trip);
-        let bnd_self: Vec<usize> = if square { bnd_rows.iter().map(|r| near.binary_search(r).unwrap_or(0)).collect() } else { Vec::new() };
+        let mut grows: Vec<usize> = ghosts.iter().map(|g| g.0).collect();
+        grows.sort_unstable();
+        grows.dedup();
+        let trip: Vec<(usize, usize, f64)> = ghosts
+            .iter()
+            .map(|&(r, c, v)| (grows.binary_search(&r).unwrap_or(0), gcols.binary_search(&c).unwrap_or(0), v))
+            .collect();
+        let ghost = CsrMatrix::from_triplets(grows.len(), gcols.len(), &trip);
         // what this rank needs from each owner, and (exchanged) what each rank needs from it
         let size = self.comm.size();
         let mut need = vec![0.0; size];
@@ -389,10 +348,8 @@ impl<L: Backend> Backend for DistBackend<L> {
             local: self.local.upload_matrix(&local_csr),
             rows,
             cols,
-            bnd,
-            bnd_row_runs: runs(&bnd_rows),
-            bnd_self,
-            near_runs: runs(&near),
+            ghost,
+            ghost_row_runs: runs(&grows),
             sends,
             send_runs,
             nghost: gcols.len(),

@@ -716,17 +716,51 @@ impl Backend for GpuBackend {
         }
         out
     }
-    /// Uploads into the ranges, recorded after the kernels before it (no synchronisation).
-    fn write_ranges(&self, y: &mut GpuVector, ranges: &[(usize, usize)], values: &[f64]) {
+    /// The values are uploaded (with zero padding in front of each range, down to the
+    /// storage-offset alignment) into one pooled buffer, and the axpy kernel adds each
+    /// range to y through a binding of just that part of y: one upload and a dispatch per
+    /// range, no synchronisation and no pass over the rest of y.
+    fn add_ranges(&self, y: &mut GpuVector, ranges: &[(usize, usize)], values: &[f64]) {
         if ranges.iter().all(|r| r.1 == 0) {
             return;
         }
+        let align = (self.ctx.limits.min_storage_buffer_offset_alignment as u64).max(self.elem);
         let view = y.0.device_rw();
-        let bytes = self.to_bytes(values);
+        // (chunk, aligned byte offset, elements incl. padding, element offset in the source)
+        let mut pieces: Vec<(usize, u64, usize, usize)> = Vec::new();
+        let mut src: Vec<f64> = Vec::new();
         let mut at = 0usize;
         for (k, off, len) in self.chunk_parts(&view, ranges) {
-            self.mem.upload(view.chunk(k), off, &bytes[at..at + len as usize]);
-            at += len as usize;
+            let aligned = off / align * align;
+            let pad = ((off - aligned) / self.elem) as usize;
+            let n = len as usize / self.elem as usize;
+            // keep every piece's source offset aligned too
+            let lead = src.len().div_ceil((align / self.elem) as usize) * (align / self.elem) as usize;
+            src.resize(lead + pad, 0.0);
+            src.extend_from_slice(&values[at..at + n]);
+            pieces.push((k, aligned, pad + n, lead));
+            at += n;
+        }
+        let scratch = self.mem.scratch(src.len() as u64 * self.elem);
+        self.mem.upload(&*scratch, 0, &self.to_bytes(&src));
+        for (k, aligned, n, lead) in pieces {
+            let bytes = n as u64 * self.elem;
+            let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &self.pipes.vec_layout,
+                entries: &[
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: &*scratch, offset: lead as u64 * self.elem, size: std::num::NonZeroU64::new(bytes) }),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: view.chunk(k), offset: aligned, size: std::num::NonZeroU64::new(bytes) }),
+                    },
+                ],
+            });
+            let imm = imm_scalars(self.f64_mode, n as u32, 1.0, 0.0, 0.0);
+            self.dispatch(&self.pipes.axpy, &bind, &imm, self.groups(n));
         }
     }
     fn cheap_readback(&self) -> bool {
