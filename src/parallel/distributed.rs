@@ -163,7 +163,7 @@ impl<L: Backend> DistBackend<L> {
         let vals = if a.send_runs.is_empty() {
             vec![Vec::new(); b]
         } else {
-            let reads: Vec<(&L::Vector, &[(usize, usize)])> = xs.iter().map(|x| (&x.local, &a.send_runs[..])).collect();
+            let reads: Vec<_> = xs.iter().map(|x| (&x.local, &a.send_runs[..])).collect();
             self.local.read_ranges_many(&reads)
         };
         add_since(&st.halo_read_ns, t);
@@ -459,5 +459,61 @@ impl<L: Backend> Backend for DistBackend<L> {
         // global ranges → every rank's part (collective)
         let h = self.to_host(x);
         ranges.iter().flat_map(|&(s, l)| h[s..s + l].to_vec()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::CpuBackend;
+    use crate::linalg::cg::{pcg, CgOptions, Jacobi};
+    use crate::linalg::lanczos::{lowest_eigenpairs, LanczosOptions};
+
+    fn laplacian(m: usize) -> CsrMatrix {
+        let n = m * m * m;
+        let mut t = Vec::new();
+        for k in 0..m {
+            for j in 0..m {
+                for i in 0..m {
+                    let r = i + m * (j + m * k);
+                    t.push((r, r, 6.0 + 0.01 * (r % 7) as f64));
+                    for (d, c) in [(i, 1), (j, m), (k, m * m)] {
+                        if d + 1 < m {
+                            t.push((r, r + c, -1.0));
+                            t.push((r + c, r, -1.0));
+                        }
+                    }
+                }
+            }
+        }
+        CsrMatrix::from_triplets(n, n, &t)
+    }
+
+    /// On one process the distributed backend is the local backend: CG and Lanczos give
+    /// the same answers (the multi-rank cases run under mpirun in tests/distributed.rs).
+    #[test]
+    fn one_rank_wraps_the_local_backend_exactly() {
+        let a = laplacian(9);
+        let cpu = CpuBackend::new();
+        let dist = DistBackend::new(CpuBackend::new(), Arc::new(super::super::Solo));
+        let b: Vec<f64> = crate::linalg::backend::random_values(a.nrows, 3);
+        let x_cpu = {
+            let m = cpu.upload_matrix(&a);
+            let (r, mut x) = (cpu.from_host(&b), cpu.alloc(a.nrows));
+            pcg(&cpu, &m, &r, &mut x, &Jacobi::new(&cpu, &a), &CgOptions { tol: 1e-10, max_iterations: 500 });
+            cpu.to_host(&x)
+        };
+        let m = dist.upload_matrix(&a);
+        let (r, mut x) = (dist.from_host(&b), dist.alloc(a.nrows));
+        let res = pcg(&dist, &m, &r, &mut x, &Jacobi::new(&dist, &a), &CgOptions { tol: 1e-10, max_iterations: 500 });
+        assert!(res.converged);
+        let x_dist = dist.to_host(&x);
+        assert!(x_cpu.iter().zip(&x_dist).all(|(p, q)| (p - q).abs() < 1e-12));
+        let o = LanczosOptions { nev: 4, tol: 1e-9, ..Default::default() };
+        let e_cpu = lowest_eigenpairs(&cpu, &cpu.upload_matrix(&a), &o, &mut |_| {}).values;
+        let e_dist = lowest_eigenpairs(&dist, &m, &o, &mut |_| {}).values;
+        assert!(e_cpu.iter().zip(&e_dist).all(|(p, q)| (p - q).abs() < 1e-12), "{e_cpu:?} vs {e_dist:?}");
+        assert_eq!(dist.name(), "cpu-mpi");
+        assert_eq!(dist.details()["per_rank"][0]["rows"], a.nrows);
     }
 }

@@ -742,7 +742,7 @@ impl Backend for GpuBackend {
             at += n;
         }
         let scratch = self.mem.scratch(src.len() as u64 * self.elem);
-        self.mem.upload(&*scratch, 0, &self.to_bytes(&src));
+        self.mem.upload(&scratch, 0, &self.to_bytes(&src));
         for (k, aligned, n, lead) in pieces {
             let bytes = n as u64 * self.elem;
             let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -751,7 +751,7 @@ impl Backend for GpuBackend {
                 entries: &[
                     wgpu::BindGroupEntry {
                         binding: 0,
-                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: &*scratch, offset: lead as u64 * self.elem, size: std::num::NonZeroU64::new(bytes) }),
+                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: &scratch, offset: lead as u64 * self.elem, size: std::num::NonZeroU64::new(bytes) }),
                     },
                     wgpu::BindGroupEntry {
                         binding: 1,
