@@ -162,6 +162,10 @@ pub trait Backend: Send + Sync {
         }
         *y = self.from_host(&h);
     }
+    /// Start executing what has been recorded (on the GPU: submit the pending commands), so
+    /// that the device works while the host waits for something else (a halo exchange).
+    /// The default does nothing.
+    fn flush(&self) {}
     /// Whether reading results back to the host is cheap (no device synchronisation). CG
     /// checks its residual every iteration where it is, and at predicted points otherwise;
     /// the iterates are the same either way.

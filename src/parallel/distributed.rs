@@ -183,6 +183,8 @@ impl<L: Backend> DistBackend<L> {
                 for (x, y) in xs.iter().zip(ys.iter_mut()) {
                     local_product(x, y);
                 }
+                // the device computes while this rank waits for its neighbours
+                self.local.flush();
             });
             add_since(&st.exchange_ns, t);
         }
@@ -199,6 +201,7 @@ impl<L: Backend> DistBackend<L> {
             }
             self.local.add_ranges(&mut y.local, &a.ghost_row_runs, &c);
         }
+        self.local.flush();
         add_since(&st.ghost_add_ns, t);
     }
 

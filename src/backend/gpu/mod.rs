@@ -763,6 +763,9 @@ impl Backend for GpuBackend {
             self.dispatch(&self.pipes.axpy, &bind, &imm, self.groups(n));
         }
     }
+    fn flush(&self) {
+        self.mem.flush();
+    }
     fn cheap_readback(&self) -> bool {
         false
     }
