@@ -472,31 +472,11 @@ mod tests {
     use crate::linalg::cg::{pcg, CgOptions, Jacobi};
     use crate::linalg::lanczos::{lowest_eigenpairs, LanczosOptions};
 
-    fn laplacian(m: usize) -> CsrMatrix {
-        let n = m * m * m;
-        let mut t = Vec::new();
-        for k in 0..m {
-            for j in 0..m {
-                for i in 0..m {
-                    let r = i + m * (j + m * k);
-                    t.push((r, r, 6.0 + 0.01 * (r % 7) as f64));
-                    for (d, c) in [(i, 1), (j, m), (k, m * m)] {
-                        if d + 1 < m {
-                            t.push((r, r + c, -1.0));
-                            t.push((r + c, r, -1.0));
-                        }
-                    }
-                }
-            }
-        }
-        CsrMatrix::from_triplets(n, n, &t)
-    }
-
     /// On one process the distributed backend is the local backend: CG and Lanczos give
     /// the same answers (the multi-rank cases run under mpirun in tests/distributed.rs).
     #[test]
     fn one_rank_wraps_the_local_backend_exactly() {
-        let a = laplacian(9);
+        let a = crate::bench::dot_hamiltonian(9);
         let cpu = CpuBackend::new();
         let dist = DistBackend::new(CpuBackend::new(), Arc::new(super::super::Solo));
         let b: Vec<f64> = crate::linalg::backend::random_values(a.nrows, 3);
