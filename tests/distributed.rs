@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, tmpdir};
+use common::{bin, text, tmpdir};
 use serde_json::Value;
 
 /// A job that runs past this is killed and the test fails (never a hang).
@@ -63,10 +63,6 @@ fn wait_bounded(mut child: std::process::Child, what: &str) -> Output {
 fn serial(args: &[&str]) -> Output {
     let child = bin().args(args).env("QDSIM_NO_MPI", "1").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run qdsim-gpu");
     wait_bounded(child, &format!("qdsim-gpu {}", args.join(" ")))
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 fn scene(name: &str) -> String {
