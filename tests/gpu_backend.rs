@@ -200,16 +200,7 @@ fn lanczos_eigenvalues_match_cpu_and_dense() {
     let Some(g) = gpu() else { return };
     // Kronecker sum of three 1D Laplacians: exact threefold degeneracies
     let a = laplacian3(12);
-    let opts = qdsim_gpu::simulation::SolveOptions {
-        states: 7,
-        tolerance: 1e-8,
-        max_matvecs: 50_000,
-        block_size: 3,
-        backend: qdsim_gpu::scene::BackendChoice::Gpu,
-        adapter: None,
-        force_iterative: true,
-        filter_degree: qdsim_gpu::simulation::DEFAULT_FILTER_DEGREE,
-    };
+    let opts = common::gpu_solve_options(7);
     let sg = qdsim_gpu::simulation::solve_with(&g, &a, &opts, &mut |_| {}).unwrap();
     let (exact, _) = qdsim_gpu::linalg::dense::lowest_eigenpairs(&a, 7);
     assert!(sg.converged);

@@ -378,16 +378,7 @@ fn cg_and_lanczos_on_chunked_vectors_match_the_cpu() {
     close(&g.to_host(&gx), &cx, 1e-4);
     // the lowest states of −Δ on 10³ (1000 unknowns in two chunks)
     let a = laplacian3(10);
-    let opts = qdsim_gpu::simulation::SolveOptions {
-        states: 4,
-        tolerance: 1e-8,
-        max_matvecs: 50_000,
-        block_size: 3,
-        backend: qdsim_gpu::scene::BackendChoice::Gpu,
-        adapter: None,
-        force_iterative: true,
-        filter_degree: qdsim_gpu::simulation::DEFAULT_FILTER_DEGREE,
-    };
+    let opts = common::gpu_solve_options(4);
     let sg = qdsim_gpu::simulation::solve_with(&g, &a, &opts, &mut |_| {}).unwrap();
     // exact: 6 − 2 Σ cos(k_d π / 11) over k_d = 1..=10
     let mut exact: Vec<f64> = Vec::new();
