@@ -30,9 +30,11 @@ fn mpi(n: usize, args: &[&str]) -> Output {
     c.args(["-np", &n.to_string()])
         .arg(env!("CARGO_BIN_EXE_qdsim-gpu"))
         .args(args)
-        // Open MPI: more ranks than cores, and as root where CI runs as root (MPICH
-        // ignores these)
+        // Open MPI: more ranks than cores, as root where CI runs as root, and the
+        // single-node launcher, which needs no ssh/rsh on the machine (without one Open
+        // MPI 4 refuses even a local job); MPICH ignores these
         .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
+        .env("OMPI_MCA_plm", "isolated")
         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
         .env("RAYON_NUM_THREADS", "1")
