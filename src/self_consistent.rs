@@ -219,16 +219,17 @@ pub fn run(loaded: &LoadedScene, opts: &RunOptions, out_path: Option<&Path>, sta
     sopts.adapter = opts.adapter.clone();
     let setup_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let adapter = crate::parallel::adapter_for_rank(sopts.adapter.as_deref());
+    // (a closure: listing adapters for the per-rank choice is only worth it for the GPU)
+    let adapter = || crate::parallel::adapter_for_rank(sopts.adapter.as_deref());
     let sol = match sopts.backend {
         BackendChoice::Cpu => crate::on_ranks!(CpuBackend::new(), |be| solve_device(be, loaded, &model, &sopts, start, progress)?),
         BackendChoice::Gpu => {
-            let g = GpuBackend::new(adapter.as_deref(), true)?.ok_or_else(|| {
+            let g = GpuBackend::new(adapter().as_deref(), true)?.ok_or_else(|| {
                 QdError::input("solve.backend", "\"gpu\" was asked for but no GPU adapter (Vulkan, Metal or DX12) is available; `qdsim-gpu info` lists adapters")
             })?;
             crate::on_ranks!(g, |be| solve_device(be, loaded, &model, &sopts, start, progress)?)
         }
-        BackendChoice::Auto => match GpuBackend::new(adapter.as_deref(), false)? {
+        BackendChoice::Auto => match GpuBackend::new(adapter().as_deref(), false)? {
             Some(g) => crate::on_ranks!(g, |be| solve_device(be, loaded, &model, &sopts, start, progress)?),
             None => crate::on_ranks!(CpuBackend::new(), |be| solve_device(be, loaded, &model, &sopts, start, progress)?),
         },

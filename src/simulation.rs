@@ -298,13 +298,14 @@ pub fn solve(h: &CsrMatrix, opts: &SolveOptions, progress: &mut dyn FnMut(&Lancz
 /// ignores it.
 pub fn solve_from(h: &CsrMatrix, opts: &SolveOptions, initial: &[Vec<f64>], progress: &mut dyn FnMut(&LanczosProgress)) -> Result<Solution> {
     let small = h.nrows <= DENSE_LIMIT && !opts.force_iterative;
-    let adapter = crate::parallel::adapter_for_rank(opts.adapter.as_deref());
+    // (a closure: listing adapters for the per-rank choice is only worth it for the GPU)
+    let adapter = || crate::parallel::adapter_for_rank(opts.adapter.as_deref());
     // in an MPI job each rank holds only its block: the binding limits apply to that
     let distributed = crate::parallel::distributed();
     let gpu = match opts.backend {
         BackendChoice::Cpu => None,
         _ if small => None,
-        BackendChoice::Gpu => match GpuBackend::new(adapter.as_deref(), true)? {
+        BackendChoice::Gpu => match GpuBackend::new(adapter().as_deref(), true)? {
             Some(g) if distributed => Some(g),
             Some(g) => match g.fits_matrix(h) {
                 Ok(()) => Some(g),
@@ -328,7 +329,7 @@ pub fn solve_from(h: &CsrMatrix, opts: &SolveOptions, initial: &[Vec<f64>], prog
                 ))
             }
         },
-        BackendChoice::Auto => match GpuBackend::new(adapter.as_deref(), false)? {
+        BackendChoice::Auto => match GpuBackend::new(adapter().as_deref(), false)? {
             Some(g) if distributed || g.fits_matrix(h).is_ok() => Some(g),
             Some(g) => {
                 eprintln!("notice: the problem exceeds adapter '{}''s binding limits; using the cpu backend", g.adapter().name);

@@ -109,13 +109,6 @@ impl<L: Backend> DistBackend<L> {
         DistBackend { local, comm, parts: Mutex::new(Vec::new()), ranks, stats: CommStats::default() }
     }
 
-    pub fn local(&self) -> &L {
-        &self.local
-    }
-    pub fn comm(&self) -> &Arc<dyn Comm> {
-        &self.comm
-    }
-
     /// The partition of global length n: the one registered for n, else a new one with
     /// `unit` entries per plane.
     pub fn partition(&self, n: usize, unit: impl FnOnce() -> usize) -> Arc<Partition> {
@@ -457,11 +450,6 @@ impl<L: Backend> Backend for DistBackend<L> {
     fn random(&self, n: usize, seed: u64) -> Self::Vector {
         // the serial run's vector, restricted to this rank's block
         self.from_host(&crate::linalg::backend::random_values(n, seed))
-    }
-    fn read_ranges(&self, x: &Self::Vector, ranges: &[(usize, usize)]) -> Vec<f64> {
-        // global ranges → every rank's part (collective)
-        let h = self.to_host(x);
-        ranges.iter().flat_map(|&(s, l)| h[s..s + l].to_vec()).collect()
     }
 }
 
