@@ -179,6 +179,10 @@ pub fn resolve_fills(scene: &Scene, db: &MaterialDb) -> Result<Vec<FillInfo>> {
         let label = r.name.clone().unwrap_or_else(|| format!("regions[{i}]"));
         fills.push(FillInfo { label, material: m });
     }
+    // every material must have a positive gap at the scene's temperature (issue 11)
+    for f in &fills {
+        f.material.check_temperature(scene.temperature).map_err(|r| QdError::input("temperature", format!("{}: {r}", f.label)))?;
+    }
     Ok(fills)
 }
 

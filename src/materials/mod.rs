@@ -108,6 +108,31 @@ impl Material {
         self.eg0 - self.alpha * t_kelvin * t_kelvin / (t_kelvin + self.beta)
     }
 
+    /// Whether the material can be used at `t` K: 0 < t ≤ [`MAX_TEMPERATURE_K`] and a
+    /// positive Varshni gap there (a narrow-gap material's fit can cross zero at high T,
+    /// e.g. InAs(1−x)Sb(x) near x = 0.6 above about 600 K; Ec ≤ Ev has no carrier
+    /// statistics). The error is a reason sentence.
+    pub fn check_temperature(&self, t: f64) -> std::result::Result<(), String> {
+        use crate::scene::validate::fmt_num;
+        if !(t.is_finite() && t > 0.0 && t <= MAX_TEMPERATURE_K) {
+            return Err(format!("the temperature must be in (0, {}] K, got {} K", fmt_num(MAX_TEMPERATURE_K), fmt_num(t)));
+        }
+        let eg = self.band_gap(t);
+        if !(eg > 0.0) {
+            return Err(format!(
+                "{} has no band gap at {} K: its Varshni law Eg(T) = {} − {}·T²/(T + {}) eV gives {} eV; \
+                 the fit does not extend to this temperature: use a lower one",
+                self.name,
+                fmt_num(t),
+                fmt_num(self.eg0),
+                fmt_num(self.alpha),
+                fmt_num(self.beta),
+                fmt_num(eg)
+            ));
+        }
+        Ok(())
+    }
+
     /// Valence-band edge, eV: `vbo` (taken as temperature independent).
     pub fn ev(&self, _t: f64) -> f64 {
         self.vbo
@@ -283,8 +308,16 @@ impl MaterialDb {
     /// fields it changes). Errors are [`QdError::Input`] with a path such as
     /// `"<origin>:MyMat.me"`. On error the database is left unchanged.
     pub fn merge_json(&mut self, json: &str, origin: &str) -> Result<()> {
-        let root: Value = serde_json::from_str(json)
-            .map_err(|e| QdError::input(origin, format!("not valid JSON: {e}")))?;
+        crate::scene::files::json_object_start(json, "a materials file")
+            .map_err(|r| QdError::input(origin, r))?;
+        let root: Value = serde_json::from_str(json).map_err(|e| {
+            let reason = if e.to_string().starts_with("trailing characters") {
+                crate::scene::files::trailing_reason(&e, "the materials")
+            } else {
+                format!("not valid JSON: {e}")
+            };
+            QdError::input(origin, reason)
+        })?;
         let root = match root {
             Value::Object(m) => m,
             _ => {
@@ -353,9 +386,12 @@ impl MaterialDb {
     }
 
     /// [`merge_json`](Self::merge_json) on a file; the origin in error paths is the file name.
+    /// The file must be a regular file of at most
+    /// [`MAX_MATERIALS_BYTES`](crate::scene::files::MAX_MATERIALS_BYTES) of UTF-8 text; a
+    /// folder, a device, a pipe, a missing or unreadable file is an input error naming it.
     pub fn merge_file(&mut self, path: &std::path::Path) -> Result<()> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| QdError::io(format!("reading materials file {}", path.display()), e))?;
+        let text = crate::scene::files::read_text_bounded(path, crate::scene::files::MAX_MATERIALS_BYTES)
+            .map_err(|r| QdError::input(path.display().to_string(), format!("cannot read the materials file: {r}")))?;
         let origin = path
             .file_name()
             .map(|s| s.to_string_lossy().into_owned())
@@ -488,7 +524,7 @@ impl MaterialDb {
                 return Err(format!(
                     "{} at x = {x} gives {field} = {}: {reason}",
                     al.name,
-                    v[prop_index(field).unwrap()]
+                    crate::scene::validate::fmt_num(v[prop_index(field).unwrap()])
                 ));
             }
             return Ok(Material::from_params(alloy_display(al, x), Some(x), &p));
@@ -684,32 +720,55 @@ fn parse_source(
     Ok(out)
 }
 
+/// Physical ranges of the nine properties, in [`PROPERTIES`] order: (low, high, what), both
+/// ends included except the band gap's lower end (eg0 > 0). Documented in docs/materials.md.
+/// They are wide (the III-V values lie well inside) and exist to catch unit slips and
+/// nonsense such as `me = 1e-300`, which would make every energy NaN.
+pub const RANGES: [(f64, f64, &str); N_PROPS] = [
+    (1e-3, 10.0, "m0"),
+    (1e-3, 10.0, "m0"),
+    (1e-3, 10.0, "m0"),
+    (0.0, 10.0, "eV"),
+    (0.0, 1e-2, "eV/K"),
+    (0.0, 1e4, "K"),
+    (-10.0, 10.0, "eV"),
+    (1.0, 100.0, ""),
+    (1.0, 20.0, "Å"),
+];
+
+/// Upper end of the temperatures the materials are used at, K (the scene's limit): the
+/// Varshni fits of the database rest on data up to a few hundred K, and the statistics
+/// need a positive gap, which [`Material::check_temperature`] checks at the scene's T.
+pub const MAX_TEMPERATURE_K: f64 = 1000.0;
+
+/// `[lo, hi] unit` of property `i`, for messages.
+fn range_text(i: usize) -> String {
+    let (lo, hi, unit) = RANGES[i];
+    let lo_br = if PROPERTIES[i].0 == "eg0" { "(" } else { "[" };
+    let unit = if unit.is_empty() { String::new() } else { format!(" {unit}") };
+    format!("{lo_br}{}, {}]{unit}", crate::scene::validate::fmt_num(lo), crate::scene::validate::fmt_num(hi))
+}
+
 /// Physical sanity of a parameter set: Err((field, reason)).
-fn check_params(p: &Params) -> std::result::Result<(), (&'static str, &'static str)> {
-    for (i, (name, _, _)) in PROPERTIES.iter().enumerate() {
+fn check_params(p: &Params) -> std::result::Result<(), (&'static str, String)> {
+    for (i, (name, _, what)) in PROPERTIES.iter().enumerate() {
         let v = p.0[i];
         if !v.is_finite() {
-            return Err((name, "must be finite"));
+            return Err((name, "must be finite".into()));
         }
-        let ok = match *name {
-            "me" | "mhh" | "mlh" => v > 0.0,
-            "eg0" => v > 0.0,
-            "alpha" | "beta" => v >= 0.0,
-            "eps_r" => v > 0.0,
-            "a_lc" => v > 0.0,
-            _ => true,
-        };
+        let (lo, hi, _) = RANGES[i];
+        let ok = if *name == "eg0" { v > lo && v <= hi } else { v >= lo && v <= hi };
         if !ok {
-            return Err((
-                name,
-                match *name {
-                    "alpha" | "beta" => "must be >= 0",
-                    _ => "must be > 0",
-                },
-            ));
+            return Err((name, format!("the {what} must be in {}", range_text(i))));
         }
     }
     Ok(())
+}
+
+/// A bowing parameter's bound: since x(1−x) ≤ 1/4, a bowing of 4 × the width of the
+/// property's range moves the value across the whole range; a larger one is never meant.
+fn bowing_bound(i: usize) -> f64 {
+    4.0 * (RANGES[i].1 - RANGES[i].0)
 }
 
 fn parse_binary(name: &str, raw: &Map<String, Value>, origin: &str) -> Result<Binary> {
@@ -768,7 +827,7 @@ fn parse_binary(name: &str, raw: &Map<String, Value>, origin: &str) -> Result<Bi
     if let Err((field, reason)) = check_params(&params) {
         return Err(QdError::input(
             at(field),
-            format!("{reason} (got {})", v[prop_index(field).unwrap()]),
+            format!("{reason}, got {}", crate::scene::validate::fmt_num(v[prop_index(field).unwrap()])),
         ));
     }
     Ok(Binary {
@@ -865,6 +924,20 @@ fn parse_alloy(
                 if !bw.c0.is_finite() || !bw.c1.is_finite() {
                     return Err(QdError::input(at(&path), "must be finite"));
                 }
+                let bound = bowing_bound(i);
+                for (part, c) in [("c0", bw.c0), ("c1", bw.c1)] {
+                    if c.abs() > bound {
+                        return Err(QdError::input(
+                            at(&path),
+                            format!(
+                                "bowing {part} = {} is beyond ±{}: a bowing that large moves {k} across its whole range {} (x(1−x) ≤ 1/4)",
+                                crate::scene::validate::fmt_num(c),
+                                crate::scene::validate::fmt_num(bound),
+                                range_text(i)
+                            ),
+                        ));
+                    }
+                }
                 bowing.insert(i, bw);
             }
         }
@@ -929,8 +1002,12 @@ pub fn describe(
     x: Option<f64>,
     t_kelvin: f64,
 ) -> std::result::Result<String, String> {
-    if !t_kelvin.is_finite() || t_kelvin < 0.0 {
-        return Err(format!("temperature {t_kelvin} K must be >= 0"));
+    if !t_kelvin.is_finite() || t_kelvin < 0.0 || t_kelvin > MAX_TEMPERATURE_K {
+        return Err(format!(
+            "temperature {} K must be in [0, {}] K",
+            crate::scene::validate::fmt_num(t_kelvin),
+            crate::scene::validate::fmt_num(MAX_TEMPERATURE_K)
+        ));
     }
     match name {
         None => {

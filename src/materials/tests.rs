@@ -276,7 +276,7 @@ fn merge_errors_name_the_field() {
     let (p, r) =
         input_err(db.merge_json(r#"{"binaries": {"GaAs": {"me": -0.1}}}"#, "materials_file"));
     assert_eq!(p, "materials_file:GaAs.me");
-    assert!(r.contains("> 0"), "{r}");
+    assert!(r.contains("[0.001, 10] m0") && r.contains("-0.1"), "{r}");
     assert_eq!(
         db.resolve("GaAs", None).unwrap().me,
         0.067,
@@ -337,10 +337,22 @@ fn merge_file_reads_and_reports_io() {
     std::fs::write(&f, r#"{"binaries": {"InAs": {"me": 0}}}"#).unwrap();
     let (p, _) = input_err(db.merge_file(&f));
     assert_eq!(p, "my_materials.json:InAs.me");
-    assert!(matches!(
-        db.merge_file(&dir.join("nope.json")),
-        Err(QdError::Io { .. })
-    ));
+    // a missing file, a folder, a device: input errors (exit 2) naming the file (issue 11)
+    let (p, r) = input_err(db.merge_file(&dir.join("nope.json")));
+    assert!(p.ends_with("nope.json") && r.contains("does not exist"), "{p}: {r}");
+    let (p, r) = input_err(db.merge_file(&dir));
+    assert_eq!(p, dir.display().to_string());
+    assert!(r.contains("folder"), "{r}");
+    #[cfg(unix)]
+    {
+        let (_, r) = input_err(db.merge_file(std::path::Path::new("/dev/zero")));
+        assert!(r.contains("character device"), "{r}");
+    }
+    // larger than MAX_MATERIALS_BYTES (a sparse file: nothing is written)
+    let big = dir.join("big.json");
+    std::fs::File::create(&big).unwrap().set_len(crate::scene::files::MAX_MATERIALS_BYTES + 1).unwrap();
+    let (_, r) = input_err(db.merge_file(&big));
+    assert!(r.contains("16.0 MiB"), "{r}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -389,4 +401,96 @@ fn print_describe() {
     let db = db();
     println!("{}", describe(&db, None, None, 300.0).unwrap());
     println!("{}", describe(&db, Some("AlGaAs"), None, 4.0).unwrap());
+}
+
+// ---- issue 11: physical ranges, strict JSON, temperatures ----
+
+#[test]
+fn every_builtin_material_is_inside_the_ranges() {
+    let db = db();
+    for n in db.names() {
+        let xs: Vec<Option<f64>> = if db.is_alloy(&n) { (0..=100).map(|k| Some(k as f64 / 100.0)).collect() } else { vec![None] };
+        for x in xs {
+            let m = db.resolve(&n, x).unwrap_or_else(|e| panic!("{n} at {x:?}: {e}"));
+            for (i, (p, _, _)) in PROPERTIES.iter().enumerate() {
+                let v = m.get(p).unwrap();
+                let (lo, hi, _) = RANGES[i];
+                assert!(v >= lo && v <= hi, "{n} {x:?} {p} = {v}");
+            }
+            // and every one has a gap at room temperature
+            m.check_temperature(300.0).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+#[test]
+fn out_of_range_parameters_name_the_field() {
+    let mut db = db();
+    // me = 1e-300 gave NaN energies called converged
+    let (p, r) = input_err(db.merge_json(r#"{"binaries": {"GaAs": {"me": 1e-300}}}"#, "m.json"));
+    assert_eq!(p, "m.json:GaAs.me");
+    assert!(r.contains("1e-300") && r.contains("[0.001, 10] m0"), "{r}");
+    let cases = [
+        (r#"{"binaries": {"GaAs": {"mhh": 50}}}"#, "m.json:GaAs.mhh", "[0.001, 10] m0"),
+        (r#"{"binaries": {"GaAs": {"eg0": 0}}}"#, "m.json:GaAs.eg0", "(0, 10] eV"),
+        (r#"{"binaries": {"GaAs": {"eg0": 12}}}"#, "m.json:GaAs.eg0", "(0, 10] eV"),
+        (r#"{"binaries": {"GaAs": {"alpha": -1e-4}}}"#, "m.json:GaAs.alpha", "[0, 0.01] eV/K"),
+        (r#"{"binaries": {"GaAs": {"beta": -10}}}"#, "m.json:GaAs.beta", "[0, 10000] K"),
+        (r#"{"binaries": {"GaAs": {"vbo": 1e300}}}"#, "m.json:GaAs.vbo", "1e300"),
+        (r#"{"binaries": {"GaAs": {"eps_r": 0.5}}}"#, "m.json:GaAs.eps_r", "[1, 100]"),
+        (r#"{"binaries": {"GaAs": {"eps_r": 1e5}}}"#, "m.json:GaAs.eps_r", "100000"),
+        (r#"{"binaries": {"GaAs": {"a_lc": 0}}}"#, "m.json:GaAs.a_lc", "[1, 20] Å"),
+        (r#"{"binaries": {"GaAs": {"gamma1": 1e6, "gamma2": 1}}}"#, "m.json:GaAs.mhh", "[0.001, 10] m0"),
+        (r#"{"alloys": {"AlGaAs": {"bowing": {"eg0": 1e5}}}}"#, "m.json:AlGaAs.bowing.eg0", "beyond ±40"),
+        (r#"{"alloys": {"AlGaAs": {"bowing": {"me": {"c0": 0, "c1": -1e300}}}}}"#, "m.json:AlGaAs.bowing.me", "1e300"),
+    ];
+    for (json, want, word) in cases {
+        let (p, r) = input_err(db.merge_json(json, "m.json"));
+        assert_eq!(p, want, "{json}: {r}");
+        assert!(r.contains(word), "{json}: {r}");
+        assert!(r.len() < 300, "{r}");
+    }
+    // a composition-dependent bowing that is fine at x = 0, 0.5 and 1 (checked at merge) but
+    // not at x = 0.9: the value at the requested x is checked when the alloy is resolved
+    db.merge_json(r#"{"alloys": {"AlGaAs": {"bowing": {"me": {"c0": -4, "c1": 8}}}}}"#, "m.json").unwrap();
+    db.resolve("AlGaAs", Some(0.2)).unwrap();
+    let e = db.resolve("AlGaAs", Some(0.9)).unwrap_err();
+    assert!(e.contains("x = 0.9") && e.contains("me") && e.contains("[0.001, 10] m0"), "{e}");
+}
+
+#[test]
+fn materials_json_is_strict() {
+    let mut db = db();
+    let cases = [
+        ("\u{feff}{\"binaries\": {}}", "byte-order mark"),
+        ("", "empty"),
+        ("  \n", "empty"),
+        ("[1, 2]", "found an array"),
+        ("\"GaAs\"", "found a string"),
+        ("{\"binaries\": {}} xyz", "unexpected text after the end"),
+        ("{\"binaries\": {}}}}}", "unexpected text after the end"),
+        ("{\"binaries\": {}}\0\0", "unexpected text after the end"),
+    ];
+    for (text, word) in cases {
+        let (p, r) = input_err(db.merge_json(text, "m.json"));
+        assert_eq!(p, "m.json", "{text:?}");
+        assert!(r.contains(word), "{text:?}: {r}");
+    }
+}
+
+#[test]
+fn gap_must_stay_open_at_the_temperature() {
+    let db = db();
+    let insb = db.resolve("InSb", None).unwrap();
+    insb.check_temperature(300.0).unwrap();
+    // the Varshni law of InSb crosses zero near 900 K
+    let e = insb.check_temperature(1000.0).unwrap_err();
+    assert!(e.contains("InSb") && e.contains("no band gap") && e.contains("1000 K"), "{e}");
+    let gaas = db.resolve("GaAs", None).unwrap();
+    gaas.check_temperature(MAX_TEMPERATURE_K).unwrap();
+    assert!(gaas.check_temperature(MAX_TEMPERATURE_K * 1.01).is_err());
+    assert!(gaas.check_temperature(0.0).is_err());
+    assert!(gaas.check_temperature(f64::NAN).is_err());
+    // the materials command bounds its temperature the same way
+    assert!(describe(&db, Some("GaAs"), None, 5000.0).unwrap_err().contains("[0, 1000] K"));
 }

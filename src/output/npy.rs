@@ -86,64 +86,82 @@ impl Dtype {
     }
 }
 
-/// Reads a `.npy` file of dtype `<f8`, `>f8`, `<f4` or `>f4` (C or Fortran order).
-/// Returns the shape and the data in the x-fastest (Fortran) flat layout, so that
-/// `data[i + d0*(j + d1*k)]` is `a[i, j, k]`.
-pub fn read_npy(path: &Path) -> Result<(Vec<usize>, Vec<f64>)> {
-    let name = path.display().to_string();
-    let bad = |reason: String| QdError::input(name.clone(), reason);
-    let io_err = |e| QdError::io(format!("reading {}", path.display()), e);
+/// Largest .npy header read, bytes (NumPy's own files have headers of 64 to a few hundred
+/// bytes; version 2/3 headers may declare up to 4 GiB, which is never read).
+pub const MAX_NPY_HEADER: usize = 1 << 20;
 
-    let file = File::open(path).map_err(io_err)?;
-    let mut r = BufReader::new(file);
-    let mut bytes = Vec::new();
-    r.read_to_end(&mut bytes).map_err(io_err)?;
+/// A parsed .npy header.
+struct Header {
+    dtype: Dtype,
+    fortran: bool,
+    dims: Vec<usize>,
+    /// Offset of the first data byte.
+    data_start: u64,
+    /// Bytes of data the shape and dtype declare.
+    data_len: u64,
+}
 
-    if bytes.len() < 10 || &bytes[..6] != MAGIC {
-        return Err(bad("not a .npy file (bad magic)".into()));
+/// Open `path` (a regular file) and read its header with bounded reads; check that the file
+/// is exactly the header plus the declared data, and, with `expect`, that the declared shape
+/// is `expect`. Nothing beyond the header is read. Errors are reasons (sentences).
+fn open_npy(path: &Path, expect: Option<&[usize]>) -> std::result::Result<(File, Header), String> {
+    let name = path.display();
+    let (file, len) = crate::scene::files::open_regular(path, u64::MAX)?;
+    if len == 0 {
+        return Err(format!("{name} is empty (0 bytes), not a .npy file"));
     }
-    let major = bytes[6];
-    let (hlen, hstart): (usize, usize) = match major {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+    let mut r = BufReader::new(file);
+    let mut pre = [0u8; 10];
+    let got = read_up_to(&mut r, &mut pre).map_err(|e| format!("cannot read {name}: {e}"))?;
+    if got < 6 || &pre[..6] != MAGIC {
+        return Err(format!("{name} is not a .npy file (it does not start with the NumPy magic \\x93NUMPY)"));
+    }
+    if got < 10 {
+        return Err(format!("{name}: truncated .npy header ({len} bytes in all)"));
+    }
+    let major = pre[6];
+    let (hlen, hstart): (usize, u64) = match major {
+        1 => (u16::from_le_bytes([pre[8], pre[9]]) as usize, 10),
         2 | 3 => {
-            if bytes.len() < 12 {
-                return Err(bad("truncated .npy header".into()));
+            let mut two = [0u8; 2];
+            if read_up_to(&mut r, &mut two).map_err(|e| format!("cannot read {name}: {e}"))? < 2 {
+                return Err(format!("{name}: truncated .npy header ({len} bytes in all)"));
             }
-            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+            (u32::from_le_bytes([pre[8], pre[9], two[0], two[1]]) as usize, 12)
         }
-        v => return Err(bad(format!("unsupported .npy format version {v}"))),
+        v => return Err(format!("{name}: unsupported .npy format version {v} (1, 2 and 3 are read)")),
     };
-    let hend = hstart
-        .checked_add(hlen)
-        .filter(|&e| e <= bytes.len())
-        .ok_or_else(|| bad("truncated .npy header".into()))?;
-    let header = std::str::from_utf8(&bytes[hstart..hend])
-        .map_err(|_| bad("header is not valid text".into()))?;
+    if hlen > MAX_NPY_HEADER {
+        return Err(format!("{name}: the .npy header declares {hlen} bytes, more than the {MAX_NPY_HEADER} read"));
+    }
+    if hstart + hlen as u64 > len {
+        return Err(format!("{name}: truncated .npy header (it declares {hlen} bytes, the file has {len} bytes in all)"));
+    }
+    let mut hbytes = vec![0u8; hlen];
+    if read_up_to(&mut r, &mut hbytes).map_err(|e| format!("cannot read {name}: {e}"))? < hlen {
+        return Err(format!("{name}: truncated .npy header"));
+    }
+    let header = std::str::from_utf8(&hbytes).map_err(|_| format!("{name}: the .npy header is not valid text"))?;
 
-    let descr = dict_value(header, "descr").ok_or_else(|| bad("header lacks 'descr'".into()))?;
+    let descr = dict_value(header, "descr").ok_or_else(|| format!("{name}: the .npy header lacks 'descr'"))?;
     let descr = descr.trim().trim_matches(|c| c == '\'' || c == '"');
     let dtype = match descr {
         "<f8" => Dtype::F8Le,
         ">f8" => Dtype::F8Be,
         "<f4" => Dtype::F4Le,
         ">f4" => Dtype::F4Be,
-        other => {
-            return Err(bad(format!(
-                "unsupported dtype '{other}' (expected '<f8', '>f8', '<f4' or '>f4')"
-            )))
-        }
+        other => return Err(format!("{name}: unsupported dtype '{other}' (expected '<f8', '>f8', '<f4' or '>f4')")),
     };
     let fortran = match dict_value(header, "fortran_order").map(str::trim) {
         Some("True") => true,
         Some("False") => false,
-        Some(v) => return Err(bad(format!("bad fortran_order value '{v}'"))),
-        None => return Err(bad("header lacks 'fortran_order'".into())),
+        Some(v) => return Err(format!("{name}: bad fortran_order value '{v}' in the .npy header")),
+        None => return Err(format!("{name}: the .npy header lacks 'fortran_order'")),
     };
-    let shape_s =
-        dict_value(header, "shape").ok_or_else(|| bad("header lacks 'shape'".into()))?;
+    let shape_s = dict_value(header, "shape").ok_or_else(|| format!("{name}: the .npy header lacks 'shape'"))?;
     let shape_s = shape_s.trim();
     if !(shape_s.starts_with('(') && shape_s.ends_with(')')) {
-        return Err(bad(format!("bad shape '{shape_s}'")));
+        return Err(format!("{name}: bad shape '{shape_s}' in the .npy header"));
     }
     let mut dims = Vec::new();
     for part in shape_s[1..shape_s.len() - 1].split(',') {
@@ -151,28 +169,84 @@ pub fn read_npy(path: &Path) -> Result<(Vec<usize>, Vec<f64>)> {
         if p.is_empty() {
             continue;
         }
-        dims.push(p.parse::<usize>().map_err(|_| bad(format!("bad shape '{shape_s}'")))?);
+        dims.push(p.parse::<usize>().map_err(|_| format!("{name}: bad shape '{shape_s}' in the .npy header"))?);
     }
-    let n = dims
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or_else(|| bad("shape too large".into()))?;
-    let payload = &bytes[hend..];
-    let expected = n.checked_mul(dtype.size()).ok_or_else(|| bad("shape too large".into()))?;
-    if payload.len() != expected {
-        return Err(bad(format!(
-            "size mismatch: shape {:?} of {} needs {} data bytes, file has {}",
-            dims,
-            descr,
-            expected,
-            payload.len()
-        )));
+    if let Some(want) = expect {
+        if dims != want {
+            return Err(format!("{name} has shape {dims:?} but the grid has {want:?} cells (x, y, z order)"));
+        }
     }
-    let raw: Vec<f64> = payload.chunks_exact(dtype.size()).map(|c| dtype.decode(c)).collect();
-    if fortran || dims.len() <= 1 {
-        return Ok((dims, raw));
+    let too_large = || format!("{name}: the shape {dims:?} in the .npy header is too large");
+    let n = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64)).ok_or_else(too_large)?;
+    let data_len = n.checked_mul(dtype.size() as u64).ok_or_else(too_large)?;
+    let data_start = hstart + hlen as u64;
+    if len - data_start != data_len {
+        return Err(format!(
+            "{name}: size mismatch: shape {dims:?} of {descr} needs {data_len} data bytes after the {data_start}-byte header, the file has {}",
+            len - data_start
+        ));
     }
-    Ok((dims.clone(), c_to_fortran(&dims, &raw)))
+    Ok((r.into_inner(), Header { dtype, fortran, dims, data_start, data_len }))
+}
+
+/// Read until `buf` is full or the end of the file; the number of bytes read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Read the data of an opened .npy file: exactly `data_len` bytes, and then the end of the
+/// file (a file that grew since it was checked is refused).
+fn read_data(path: &Path, file: File, h: &Header) -> std::result::Result<Vec<f64>, String> {
+    use std::io::{Seek, SeekFrom};
+    let name = path.display();
+    let mut file = file;
+    file.seek(SeekFrom::Start(h.data_start)).map_err(|e| format!("cannot read {name}: {e}"))?;
+    let want = usize::try_from(h.data_len).map_err(|_| format!("{name}: too large for this machine"))?;
+    let mut payload = Vec::with_capacity(want);
+    (&mut file).take(h.data_len + 1).read_to_end(&mut payload).map_err(|e| format!("cannot read {name}: {e}"))?;
+    if payload.len() != want {
+        return Err(format!("{name} changed while it was read ({} data bytes, {want} expected)", payload.len()));
+    }
+    let raw: Vec<f64> = payload.chunks_exact(h.dtype.size()).map(|c| h.dtype.decode(c)).collect();
+    if h.fortran || h.dims.len() <= 1 {
+        return Ok(raw);
+    }
+    Ok(c_to_fortran(&h.dims, &raw))
+}
+
+/// Check that `path` is a .npy file of dtype `<f8`, `>f8`, `<f4` or `>f4` with shape `dims`
+/// and exactly the bytes that shape needs, reading only its header. The error is a reason.
+pub fn check_npy(path: &Path, dims: &[usize]) -> std::result::Result<(), String> {
+    let _ = open_npy(path, Some(dims))?;
+    Ok(())
+}
+
+/// Read a .npy file that must have shape `dims` (x fastest, as [`read_npy`]). The shape and
+/// the file's length are checked from the header before the data is read. The error is a
+/// reason naming the file.
+pub fn read_npy_shaped(path: &Path, dims: &[usize]) -> std::result::Result<Vec<f64>, String> {
+    let (file, h) = open_npy(path, Some(dims))?;
+    read_data(path, file, &h)
+}
+
+/// Reads a `.npy` file of dtype `<f8`, `>f8`, `<f4` or `>f4` (C or Fortran order).
+/// Returns the shape and the data in the x-fastest (Fortran) flat layout, so that
+/// `data[i + d0*(j + d1*k)]` is `a[i, j, k]`. The file must be a regular file of exactly
+/// the header plus the declared data; the header is read with bounded reads first.
+pub fn read_npy(path: &Path) -> Result<(Vec<usize>, Vec<f64>)> {
+    let bad = |reason: String| QdError::input(path.display().to_string(), reason);
+    let (file, h) = open_npy(path, None).map_err(bad)?;
+    let data = read_data(path, file, &h).map_err(bad)?;
+    Ok((h.dims, data))
 }
 
 /// Reorders a C-order (last index fastest) array into Fortran order (first fastest).

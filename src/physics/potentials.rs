@@ -64,17 +64,9 @@ pub fn add_potential(p: &Potential, index: usize, grid: &Grid, default_mass: f64
         }
         Potential::File { path: file, scale } => {
             let full = if file.is_absolute() { file.clone() } else { base_dir.join(file) };
-            if !full.exists() {
-                return Err(QdError::input(path("path"), format!("file {} does not exist", full.display())));
-            }
-            let (dims, data) = crate::output::npy::read_npy(&full)
-                .map_err(|e| QdError::input(path("path"), format!("cannot read {}: {e}", full.display())))?;
-            if dims != grid.dims() {
-                return Err(QdError::input(
-                    path("path"),
-                    format!("{} has shape {:?} but the grid has {:?} cells (x, y, z order)", full.display(), dims, grid.dims()),
-                ));
-            }
+            // a regular file of exactly the header plus one value per cell, with the grid's
+            // shape, checked from the header before the data is read
+            let data = crate::output::npy::read_npy_shaped(&full, &grid.dims()).map_err(|r| QdError::input(path("path"), r))?;
             if let Some(bad) = data.iter().position(|x| !x.is_finite()) {
                 return Err(QdError::input(path("path"), format!("{} holds a non-finite value at flat index {bad}", full.display())));
             }

@@ -8,6 +8,7 @@
 //! [-size[a]/2, +size[a]/2]. 1D and 2D domains are the line y = z = 0 and the plane z = 0
 //! of the same 3D space: shapes are evaluated there, so a sphere in 2D is a disk.
 
+pub mod files;
 pub mod path;
 pub mod validate;
 
@@ -654,8 +655,9 @@ impl LoadedScene {
 
 /// Parse a scene from JSON text. Errors name the JSON path of the offending field.
 pub fn parse_scene(text: &str) -> Result<Scene> {
+    files::json_object_start(text, "the scene").map_err(|r| QdError::input("(scene)", r))?;
     let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let scene: Scene = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let path = if path.is_empty() || path == "." { "(scene)".to_string() } else { path };
@@ -665,17 +667,45 @@ pub fn parse_scene(text: &str) -> Result<Scene> {
             inner.to_string()
         };
         QdError::input(path, reason)
-    })
+    })?;
+    // nothing but white space may follow the scene object (` xyz`, `}}}`, NUL bytes)
+    de.end().map_err(|e| QdError::input("(scene)", files::trailing_reason(&e, "the scene")))?;
+    Ok(scene)
 }
 
-/// Read, parse and validate a scene file.
+/// Read, parse and validate a scene file. The file must be a regular file of at most
+/// [`files::MAX_SCENE_BYTES`]; the files it names (`materials_file`, tabulated potentials)
+/// are checked to be regular files of plausible size (a potential: exactly a .npy of the
+/// grid's shape) before anything is computed.
 pub fn load_scene(path: &Path) -> Result<LoadedScene> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| QdError::input(path.display().to_string(), format!("cannot read scene file: {e}")))?;
+    let text = files::read_text_bounded(path, files::MAX_SCENE_BYTES)
+        .map_err(|r| QdError::input(path.display().to_string(), format!("cannot read scene file: {r}")))?;
     let scene = parse_scene(&text)?;
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     let base_dir = if base_dir.as_os_str().is_empty() { PathBuf::from(".") } else { base_dir };
     let loaded = LoadedScene { scene, path: path.to_path_buf(), base_dir };
     validate::validate(&loaded.scene)?;
+    check_input_files(&loaded)?;
     Ok(loaded)
+}
+
+/// The files a valid scene names are regular files of plausible size: `materials_file` at
+/// most [`files::MAX_MATERIALS_BYTES`], each tabulated potential exactly a .npy header plus
+/// one value per grid cell, with the grid's shape. Errors name the field.
+pub fn check_input_files(loaded: &LoadedScene) -> Result<()> {
+    if let Some(f) = &loaded.scene.materials_file {
+        files::open_regular(&loaded.resolve(f), files::MAX_MATERIALS_BYTES).map_err(|r| QdError::input("materials_file", r))?;
+    }
+    let mut dims = None;
+    for (i, p) in loaded.scene.potentials.iter().enumerate() {
+        if let Potential::File { path, .. } = p {
+            let dims = match &dims {
+                Some(d) => d,
+                None => dims.insert(crate::grid::Grid::from_domain(&loaded.scene.domain)?.dims()),
+            };
+            crate::output::npy::check_npy(&loaded.resolve(path), dims)
+                .map_err(|r| QdError::input(format!("potentials[{i}].path"), r))?;
+        }
+    }
+    Ok(())
 }

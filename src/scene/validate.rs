@@ -39,8 +39,25 @@ use crate::error::{QdError, Result};
 use crate::grid::shapes::bounding_box;
 use crate::grid::Grid;
 
-/// Upper bound on the temperature, K: above it no III-V material is solid.
-pub const MAX_TEMPERATURE_K: f64 = 2000.0;
+/// Upper bound on the temperature, K: the materials' limit (their Varshni fits rest on data
+/// up to a few hundred K; [`crate::materials::Material::check_temperature`] also requires a
+/// positive gap at the scene's temperature).
+pub const MAX_TEMPERATURE_K: f64 = crate::materials::MAX_TEMPERATURE_K;
+/// Lower bound on the temperature of the device modes (poisson, self_consistent), K. Below
+/// it kT < 86 µeV: the Newton steps of the Poisson solver, damped to a few kT, would need
+/// over 10⁴ iterations to bend the bands by 1 V, and Boltzmann factors e^{(E_F − Ec)/kT}
+/// overflow 61 meV into degeneracy. The Schrödinger mode uses T only in the Varshni gap and
+/// takes any T > 0.
+pub const MIN_DEVICE_TEMPERATURE_K: f64 = 1.0;
+/// Upper bound on |voltage| of contacts and gates, V: far beyond breakdown of any
+/// semiconductor device (a few V per 100 nm), a bound that catches unit slips (mV) and
+/// absurd values before they overflow the statistics.
+pub const MAX_VOLTAGE_V: f64 = 100.0;
+/// Bound on |barrier| of Schottky contacts and gates, eV (real barriers are 0 to ~1.5 eV).
+pub const MAX_BARRIER_EV: f64 = 10.0;
+/// Smallest non-zero doping density, cm^-3: below the background impurity level of the
+/// purest crystals (~1e12), so a smaller value is a unit slip; 0 means undoped.
+pub const MIN_DOPING_CM3: f64 = 1e10;
 /// Upper bound on `solve.states`.
 pub const MAX_STATES: usize = 1000;
 /// Upper bound on `solve.tolerance` (relative residual).
@@ -61,12 +78,28 @@ fn err(path: impl Into<String>, reason: impl Into<String>) -> QdError {
     QdError::input(path, reason)
 }
 
+/// A number for a message, compact at every magnitude: `{}` (shortest round-trip) for
+/// 1e-4 ≤ |v| < 1e7 and zero, else the shortest scientific form (`1e300`, `2.5e-9`), so a
+/// value of 1e300 prints as `1e300`, not as 301 digits. NaN and infinities as Rust prints
+/// them.
+pub fn fmt_num(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() || (1e-4..1e7).contains(&v.abs()) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
+fn num(v: f64) -> String {
+    fmt_num(v)
+}
+
 /// A finite number (any sign).
 fn finite(path: &str, v: f64, what: &str) -> Result<()> {
     if v.is_finite() {
         Ok(())
     } else {
-        Err(err(path, format!("must be a finite {what}, got {v}")))
+        Err(err(path, format!("must be a finite {what}, got {}", num(v))))
     }
 }
 
@@ -75,7 +108,7 @@ fn positive(path: &str, v: f64, what: &str) -> Result<()> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
-        Err(err(path, format!("must be a positive {what}, got {v}")))
+        Err(err(path, format!("must be a positive {what}, got {}", num(v))))
     }
 }
 
@@ -84,7 +117,7 @@ fn non_negative(path: &str, v: f64, what: &str) -> Result<()> {
     if v.is_finite() && v >= 0.0 {
         Ok(())
     } else {
-        Err(err(path, format!("must be a finite {what} ≥ 0, got {v}")))
+        Err(err(path, format!("must be a finite {what} ≥ 0, got {}", num(v))))
     }
 }
 
@@ -117,7 +150,7 @@ fn shape(path: &str, s: &Shape, dim: usize) -> Result<()> {
             finite(&f("from"), *from, "coordinate in nm")?;
             finite(&f("to"), *to, "coordinate in nm")?;
             if from >= to {
-                return Err(err(f("to"), format!("must be greater than from: the layer spans from {from} nm to {to} nm")));
+                return Err(err(f("to"), format!("must be greater than from: the layer spans from {} nm to {} nm", num(*from), num(*to))));
             }
         }
         Shape::Box { min, max } => {
@@ -133,7 +166,7 @@ fn shape(path: &str, s: &Shape, dim: usize) -> Result<()> {
                 if min[a] >= max[a] {
                     return Err(err(
                         format!("{path}.max[{a}]"),
-                        format!("must be greater than min[{a}] along {}: got min {} nm, max {} nm", AXES[a], min[a], max[a]),
+                        format!("must be greater than min[{a}] along {}: got min {} nm, max {} nm", AXES[a], num(min[a]), num(max[a])),
                     ));
                 }
             }
@@ -155,7 +188,9 @@ fn shape(path: &str, s: &Shape, dim: usize) -> Result<()> {
                 return Err(err(
                     f("top_radius"),
                     format!(
-                        "must not exceed base_radius: a cone narrows along +axis (got top {top_radius} nm, base {base_radius} nm)"
+                        "must not exceed base_radius: a cone narrows along +axis (got top {} nm, base {} nm)",
+                        num(*top_radius),
+                        num(*base_radius)
                     ),
                 ));
             }
@@ -169,7 +204,9 @@ fn shape(path: &str, s: &Shape, dim: usize) -> Result<()> {
                 return Err(err(
                     f("top_width"),
                     format!(
-                        "must not exceed base_width: a pyramid narrows along +axis (got top {top_width} nm, base {base_width} nm)"
+                        "must not exceed base_width: a pyramid narrows along +axis (got top {} nm, base {} nm)",
+                        num(*top_width),
+                        num(*base_width)
                     ),
                 ));
             }
@@ -184,7 +221,9 @@ fn shape(path: &str, s: &Shape, dim: usize) -> Result<()> {
                     f("height"),
                     format!(
                         "must not exceed radius: a lens is a spherical cap no taller than a hemisphere \
-                         (got height {height} nm, radius {radius} nm)"
+                         (got height {} nm, radius {} nm)",
+                        num(*height),
+                        num(*radius)
                     ),
                 ));
             }
@@ -218,13 +257,13 @@ fn touches_domain(path: &str, s: &Shape, size: &[f64]) -> Result<()> {
         };
         if !inside {
             let domain = if a < size.len() {
-                format!("the domain spans [{dlo}, {dhi}] nm along {}", AXES[a])
+                format!("the domain spans [{}, {}] nm along {}", num(dlo), num(dhi), AXES[a])
             } else {
                 format!("the {}D domain lies at {} = 0", size.len(), AXES[a])
             };
             return Err(err(
                 path,
-                format!("lies entirely outside the domain: it spans [{}, {}] nm along {} but {domain}", lo[a], hi[a], AXES[a]),
+                format!("lies entirely outside the domain: it spans [{}, {}] nm along {} but {domain}", num(lo[a]), num(hi[a]), AXES[a]),
             ));
         }
     }
@@ -234,7 +273,7 @@ fn touches_domain(path: &str, s: &Shape, size: &[f64]) -> Result<()> {
 fn alloy_x(path: &str, x: Option<f64>) -> Result<()> {
     if let Some(x) = x {
         if !(x.is_finite() && (0.0..=1.0).contains(&x)) {
-            return Err(err(path, format!("alloy fraction must be in [0, 1], got {x}")));
+            return Err(err(path, format!("alloy fraction must be in [0, 1], got {}", num(x))));
         }
     }
     Ok(())
@@ -288,7 +327,18 @@ pub fn validate(scene: &Scene) -> Result<()> {
 
     let t = scene.temperature;
     if !(t.is_finite() && t > 0.0 && t <= MAX_TEMPERATURE_K) {
-        return Err(err("temperature", format!("must be in (0, {MAX_TEMPERATURE_K}] K, got {t} K")));
+        return Err(err("temperature", format!("must be in (0, {}] K, got {} K", num(MAX_TEMPERATURE_K), num(t))));
+    }
+    if scene.solve.mode != SolveMode::Schrodinger && t < MIN_DEVICE_TEMPERATURE_K {
+        return Err(err(
+            "temperature",
+            format!(
+                "must be at least {} K in mode {} (got {} K): below it kT < 86 µeV, beyond what the carrier statistics and the Poisson solver can follow; the schrodinger mode takes any T > 0",
+                num(MIN_DEVICE_TEMPERATURE_K),
+                mode_name(scene.solve.mode),
+                num(t)
+            ),
+        ));
     }
     if let Some(p) = &scene.materials_file {
         if p.as_os_str().is_empty() {
@@ -328,7 +378,7 @@ pub fn validate(scene: &Scene) -> Result<()> {
     if !(s.tolerance.is_finite() && s.tolerance > 0.0 && s.tolerance <= MAX_TOLERANCE) {
         return Err(err(
             "solve.tolerance",
-            format!("must be a relative residual in (0, {MAX_TOLERANCE:e}], got {:e}", s.tolerance),
+            format!("must be a relative residual in (0, {}], got {}", num(MAX_TOLERANCE), num(s.tolerance)),
         ));
     }
     if s.max_iterations < 1 {
@@ -351,12 +401,26 @@ fn doping(path: &str, d: &Doping) -> Result<()> {
     for (field, v) in [("donors", d.donors), ("acceptors", d.acceptors)] {
         let p = format!("{path}.{field}");
         if !(v.is_finite() && v >= 0.0) {
-            return Err(err(p, format!("must be a density ≥ 0 in cm^-3, got {v:e}")));
+            return Err(err(p, format!("must be a density ≥ 0 in cm^-3, got {}", num(v))));
         }
         if v > MAX_DOPING_CM3 {
             return Err(err(
                 p,
-                format!("{v:e} cm^-3 exceeds {MAX_DOPING_CM3:e} cm^-3, more than any doping (a crystal has ~4e22 atoms/cm^3): check the unit is cm^-3"),
+                format!(
+                    "{} cm^-3 exceeds {} cm^-3, more than any doping (a crystal has ~4e22 atoms/cm^3): check the unit is cm^-3",
+                    num(v),
+                    num(MAX_DOPING_CM3)
+                ),
+            ));
+        }
+        if v > 0.0 && v < MIN_DOPING_CM3 {
+            return Err(err(
+                p,
+                format!(
+                    "{} cm^-3 is below {} cm^-3, less than the impurities of the purest crystal: give 0 for undoped, or check the unit is cm^-3",
+                    num(v),
+                    num(MIN_DOPING_CM3)
+                ),
             ));
         }
     }
@@ -365,7 +429,7 @@ fn doping(path: &str, d: &Doping) -> Result<()> {
             if !(e.is_finite() && (0.0..=MAX_IONISATION_EV).contains(&e)) {
                 return Err(err(
                     format!("{path}.{field}"),
-                    format!("must be an ionisation energy in [0, {MAX_IONISATION_EV}] eV measured from the band edge, got {e}"),
+                    format!("must be an ionisation energy in [0, {}] eV measured from the band edge, got {}", num(MAX_IONISATION_EV), num(e)),
                 ));
             }
         }
@@ -396,12 +460,12 @@ fn contacts(scene: &Scene, dim: usize) -> Result<()> {
                 format!("{} lies on the periodic axis {}: a periodic axis has no boundary to hold a contact", c.face.as_str(), AXES[a]),
             ));
         }
-        finite(&f("voltage"), c.voltage, "voltage in V")?;
+        voltage(&f("voltage"), c.voltage)?;
         match (c.kind, c.barrier) {
             (ContactKind::Schottky, None) => {
                 return Err(err(format!("contacts[{i}]"), "a schottky contact needs \"barrier\", the barrier height in eV"))
             }
-            (ContactKind::Schottky, Some(b)) => finite(&f("barrier"), b, "barrier height in eV")?,
+            (ContactKind::Schottky, Some(b)) => barrier(&f("barrier"), b)?,
             (ContactKind::Ohmic, Some(_)) => {
                 return Err(err(f("barrier"), "is only used by schottky contacts: an ohmic contact has no barrier, remove it"))
             }
@@ -435,14 +499,14 @@ fn contacts(scene: &Scene, dim: usize) -> Result<()> {
                 if lo >= hi {
                     return Err(err(
                         format!("contacts[{i}].patch.max[{k}]"),
-                        format!("must be greater than min[{k}] along {}: got min {lo} nm, max {hi} nm", AXES[ax]),
+                        format!("must be greater than min[{k}] along {}: got min {} nm, max {} nm", AXES[ax], num(lo), num(hi)),
                     ));
                 }
                 let h = half(size, ax);
                 if hi <= -h || lo >= h {
                     return Err(err(
                         format!("contacts[{i}].patch"),
-                        format!("lies outside the face: it spans [{lo}, {hi}] nm along {} but the domain spans [{}, {h}] nm", AXES[ax], -h),
+                        format!("lies outside the face: it spans [{}, {}] nm along {} but the domain spans [{}, {}] nm", num(lo), num(hi), AXES[ax], num(-h), num(h)),
                     ));
                 }
             }
@@ -475,13 +539,49 @@ fn patches_overlap(a: &Contact, b: &Contact) -> bool {
     }
 }
 
+/// A contact or gate voltage: |V| ≤ [`MAX_VOLTAGE_V`].
+fn voltage(path: &str, v: f64) -> Result<()> {
+    finite(path, v, "voltage in V")?;
+    if v.abs() > MAX_VOLTAGE_V {
+        return Err(err(
+            path,
+            format!(
+                "{} V is beyond ±{} V, far past the breakdown of any semiconductor device: check the value and the unit (V)",
+                num(v),
+                num(MAX_VOLTAGE_V)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A Schottky barrier height: |barrier| ≤ [`MAX_BARRIER_EV`].
+fn barrier(path: &str, b: f64) -> Result<()> {
+    finite(path, b, "barrier height in eV")?;
+    if b.abs() > MAX_BARRIER_EV {
+        return Err(err(
+            path,
+            format!("{} eV is beyond ±{} eV: a Schottky barrier is a fraction of the band gap (0 to ~1.5 eV)", num(b), num(MAX_BARRIER_EV)),
+        ));
+    }
+    Ok(())
+}
+
+fn mode_name(m: SolveMode) -> &'static str {
+    match m {
+        SolveMode::Schrodinger => "schrodinger",
+        SolveMode::Poisson => "poisson",
+        SolveMode::SelfConsistent => "self_consistent",
+    }
+}
+
 fn gate(i: usize, g: &Gate, dim: usize, size: &[f64]) -> Result<()> {
     let p = format!("gates[{i}].shape");
     shape(&p, &g.shape, dim)?;
     touches_domain(&p, &g.shape, size)?;
-    finite(&format!("gates[{i}].voltage"), g.voltage, "voltage in V")?;
+    voltage(&format!("gates[{i}].voltage"), g.voltage)?;
     if let Some(b) = g.barrier {
-        finite(&format!("gates[{i}].barrier"), b, "barrier height in eV")?;
+        barrier(&format!("gates[{i}].barrier"), b)?;
     }
     Ok(())
 }
@@ -503,7 +603,7 @@ fn box_in_domain(path: &str, b: &BoxRange, scene: &Scene, dim: usize) -> Result<
         if lo >= hi {
             return Err(err(
                 format!("{path}.max[{a}]"),
-                format!("must be greater than min[{a}] along {}: got min {lo} nm, max {hi} nm", AXES[a]),
+                format!("must be greater than min[{a}] along {}: got min {} nm, max {} nm", AXES[a], num(lo), num(hi)),
             ));
         }
         let h = half(size, a);
@@ -511,7 +611,7 @@ fn box_in_domain(path: &str, b: &BoxRange, scene: &Scene, dim: usize) -> Result<
         if lo < -h - slack || hi > h + slack {
             return Err(err(
                 path,
-                format!("must lie inside the domain: it spans [{lo}, {hi}] nm along {} but the domain spans [{}, {h}] nm", AXES[a], -h),
+                format!("must lie inside the domain: it spans [{}, {}] nm along {} but the domain spans [{}, {}] nm", num(lo), num(hi), AXES[a], num(-h), num(h)),
             ));
         }
         let inside = (0..grid.n[a]).filter(|&k| (lo..=hi).contains(&grid.center_coord(a, k))).count();
@@ -520,7 +620,7 @@ fn box_in_domain(path: &str, b: &BoxRange, scene: &Scene, dim: usize) -> Result<
                 path,
                 format!(
                     "holds {inside} cell centres along {} (spacing {} nm): the quantum problem needs at least 3",
-                    AXES[a], grid.h[a]
+                    AXES[a], num(grid.h[a])
                 ),
             ));
         }
@@ -546,14 +646,14 @@ fn poisson(scene: &Scene, dim: usize) -> Result<()> {
         ));
     }
     if !(p.tolerance.is_finite() && p.tolerance > 0.0) {
-        return Err(err("solve.poisson.tolerance", format!("must be a positive potential change in V, got {:e}", p.tolerance)));
+        return Err(err("solve.poisson.tolerance", format!("must be a positive potential change in V, got {}", num(p.tolerance))));
     }
     if p.max_iterations < 1 {
         return Err(err("solve.poisson.max_iterations", format!("must be at least 1, got {}", p.max_iterations)));
     }
     let m = &p.mixing;
     if !(m.beta.is_finite() && m.beta > 0.0 && m.beta <= 1.0) {
-        return Err(err("solve.poisson.mixing.beta", format!("must be a mixing weight in (0, 1], got {}", m.beta)));
+        return Err(err("solve.poisson.mixing.beta", format!("must be a mixing weight in (0, 1], got {}", num(m.beta))));
     }
     if m.history < 1 || m.history > MAX_HISTORY {
         return Err(err("solve.poisson.mixing.history", format!("must be between 1 and {MAX_HISTORY}, got {}", m.history)));
@@ -797,13 +897,94 @@ mod tests {
 
     #[test]
     fn temperature_rules() {
-        for t in [json!(0), json!(-10), json!(5000)] {
+        for t in [json!(0), json!(-10), json!(5000), json!(1001)] {
             let (p, r) = fails(|v| v["temperature"] = t.clone());
             assert_eq!(p, "temperature");
             assert!(r.contains(" K"), "{r}");
         }
         let mut v = base();
-        v["temperature"] = json!(2000);
+        v["temperature"] = json!(1000);
+        run(&v).unwrap();
+        // the Schrödinger mode takes any T > 0 (T only enters the Varshni gap)
+        v["temperature"] = json!(1e-300);
+        run(&v).unwrap();
+    }
+
+    /// A 1D device scene (mode poisson) with a gate and two contacts.
+    fn device() -> Value {
+        json!({
+            "domain": { "size": [100], "spacing": 1.0 },
+            "temperature": 300,
+            "background": { "material": "GaAs", "doping": { "donors": 1e17 } },
+            "contacts": [
+                { "face": "x_min", "type": "ohmic", "voltage": 0.1 },
+                { "face": "x_max", "type": "schottky", "voltage": -0.5, "barrier": 0.8 }
+            ],
+            "gates": [ { "shape": { "type": "layer", "axis": "x", "from": -5, "to": 5 }, "voltage": 0.2, "barrier": 0.7 } ],
+            "solve": { "mode": "poisson" }
+        })
+    }
+
+    fn device_fails(edit: impl FnOnce(&mut Value)) -> (String, String) {
+        let mut v = device();
+        edit(&mut v);
+        let e = run(&v).expect_err("scene should be rejected");
+        assert_eq!(e.exit_code(), 2, "{e}");
+        match e {
+            QdError::Input { path, reason } => (path, reason),
+            other => panic!("not an input error: {other}"),
+        }
+    }
+
+    #[test]
+    fn compact_numbers() {
+        assert_eq!(fmt_num(1e300), "1e300");
+        assert_eq!(fmt_num(-1e300), "-1e300");
+        assert_eq!(fmt_num(1e-300), "1e-300");
+        assert_eq!(fmt_num(f64::MAX), "1.7976931348623157e308");
+        assert_eq!(fmt_num(0.0), "0");
+        assert_eq!(fmt_num(0.3), "0.3");
+        assert_eq!(fmt_num(-4.0), "-4");
+        assert_eq!(fmt_num(300.0), "300");
+        assert_eq!(fmt_num(1e17), "1e17");
+        assert_eq!(fmt_num(2.5e-9), "2.5e-9");
+        assert_eq!(fmt_num(f64::NAN), "NaN");
+    }
+
+    #[test]
+    fn device_temperature_voltage_and_doping_bounds() {
+        run(&device()).unwrap();
+        // the statistics cannot follow below 1 K: T = 1e-300 K failed inside neutral_potential
+        for t in [json!(1e-300), json!(0.5)] {
+            let (p, r) = device_fails(|v| v["temperature"] = t.clone());
+            assert_eq!(p, "temperature");
+            assert!(r.contains("at least 1 K") && r.contains("poisson"), "{r}");
+        }
+        let mut v = device();
+        v["temperature"] = json!(1);
+        run(&v).unwrap();
+        // voltages: |V| ≤ 100 V, printed compactly
+        let (p, r) = device_fails(|v| v["contacts"][0]["voltage"] = json!(1e300));
+        assert_eq!(p, "contacts[0].voltage");
+        assert!(r.contains("1e300 V") && r.contains("±100 V") && r.len() < 200, "{r}");
+        assert_eq!(device_fails(|v| v["contacts"][1]["voltage"] = json!(-101)).0, "contacts[1].voltage");
+        assert_eq!(device_fails(|v| v["gates"][0]["voltage"] = json!(250)).0, "gates[0].voltage");
+        let mut v = device();
+        v["contacts"][0]["voltage"] = json!(-100);
+        run(&v).unwrap();
+        // barriers: |barrier| ≤ 10 eV
+        assert_eq!(device_fails(|v| v["contacts"][1]["barrier"] = json!(1e6)).0, "contacts[1].barrier");
+        assert_eq!(device_fails(|v| v["gates"][0]["barrier"] = json!(-11)).0, "gates[0].barrier");
+        // doping: 0, or 1e10 to 1e22 cm^-3
+        let (p, r) = device_fails(|v| v["background"]["doping"]["donors"] = json!(1e5));
+        assert_eq!(p, "background.doping.donors");
+        assert!(r.contains("1e10") && r.contains("100000"), "{r}");
+        assert_eq!(device_fails(|v| v["background"]["doping"]["acceptors"] = json!(1e-300)).0, "background.doping.acceptors");
+        let (p, r) = device_fails(|v| v["background"]["doping"]["donors"] = json!(1e300));
+        assert_eq!(p, "background.doping.donors");
+        assert!(r.starts_with("1e300 cm^-3"), "{r}");
+        let mut v = device();
+        v["background"]["doping"] = json!({ "donors": 0, "acceptors": 1e10 });
         run(&v).unwrap();
     }
 
