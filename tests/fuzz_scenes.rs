@@ -2,6 +2,15 @@
 //! panic, whatever the text. A valid scene is mutated structurally (keys deleted, numbers
 //! replaced by extreme values, strings and values replaced) and textually (truncated at a
 //! random byte, random bytes inserted); random JSON values are tried too.
+//!
+//! The files a scene names are fuzzed too (issue 11): a `materials_file` and a tabulated
+//! potential of random kinds (missing, empty, a folder, /dev/null, a link to /dev/zero, a
+//! FIFO, random bytes, sparse files of random size up to 40 MiB, .npy files with random
+//! shapes and lengths, materials with wild numbers): the binary must exit 2 with one line
+//! naming the input (0 only when both files are right), never panic, never write an output
+//! folder on an error, and end within seconds.
+
+mod common;
 
 use proptest::prelude::*;
 use qdsim_gpu::scene::{parse_scene, validate::validate};
@@ -253,4 +262,228 @@ proptest! {
 fn base_is_valid() {
     let s = parse_scene(&valid().to_string()).unwrap();
     validate(&s).unwrap();
+}
+
+// ---- file inputs (issue 11) ----
+
+/// What a fuzzed input file is.
+#[derive(Clone, Debug)]
+enum FileKind {
+    Missing,
+    Empty,
+    Folder,
+    DevNull,
+    LinkToDevZero,
+    Fifo,
+    /// Random bytes.
+    Bytes(Vec<u8>),
+    /// A sparse file of this many bytes (zeros).
+    Sparse(u64),
+    /// A .npy with this declared shape and this many f8 values after the header.
+    Npy(Vec<u64>, usize),
+    /// A right file cut after this fraction of its bytes.
+    Truncated(f64),
+    /// A materials file setting GaAs's `me` to this number (right only in [0.001, 10]).
+    MaterialMe(f64),
+    /// The right file.
+    Right,
+}
+
+fn file_kind() -> impl Strategy<Value = FileKind> {
+    prop_oneof![
+        Just(FileKind::Missing),
+        Just(FileKind::Empty),
+        Just(FileKind::Folder),
+        Just(FileKind::DevNull),
+        Just(FileKind::LinkToDevZero),
+        Just(FileKind::Fifo),
+        prop::collection::vec(any::<u8>(), 0..2000).prop_map(FileKind::Bytes),
+        (0u64..40 << 20).prop_map(FileKind::Sparse),
+        (prop::collection::vec(prop_oneof![Just(20u64), 0u64..30, Just(u64::MAX / 2)], 0..4), 0usize..40).prop_map(|(s, n)| FileKind::Npy(s, n)),
+        (0.0..1.0f64).prop_map(FileKind::Truncated),
+        prop_oneof![Just(1e-300), Just(0.0), Just(-1.0), Just(1e300), Just(0.067), Just(20.0), 1e-4..20.0f64].prop_map(FileKind::MaterialMe),
+        Just(FileKind::Right),
+    ]
+}
+
+/// A .npy (version 1, <f8, Fortran order) of declared `shape` with `values` values.
+fn npy_bytes(shape: &[u64], values: usize) -> Vec<u8> {
+    let shape = match shape.len() {
+        1 => format!("({},)", shape[0]),
+        _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+    };
+    let mut h = format!("{{'descr': '<f8', 'fortran_order': True, 'shape': {shape}, }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    b.extend_from_slice(h.as_bytes());
+    for i in 0..values {
+        b.extend_from_slice(&(i as f64 * 1e-3).to_le_bytes());
+    }
+    b
+}
+
+const RIGHT_MATERIALS: &str = r#"{"binaries": {"GaAs": {"me": 0.07}}}"#;
+
+/// Make `path` the file `kind` describes; returns whether it is a right input. `npy` says
+/// whether it is the potential (a .npy of 20 cells) or the materials file.
+fn make(path: &std::path::Path, kind: &FileKind, npy: bool) -> bool {
+    let right = if npy { npy_bytes(&[20], 20) } else { RIGHT_MATERIALS.as_bytes().to_vec() };
+    match kind {
+        FileKind::Missing => false,
+        FileKind::Empty => {
+            std::fs::write(path, b"").unwrap();
+            false
+        }
+        FileKind::Folder => {
+            std::fs::create_dir(path).unwrap();
+            false
+        }
+        FileKind::DevNull => {
+            std::os::unix::fs::symlink("/dev/null", path).unwrap();
+            false
+        }
+        FileKind::LinkToDevZero => {
+            std::os::unix::fs::symlink("/dev/zero", path).unwrap();
+            false
+        }
+        FileKind::Fifo => {
+            if !std::process::Command::new("mkfifo").arg(path).status().is_ok_and(|s| s.success()) {
+                std::os::unix::fs::symlink("/dev/zero", path).unwrap();
+            }
+            false
+        }
+        FileKind::Bytes(b) => {
+            std::fs::write(path, b).unwrap();
+            if npy {
+                b == &right
+            } else {
+                serde_json::from_slice::<serde_json::Map<String, Value>>(b).is_ok_and(|m| m.is_empty())
+            }
+        }
+        FileKind::Sparse(n) => {
+            std::fs::File::create(path).unwrap().set_len(*n).unwrap();
+            false
+        }
+        FileKind::Npy(shape, values) => {
+            let b = npy_bytes(shape, *values);
+            std::fs::write(path, &b).unwrap();
+            npy && b == right
+        }
+        FileKind::Truncated(f) => {
+            let n = ((right.len() as f64) * f) as usize;
+            std::fs::write(path, &right[..n.min(right.len() - 1)]).unwrap();
+            false
+        }
+        FileKind::MaterialMe(me) => {
+            std::fs::write(path, format!(r#"{{"binaries": {{"GaAs": {{"me": {}}}}}}}"#, json!(me))).unwrap();
+            !npy && (1e-3..=10.0).contains(me)
+        }
+        FileKind::Right => {
+            std::fs::write(path, &right).unwrap();
+            true
+        }
+    }
+}
+
+/// A short description of a kind for messages (random bytes by their length only).
+fn short(k: &FileKind) -> String {
+    match k {
+        FileKind::Bytes(b) => format!("Bytes({} random bytes)", b.len()),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Run the binary on a 20-cell scene naming the two files; check the outcome.
+fn check_files(materials: &FileKind, potential: &FileKind) {
+    let kinds = (materials, potential);
+    let (materials, potential) = (&short(materials), &short(potential));
+    use std::time::{Duration, Instant};
+    let d = common::tmpdir("fuzz", "files");
+    let right_m = make(&d.join("m.json"), kinds.0, false);
+    let right_v = make(&d.join("v.npy"), kinds.1, true);
+    let scene = d.join("scene.json");
+    std::fs::write(
+        &scene,
+        json!({
+            "domain": { "size": [20], "spacing": 1 }, "background": { "material": "GaAs" },
+            "materials_file": "m.json", "potentials": [ { "type": "file", "path": "v.npy", "scale": 0.1 } ],
+            "solve": { "states": 1, "backend": "cpu" }, "output": { "plots": false, "vtk": false }
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = d.join("out");
+    let mut child = common::bin()
+        .args(["solve", scene.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > Duration::from_secs(30) {
+            child.kill().ok();
+            let _ = child.wait();
+            panic!("{materials} / {potential}: still running after 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let o = child.wait_with_output().unwrap();
+    let t = common::text(&o);
+    assert!(!t.contains("panicked"), "{materials} / {potential}: {t}");
+    if right_m && right_v {
+        assert_eq!(o.status.code(), Some(0), "{materials} / {potential}: {t}");
+        assert!(out.join("results.json").exists());
+    } else {
+        assert_eq!(o.status.code(), Some(2), "{materials} / {potential}: {t}");
+        let first = t.lines().next().unwrap_or("");
+        assert!(first.starts_with("error: invalid input at `") && t.lines().count() == 1, "{materials} / {potential}: {t}");
+        // the field, or the materials file itself (by its name, or its path for what its
+        // text holds)
+        let named = first.contains("`materials_file`") || first.contains("m.json`") || first.contains("`m.json:") || first.contains("`potentials[0].path`");
+        assert!(named, "{materials} / {potential}: the input is not named: {t}");
+        assert!(first.len() < 400, "{t}");
+        assert!(!out.exists(), "{materials} / {potential}: output written on an error");
+    }
+    std::fs::remove_dir_all(&d).ok();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Random kinds of materials and potential files through the binary.
+    #[test]
+    fn file_inputs_exit_2_never_hang(materials in file_kind(), potential in file_kind()) {
+        check_files(&materials, &potential);
+    }
+}
+
+/// Every kind at least once, each with the other file right.
+#[test]
+fn every_file_kind_is_handled() {
+    let kinds = [
+        FileKind::Missing,
+        FileKind::Empty,
+        FileKind::Folder,
+        FileKind::DevNull,
+        FileKind::LinkToDevZero,
+        FileKind::Fifo,
+        FileKind::Bytes(vec![0; 100]),
+        FileKind::Sparse(17 << 20),
+        FileKind::Npy(vec![20], 19),
+        FileKind::Npy(vec![u64::MAX / 2], 20),
+        FileKind::Npy(vec![4, 5], 20),
+        FileKind::Truncated(0.5),
+        FileKind::MaterialMe(1e-300),
+        FileKind::Right,
+    ];
+    for k in &kinds {
+        check_files(k, &FileKind::Right);
+        check_files(&FileKind::Right, k);
+    }
 }

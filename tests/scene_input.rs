@@ -1,6 +1,8 @@
 //! Scene input errors through the public API: every bad scene is an input error (exit code
 //! 2) whose path names the offending field, in JSON-path style.
 
+mod common;
+
 use qdsim_gpu::error::QdError;
 use qdsim_gpu::scene::{load_scene, parse_scene, validate::validate};
 use serde_json::{json, Value};
@@ -63,7 +65,7 @@ fn malformed_json() {
     assert!(r.starts_with("malformed JSON"), "{r}");
     let (p, r) = reject_text("");
     assert_eq!(p, "(scene)");
-    assert!(r.starts_with("malformed JSON"), "{r}");
+    assert!(r.contains("empty"), "{r}");
 }
 
 #[test]
@@ -542,4 +544,321 @@ fn prepare_builds_the_schrodinger_problem_only() {
     let s = parse_scene(&device().to_string()).unwrap();
     let loaded = qdsim_gpu::scene::LoadedScene { scene: s, path: "d.json".into(), base_dir: ".".into() };
     assert!(qdsim_gpu::simulation::prepare(&loaded, 4).is_err());
+}
+
+// ---- issue 11: bounded reads, strict JSON, exit 2 for every bad input, physical ranges ----
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// Run the binary with `args`, killed (and the test failed) after `secs`: a read of
+/// /dev/zero or a FIFO that never ends fails here instead of hanging. Returns the exit code
+/// and stdout + stderr.
+fn run_bounded(args: &[&str], secs: u64) -> (Option<i32>, String) {
+    let mut child = common::bin().args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run qdsim-gpu");
+    let t0 = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t0.elapsed() > Duration::from_secs(secs) {
+            child.kill().ok();
+            let _ = child.wait();
+            panic!("qdsim-gpu {args:?} ran more than {secs} s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let o = child.wait_with_output().unwrap();
+    (o.status.code(), common::text(&o))
+}
+
+/// The first line of the message.
+fn first_line(t: &str) -> &str {
+    t.lines().next().unwrap_or("")
+}
+
+/// `solve scene --out DIR/out`: exit 2, the first line names `field` (and `word`), no panic,
+/// no output folder, within 30 s. Returns the first line.
+fn solve_refused(scene: &Path, field: &str, word: &str) -> String {
+    let out = scene.parent().unwrap().join("out");
+    let (code, t) = run_bounded(&["solve", scene.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"], 30);
+    let first = first_line(&t).to_string();
+    assert_eq!(code, Some(2), "{}: {t}", scene.display());
+    assert!(first.starts_with("error: invalid input at `") && first.contains(&format!("`{field}`")), "not naming `{field}`: {t}");
+    assert!(first.contains(word), "`{word}` missing: {t}");
+    assert!(!t.contains("panicked"), "{t}");
+    assert!(!out.exists(), "output folder written: {t}");
+    first
+}
+
+/// A small 1D Schrödinger scene with extra fields, written to `dir/scene.json`.
+fn small_scene(dir: &Path, extra: Value) -> PathBuf {
+    let mut v = json!({ "domain": { "size": [20], "spacing": 1 }, "background": { "material": "GaAs" },
+                        "solve": { "states": 1, "backend": "cpu" }, "output": { "plots": false, "vtk": false } });
+    for (k, x) in extra.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    let p = dir.join("scene.json");
+    std::fs::write(&p, v.to_string()).unwrap();
+    p
+}
+
+/// A named pipe at `p`, if `mkfifo` is there.
+fn mkfifo(p: &Path) -> bool {
+    std::process::Command::new("mkfifo").arg(p).status().is_ok_and(|s| s.success())
+}
+
+/// A .npy header (version 1) for `shape` of <f8, Fortran order.
+fn npy_header(shape: &str) -> Vec<u8> {
+    let mut h = format!("{{'descr': '<f8', 'fortran_order': True, 'shape': {shape}, }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    b.extend_from_slice(h.as_bytes());
+    b
+}
+
+fn npy(shape: &str, values: usize) -> Vec<u8> {
+    let mut b = npy_header(shape);
+    for i in 0..values {
+        b.extend_from_slice(&(i as f64 * 1e-3).to_le_bytes());
+    }
+    b
+}
+
+#[test]
+fn special_and_oversized_materials_files_are_refused_before_reading() {
+    let d = common::tmpdir("input", "materials-files");
+    std::fs::create_dir_all(d.join("folder")).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("/dev/zero", d.join("zero.json")).unwrap();
+    // larger than 16 MiB (sparse: nothing is written)
+    std::fs::File::create(d.join("big.json")).unwrap().set_len(qdsim_gpu::scene::files::MAX_MATERIALS_BYTES + 1).unwrap();
+    let mut cases: Vec<(&str, &str)> = vec![
+        ("folder", "folder"),
+        ("/dev/zero", "character device"),
+        ("/dev/urandom", "character device"),
+        ("/dev/null", "character device"),
+        ("zero.json", "character device"),
+        ("missing.json", "does not exist"),
+        ("big.json", "more than the 16.0 MiB"),
+    ];
+    if mkfifo(&d.join("pipe.json")) {
+        cases.push(("pipe.json", "named pipe"));
+    }
+    for (file, word) in cases {
+        let scene = small_scene(&d, json!({ "materials_file": file }));
+        solve_refused(&scene, "materials_file", word);
+    }
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn potential_files_must_be_exactly_a_npy_of_the_grid() {
+    let d = common::tmpdir("input", "npy-files");
+    std::fs::create_dir_all(d.join("folder")).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("/dev/zero", d.join("zero.npy")).unwrap();
+    std::fs::write(d.join("empty.npy"), b"").unwrap();
+    std::fs::write(d.join("text.npy"), b"0 1 2 3").unwrap();
+    std::fs::write(d.join("truncated.npy"), npy("(20,)", 10)).unwrap();
+    std::fs::write(d.join("long.npy"), npy("(20,)", 30)).unwrap();
+    std::fs::write(d.join("shape.npy"), npy("(21,)", 21)).unwrap();
+    std::fs::write(d.join("2d.npy"), npy("(20, 1)", 20)).unwrap();
+    std::fs::write(d.join("short-header.npy"), &npy("(20,)", 20)[..30]).unwrap();
+    // a header that declares 2 GiB (format 2): refused without reading it
+    let mut huge = b"\x93NUMPY\x02\x00".to_vec();
+    huge.extend_from_slice(&(1u32 << 31).to_le_bytes());
+    huge.extend_from_slice(b"{'descr': '<f8'");
+    std::fs::write(d.join("huge-header.npy"), huge).unwrap();
+    // a header that declares 2^60 cells, with 20 values after it
+    std::fs::write(d.join("huge-shape.npy"), npy("(1152921504606846976,)", 20)).unwrap();
+    let mut cases: Vec<(&str, &str)> = vec![
+        ("folder", "folder"),
+        ("/dev/zero", "character device"),
+        ("zero.npy", "character device"),
+        ("missing.npy", "does not exist"),
+        ("empty.npy", "empty"),
+        ("text.npy", "not a .npy file"),
+        ("truncated.npy", "size mismatch"),
+        ("long.npy", "size mismatch"),
+        ("shape.npy", "[21]"),
+        ("2d.npy", "[20, 1]"),
+        ("short-header.npy", "truncated"),
+        ("huge-header.npy", "more than"),
+        ("huge-shape.npy", "grid has [20]"),
+    ];
+    if mkfifo(&d.join("pipe.npy")) {
+        cases.push(("pipe.npy", "named pipe"));
+    }
+    for (file, word) in cases {
+        let scene = small_scene(&d, json!({ "potentials": [ { "type": "file", "path": file } ] }));
+        solve_refused(&scene, "potentials[0].path", word);
+    }
+    // the right file is read: exit 0
+    std::fs::write(d.join("good.npy"), npy("(20,)", 20)).unwrap();
+    let scene = small_scene(&d, json!({ "potentials": [ { "type": "file", "path": "good.npy" } ] }));
+    let out = d.join("out");
+    let (code, t) = run_bounded(&["solve", scene.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"], 60);
+    assert_eq!(code, Some(0), "{t}");
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn special_scene_files_are_refused() {
+    let d = common::tmpdir("input", "scene-files");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("/dev/zero", d.join("zero.json")).unwrap();
+    std::fs::File::create(d.join("big.json")).unwrap().set_len(qdsim_gpu::scene::files::MAX_SCENE_BYTES + 1).unwrap();
+    let mut cases = vec![d.join("zero.json"), PathBuf::from("/dev/urandom"), d.clone(), d.join("big.json")];
+    if mkfifo(&d.join("pipe.json")) {
+        cases.push(d.join("pipe.json"));
+    }
+    for scene in cases {
+        let (code, t) = run_bounded(&["solve", scene.to_str().unwrap(), "--quiet"], 30);
+        assert_eq!(code, Some(2), "{}: {t}", scene.display());
+        assert!(first_line(&t).contains(&format!("`{}`", scene.display())) && t.contains("cannot read scene file"), "{t}");
+        assert!(!t.contains("panicked"), "{t}");
+    }
+    // a file that is not UTF-8
+    std::fs::write(d.join("latin1.json"), b"{\"name\": \"\xe9\"}").unwrap();
+    let (code, t) = run_bounded(&["solve", d.join("latin1.json").to_str().unwrap(), "--quiet"], 30);
+    assert_eq!(code, Some(2), "{t}");
+    assert!(t.contains("not UTF-8"), "{t}");
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn strict_json_top_level_and_trailing_input() {
+    let good = valid().to_string();
+    let cases: Vec<(String, &str)> = vec![
+        (format!("{good} xyz"), "unexpected text after the end of the scene"),
+        (format!("{good}}}}}"), "unexpected text after the end of the scene"),
+        (format!("{good}\0\0"), "unexpected text after the end of the scene"),
+        (format!("{good}\n{good}"), "unexpected text after the end of the scene"),
+        (format!("\u{feff}{good}"), "byte-order mark (BOM): save it as UTF-8 without BOM"),
+        (format!("[{good}, 1]"), "the scene must be a JSON object { ... }, found an array"),
+        ("\"scene\"".to_string(), "found a string"),
+        ("42".to_string(), "found a number"),
+        ("null".to_string(), "found null"),
+        ("true".to_string(), "found a boolean"),
+        (String::new(), "the file is empty"),
+        ("  \n\t ".to_string(), "only white space"),
+    ];
+    for (text, word) in &cases {
+        let (p, r) = reject_text(text);
+        assert_eq!(p, "(scene)", "{text:?}: {r}");
+        assert!(r.contains(word), "{text:?}: {r}");
+    }
+    // white space after the scene is fine
+    parse_scene(&format!("{good}\n\n  ")).unwrap();
+    // through the binary: exit 2, the first line says it, no output
+    let d = common::tmpdir("input", "strict-json");
+    for (i, (text, word)) in cases.iter().enumerate().take(6) {
+        let scene = d.join(format!("s{i}.json"));
+        std::fs::write(&scene, text).unwrap();
+        let out = d.join("out");
+        let (code, t) = run_bounded(&["solve", scene.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"], 30);
+        assert_eq!(code, Some(2), "{t}");
+        assert!(first_line(&t).contains("(scene)") && first_line(&t).contains(word), "{t}");
+        assert!(!out.exists());
+    }
+    // a materials file with trailing text or a BOM
+    for (i, (text, word)) in [("{\"binaries\": {}} xyz", "unexpected text"), ("\u{feff}{}", "BOM"), ("[]", "found an array")].iter().enumerate() {
+        let m = d.join(format!("m{i}.json"));
+        std::fs::write(&m, text).unwrap();
+        let scene = small_scene(&d, json!({ "materials_file": format!("m{i}.json") }));
+        solve_refused(&scene, &format!("m{i}.json"), word);
+    }
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn materials_command_file_errors_exit_2() {
+    // `materials --file /tmp` exited 1 (an I/O error): it is bad input naming the file
+    let tmp = std::env::temp_dir();
+    let (code, t) = run_bounded(&["materials", "--file", tmp.to_str().unwrap()], 30);
+    assert_eq!(code, Some(2), "{t}");
+    assert!(first_line(&t).contains(&format!("`{}`", tmp.display())) && first_line(&t).contains("folder"), "{t}");
+    for f in ["/dev/zero", "/dev/urandom", "/nonexistent/m.json"] {
+        let (code, t) = run_bounded(&["materials", "--file", f], 30);
+        assert_eq!(code, Some(2), "{f}: {t}");
+        assert!(first_line(&t).contains(f) && !t.contains("panicked"), "{t}");
+    }
+    // out-of-range parameter and temperature
+    let d = common::tmpdir("input", "materials-cmd");
+    std::fs::write(d.join("m.json"), r#"{"binaries": {"GaAs": {"eps_r": 1e300}}}"#).unwrap();
+    let (code, t) = run_bounded(&["materials", "--file", d.join("m.json").to_str().unwrap()], 30);
+    assert_eq!(code, Some(2), "{t}");
+    assert!(first_line(&t).contains("m.json:GaAs.eps_r") && first_line(&t).contains("1e300"), "{t}");
+    assert!(first_line(&t).len() < 200, "{t}");
+    let (code, t) = run_bounded(&["materials", "GaAs", "--temperature", "1e300"], 30);
+    assert_eq!(code, Some(2), "{t}");
+    assert!(first_line(&t).contains("1e300"), "{t}");
+    std::fs::remove_dir_all(&d).ok();
+}
+
+#[test]
+fn unphysical_material_parameters_exit_2_not_nan_converged() {
+    // me = 1e-300 gave NaN energies, status converged, exit 0
+    let d = common::tmpdir("input", "material-ranges");
+    for (json, field, word) in [
+        (r#"{"binaries": {"GaAs": {"me": 1e-300}}}"#, "m.json:GaAs.me", "1e-300"),
+        (r#"{"binaries": {"GaAs": {"eps_r": 0.1}}}"#, "m.json:GaAs.eps_r", "[1, 100]"),
+        (r#"{"binaries": {"GaAs": {"alpha": 5}}}"#, "m.json:GaAs.alpha", "eV/K"),
+        (r#"{"binaries": {"GaAs": {"vbo": -1e300}}}"#, "m.json:GaAs.vbo", "-1e300"),
+        (r#"{"alloys": {"AlGaAs": {"bowing": {"eg0": -1e9}}}}"#, "m.json:AlGaAs.bowing.eg0", "c0 = -1e9 is beyond ±40"),
+    ] {
+        std::fs::write(d.join("m.json"), json).unwrap();
+        let scene = small_scene(&d, json!({ "materials_file": "m.json" }));
+        solve_refused(&scene, field, word);
+    }
+    // an alloy fine at x = 0, 0.5, 1 but not at the x asked for: named at the fill's x
+    std::fs::write(d.join("m.json"), r#"{"alloys": {"AlGaAs": {"bowing": {"me": {"c0": -4, "c1": 8}}}}}"#).unwrap();
+    let scene = small_scene(&d, json!({ "materials_file": "m.json", "background": { "material": "AlGaAs", "x": 0.9 } }));
+    solve_refused(&scene, "background.x", "x = 0.9 gives me");
+    std::fs::remove_dir_all(&d).ok();
+}
+
+/// A 1D pn diode in mode poisson.
+fn diode(d: &Path, edit: impl FnOnce(&mut Value)) -> PathBuf {
+    let mut v = json!({
+        "domain": { "size": [200], "spacing": 2 },
+        "temperature": 300,
+        "background": { "material": "GaAs", "doping": { "acceptors": 1e17 } },
+        "regions": [ { "shape": { "type": "layer", "axis": "x", "from": 0, "to": 100 }, "material": "GaAs", "doping": { "donors": 1e17 } } ],
+        "contacts": [ { "face": "x_min", "type": "ohmic" }, { "face": "x_max", "type": "ohmic", "voltage": -0.5 } ],
+        "solve": { "mode": "poisson", "backend": "cpu" },
+        "output": { "plots": false, "vtk": false }
+    });
+    edit(&mut v);
+    let p = d.join("scene.json");
+    std::fs::write(&p, v.to_string()).unwrap();
+    p
+}
+
+#[test]
+fn device_temperature_voltage_and_doping_bounds_exit_2() {
+    let d = common::tmpdir("input", "device-bounds");
+    // T = 1e-300 K was accepted and failed inside neutral_potential with exit 1
+    for t in [json!(1e-300), json!(0.2)] {
+        let s = diode(&d, |v| v["temperature"] = t.clone());
+        solve_refused(&s, "temperature", "at least 1 K");
+    }
+    // a narrow-gap material whose Varshni gap closes at the scene's temperature
+    let s = small_scene(&d, json!({ "temperature": 1000, "background": { "material": "InSb" } }));
+    solve_refused(&s, "temperature", "InSb has no band gap at 1000 K");
+    // a contact voltage of 1e300 V exited 3 with nothing written and a 300-digit number
+    let s = diode(&d, |v| v["contacts"][1]["voltage"] = json!(1e300));
+    let first = solve_refused(&s, "contacts[1].voltage", "1e300 V");
+    assert!(first.len() < 250 && !first.contains("000000000"), "{first}");
+    let s = diode(&d, |v| v["contacts"][0]["voltage"] = json!(-150));
+    solve_refused(&s, "contacts[0].voltage", "±100 V");
+    let s = diode(&d, |v| v["regions"][0]["doping"]["donors"] = json!(1e3));
+    solve_refused(&s, "regions[0].doping.donors", "below 1e10 cm^-3");
+    let s = diode(&d, |v| v["background"]["doping"]["acceptors"] = json!(1e300));
+    let first = solve_refused(&s, "background.doping.acceptors", "1e300 cm^-3");
+    assert!(first.len() < 250, "{first}");
+    std::fs::remove_dir_all(&d).ok();
 }
