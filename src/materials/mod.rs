@@ -219,7 +219,7 @@ impl Bowing {
     }
     fn describe(&self) -> String {
         if self.c1 == 0.0 {
-            format!("{}", self.c0)
+            crate::scene::validate::fmt_num(self.c0)
         } else {
             format!(
                 "{} {} {}x",
@@ -481,8 +481,9 @@ impl MaterialDb {
         if let Some(b) = self.binaries.get(&key) {
             if let Some(x) = x {
                 return Err(format!(
-                    "{} is a binary compound and takes no \"x\" (got x = {x})",
-                    b.name
+                    "{} is a binary compound and takes no \"x\" (got x = {})",
+                    b.name,
+                    crate::scene::validate::fmt_num(x)
                 ));
             }
             return Ok(Material::from_params(b.name.clone(), None, &b.params));
@@ -502,7 +503,7 @@ impl MaterialDb {
                 }
             };
             if !x.is_finite() || !(0.0..=1.0).contains(&x) {
-                return Err(format!("alloy fraction x = {x} outside [0, 1]"));
+                return Err(format!("alloy fraction x = {} outside [0, 1]", crate::scene::validate::fmt_num(x)));
             }
             let pa = &self
                 .binaries
@@ -522,8 +523,9 @@ impl MaterialDb {
             let p = Params(v);
             if let Err((field, reason)) = check_params(&p) {
                 return Err(format!(
-                    "{} at x = {x} gives {field} = {}: {reason}",
+                    "{} at x = {} gives {field} = {}: {reason}",
                     al.name,
+                    crate::scene::validate::fmt_num(x),
                     crate::scene::validate::fmt_num(v[prop_index(field).unwrap()])
                 ));
             }
@@ -781,7 +783,7 @@ fn parse_binary(name: &str, raw: &Map<String, Value>, origin: &str) -> Result<Bi
             if a <= 0.0 {
                 return Err(QdError::input(
                     at("gamma1"),
-                    format!("must be > 0 (got {a})"),
+                    format!("must be > 0 (got {})", crate::scene::validate::fmt_num(a)),
                 ));
             }
             if a - 2.0 * b <= 0.0 {
