@@ -369,9 +369,15 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            // clap prints help/version with exit 0 and usage errors with exit 2
-            let _ = e.print();
-            return e.exit_code();
+            // clap prints help/version with exit 0 and usage errors with exit 2; a closed
+            // pipe ends the help quietly, a full stdout is one line and exit 1
+            return match e.print() {
+                Err(w) if w.kind() != std::io::ErrorKind::BrokenPipe && e.exit_code() == EXIT_OK => {
+                    stdio::eprint_line(&format!("error: writing to standard output: {w}"));
+                    EXIT_INTERNAL
+                }
+                _ => e.exit_code(),
+            };
         }
     };
     // MPI (feature `mpi`): every rank runs the same command; kept until the end of main
