@@ -301,6 +301,13 @@ fn out_refuses_the_folder_holding_the_scene() {
             out_refused(&o, if out == "." { "must name a folder" } else { out });
         }
     }
+    // nor the folder the command runs in, even an empty one
+    std::fs::create_dir(d.join("empty")).unwrap();
+    let empty = d.join("empty");
+    let o = bin().current_dir(&empty).args(["solve", "../well.json", "--out", empty.to_str().unwrap(), "--quiet"]).output().unwrap();
+    out_refused(&o, "the current folder");
+    assert_eq!(names(&empty), Vec::<String>::new());
+    std::fs::remove_dir(&empty).unwrap();
     assert_eq!(names(&d), vec!["data", "notes.txt", "well.json"]);
     assert_eq!(names(&d.join("data")), vec!["run1.csv"]);
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes\n");

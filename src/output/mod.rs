@@ -109,6 +109,14 @@ pub fn check_target(final_path: &Path, inputs: &[PathBuf]) -> Result<()> {
             }
         }
     }
+    if let Ok(cwd) = std::env::current_dir().and_then(std::fs::canonicalize) {
+        if cwd.starts_with(&canonical) {
+            return Err(refuse(
+                final_path,
+                "is (or holds) the current folder; replacing it would pull the folder out from under the shell (choose another --out)",
+            ));
+        }
+    }
     if !meta.is_dir() {
         return Err(refuse(
             final_path,
