@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use crate::error::{QdError, Result};
 
 /// The marker file every output folder carries: `--out` replaces an existing folder only
-/// if it has this marker (or, from versions before the marker, a results.json or
-/// sweep.json naming qdsim-gpu as its program).
+/// if it has this marker, is empty, or (from versions before the marker) holds a
+/// results.json or sweep.json naming qdsim-gpu as its program and listing every entry
+/// ([`is_output_folder`], [`check_target`]).
 pub const MARKER: &str = ".qdsim-output";
 
 /// What the marker file says (its first word, `qdsim-gpu`, is what is checked).
