@@ -239,7 +239,7 @@ pub fn run(loaded: &LoadedScene, opts: &RunOptions, out_path: Option<&Path>, sta
     let mut results = device_results(loaded, &model, &sol);
     let mut out_dir = std::path::PathBuf::new();
     if let Some(out_path) = out_path {
-        let out = OutputDir::create(out_path)?;
+        let out = OutputDir::create(out_path, &loaded.input_files())?;
         let mut files = write_device_fields(&out, loaded, &model, &map, &sol)?;
         files.push("results.json".into());
         results["timings_s"] = json!({"setup": setup_s, "solve": solve_s, "output": t2.elapsed().as_secs_f64(), "total": t0.elapsed().as_secs_f64()});

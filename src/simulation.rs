@@ -675,7 +675,7 @@ pub fn run_loaded_with(
     results["solver"]["warm_start"] = json!(!initial.is_empty() && sol.method != "dense");
     let mut out_dir = PathBuf::new();
     if let Some(out_path) = out {
-        let dir = OutputDir::create(out_path)?;
+        let dir = OutputDir::create(out_path, &loaded.input_files())?;
         let mut files = write_fields(&dir, &loaded.scene, &problem, &sol)?;
         files.push("results.json".into());
         timings.output = t3.elapsed().as_secs_f64();

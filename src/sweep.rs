@@ -287,7 +287,7 @@ pub fn run(
         }
     }
     let out_path = opts.out.clone().unwrap_or_else(|| default_out_dir(&loaded.path));
-    let out = OutputDir::create(&out_path)?;
+    let out = OutputDir::create(&out_path, &loaded.input_files())?;
     let mut warm: Option<WarmStart> = None;
     let mut results = Vec::with_capacity(scenes.len());
     for (i, pt) in scenes.iter().enumerate() {

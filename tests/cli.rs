@@ -245,3 +245,214 @@ fn gpu_backend_errors_are_input_errors() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("transfer statistics"));
 }
+
+// ---- issue 11: --out never loses a user's file; no stale temporaries; closed stdout ----
+
+/// The sorted names in folder `d`.
+fn names(d: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+/// A folder with the 1D well scene `well.json` and a user's file `notes.txt`.
+fn well_folder(name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let d = tmpdir(name);
+    let scene = d.join("well.json");
+    std::fs::write(&scene, WELL).unwrap();
+    let notes = d.join("notes.txt");
+    std::fs::write(&notes, "my notes\n").unwrap();
+    (d, scene, notes)
+}
+
+/// Exit 2, the first line names --out and `what`, no panic.
+fn out_refused(o: &std::process::Output, what: &str) {
+    let t = text(o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    let first = t.lines().next().unwrap_or("");
+    assert!(first.starts_with("error: invalid input at `--out`") && first.contains(what), "first line: {first}");
+    assert!(!t.contains("panicked"), "{t}");
+}
+
+#[test]
+fn out_refuses_an_existing_file_and_the_scene_itself() {
+    let (d, scene, notes) = well_folder("out-file");
+    for target in [&notes, &scene] {
+        let o = run(&["solve", scene.to_str().unwrap(), "--out", target.to_str().unwrap(), "--quiet"]);
+        out_refused(&o, target.to_str().unwrap());
+        let o = run(&["sweep", scene.to_str().unwrap(), "--set", "temperature=4,77", "--out", target.to_str().unwrap(), "--quiet"]);
+        out_refused(&o, target.to_str().unwrap());
+    }
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes\n");
+    assert_eq!(std::fs::read_to_string(&scene).unwrap(), WELL);
+    assert_eq!(names(&d), vec!["notes.txt", "well.json"], "nothing else written");
+}
+
+#[test]
+fn out_refuses_the_folder_holding_the_scene() {
+    let (d, _, notes) = well_folder("out-cwd");
+    std::fs::create_dir(d.join("data")).unwrap();
+    std::fs::write(d.join("data").join("run1.csv"), "1,2\n").unwrap();
+    // cd s && qdsim-gpu solve scene.json --out "$(pwd)" (and --out . and a user's folder)
+    let dir = d.to_str().unwrap().to_string();
+    for out in [dir.as_str(), ".", "data"] {
+        for cmd in [vec!["solve", "well.json", "--out", out, "--quiet"], vec!["sweep", "well.json", "--set", "temperature=4,77", "--out", out, "--quiet"]] {
+            let o = bin().current_dir(&d).args(&cmd).output().unwrap();
+            out_refused(&o, if out == "." { "must name a folder" } else { out });
+        }
+    }
+    // nor the folder the command runs in, even an empty one
+    std::fs::create_dir(d.join("empty")).unwrap();
+    let empty = d.join("empty");
+    let o = bin().current_dir(&empty).args(["solve", "../well.json", "--out", empty.to_str().unwrap(), "--quiet"]).output().unwrap();
+    out_refused(&o, "the current folder");
+    assert_eq!(names(&empty), Vec::<String>::new());
+    std::fs::remove_dir(&empty).unwrap();
+    assert_eq!(names(&d), vec!["data", "notes.txt", "well.json"]);
+    assert_eq!(names(&d.join("data")), vec!["run1.csv"]);
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes\n");
+    // an output folder of ours that the user has put the scene into is not replaced either
+    let out = d.join("result");
+    let o = run(&["solve", d.join("well.json").to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    std::fs::write(out.join("well.json"), WELL).unwrap();
+    let o = run(&["solve", out.join("well.json").to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    out_refused(&o, "holds");
+    assert!(out.join("well.json").exists() && out.join("results.json").exists());
+}
+
+#[test]
+fn out_replaces_an_earlier_output_folder_as_a_whole() {
+    let (d, scene, _) = well_folder("out-replace");
+    let out = d.join("result");
+    let sweep_out = d.join("sweep");
+    for round in 0..2 {
+        let o = run(&["solve", scene.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+        assert_eq!(o.status.code(), Some(0), "round {round}: {}", text(&o));
+        let o = run(&["sweep", scene.to_str().unwrap(), "--set", "temperature=4,77", "--out", sweep_out.to_str().unwrap(), "--quiet"]);
+        assert_eq!(o.status.code(), Some(0), "round {round}: {}", text(&o));
+        for f in [&out, &sweep_out] {
+            assert!(!f.join("stale.txt").exists(), "round {round}: the earlier folder was not replaced as a whole");
+            assert!(f.join(".qdsim-output").exists());
+            std::fs::write(f.join("stale.txt"), "from the earlier run").unwrap();
+        }
+        assert!(out.join("results.json").exists() && sweep_out.join("sweep.json").exists());
+    }
+    assert_eq!(names(&d), vec!["notes.txt", "result", "sweep", "well.json"], "no temporaries left");
+}
+
+#[test]
+fn temporaries_of_killed_runs_are_removed_at_the_next_run() {
+    let (d, scene, _) = well_folder("out-stale");
+    // no process has an id above the kernel's limit (at most 2^22): these were killed
+    let dead = 4_194_304 + 777;
+    for t in [format!(".result.tmp-{dead}"), format!(".result.old-{}", dead + 1)] {
+        std::fs::create_dir(d.join(&t)).unwrap();
+        std::fs::write(d.join(&t).join("psi2_000.npy"), vec![0u8; 4096]).unwrap();
+    }
+    // a run in progress (this test process is alive) keeps its temp folder
+    let live = format!(".result.tmp-{}", std::process::id());
+    std::fs::create_dir(d.join(&live)).unwrap();
+    let out = d.join("result");
+    let o = run(&["solve", scene.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(names(&d), vec![live.clone(), "notes.txt".into(), "result".into(), "well.json".into()]);
+    // the same for a sweep's folder
+    let stale = d.join(format!(".well.sweep.tmp-{dead}"));
+    std::fs::create_dir(&stale).unwrap();
+    let o = run(&["sweep", scene.to_str().unwrap(), "--set", "temperature=4,77", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!stale.exists() && d.join("well.sweep").join("sweep.csv").exists());
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn out_where_nothing_can_be_created_is_bad_input() {
+    let (d, scene, _) = well_folder("out-proc");
+    let o = run(&["solve", scene.to_str().unwrap(), "--out", "/proc/qdsim-x", "--quiet"]);
+    out_refused(&o, "/proc/qdsim-x");
+    let o = run(&["solve", scene.to_str().unwrap(), "--out", d.join("notes.txt").join("x").to_str().unwrap(), "--quiet"]);
+    out_refused(&o, "notes.txt");
+    assert_eq!(names(&d), vec!["notes.txt", "well.json"]);
+}
+
+#[test]
+fn export_matrix_never_overwrites_what_it_did_not_write() {
+    let (d, _, notes) = well_folder("out-mtx");
+    let scene = d.join("s.json");
+    std::fs::write(&scene, BASE).unwrap();
+    let export = |out: &Path| run(&["export-matrix", scene.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    out_refused(&export(&d), "is a folder");
+    out_refused(&export(&notes), "not written by qdsim-gpu");
+    out_refused(&export(&scene), "is an input");
+    #[cfg(target_os = "linux")]
+    out_refused(&export(Path::new("/proc/qdsim-H.mtx")), "/proc/qdsim-H.mtx");
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes\n");
+    assert_eq!(std::fs::read_to_string(&scene).unwrap(), BASE);
+    // its own file is replaced, through a temp file that does not stay behind
+    let mtx = d.join("H.mtx");
+    for _ in 0..2 {
+        let o = export(&mtx);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    }
+    assert!(std::fs::read_to_string(&mtx).unwrap().starts_with("%%MatrixMarket"));
+    assert_eq!(names(&d), vec!["H.mtx", "notes.txt", "s.json", "well.json"]);
+}
+
+#[test]
+fn a_closed_stdout_is_the_end_of_output_not_a_crash() {
+    let (d, scene, _) = well_folder("stdout-closed");
+    let out = d.join("result");
+    for args in [vec!["info"], vec!["materials"], vec!["solve", scene.to_str().unwrap(), "--out", out.to_str().unwrap()]] {
+        // `qdsim-gpu ... | head -c0`: the reading end is closed before anything is written
+        let mut child = bin().args(&args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked") && !err.lines().any(|l| l.starts_with("error")), "{args:?}: {err}");
+    }
+    assert!(out.join("results.json").exists());
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn a_full_stdout_is_one_line_and_exit_1() {
+    let (d, scene, _) = well_folder("stdout-full");
+    let out = d.join("result");
+    for args in [vec!["info"], vec!["solve", scene.to_str().unwrap(), "--out", out.to_str().unwrap()]] {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let o = bin().args(&args).stdout(full).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        // one line (besides any notice or driver warning), no panic, no backtrace
+        let errors: Vec<&str> = err.lines().filter(|l| l.contains("error") || l.contains("panic") || l.contains("backtrace")).collect();
+        assert_eq!(errors, vec!["error: writing to standard output: No space left on device (os error 28)"], "{args:?}: {err}");
+    }
+    // the work itself was done
+    assert!(out.join("results.json").exists());
+}
+
+#[test]
+fn ci_presence_checks_cannot_race() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci").join("run");
+    let text = std::fs::read_to_string(&script).unwrap();
+    // `cmd | grep -q` under pipefail fails when grep exits first and cmd dies of SIGPIPE
+    for (i, l) in text.lines().enumerate() {
+        let code = l.split('#').next().unwrap_or("");
+        assert!(!(code.contains('|') && code.contains("grep -q")), ".ci/run line {}: a pipeline into grep -q: {l}", i + 1);
+    }
+    if std::process::Command::new("bash").arg("--version").output().is_err() {
+        return;
+    }
+    let once = || {
+        let o = std::process::Command::new("bash").arg(&script).arg("--check").output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let first = once();
+    assert!(first.starts_with("missing:"), "{first}");
+    for _ in 0..20 {
+        assert_eq!(once(), first, "the presence checks of .ci/run disagree from run to run");
+    }
+}

@@ -84,7 +84,8 @@ enum Command {
     Solve {
         /// Scene file (JSON, see docs/scene-format.md)
         scene: PathBuf,
-        /// Output folder (default: <scene>.out next to the scene); replaced atomically
+        /// Output folder (default: <scene>.out next to the scene). An earlier output folder of
+        /// qdsim-gpu there is replaced as a whole, atomically; anything else is refused (exit 2)
         #[arg(long)]
         out: Option<PathBuf>,
         #[command(flatten)]
@@ -114,7 +115,8 @@ enum Command {
         /// repeat to sweep several fields together. Without it the scene's sweep block is used
         #[arg(long = "set", value_name = "PATH=VALUES")]
         set: Vec<String>,
-        /// Output folder (default: <scene>.sweep next to the scene); replaced atomically
+        /// Output folder (default: <scene>.sweep next to the scene). An earlier output folder of
+        /// qdsim-gpu there is replaced as a whole, atomically; anything else is refused (exit 2)
         #[arg(long)]
         out: Option<PathBuf>,
         #[command(flatten)]
@@ -252,40 +254,144 @@ enum Command {
     #[command(name = "export-matrix", after_help = "Example: qdsim-gpu export-matrix scenes/spherical_dot_3d.json --out H.mtx")]
     ExportMatrix {
         scene: PathBuf,
-        /// Matrix Market file to write
+        /// Matrix Market file to write (through a temp file; only a file that export-matrix
+        /// wrote is replaced)
         #[arg(long)]
         out: PathBuf,
     },
 }
 
-/// eprintln! on rank 0 only (every rank of an MPI job reaches the same outcome).
+/// eprintln! on rank 0 only (every rank of an MPI job reaches the same outcome); a closed
+/// standard error is not a panic.
 macro_rules! root_eprintln {
     ($($t:tt)*) => {
         if crate::parallel::is_root() {
-            eprintln!($($t)*)
+            stdio::eprint_line(&format!($($t)*))
         }
     };
 }
 
+/// println! through [`stdio`]: a closed standard output ends the output, a full one is
+/// reported at the end, neither is a panic.
+macro_rules! outln {
+    ($($t:tt)*) => {
+        stdio::print_line(&format!($($t)*))
+    };
+}
+
+/// The program's standard output and error. `println!` panics when stdout is a closed pipe
+/// (`qdsim-gpu info | head -1`) or a full device (`> /dev/full`); everything the CLI prints
+/// goes through here instead. A closed pipe (EPIPE) is the end of output: later lines are
+/// dropped and the exit code is that of the work. Any other write error is kept, later
+/// lines are dropped, and [`finish`] reports it (exit 1, one line).
+pub mod stdio {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    static CLOSED: AtomicBool = AtomicBool::new(false);
+    static FAILED: Mutex<Option<std::io::Error>> = Mutex::new(None);
+
+    fn record(e: std::io::Error) {
+        CLOSED.store(true, Ordering::SeqCst);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            let mut f = FAILED.lock().unwrap_or_else(|p| p.into_inner());
+            f.get_or_insert(e);
+        }
+    }
+
+    fn write_bytes(b: &[u8], flush: bool) {
+        if CLOSED.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = out.write_all(b).and_then(|_| if flush { out.flush() } else { Ok(()) }) {
+            record(e);
+        }
+    }
+
+    /// Prints `line` and a newline to standard output.
+    pub fn print_line(line: &str) {
+        let mut s = String::with_capacity(line.len() + 1);
+        s.push_str(line);
+        s.push('\n');
+        write_bytes(s.as_bytes(), true);
+    }
+
+    /// Prints `line` and a newline to standard error in one write (the lines of several
+    /// MPI ranks do not interleave); a closed or full standard error is ignored.
+    pub fn eprint_line(line: &str) {
+        let mut s = String::with_capacity(line.len() + 1);
+        s.push_str(line);
+        s.push('\n');
+        let _ = std::io::stderr().write_all(s.as_bytes());
+    }
+
+    /// Standard output as a writer (for the benchmarks' reports), with the same rules:
+    /// it never fails, errors are kept for [`finish`].
+    pub struct Stdout;
+
+    impl Write for Stdout {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            write_bytes(buf, false);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            write_bytes(&[], true);
+            Ok(())
+        }
+    }
+
+    /// Flushes standard output; the write error to report, if any (a closed pipe is none).
+    pub fn finish() -> Option<std::io::Error> {
+        write_bytes(&[], true);
+        FAILED.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Whether a panic message is std's "failed printing to stdout/stderr" (a `println!`
+    /// somewhere that met a closed or full stream), and if so whether it was a closed pipe.
+    pub fn print_panic(msg: &str) -> Option<bool> {
+        (msg.starts_with("failed printing to stdout") || msg.starts_with("failed printing to stderr"))
+            .then(|| msg.contains("Broken pipe") || msg.contains("os error 32"))
+    }
+}
+
 /// Entry point of the binary; returns the process exit code.
 pub fn main() -> i32 {
+    // a println! that meets a closed or full stream is handled below, without the default
+    // hook's panic message and backtrace note
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload_as_str().and_then(stdio::print_panic).is_none() {
+            default_hook(info)
+        }
+    }));
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            // clap prints help/version with exit 0 and usage errors with exit 2
-            let _ = e.print();
-            return e.exit_code();
+            // clap prints help/version with exit 0 and usage errors with exit 2; a closed
+            // pipe ends the help quietly, a full stdout is one line and exit 1
+            return match e.print() {
+                Err(w) if w.kind() != std::io::ErrorKind::BrokenPipe && e.exit_code() == EXIT_OK => {
+                    stdio::eprint_line(&format!("error: writing to standard output: {w}"));
+                    EXIT_INTERNAL
+                }
+                _ => e.exit_code(),
+            };
         }
     };
     // MPI (feature `mpi`): every rank runs the same command; kept until the end of main
     let _mpi = crate::parallel::init();
     let outcome = std::panic::catch_unwind(|| dispatch(cli));
+    let stdout_error = stdio::finish();
+    if let Some(e) = &stdout_error {
+        stdio::eprint_line(&format!("{}error: writing to standard output: {e}", rank_prefix()));
+    }
     match outcome {
+        Ok(Ok(code)) if code == EXIT_OK && stdout_error.is_some() => crate::parallel::abort_job(EXIT_INTERNAL),
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
-            // one write, so that the lines of several ranks do not interleave
-            let line = format!("{}error: {e}\n", rank_prefix());
-            eprint!("{line}");
+            stdio::eprint_line(&format!("{}error: {e}", rank_prefix()));
             crate::parallel::abort_job(e.exit_code())
         }
         Err(panic) => {
@@ -294,9 +400,18 @@ pub fn main() -> i32 {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            let line = format!("{}internal error: {msg} (this is a bug; please report it with the scene)\n", rank_prefix());
-            eprint!("{line}");
-            crate::parallel::abort_job(EXIT_INTERNAL)
+            match stdio::print_panic(&msg) {
+                // a println! outside this module met a closed pipe: the end of output
+                Some(true) => EXIT_OK,
+                Some(false) => {
+                    stdio::eprint_line(&format!("{}error: {}", rank_prefix(), msg.replacen("failed printing to", "writing to standard", 1).replacen("standard stdout", "standard output", 1).replacen("standard stderr", "standard error", 1)));
+                    crate::parallel::abort_job(EXIT_INTERNAL)
+                }
+                None => {
+                    stdio::eprint_line(&format!("{}internal error: {msg} (this is a bug; please report it with the scene)", rank_prefix()));
+                    crate::parallel::abort_job(EXIT_INTERNAL)
+                }
+            }
         }
     }
 }
@@ -333,20 +448,20 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             let text = crate::materials::describe(&db, name.as_deref(), x, temperature)
                 .map_err(|e| QdError::input(name.clone().unwrap_or_else(|| "materials".into()), e))?;
-            println!("{text}");
+            outln!("{text}");
             Ok(EXIT_OK)
         }
         Command::Info => {
             let be = crate::backend::CpuBackend::new();
-            println!("qdsim-gpu {}", env!("CARGO_PKG_VERSION"));
-            println!("backends:");
-            println!("  cpu   available   rayon, {} threads (set RAYON_NUM_THREADS to change)", be.threads());
+            outln!("qdsim-gpu {}", env!("CARGO_PKG_VERSION"));
+            outln!("backends:");
+            outln!("  cpu   available   rayon, {} threads (set RAYON_NUM_THREADS to change)", be.threads());
             let adapters = crate::backend::gpu::list_adapters();
             if adapters.is_empty() {
-                println!("  gpu   no adapter found (Vulkan, Metal or DX12)");
+                outln!("  gpu   no adapter found (Vulkan, Metal or DX12)");
             }
             for a in &adapters {
-                println!(
+                outln!(
                     "  gpu   [{}] {} | {} | {} | driver {} | f64 {} | push constants {} | max storage binding {} MiB, max buffer {} MiB, {} workgroups per dimension",
                     a.index,
                     a.name,
@@ -362,11 +477,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             let hw = adapters.iter().find(|a| a.device_type != "Cpu" && a.immediates);
             match hw {
-                Some(a) => println!("auto selects: gpu [{}] {} (when the problem fits it)", a.index, a.name),
-                None => println!("auto selects: cpu (no hardware GPU adapter; `--backend gpu` uses a software one if listed)"),
+                Some(a) => outln!("auto selects: gpu [{}] {} (when the problem fits it)", a.index, a.name),
+                None => outln!("auto selects: cpu (no hardware GPU adapter; `--backend gpu` uses a software one if listed)"),
             }
             if let Some(m) = simulation::available_memory() {
-                println!("memory available: {:.1} GiB", m as f64 / (1u64 << 30) as f64);
+                outln!("memory available: {:.1} GiB", m as f64 / (1u64 << 30) as f64);
             }
             Ok(EXIT_OK)
         }
@@ -375,7 +490,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             let v = crate::bench_mpi::run(&o)?;
             if crate::parallel::is_root() {
                 let e = &v["eigen"];
-                println!(
+                outln!(
                     "{} scaling, {} rank(s), grid {} ({} unknowns), {}: spmv {:.3} ms, CG {:.3} ms/iteration, {} states {} s ({} H·x, {:.3} ms each)",
                     v["mode"].as_str().unwrap_or(""),
                     v["ranks"],
@@ -453,7 +568,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                     mg.coupling_scale = c;
                 }
                 let mut v = serde_json::json!({});
-                let mut stdout = std::io::stdout();
+                let mut stdout = stdio::Stdout;
                 if !no_cpu {
                     let be = crate::backend::CpuBackend::new();
                     v["poisson_cpu"] = crate::bench::poisson_run(&be, &sizes, 1e-8, !no_jacobi, &mg, &mut stdout)?;
@@ -486,7 +601,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 }
                 o.eigen_size = n;
             }
-            let mut v = if no_cpu { serde_json::json!({}) } else { crate::bench::run(&o, &mut std::io::stdout())? };
+            let mut v = if no_cpu { serde_json::json!({}) } else { crate::bench::run(&o, &mut stdio::Stdout)? };
             if gpu {
                 let g = crate::backend::GpuBackend::new(adapter.as_deref(), true)?
                     .ok_or_else(|| QdError::input("--gpu", "no GPU adapter is available (`qdsim-gpu info` lists them)"))?;
@@ -494,7 +609,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 let reps = if quick { 2 } else { 200 };
                 let eig = if no_eigen { None } else { Some(esize) };
                 let degree = filter_degree.unwrap_or(simulation::DEFAULT_FILTER_DEGREE);
-                v["gpu"] = crate::bench_gpu::run(&g, &sizes, eig, o.nev, reps, degree, export_csr.as_deref(), &mut std::io::stdout())?;
+                v["gpu"] = crate::bench_gpu::run(&g, &sizes, eig, o.nev, reps, degree, export_csr.as_deref(), &mut stdio::Stdout)?;
             }
             if let Some(path) = json {
                 crate::output::write_json(&path, &v)?;
@@ -503,6 +618,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::ExportMatrix { scene, out } => {
             let loaded = crate::scene::load_scene(&scene)?;
+            // a folder, an input or a file of the user's at --out is refused before assembling
+            let inputs = loaded.input_files();
+            crate::output::check_file_target(&out, &inputs, &is_our_matrix_market)?;
             let p = simulation::prepare(&loaded, 1)?;
             let h = p.hamiltonian();
             let comment = format!(
@@ -513,14 +631,39 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 p.grid.dims(),
                 &p.grid.h[..p.grid.dim]
             );
-            h.write_matrix_market(&out, &comment)?;
-            eprintln!("wrote {} ({} × {}, {} nonzeros)", out.display(), h.nrows, h.nrows, h.nnz());
+            // through a temp file renamed into place: a failure leaves no half-written file
+            crate::output::write_file_atomically(&out, &inputs, is_our_matrix_market, |tmp| h.write_matrix_market(tmp, &comment))?;
+            stdio::eprint_line(&format!("wrote {} ({} × {}, {} nonzeros)", out.display(), h.nrows, h.nrows, h.nnz()));
             Ok(EXIT_OK)
         }
     }
 }
 
+/// Whether `path` is a Matrix Market file that `export-matrix` wrote: its first line is the
+/// Matrix Market banner and its second the comment naming qdsim-gpu.
+fn is_our_matrix_market(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4096);
+    let read = std::fs::File::open(path).and_then(|f| f.take(4096).read_to_end(&mut head));
+    let text = String::from_utf8_lossy(&head);
+    let mut lines = text.lines();
+    read.is_ok()
+        && lines.next().is_some_and(|l| l.starts_with("%%MatrixMarket matrix "))
+        && lines.next().is_some_and(|l| l.starts_with("% qdsim-gpu "))
+}
+
+/// Refuses a bad output path before the work (the same check is made again when the
+/// folder is written): an existing file or folder of the user's, one holding an input, or a
+/// path that cannot be created.
+fn check_out_early(loaded: &crate::scene::LoadedScene, out: &std::path::Path) -> Result<()> {
+    crate::output::preflight(out, &loaded.input_files())
+}
+
 fn solve(scene: PathBuf, opts: RunOptions, quiet: bool, stats: bool) -> Result<i32> {
+    {
+        let loaded = crate::scene::load_scene(&scene)?;
+        check_out_early(&loaded, &opts.out.clone().unwrap_or_else(|| simulation::default_out_dir(&scene)))?;
+    }
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
@@ -556,8 +699,8 @@ fn solve(scene: PathBuf, opts: RunOptions, quiet: bool, stats: bool) -> Result<i
     if stats {
         let d = &report.results["backend"]["details"];
         match d.get("transfers") {
-            Some(t) => println!("transfer statistics: {}", serde_json::to_string_pretty(t).unwrap_or_default()),
-            None => println!("transfer statistics: none (the {} backend keeps everything in host memory)", report.results["backend"]["name"].as_str().unwrap_or("cpu")),
+            Some(t) => outln!("transfer statistics: {}", serde_json::to_string_pretty(t).unwrap_or_default()),
+            None => outln!("transfer statistics: none (the {} backend keeps everything in host memory)", report.results["backend"]["name"].as_str().unwrap_or("cpu")),
         }
     }
     if report.converged {
@@ -593,7 +736,7 @@ fn print_device_summary(r: &simulation::RunReport) {
     let res = &r.results;
     let g = &res["grid"];
     let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
-    println!(
+    outln!(
         "{}: {} grid {} ({} unknowns), mode {} on {}",
         res["scene_file"].as_str().unwrap_or(""),
         g["dimension"],
@@ -603,25 +746,26 @@ fn print_device_summary(r: &simulation::RunReport) {
         res["backend"]["name"].as_str().unwrap_or("")
     );
     let c = &res["classical_poisson"];
-    println!("  classical Poisson: {} Newton steps ({} PCG iterations), converged {}", c["iterations"], c["cg_iterations"], c["converged"]);
-    println!("  potential span {:.4} V; Fermi levels: electrons {:.4} eV, holes {:.4} eV", f(&res["potential_v"]["span"]), f(&res["fermi_levels_ev"]["electrons"]), f(&res["fermi_levels_ev"]["holes"]));
+    outln!("  classical Poisson: {} Newton steps ({} PCG iterations), converged {}", c["iterations"], c["cg_iterations"], c["converged"]);
+    outln!("  potential span {:.4} V; Fermi levels: electrons {:.4} eV, holes {:.4} eV", f(&res["potential_v"]["span"]), f(&res["fermi_levels_ev"]["electrons"]), f(&res["fermi_levels_ev"]["holes"]));
     let ch = &res["charge"];
     let unit = ch["unit"].as_str().unwrap_or("");
-    println!("  electrons {:.4e} {unit}, holes {:.4e} {unit}, net charge {:.4e} {unit}", f(&ch["electrons"]), f(&ch["holes"]), f(&ch["net"]));
+    outln!("  electrons {:.4e} {unit}, holes {:.4e} {unit}, net charge {:.4e} {unit}", f(&ch["electrons"]), f(&ch["holes"]), f(&ch["net"]));
     if let Some(q) = res["quantum"].as_object() {
-        println!("  self-consistent in {} iterations; quantum region {} cells, {:.4e} electrons ({})", res["self_consistency"]["iterations"], q["cells"], f(&q["electrons_total"]), q["electrons_unit"].as_str().unwrap_or(""));
-        println!("  state    energy (eV)   E - E_F (meV)   electrons");
+        outln!("  self-consistent in {} iterations; quantum region {} cells, {:.4e} electrons ({})", res["self_consistency"]["iterations"], q["cells"], f(&q["electrons_total"]), q["electrons_unit"].as_str().unwrap_or(""));
+        outln!("  state    energy (eV)   E - E_F (meV)   electrons");
         for s in q["states"].as_array().into_iter().flatten() {
-            println!("  {:>5}  {:>13.6}   {:>13.3}   {:.4e}", s["index"], f(&s["energy_ev"]), f(&s["energy_minus_ef_mev"]), f(&s["electrons"]));
+            outln!("  {:>5}  {:>13.6}   {:>13.3}   {:.4e}", s["index"], f(&s["energy_ev"]), f(&s["energy_minus_ef_mev"]), f(&s["electrons"]));
         }
     }
     let t = &res["timings_s"];
-    println!("  {} in {:.2} s (solve {:.2}); peak memory {:.0} MiB", res["status"].as_str().unwrap_or(""), f(&t["total"]), f(&t["solve"]), f(&res["peak_memory_bytes"]) / 1048576.0);
-    println!("  results in {}", r.out_dir.display());
+    outln!("  {} in {:.2} s (solve {:.2}); peak memory {:.0} MiB", res["status"].as_str().unwrap_or(""), f(&t["total"]), f(&t["solve"]), f(&res["peak_memory_bytes"]) / 1048576.0);
+    outln!("  results in {}", r.out_dir.display());
 }
 
 fn sweep(scene: PathBuf, set: Vec<String>, opts: crate::sweep::SweepOptions, quiet: bool) -> Result<i32> {
     let loaded = crate::scene::load_scene(&scene)?;
+    check_out_early(&loaded, &opts.out.clone().unwrap_or_else(|| crate::sweep::default_out_dir(&loaded.path)))?;
     let spec = if set.is_empty() { crate::sweep::SweepSpec::from_scene(&loaded)? } else { crate::sweep::SweepSpec::from_sets(&set)? };
     let bar = if quiet {
         ProgressBar::hidden()
@@ -646,22 +790,22 @@ fn sweep(scene: PathBuf, set: Vec<String>, opts: crate::sweep::SweepOptions, qui
     let report = report?;
     if !quiet {
         let params: Vec<String> = spec.parameters.iter().map(|p| crate::sweep::label_of(&p.path)).collect();
-        println!("{}: {} points over {}", scene.display(), report.points.len(), params.join(" with "));
-        println!("  point  {:>14}  converged  H·x      E0 (eV)       E1 (eV)", "value");
+        outln!("{}: {} points over {}", scene.display(), report.points.len(), params.join(" with "));
+        outln!("  point  {:>14}  converged  H·x      E0 (eV)       E1 (eV)", "value");
         for p in &report.points {
             let v = p.values.first().map(|v| v.to_string()).unwrap_or_default();
             let e = |n: usize| p.energies.get(n).map(|e| format!("{e:>12.6}")).unwrap_or_else(|| format!("{:>12}", "-"));
-            println!("  {:>5}  {:>14}  {:>9}  {:>6}  {}  {}", p.index, v, if p.converged { "yes" } else { "NO" }, p.matvecs, e(0), e(1));
+            outln!("  {:>5}  {:>14}  {:>9}  {:>6}  {}  {}", p.index, v, if p.converged { "yes" } else { "NO" }, p.matvecs, e(0), e(1));
         }
         let s = &report.summary["summary"];
-        println!(
+        outln!(
             "  {} H·x in all ({} start), solve {:.2} s, total {:.2} s",
             s["matvecs_total"],
             if opts.cold { "cold" } else { "warm" },
             s["solve_s_total"].as_f64().unwrap_or(0.0),
             s["total_s"].as_f64().unwrap_or(0.0)
         );
-        println!("  results in {}", report.out_dir.display());
+        outln!("  results in {}", report.out_dir.display());
     }
     if report.all_converged {
         Ok(EXIT_OK)
@@ -679,7 +823,7 @@ fn sweep(scene: PathBuf, set: Vec<String>, opts: crate::sweep::SweepOptions, qui
 fn print_summary(r: &simulation::RunReport) {
     let res = &r.results;
     let g = &res["grid"];
-    println!(
+    outln!(
         "{}: {} grid {} ({} unknowns), {} via {} on {}",
         res["scene_file"].as_str().unwrap_or(""),
         g["dimension"],
@@ -689,10 +833,10 @@ fn print_summary(r: &simulation::RunReport) {
         res["solver"]["method"].as_str().unwrap_or(""),
         res["backend"]["name"].as_str().unwrap_or(""),
     );
-    println!("  state    energy (eV)   above band edge (meV)   residual (eV)");
+    outln!("  state    energy (eV)   above band edge (meV)   residual (eV)");
     if let Some(states) = res["states"].as_array() {
         for s in states {
-            println!(
+            outln!(
                 "  {:>5}  {:>13.6}   {:>21.3}   {:>13.2e}",
                 s["index"],
                 s["energy_ev"].as_f64().unwrap_or(f64::NAN),
@@ -702,7 +846,7 @@ fn print_summary(r: &simulation::RunReport) {
         }
     }
     let t = &res["timings_s"];
-    println!(
+    outln!(
         "  {} in {:.2} s (setup {:.2}, assemble {:.2}, solve {:.2}, output {:.2}); peak memory {:.0} MiB",
         res["status"].as_str().unwrap_or(""),
         t["total"].as_f64().unwrap_or(0.0),
@@ -712,5 +856,5 @@ fn print_summary(r: &simulation::RunReport) {
         t["output"].as_f64().unwrap_or(0.0),
         res["peak_memory_bytes"].as_f64().unwrap_or(0.0) / 1048576.0
     );
-    println!("  results in {}", r.out_dir.display());
+    outln!("  results in {}", r.out_dir.display());
 }

@@ -651,6 +651,19 @@ impl LoadedScene {
             self.base_dir.join(p)
         }
     }
+
+    /// Every file this scene reads (the scene file, its `materials_file`, the `.npy` of each
+    /// tabulated potential), resolved: what an output folder may never replace or hold.
+    pub fn input_files(&self) -> Vec<PathBuf> {
+        let mut v = vec![self.path.clone()];
+        v.extend(self.scene.materials_file.iter().map(|f| self.resolve(f)));
+        for p in &self.scene.potentials {
+            if let Potential::File { path, .. } = p {
+                v.push(self.resolve(path));
+            }
+        }
+        v
+    }
 }
 
 /// Parse a scene from JSON text. Errors name the JSON path of the offending field.
