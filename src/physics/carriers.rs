@@ -429,6 +429,56 @@ pub fn hole_density(stat: Statistics, nv: f64, ev0: f64, phi: f64, ef: f64, kt: 
     }
 }
 
+/// Electrons of the conduction band above a cut energy E_cut, cm⁻³: n_> = Nc·(2/√π)
+/// ∫_b^∞ √ε f(ε − η) dε with η = (E_F − Ec0 + φ)/kT and b = (E_cut − Ec)/kT in units of kT
+/// (f the Fermi–Dirac occupation 1/(1 + e^x), or e^(−x) for Boltzmann). b ≤ 0 gives the
+/// whole band, exactly [`electron_density`]; `d_phi` is ∂n_>/∂φ at fixed b. This is the
+/// classical continuum that completes the bound Schrödinger states of a quantum region
+/// (see [`crate::physics::device::DeviceModel::charge`]).
+pub fn continuum_electron_density(stat: Statistics, nc: f64, ec0: f64, phi: f64, ef: f64, kt: f64, b: f64) -> Density {
+    if !(b > 0.0) {
+        return electron_density(stat, nc, ec0, phi, ef, kt);
+    }
+    let eta = (ef - ec0 + phi) / kt;
+    // ε = b + u²: ∫_0^∞ 2u √(b + u²) f(b + u² − η) du by composite Simpson on [0, u₁] and
+    // [u₁, u₂], u₁ at the Fermi step (degenerate case), u₂ where f < e^(−60)
+    let c = eta - b;
+    let u1 = c.max(0.0).sqrt();
+    let u2 = (c.max(0.0) + 60.0).sqrt();
+    let occ = |x: f64| -> (f64, f64) {
+        // (f, f(1 − f)) at x = ε − η
+        match stat {
+            Statistics::FermiDirac => {
+                let f = fermi(x);
+                (f, f * fermi(-x))
+            }
+            Statistics::Boltzmann => {
+                let f = (-x).exp();
+                (f, f)
+            }
+        }
+    };
+    let mut value = 0.0;
+    let mut slope = 0.0;
+    const INTERVALS: usize = 128; // even
+    for (lo, hi) in [(0.0, u1), (u1, u2)] {
+        if hi <= lo {
+            continue;
+        }
+        let h = (hi - lo) / INTERVALS as f64;
+        for k in 0..=INTERVALS {
+            let u = lo + k as f64 * h;
+            let w = if k == 0 || k == INTERVALS { 1.0 } else if k % 2 == 1 { 4.0 } else { 2.0 };
+            let jac = 2.0 * u * (b + u * u).sqrt();
+            let (f, df) = occ(u * u - c);
+            value += w * h / 3.0 * jac * f;
+            slope += w * h / 3.0 * jac * df;
+        }
+    }
+    let norm = 2.0 / PI.sqrt();
+    Density { value: nc * norm * value, d_phi: nc * norm * slope / kt }
+}
+
 /// Ionised donors N_D⁺ = N_D / (1 + 2 e^{(E_F − E_D)/kT}) with E_D = Ec0 − φ − `energy`
 /// (`energy` = Ec − E_D, eV); None: fully ionised (N_D⁺ = N_D).
 pub fn ionised_donors(nd: f64, energy: Option<f64>, ec0: f64, phi: f64, ef: f64, kt: f64) -> Density {
@@ -991,6 +1041,34 @@ mod tests {
         }
         // GaAs 2D density of states at 300 K: 7.2e11 cm^-2 per kT... m kT/πħ² = 7.23e-3 nm^-2
         assert!(rel(dos_2d(0.067, kt_ev(300.0)), 7.23e-3) < 2e-3, "{}", dos_2d(0.067, kt_ev(300.0)));
+    }
+
+    #[test]
+    fn continuum_density_above_a_cut() {
+        let (nc, ec0, kt) = (4.4e17, 0.7, kt_ev(300.0));
+        for stat in [Statistics::FermiDirac, Statistics::Boltzmann] {
+            for ef in [0.4, 0.7, 0.9] {
+                let full = electron_density(stat, nc, ec0, 0.0, ef, kt);
+                // b = 0⁺: the whole band (the quadrature against the tabulated F_1/2)
+                let near = continuum_electron_density(stat, nc, ec0, 0.0, ef, kt, 1e-12);
+                assert!(rel(near.value, full.value) < 1e-6 && rel(near.d_phi, full.d_phi) < 1e-6, "{stat:?} {ef}: {near:?} vs {full:?}");
+                assert_eq!(continuum_electron_density(stat, nc, ec0, 0.0, ef, kt, -1.0), full);
+                // decreasing in b; ∂/∂φ against a difference quotient
+                let mut last = full.value;
+                for b in [0.5, 2.0, 8.0, 30.0] {
+                    let d = continuum_electron_density(stat, nc, ec0, 0.0, ef, kt, b);
+                    assert!(d.value < last && d.value > 0.0, "{stat:?} {ef} {b}");
+                    last = d.value;
+                    let h = 1e-6;
+                    let fd = (continuum_electron_density(stat, nc, ec0, h, ef, kt, b).value - continuum_electron_density(stat, nc, ec0, -h, ef, kt, b).value) / (2.0 * h);
+                    assert!(rel(d.d_phi, fd) < 1e-5, "{stat:?} {ef} {b}");
+                }
+            }
+        }
+        // Boltzmann in closed form: e^η Γ(3/2, b)/Γ(3/2) = e^η (erfc √b + 2 √(b/π) e^(−b)); b = 4
+        // (erfc 2 = 4.677734981047266e-3)
+        let d = continuum_electron_density(Statistics::Boltzmann, 1.0, 0.0, 0.0, 0.0, kt, 4.0);
+        assert!(rel(d.value, 4.677734981047266e-3 + 2.0 * (4.0 / PI).sqrt() * (-4.0f64).exp()) < 1e-8, "{d:?}");
     }
 
     #[test]
