@@ -18,7 +18,9 @@
 //! come from Schrödinger states. Within one Poisson solve their density follows the
 //! potential through the predictor–corrector of Trellakis et al. (J. Appl. Phys. 81, 7880
 //! (1997)): each level shifts with the local potential change, E_i(r) = E_i − (φ(r) − φ_k(r)),
-//! which keeps the outer iteration stable.
+//! which keeps the outer iteration stable. Only the states below the region's continuum
+//! edge (the lowest Ec on its faces inside the domain) count; the electrons above that edge
+//! are classical there too, so the density has no step at the region's faces.
 
 use rayon::prelude::*;
 
