@@ -293,3 +293,37 @@ fn reverse_bias_sweep_reports_the_stark_shift_against_the_well_edge() {
         assert!(w[1] < w[0] && w[2] - 2.0 * w[1] + w[0] < 0.0, "not falling and concave: {stark:?}");
     }
 }
+
+/// The classical electrons above a cut (the continuum of a quantum region): the whole band
+/// at b = 0⁺, decreasing in b, ∂/∂φ against a difference quotient, Boltzmann in closed form.
+#[test]
+fn continuum_density_above_a_cut() {
+    use qdsim_gpu::physics::carriers::{continuum_electron_density, electron_density};
+    use qdsim_gpu::scene::Statistics;
+    use std::f64::consts::PI;
+    let rel = |a: f64, b: f64| (a - b).abs() / b.abs().max(f64::MIN_POSITIVE);
+    let (nc, ec0, kt) = (4.4e17, 0.7, kt_ev(300.0));
+    for stat in [Statistics::FermiDirac, Statistics::Boltzmann] {
+        for ef in [0.4, 0.7, 0.9] {
+            let full = electron_density(stat, nc, ec0, 0.0, ef, kt);
+            // b = 0⁺: the whole band (the quadrature against the tabulated F_1/2)
+            let near = continuum_electron_density(stat, nc, ec0, 0.0, ef, kt, 1e-12);
+            assert!(rel(near.value, full.value) < 1e-6 && rel(near.d_phi, full.d_phi) < 1e-6, "{stat:?} {ef}: {near:?} vs {full:?}");
+            assert_eq!(continuum_electron_density(stat, nc, ec0, 0.0, ef, kt, -1.0), full);
+            // decreasing in b; ∂/∂φ against a difference quotient
+            let mut last = full.value;
+            for b in [0.5, 2.0, 8.0, 30.0] {
+                let d = continuum_electron_density(stat, nc, ec0, 0.0, ef, kt, b);
+                assert!(d.value < last && d.value > 0.0, "{stat:?} {ef} {b}");
+                last = d.value;
+                let h = 1e-6;
+                let fd = (continuum_electron_density(stat, nc, ec0, h, ef, kt, b).value - continuum_electron_density(stat, nc, ec0, -h, ef, kt, b).value) / (2.0 * h);
+                assert!(rel(d.d_phi, fd) < 1e-5, "{stat:?} {ef} {b}");
+            }
+        }
+    }
+    // Boltzmann in closed form: e^η Γ(3/2, b)/Γ(3/2) = e^η (erfc √b + 2 √(b/π) e^(−b)); b = 4
+    // (erfc 2 = 4.677734981047266e-3)
+    let d = continuum_electron_density(Statistics::Boltzmann, 1.0, 0.0, 0.0, 0.0, kt, 4.0);
+    assert!(rel(d.value, 4.677734981047266e-3 + 2.0 * (4.0 / PI).sqrt() * (-4.0f64).exp()) < 1e-7, "{d:?}");
+}
