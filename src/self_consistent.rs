@@ -62,6 +62,9 @@ pub struct DeviceSolution {
 struct QuantumBox {
     grid: Grid,
     cells: Vec<usize>,
+    /// Positions in `cells` of the cells on the region's faces that lie inside the domain
+    /// (the seams with the classical part; a face on the domain's boundary is no seam).
+    seam: Vec<usize>,
 }
 
 fn quantum_box(model: &DeviceModel, min: &[f64], max: &[f64]) -> Result<QuantumBox> {
@@ -74,14 +77,31 @@ fn quantum_box(model: &DeviceModel, min: &[f64], max: &[f64]) -> Result<QuantumB
         sub.origin[a] = g.origin[a] + r[a].start as f64 * g.h[a];
     }
     let mut cells = Vec::with_capacity(sub.len());
+    let mut seam = Vec::new();
     for k in r[2].clone() {
         for j in r[1].clone() {
             for i in r[0].clone() {
+                let ijk = [i, j, k];
+                let on_seam = (0..g.dim).any(|a| (ijk[a] == r[a].start && r[a].start > 0) || (ijk[a] + 1 == r[a].end && r[a].end < g.n[a]));
+                if on_seam {
+                    seam.push(cells.len());
+                }
                 cells.push(g.index(i, j, k));
             }
         }
     }
-    Ok(QuantumBox { grid: sub, cells })
+    Ok(QuantumBox { grid: sub, cells, seam })
+}
+
+/// The continuum edge of the quantum region at potential φ: the lowest conduction-band edge
+/// Ec0 − φ on its seams with the classical part (None without a seam). Electrons above it
+/// can reach the seam classically: the states there are those of the ψ = 0 walls, so the
+/// charge takes the classical density above this edge and the states below it.
+fn continuum_edge(model: &DeviceModel, qb: &QuantumBox, phi: &[f64]) -> Option<f64> {
+    qb.seam.iter().map(|&q| {
+        let c = qb.cells[q];
+        model.bands[c].ec0 - phi[c]
+    }).reduce(f64::min)
 }
 
 /// Schrödinger in the quantum region at potential φ: H = −∇·(ħ²/2m*)∇ + Ec0 − φ, ψ = 0 on the
@@ -100,6 +120,7 @@ fn quantum_states<B: Backend>(be: &B, model: &DeviceModel, qb: &QuantumBox, phi:
         states: sol.vectors.clone(),
         m_free,
         phi_ref: qb.cells.iter().map(|&c| phi[c]).collect(),
+        continuum_edge_ev: continuum_edge(model, qb, phi),
     };
     Ok((q, sol))
 }
@@ -433,6 +454,7 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
         key.insert(format!("quantum_electrons_{}", q["electrons_unit"].as_str().unwrap_or("").replace('^', "")), q["electrons_total"].clone());
     }
     key.insert("self_consistent_iterations".into(), json!(sol.history.len()));
+    key.extend(quantum_region_quantities(model, sol));
     json!({
         "key_quantities": key,
         "program": {"name": "qdsim-gpu", "version": env!("CARGO_PKG_VERSION")},
@@ -468,4 +490,86 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
         "eigensolver": sol.eigen.as_ref().map(|e| json!({"method": e.method, "matvecs": e.matvecs, "converged": e.converged, "tolerance": e.tolerance})),
         "backend": {"name": sol.backend, "details": sol.backend_details},
     })
+}
+
+/// Key quantities of the quantum region (for results.json and sweep.csv):
+/// `quantum_continuum_edge_ev`, the continuum edge of the last Schrödinger solve (see
+/// [`QuantumCharge::continuum_edge_ev`](crate::physics::device::QuantumCharge)); and the
+/// ground level against the band edge of its own well, `well_edge_ev` and
+/// `ground_state_minus_well_edge_mev` = E0 − ⟨Ec⟩_well. The well is the connected set of
+/// quantum cells of the lowest flat-band edge Ec0 (the well or dot material, cut cells left
+/// out) that holds the largest |ψ0|², reported only when it is enclosed in the region
+/// (touches none of its faces: not for a single heterojunction, whose triangular well is
+/// made by the field); ⟨Ec⟩_well = ⟨Ec0 − φ⟩ over its cells is the band edge at its centre
+/// when the field across it is uniform. E0 itself follows the electrostatic
+/// potential of the whole well (a bias moves it by the potential drop to the well); E0 −
+/// ⟨Ec⟩_well is the confinement energy, whose change with the field is the quantum-confined
+/// Stark shift (small and quadratic at low field).
+fn quantum_region_quantities(model: &DeviceModel, sol: &DeviceSolution) -> Vec<(String, Value)> {
+    let Some(q) = &sol.quantum else { return Vec::new() };
+    let mut out = Vec::new();
+    if let Some(edge) = q.continuum_edge_ev {
+        out.push(("quantum_continuum_edge_ev".to_string(), json!(edge)));
+    }
+    let (Some(&e0), Some(psi)) = (q.energies.first(), q.states.first()) else { return out };
+    if sol.phi.len() != model.grid.len() {
+        return out;
+    }
+    let g = &model.grid;
+    let ec0_min = q.cells.iter().map(|&c| model.bands[c].ec0).fold(f64::INFINITY, f64::min);
+    let mut in_well = vec![false; g.len()];
+    for &c in &q.cells {
+        in_well[c] = model.bands[c].ec0 <= ec0_min + 1e-6;
+    }
+    let Some(start) = q.cells.iter().zip(psi).filter(|(&c, _)| in_well[c]).max_by(|a, b| (a.1 * a.1).total_cmp(&(b.1 * b.1))).map(|(&c, _)| c) else { return out };
+    // the region's index box, to tell an enclosed well from one that runs into a face
+    let (mut lo, mut hi) = ([usize::MAX; 3], [0usize; 3]);
+    for &c in &q.cells {
+        let ijk = g.ijk(c);
+        for a in 0..3 {
+            lo[a] = lo[a].min(ijk[a]);
+            hi[a] = hi[a].max(ijk[a]);
+        }
+    }
+    let mut enclosed = true;
+    // flood fill over face neighbours
+    let mut seen = vec![false; g.len()];
+    let mut stack = vec![start];
+    seen[start] = true;
+    let (mut sum, mut count) = (0.0, 0usize);
+    while let Some(c) = stack.pop() {
+        sum += model.bands[c].ec0 - sol.phi[c];
+        count += 1;
+        let ijk = g.ijk(c);
+        enclosed &= (0..g.dim).all(|a| ijk[a] > lo[a] && ijk[a] < hi[a]);
+        for a in 0..g.dim {
+            for up in [false, true] {
+                let mut n = ijk;
+                if up {
+                    if n[a] + 1 >= g.n[a] {
+                        continue;
+                    }
+                    n[a] += 1;
+                } else {
+                    if n[a] == 0 {
+                        continue;
+                    }
+                    n[a] -= 1;
+                }
+                let m = g.index(n[0], n[1], n[2]);
+                if in_well[m] && !seen[m] {
+                    seen[m] = true;
+                    stack.push(m);
+                }
+            }
+        }
+    }
+    if !enclosed {
+        // a heterojunction's triangular well runs into the region's face: no well edge
+        return out;
+    }
+    let well_edge = sum / count as f64;
+    out.push(("well_edge_ev".to_string(), json!(well_edge)));
+    out.push(("ground_state_minus_well_edge_mev".to_string(), json!((e0 - well_edge) * 1e3)));
+    out
 }

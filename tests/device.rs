@@ -88,26 +88,16 @@ fn fermi_dirac_and_boltzmann_agree_for_light_doping_and_differ_for_degenerate() 
     assert!(span(&heavy_fd) - span(&heavy_b) > 0.01, "{} vs {}", span(&heavy_fd), span(&heavy_b));
 }
 
+/// The shipped modulation-doped heterojunction (scenes/heterojunction_2deg_1d.json) at another
+/// grid spacing and outer-iteration cap.
 fn heterojunction(spacing: f64, max_iterations: usize) -> String {
-    format!(
-        r#"{{
-  "domain": {{ "size": [400.0], "spacing": {spacing} }},
-  "temperature": 77,
-  "background": {{ "material": "GaAs", "doping": {{ "acceptors": 1e14 }} }},
-  "regions": [
-    {{ "shape": {{ "type": "layer", "axis": "x", "from": -200.0, "to": -140.0 }}, "material": "AlGaAs", "x": 0.3 }},
-    {{ "shape": {{ "type": "layer", "axis": "x", "from": -200.0, "to": -150.0 }}, "material": "AlGaAs", "x": 0.3, "doping": {{ "donors": 1e18 }} }}
-  ],
-  "contacts": [
-    {{ "face": "x_min", "type": "schottky", "barrier": 0.7 }},
-    {{ "face": "x_max", "type": "ohmic" }}
-  ],
-  "solve": {{ "mode": "self_consistent", "states": 6,
-    "poisson": {{ "holes": true, "tolerance": 1e-6, "max_iterations": {max_iterations},
-      "mixing": {{ "method": "anderson", "beta": 0.5, "history": 6 }},
-      "quantum_region": {{ "min": [-150.0], "max": [-40.0] }} }} }}
-}}"#
-    )
+    let text = std::fs::read_to_string(shipped("heterojunction_2deg_1d.json")).unwrap();
+    assert!(text.contains(r#""spacing": 0.5"#) && text.contains(r#""max_iterations": 60"#));
+    text.replace(r#""spacing": 0.5"#, &format!(r#""spacing": {spacing}"#)).replace(r#""max_iterations": 60"#, &format!(r#""max_iterations": {max_iterations}"#))
+}
+
+fn shipped(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenes").join(name)
 }
 
 fn sheet_density(s: &DeviceSolution, model: &qdsim_gpu::physics::device::DeviceModel) -> f64 {
@@ -181,4 +171,159 @@ fn too_few_iterations_exit_3_and_bad_device_input_exits_2() {
         assert!(!out.exists(), "{name}: an output folder was written");
     }
     let _ = std::fs::remove_dir_all(&d);
+}
+
+/// The shipped 2DEG scene is the textbook structure: the doped AlGaAs keeps no electrons
+/// (the old scene had a parallel channel there: n ≈ 7e17 cm⁻³, 1.59e12 cm⁻² electrons in all
+/// against a 2DEG of 5.6e11), all electrons are the 2DEG's, one subband lies below E_F, and
+/// the donors' electrons are accounted for by the surface, the 2DEG and the substrate.
+#[test]
+fn heterojunction_scene_is_a_single_2deg_without_a_parallel_channel() {
+    let l = qdsim_gpu::scene::load_scene(&shipped("heterojunction_2deg_1d.json")).unwrap();
+    let (model, sol) = solve(&CpuBackend::new(), &l);
+    assert!(sol.converged && sol.history.len() < 30, "{:?}", sol.history.last());
+    let x = model.grid.axis_centers(0);
+    let h = model.grid.h[0];
+    let doped = l.scene.regions.iter().find(|r| r.doping.as_ref().is_some_and(|d| d.donors > 0.0)).expect("a doped layer");
+    let (from, to) = match &doped.shape {
+        qdsim_gpu::scene::Shape::Layer { from, to, .. } => (*from, *to),
+        other => panic!("doped region is not a layer: {other:?}"),
+    };
+    let n = &sol.charge.n;
+    let in_doped = |xv: f64| xv > from && xv < to;
+    let n_doped = x.iter().zip(n).filter(|(&xv, _)| in_doped(xv)).map(|(_, &v)| v).fold(0.0, f64::max);
+    assert!(n_doped < 1e13, "electrons in the doped AlGaAs: {n_doped:e} cm^-3");
+    let total = qdsim_gpu::physics::device::sheet_density_1d(n, h);
+    let two_deg = sheet_density(&sol, &model);
+    assert!((total - two_deg).abs() < 1e-3 * two_deg, "all electrons {total:e} cm^-2, 2DEG {two_deg:e} cm^-2");
+    assert!(two_deg > 2e11 && two_deg < 4e11, "2DEG {two_deg:e} cm^-2");
+    let e = &sol.quantum.as_ref().unwrap().energies;
+    assert!(e[0] < model.ef_n && e[1] > model.ef_n, "levels {e:?}, E_F {}", model.ef_n);
+    // Gauss: the donors' 3e12 cm^-2 = surface charge + 2DEG + substrate charge + acceptors
+    let donors = qdsim_gpu::physics::device::sheet_density_1d(&sol.charge.donors_ionised, h);
+    let net = qdsim_gpu::physics::device::sheet_density_1d(&sol.charge.rho, h);
+    assert!((donors - 3e12).abs() < 1e-6 * donors);
+    assert!(net > 0.85 * donors && net < donors - two_deg, "net {net:e} (surface and substrate), donors {donors:e}");
+}
+
+/// log10 n across the faces of a 2D quantum region: the largest jump across a face beyond
+/// twice the cell-to-cell change on either side (decades). `faces`: which faces to check
+/// (x_min, x_max, y_min, y_max).
+fn seam_step(model: &qdsim_gpu::physics::device::DeviceModel, n: &[f64], min: &[f64], max: &[f64], faces: [bool; 4]) -> f64 {
+    let g = &model.grid;
+    let r = model.region_cells(min, max).unwrap();
+    let l = |i: usize, j: usize| n[g.index(i, j, 0)].max(1e-300).log10();
+    let mut worst = f64::NEG_INFINITY;
+    let mut check = |a: (usize, usize), b: (usize, usize), a2: (usize, usize), b2: (usize, usize)| {
+        let face = (l(a.0, a.1) - l(b.0, b.1)).abs();
+        let near = (l(a.0, a.1) - l(a2.0, a2.1)).abs().max((l(b.0, b.1) - l(b2.0, b2.1)).abs());
+        worst = worst.max(face - 2.0 * near);
+    };
+    let (i0, i1, j0, j1) = (r[0].start, r[0].end - 1, r[1].start, r[1].end - 1);
+    for j in r[1].clone() {
+        if faces[0] {
+            check((i0, j), (i0 - 1, j), (i0 + 1, j), (i0 - 2, j));
+        }
+        if faces[1] {
+            check((i1, j), (i1 + 1, j), (i1 - 1, j), (i1 + 2, j));
+        }
+    }
+    for i in r[0].clone() {
+        if faces[2] {
+            check((i, j0), (i, j0 - 1), (i, j0 + 1), (i, j0 - 2));
+        }
+        if faces[3] {
+            check((i, j1), (i, j1 + 1), (i, j1 - 1), (i, j1 + 2));
+        }
+    }
+    worst
+}
+
+/// The 2D dot-in-diode had a square step in log n at the edge of its quantum region (ψ = 0
+/// there, classical outside: 8 decades). Now the electrons above the continuum edge are
+/// classical inside the region too, so the density joins the outside one on the n side, and
+/// the shipped region reaches far enough into the p side for the bound states' tails to fall
+/// below the classical density: no face of the region shows a step.
+#[test]
+fn dot_in_diode_density_has_no_step_at_the_quantum_region_edge() {
+    let l = qdsim_gpu::scene::load_scene(&shipped("dot_in_pn_diode_2d.json")).unwrap();
+    let region = l.scene.solve.poisson_options().quantum_region.clone().unwrap();
+    let (model, sol) = solve(&CpuBackend::new(), &l);
+    assert!(sol.converged);
+    let q = sol.quantum.as_ref().unwrap();
+    let edge = q.continuum_edge_ev.expect("the region has seams");
+    assert!(q.is_bound(0) && q.energies[0] < edge - 0.1, "ground level {} eV, continuum edge {edge} eV", q.energies[0]);
+    let step = seam_step(&model, &sol.charge.n, &region.min, &region.max, [true; 4]);
+    assert!(step <= 0.1, "log10 n steps by {step} decades more than its neighbours at the region's edge");
+    // the old 40 × 40 nm box: its n-side face (in the depletion region, where the dot's
+    // states have not decayed and the classical electrons are many) now joins smoothly too
+    let shipped_text = std::fs::read_to_string(shipped("dot_in_pn_diode_2d.json")).unwrap();
+    let (new_box, old_box) = (r#""min": [-32.0, -30.0], "max": [20.0, 30.0]"#, r#""min": [-20.0, -20.0], "max": [20.0, 20.0]"#);
+    assert!(shipped_text.contains(new_box));
+    let text = shipped_text.replace(new_box, old_box);
+    let (model, sol) = solve(&CpuBackend::new(), &loaded(&text));
+    let step = seam_step(&model, &sol.charge.n, &[-20.0, -20.0], &[20.0, 20.0], [false, true, false, false]);
+    assert!(step <= 0.1, "n-side face of the old box: {step} decades");
+}
+
+/// sweep_reverse_bias claimed the quantum-confined Stark effect but showed E0 following the
+/// potential of the whole well (≈ 0.5 eV/V). sweep.csv now has E0 against the band edge at
+/// the well's centre: below the flat well's 30.8 meV, falling by a few meV over the sweep,
+/// quadratically (concave in the bias, as −(F0 + αV)²).
+#[test]
+fn reverse_bias_sweep_reports_the_stark_shift_against_the_well_edge() {
+    let l = qdsim_gpu::scene::load_scene(&shipped("sweep_reverse_bias.json")).unwrap();
+    let spec = qdsim_gpu::sweep::SweepSpec::from_scene(&l).unwrap();
+    let opts = qdsim_gpu::simulation::RunOptions { backend: Some(qdsim_gpu::scene::BackendChoice::Cpu), ..Default::default() };
+    let (mut e0, mut stark, mut start) = (Vec::new(), Vec::new(), None::<Vec<f64>>);
+    for mut pt in qdsim_gpu::sweep::points(&l, &spec, &opts).unwrap() {
+        pt.scene.solve.backend = qdsim_gpu::scene::BackendChoice::Cpu;
+        let (report, phi) = qdsim_gpu::self_consistent::run(&pt, &opts, None, start.as_deref(), &mut |_| {}).unwrap();
+        assert!(report.converged);
+        e0.push(report.energies[0]);
+        stark.push(report.results["key_quantities"]["ground_state_minus_well_edge_mev"].as_f64().expect("ground_state_minus_well_edge_mev"));
+        start = Some(phi);
+    }
+    assert_eq!(e0.len(), 6);
+    assert!(e0[0] - e0[5] > 0.2, "E0 {e0:?}");
+    assert!(stark[0] < 30.8 && stark[0] > 15.0, "E0 − Ec(well) {stark:?} meV");
+    let drop = stark[0] - stark[5];
+    assert!(drop > 1.0 && drop < 10.0 && drop < 0.05 * (e0[0] - e0[5]) * 1e3, "Stark shift {drop} meV against {} meV", (e0[0] - e0[5]) * 1e3);
+    for w in stark.windows(3) {
+        assert!(w[1] < w[0] && w[2] - 2.0 * w[1] + w[0] < 0.0, "not falling and concave: {stark:?}");
+    }
+}
+
+/// The classical electrons above a cut (the continuum of a quantum region): the whole band
+/// at b = 0⁺, decreasing in b, ∂/∂φ against a difference quotient, Boltzmann in closed form.
+#[test]
+fn continuum_density_above_a_cut() {
+    use qdsim_gpu::physics::carriers::{continuum_electron_density, electron_density};
+    use qdsim_gpu::scene::Statistics;
+    use std::f64::consts::PI;
+    let rel = |a: f64, b: f64| (a - b).abs() / b.abs().max(f64::MIN_POSITIVE);
+    let (nc, ec0, kt) = (4.4e17, 0.7, kt_ev(300.0));
+    for stat in [Statistics::FermiDirac, Statistics::Boltzmann] {
+        for ef in [0.4, 0.7, 0.9] {
+            let full = electron_density(stat, nc, ec0, 0.0, ef, kt);
+            // b = 0⁺: the whole band (the quadrature against the tabulated F_1/2)
+            let near = continuum_electron_density(stat, nc, ec0, 0.0, ef, kt, 1e-12);
+            assert!(rel(near.value, full.value) < 1e-6 && rel(near.d_phi, full.d_phi) < 1e-6, "{stat:?} {ef}: {near:?} vs {full:?}");
+            assert_eq!(continuum_electron_density(stat, nc, ec0, 0.0, ef, kt, -1.0), full);
+            // decreasing in b; ∂/∂φ against a difference quotient
+            let mut last = full.value;
+            for b in [0.5, 2.0, 8.0, 30.0] {
+                let d = continuum_electron_density(stat, nc, ec0, 0.0, ef, kt, b);
+                assert!(d.value < last && d.value > 0.0, "{stat:?} {ef} {b}");
+                last = d.value;
+                let h = 1e-6;
+                let fd = (continuum_electron_density(stat, nc, ec0, h, ef, kt, b).value - continuum_electron_density(stat, nc, ec0, -h, ef, kt, b).value) / (2.0 * h);
+                assert!(rel(d.d_phi, fd) < 1e-5, "{stat:?} {ef} {b}");
+            }
+        }
+    }
+    // Boltzmann in closed form: e^η Γ(3/2, b)/Γ(3/2) = e^η (erfc √b + 2 √(b/π) e^(−b)); b = 4
+    // (erfc 2 = 4.677734981047266e-3)
+    let d = continuum_electron_density(Statistics::Boltzmann, 1.0, 0.0, 0.0, 0.0, kt, 4.0);
+    assert!(rel(d.value, 4.677734981047266e-3 + 2.0 * (4.0 / PI).sqrt() * (-4.0f64).exp()) < 1e-7, "{d:?}");
 }

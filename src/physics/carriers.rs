@@ -429,6 +429,58 @@ pub fn hole_density(stat: Statistics, nv: f64, ev0: f64, phi: f64, ef: f64, kt: 
     }
 }
 
+/// Electrons of the conduction band above a cut energy E_cut, cm⁻³: n_> = Nc·(2/√π)
+/// ∫_b^∞ √ε f(ε − η) dε with η = (E_F − Ec0 + φ)/kT and b = (E_cut − Ec)/kT in units of kT
+/// (f the Fermi–Dirac occupation 1/(1 + e^x), or e^(−x) for Boltzmann). b ≤ 0 gives the
+/// whole band, exactly [`electron_density`]; `d_phi` is ∂n_>/∂φ at fixed b. This is the
+/// classical continuum that completes the bound Schrödinger states of a quantum region
+/// (see [`crate::physics::device::DeviceModel::charge`]).
+pub fn continuum_electron_density(stat: Statistics, nc: f64, ec0: f64, phi: f64, ef: f64, kt: f64, b: f64) -> Density {
+    if !(b > 0.0) {
+        return electron_density(stat, nc, ec0, phi, ef, kt);
+    }
+    let eta = (ef - ec0 + phi) / kt;
+    // ε = b + u²: ∫_0^∞ 2u √(b + u²) f(b + u² − η) du by composite Simpson on [0, u₁],
+    // [u₁, u₂] and [u₂, u₃]: u₁ at the Fermi step (degenerate case), u₂ a dozen kT above it,
+    // u₃ where f < e^(−60)
+    let c = eta - b;
+    let u1 = c.max(0.0).sqrt();
+    let u2 = (c.max(0.0) + 12.0).sqrt();
+    let u3 = (c.max(0.0) + 60.0).sqrt();
+    let occ = |x: f64| -> (f64, f64) {
+        // (f, f(1 − f)) at x = ε − η
+        match stat {
+            Statistics::FermiDirac => {
+                let f = fermi(x);
+                (f, f * fermi(-x))
+            }
+            Statistics::Boltzmann => {
+                let f = (-x).exp();
+                (f, f)
+            }
+        }
+    };
+    let mut value = 0.0;
+    let mut slope = 0.0;
+    const INTERVALS: usize = 128; // even
+    for (lo, hi) in [(0.0, u1), (u1, u2), (u2, u3)] {
+        if hi <= lo {
+            continue;
+        }
+        let h = (hi - lo) / INTERVALS as f64;
+        for k in 0..=INTERVALS {
+            let u = lo + k as f64 * h;
+            let w = if k == 0 || k == INTERVALS { 1.0 } else if k % 2 == 1 { 4.0 } else { 2.0 };
+            let jac = 2.0 * u * (b + u * u).sqrt();
+            let (f, df) = occ(u * u - c);
+            value += w * h / 3.0 * jac * f;
+            slope += w * h / 3.0 * jac * df;
+        }
+    }
+    let norm = 2.0 / PI.sqrt();
+    Density { value: nc * norm * value, d_phi: nc * norm * slope / kt }
+}
+
 /// Ionised donors N_D⁺ = N_D / (1 + 2 e^{(E_F − E_D)/kT}) with E_D = Ec0 − φ − `energy`
 /// (`energy` = Ec − E_D, eV); None: fully ionised (N_D⁺ = N_D).
 pub fn ionised_donors(nd: f64, energy: Option<f64>, ec0: f64, phi: f64, ef: f64, kt: f64) -> Density {

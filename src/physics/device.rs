@@ -18,7 +18,9 @@
 //! come from Schrödinger states. Within one Poisson solve their density follows the
 //! potential through the predictor–corrector of Trellakis et al. (J. Appl. Phys. 81, 7880
 //! (1997)): each level shifts with the local potential change, E_i(r) = E_i − (φ(r) − φ_k(r)),
-//! which keeps the outer iteration stable.
+//! which keeps the outer iteration stable. Only the states below the region's continuum
+//! edge (the lowest Ec on its faces inside the domain) count; the electrons above that edge
+//! are classical there too, so the density has no step at the region's faces.
 
 use rayon::prelude::*;
 
@@ -84,6 +86,13 @@ pub struct QuantumCharge {
     pub m_free: Vec<f64>,
     /// φ at which the states were computed, per quantum cell, V.
     pub phi_ref: Vec<f64>,
+    /// The continuum edge E_c,edge (eV, at `phi_ref`): the lowest conduction-band edge on the
+    /// faces of the quantum region that lie inside the domain. States below it are bound in
+    /// the region and give their electrons from ψ; at and above it the states are those of
+    /// the region's artificial ψ = 0 walls, and the electrons at those energies are counted
+    /// classically instead (see [`DeviceModel::charge`]). None when every face of the region
+    /// is a face of the domain (no seam): all states count, no classical part.
+    pub continuum_edge_ev: Option<f64>,
 }
 
 impl QuantumCharge {
@@ -99,7 +108,7 @@ impl QuantumCharge {
                 let mut d = Density { value: 0.0, d_phi: 0.0 };
                 for (i, psi) in self.states.iter().enumerate() {
                     let w = psi[q] * psi[q] * scale;
-                    if w == 0.0 {
+                    if w == 0.0 || !self.is_bound(i) {
                         continue;
                     }
                     let m = self.m_free.get(i).copied().unwrap_or(1.0);
@@ -112,9 +121,23 @@ impl QuantumCharge {
             .collect()
     }
 
-    /// Electrons per state: per nm^(3−dim) (as [`carriers::state_occupation`]).
+    /// Electrons per state: per nm^(3−dim) (as [`carriers::state_occupation`]); 0 for a state
+    /// at or above the continuum edge (its electrons are counted classically).
     pub fn occupations(&self, ef: f64, kt: f64) -> Vec<f64> {
-        self.energies.iter().enumerate().map(|(i, &e)| carriers::state_occupation(self.dim, e, ef, kt, self.m_free.get(i).copied().unwrap_or(1.0)).value).collect()
+        self.energies
+            .iter()
+            .enumerate()
+            .map(|(i, &e)| if self.is_bound(i) { carriers::state_occupation(self.dim, e, ef, kt, self.m_free.get(i).copied().unwrap_or(1.0)).value } else { 0.0 })
+            .collect()
+    }
+
+    /// Whether state `i` lies below the continuum edge (bound in the quantum region).
+    pub fn is_bound(&self, i: usize) -> bool {
+        match (self.continuum_edge_ev, self.energies.get(i)) {
+            (Some(edge), Some(&e)) => e < edge,
+            (None, Some(_)) => true,
+            (_, None) => false,
+        }
     }
 }
 
@@ -334,7 +357,7 @@ impl DeviceModel {
         };
         let mut dn: Vec<f64> = parts.iter().map(|v| v[1]).collect();
         if let Some(q) = quantum {
-            for (qd, &c) in q.density(phi, self.ef_n, kt).into_iter().zip(&q.cells) {
+            for (qd, &c) in self.quantum_cell_density(q, phi).into_iter().zip(&q.cells) {
                 ch.n[c] = qd.value;
                 dn[c] = qd.d_phi;
             }
@@ -344,6 +367,35 @@ impl DeviceModel {
             ch.d[c] = (dn[c] - v[3] - v[6]).max(0.0);
         }
         ch
+    }
+
+    /// Electrons of the quantum cells at φ: the bound states' density (levels shifted by the
+    /// local change of φ, as the predictor–corrector wants) plus the classical electrons above
+    /// the continuum edge, n_>(r) = Nc ∫ above E_c,edge, the edge moving with the local φ as
+    /// the levels do (so b = (E_c,edge − Ec)/kT is that of the reference potential). On the
+    /// region's inner faces Ec ≥ E_c,edge, so there the classical part is the whole band and
+    /// the bound states vanish (ψ = 0): the density joins the classical one outside without
+    /// a step. Where the band edge lies below E_c,edge (the well, the dot) the bound states
+    /// carry the electrons below the edge and the classical formula those above it.
+    fn quantum_cell_density(&self, q: &QuantumCharge, phi: &[f64]) -> Vec<Density> {
+        let mut d = q.density(phi, self.ef_n, self.kt);
+        if let Some(edge) = q.continuum_edge_ev {
+            let (kt, st) = (self.kt, self.statistics);
+            let cont: Vec<Density> = q
+                .cells
+                .par_iter()
+                .zip(&q.phi_ref)
+                .map(|(&c, &pr)| {
+                    let b = &self.bands[c];
+                    carriers::continuum_electron_density(st, b.nc, b.ec0, phi[c], self.ef_n, kt, (edge - (b.ec0 - pr)) / kt)
+                })
+                .collect();
+            for (x, y) in d.iter_mut().zip(cont) {
+                x.value += y.value;
+                x.d_phi += y.d_phi;
+            }
+        }
+        d
     }
 
     /// Solve the nonlinear Poisson equation −∇·(ε∇φ) = q ρ̃(φ) for φ (in place, from the φ
