@@ -299,8 +299,9 @@ fn write_device_fields(out: &OutputDir, loaded: &LoadedScene, model: &DeviceMode
     }
     if scene.output.plots {
         let title = scene.name.clone().unwrap_or_else(|| "qdsim-gpu".into());
-        // Quantum states: |ψ|² per nm^d on the device grid, and whether each is not bound
-        // (above the lowest Ec on the quantum region's boundary).
+        // Quantum states: |ψ|² per nm^d on the device grid. Which are not bound by the
+        // structure is not known here (an empty list): the plots mark those flagged once
+        // the results carry the flag.
         let quantum = sol.quantum.as_ref().map(|q| {
             let dens: Vec<Vec<f64>> = q
                 .states
@@ -313,21 +314,7 @@ fn write_device_fields(out: &OutputDir, loaded: &LoadedScene, model: &DeviceMode
                     full
                 })
                 .collect();
-            let inside: std::collections::HashSet<usize> = q.cells.iter().copied().collect();
-            let edge = q
-                .cells
-                .iter()
-                .filter(|&&c| {
-                    let ijk = g.ijk(c);
-                    (0..g.dim).any(|a| {
-                        let s = g.stride(a);
-                        ijk[a] == 0 || ijk[a] + 1 == g.n[a] || !inside.contains(&(c - s)) || !inside.contains(&(c + s))
-                    })
-                })
-                .map(|&c| ec[c])
-                .filter(|v| v.is_finite())
-                .fold(f64::INFINITY, f64::min);
-            let unbound: Vec<bool> = q.energies.iter().map(|&e| edge.is_finite() && e > edge).collect();
+            let unbound: Vec<bool> = Vec::new();
             (q, dens, unbound)
         });
         if g.dim == 1 {
@@ -384,7 +371,7 @@ fn write_device_fields(out: &OutputDir, loaded: &LoadedScene, model: &DeviceMode
             output::plot::plot_panels(&out.path("device.png"), &title, &panels)?;
             files.push("device.png".into());
             if let Some((q, dens, unbound)) = &quantum {
-                let states: Vec<output::plot::SliceState> = dens.iter().zip(&q.energies).zip(unbound).map(|((d, &energy), &unbound)| output::plot::SliceState { energy, density: d, unbound }).collect();
+                let states: Vec<output::plot::SliceState> = dens.iter().zip(&q.energies).enumerate().map(|(n, (d, &energy))| output::plot::SliceState { energy, density: d, unbound: unbound.get(n).copied().unwrap_or(false) }).collect();
                 let panels = output::plot::structure_panels(g, "conduction band edge Ec", "eV", &ec, &map.dominant, &states, "eV");
                 output::plot::plot_panels(&out.path("states.png"), &format!("{title}: quantum states"), &panels)?;
                 files.push("states.png".into());

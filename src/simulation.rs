@@ -828,17 +828,9 @@ pub fn write_fields(out: &OutputDir, scene: &Scene, p: &Problem, sol: &Solution)
     if scene.output.plots {
         let title = scene.name.clone().unwrap_or_else(|| "qdsim-gpu".into());
         let label = if p.carrier.is_hole() { "hole energy (eV, downward)" } else { "energy (eV)" };
-        // Not bound by the structure: above the lowest band edge on the domain's boundary
-        // (its non-periodic faces).
-        let edge = (0..g.len())
-            .filter(|&c| {
-                let ijk = g.ijk(c);
-                (0..g.dim).any(|a| !g.periodic[a] && (ijk[a] == 0 || ijk[a] + 1 == g.n[a]))
-            })
-            .map(|c| p.potential[c])
-            .filter(|v| v.is_finite())
-            .fold(f64::INFINITY, f64::min);
-        let unbound: Vec<bool> = sol.energies.iter().map(|&e| edge.is_finite() && e > edge).collect();
+        // Which states are not bound by the structure is not known here (an empty list);
+        // the plots mark those flagged once the results carry the flag.
+        let unbound: Vec<bool> = Vec::new();
         if g.dim == 1 {
             let x = g.axis_centers(0);
             let states: Vec<(f64, Vec<f64>)> = sol.energies.iter().copied().zip(densities.iter().cloned()).collect();
