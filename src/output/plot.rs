@@ -936,10 +936,19 @@ fn zoom_note(panels: &[Panel]) -> String {
     if zoomed.is_empty() {
         return String::new();
     }
-    let r = |(a, b): (f64, f64)| format!("{}…{}", fmt_sig(a, 3), fmt_sig(b, 3));
-    let view: Vec<String> = axes.iter().map(|(n, v, _)| format!("{n} {}", r(*v))).collect();
-    let full: Vec<String> = axes.iter().map(|(n, _, f)| format!("{n} {}", r(*f))).collect();
-    format!("zoomed to the states: {} nm, of the domain {} nm", view.join(", "), full.join(", "))
+    let r = |(a, b): (f64, f64)| format!("{}…{}", fmt_trim(a), fmt_trim(b));
+    let parts: Vec<String> = zoomed.iter().map(|(n, v, f)| format!("{n} {} nm (domain {} nm)", r(*v), r(*f))).collect();
+    format!("zoomed to the states: {}", parts.join(", "))
+}
+
+/// A coordinate for a note: at most 3 decimals, trailing zeros dropped ("−20", "2.5").
+pub(crate) fn fmt_trim(v: f64) -> String {
+    let s = fmt_fixed(v, 3);
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 /// A grid of heat maps (columns by count: up to 4), each with its own colour scale and a
@@ -1031,8 +1040,8 @@ fn draw_panel(p: &Panel, cell: &Area<'_>, (bw, bh): (i32, i32), (w, h): (i32, i3
     let by = CAPTION + (bh - h) / 2;
     let sub = cell.margin(by, (ah - by - h - XLAB).max(0), bx - YLAB, (aw - bx - w).max(0));
     let ((vx0, vx1), (vy0, vy1)) = p.shown();
-    let xt = nice_ticks(vx0, vx1, (w / 80).clamp(2, 6) as usize, false);
-    let yt = nice_ticks(vy0, vy1, (h / 70).clamp(2, 6) as usize, false);
+    let xt = nice_ticks(vx0, vx1, (w / 70).clamp(3, 6) as usize, false);
+    let yt = nice_ticks(vy0, vy1, (h / 60).clamp(3, 6) as usize, false);
     let (xl, _) = tick_labels(&xt);
     let (yl, _) = tick_labels(&yt);
     let mut chart = ChartBuilder::on(&sub)
@@ -1555,6 +1564,9 @@ mod tests {
         assert_eq!(fmt_fixed(-0.00001, 2), "0.00");
         assert_eq!(fmt_energy(0.65331), "0.6533");
         assert_eq!(subscript(12), "₁₂");
+        assert_eq!(fmt_trim(-20.0), "\u{2212}20");
+        assert_eq!(fmt_trim(2.5), "2.5");
+        assert_eq!(fmt_trim(0.0004), "0");
     }
 
     #[test]
@@ -1595,6 +1607,8 @@ mod tests {
         assert!(x1 - x0 < 60.0 && y1 - y0 < 60.0 && x0 <= -10.0 && x1 >= 10.0, "{x0} {x1} {y0} {y1}");
         assert!(x0.fract() == 0.0 && x1.fract() == 0.0);
         assert!(panels[10].title.contains("not bound"), "{}", panels[10].title);
+        let note = zoom_note(&panels);
+        assert!(note.contains("x \u{2212}") && note.contains("(domain \u{2212}100…100 nm)") && note.contains("(domain \u{2212}50…50 nm)"), "{note}");
         assert_eq!(panels[1].unit, "nm⁻²");
         let p = out_dir().join("structure.png");
         plot_panels(&p, "2D dot", &panels).unwrap();
