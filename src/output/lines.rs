@@ -3,7 +3,8 @@
 //!
 //! Log axes have ticks at decades labelled 10ⁿ; an axis whose x values are all integers
 //! (iterations) gets integer ticks; label areas are sized to the labels; the legend sits
-//! right of the plot and shows each curve's colour and dash pattern; curves are clipped at
+//! right of the plot and shows each curve's colour and dash pattern (and a dot on each point
+//! of a short integer axis, such as iterations); curves are clipped at
 //! the frame (a value below a log axis leaves through its bottom instead of running along it).
 
 use std::path::Path;
@@ -68,6 +69,7 @@ pub fn plot_lines(path: &Path, title: &str, x: &[f64], x_label: &str, y_label: &
     };
     let xa = Axis::linear(xmin, xmax, 10, integer_x, x_label);
 
+    let dots = integer_x && x.len() <= 50;
     let dashes = [Dash::Dashed, Dash::Dotted, Dash::DashDot];
     let mut k_dashed = 0;
     let entries: Vec<LegendEntry> = series
@@ -80,7 +82,9 @@ pub fn plot_lines(path: &Path, title: &str, x: &[f64], x_label: &str, y_label: &
             } else {
                 Dash::Solid
             };
-            LegendEntry { label: s.label.clone(), colour: COLOURS[k % COLOURS.len()], width: 2, dash, marker: Marker::None }
+            // discrete points (iterations): a dot on each, so that every step shows
+            let marker = if dots && !s.dashed { Marker::Dot } else { Marker::None };
+            LegendEntry { label: s.label.clone(), colour: COLOURS[k % COLOURS.len()], width: 2, dash, marker }
         })
         .collect();
 
@@ -93,10 +97,14 @@ pub fn plot_lines(path: &Path, title: &str, x: &[f64], x_label: &str, y_label: &
     let lw = legend_width(&root, &entries).map_err(perr)?;
     let (w, _) = root.dim_in_pixel();
     let (left, right) = root.split_horizontally(w - lw);
-    let chart = line_chart(&left, title, "", &xa, &ya).map_err(perr)?;
+    let mut chart = line_chart(&left, title, "", &xa, &ya).map_err(perr)?;
     for (s, en) in series.iter().zip(&entries) {
         let pts = x.iter().zip(s.y).map(|(&xv, &yv)| (xv, tr(yv)));
-        draw_curve(&chart, pts, en.colour, en.width, en.dash).map_err(perr)?;
+        draw_curve(&chart, pts.clone(), en.colour, en.width, en.dash).map_err(perr)?;
+        if en.marker == Marker::Dot {
+            let inside = |&(a, b): &(f64, f64)| a.is_finite() && b.is_finite() && a >= xa.lo && a <= xa.hi && b >= ya.lo && b <= ya.hi;
+            chart.draw_series(pts.filter(inside).map(|p| Circle::new(p, 4, en.colour.filled()))).map_err(|e| perr(e.to_string()))?;
+        }
     }
     draw_legend(&right, chart.plotting_area().get_base_pixel().1, &entries).map_err(perr)?;
     root.present().map_err(|e| perr(e.to_string()))?;
