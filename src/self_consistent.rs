@@ -320,25 +320,36 @@ fn write_device_fields(out: &OutputDir, loaded: &LoadedScene, model: &DeviceMode
     }
     if scene.output.plots {
         let title = scene.name.clone().unwrap_or_else(|| "qdsim-gpu".into());
+        // Quantum states: |ψ|² per nm^d on the device grid. Which are not bound by the
+        // structure is not known here (an empty list): the plots mark those flagged once
+        // the results carry the flag.
+        let quantum = sol.quantum.as_ref().map(|q| {
+            let dens: Vec<Vec<f64>> = q
+                .states
+                .iter()
+                .map(|v| {
+                    let mut full = vec![0.0; g.len()];
+                    for (x, &c) in v.iter().zip(&q.cells) {
+                        full[c] = x * x / q.cell_volume;
+                    }
+                    full
+                })
+                .collect();
+            let unbound: Vec<bool> = Vec::new();
+            (q, dens, unbound)
+        });
         if g.dim == 1 {
             let x = g.axis_centers(0);
-            let efn = vec![model.ef_n; x.len()];
-            let efp = vec![model.ef_p; x.len()];
             use output::lines::{plot_lines, Series};
-            plot_lines(
-                &out.path("bands.png"),
-                &format!("{title}: band diagram"),
-                &x,
-                "x (nm)",
-                "energy (eV)",
-                &[
-                    Series { label: "Ec".into(), y: &ec, dashed: false },
-                    Series { label: "Ev".into(), y: &ev, dashed: false },
-                    Series { label: "E_Fn".into(), y: &efn, dashed: true },
-                    Series { label: "E_Fp".into(), y: &efp, dashed: true },
-                ],
-                false,
-            )?;
+            let (efn, efp) = (vec![model.ef_n; x.len()], vec![model.ef_p; x.len()]);
+            let mut bands = vec![Series { label: "Ec".into(), y: &ec, dashed: false }, Series { label: "Ev".into(), y: &ev, dashed: false }];
+            if (model.ef_n - model.ef_p).abs() < 1e-9 {
+                bands.push(Series { label: "E_F (= E_Fn = E_Fp)".into(), y: &efn, dashed: true });
+            } else {
+                bands.push(Series { label: "E_Fn".into(), y: &efn, dashed: true });
+                bands.push(Series { label: "E_Fp".into(), y: &efp, dashed: true });
+            }
+            plot_lines(&out.path("bands.png"), &format!("{title}: band diagram"), &x, "x (nm)", "energy (eV)", &bands, false)?;
             files.push("bands.png".into());
             let nd = &ch.donors_ionised;
             let na = &ch.acceptors_ionised;
@@ -347,39 +358,57 @@ fn write_device_fields(out: &OutputDir, loaded: &LoadedScene, model: &DeviceMode
                 &format!("{title}: carriers and doping"),
                 &x,
                 "x (nm)",
-                "density (cm^-3)",
+                "density (cm⁻³)",
                 &[
                     Series { label: "n".into(), y: &ch.n, dashed: false },
                     Series { label: "p".into(), y: &ch.p, dashed: false },
-                    Series { label: "N_D+".into(), y: nd, dashed: true },
-                    Series { label: "N_A-".into(), y: na, dashed: true },
+                    Series { label: "N_D⁺".into(), y: nd, dashed: true },
+                    Series { label: "N_A⁻".into(), y: na, dashed: true },
                 ],
                 true,
             )?;
             files.push("densities.png".into());
-            if let Some(q) = &sol.quantum {
+            if let Some((q, dens, unbound)) = &quantum {
                 // the quantum levels in the conduction band of the region
                 let qx: Vec<f64> = q.cells.iter().map(|&c| g.center(c)[0]).collect();
                 let qec: Vec<f64> = q.cells.iter().map(|&c| ec[c]).collect();
-                let states: Vec<(f64, Vec<f64>)> = q.energies.iter().copied().zip(q.states.iter().map(|v| v.iter().map(|p| p * p).collect())).collect();
-                output::plot::plot_1d_states(&out.path("states.png"), &title, &qx, &qec, &states, "energy (eV)")?;
+                let states: Vec<(f64, Vec<f64>)> = q.energies.iter().copied().zip(dens.iter().map(|d| q.cells.iter().map(|&c| d[c]).collect())).collect();
+                output::plot::plot_1d_states(&out.path("states.png"), &title, &qx, &qec, &states, unbound, "energy (eV)")?;
                 files.push("states.png".into());
             }
         } else {
-            let panels = device_panels(g, &[("Ec (eV)", &ec, false), ("potential (V)", &sol.phi, false), ("log10 n (cm^-3)", &ch.n, true), ("log10 p (cm^-3)", &ch.p, true), ("rho/q (cm^-3)", &ch.rho, false)]);
+            use output::plot::ColourScale as Scale;
+            let panels = device_panels(
+                g,
+                map,
+                &[
+                    ("conduction band edge Ec", "eV", &ec, Scale::Linear),
+                    ("electrostatic potential φ", "V", &sol.phi, Scale::Linear),
+                    ("electron density n", "cm⁻³", &ch.n, Scale::Log),
+                    ("hole density p", "cm⁻³", &ch.p, Scale::Log),
+                    ("net charge ρ/q", "cm⁻³", &ch.rho, Scale::Diverging),
+                ],
+            );
             output::plot::plot_panels(&out.path("device.png"), &title, &panels)?;
             files.push("device.png".into());
+            if let Some((q, dens, unbound)) = &quantum {
+                let states: Vec<output::plot::SliceState> = dens.iter().zip(&q.energies).enumerate().map(|(n, (d, &energy))| output::plot::SliceState { energy, density: d, unbound: unbound.get(n).copied().unwrap_or(false) }).collect();
+                let panels = output::plot::structure_panels(g, "conduction band edge Ec", "eV", &ec, &map.dominant, &states, "eV");
+                output::plot::plot_panels(&out.path("states.png"), &format!("{title}: quantum states"), &panels)?;
+                files.push("states.png".into());
+            }
         }
         if !sol.history.is_empty() {
             let it: Vec<f64> = sol.history.iter().map(|s| s.iteration as f64).collect();
             let ch: Vec<f64> = sol.history.iter().map(|s| s.potential_change_v).collect();
+            let tol = vec![scene.solve.poisson_options().tolerance; it.len()];
             output::lines::plot_lines(
                 &out.path("convergence.png"),
                 &format!("{title}: self-consistency"),
                 &it,
                 "iteration",
-                "max |phi_out - phi_in| (V)",
-                &[output::lines::Series { label: "potential change".into(), y: &ch, dashed: false }],
+                "max |φ_out − φ_in| (V)",
+                &[output::lines::Series { label: "potential change".into(), y: &ch, dashed: false }, output::lines::Series { label: "tolerance".into(), y: &tol, dashed: true }],
                 true,
             )?;
             files.push("convergence.png".into());
@@ -388,28 +417,30 @@ fn write_device_fields(out: &OutputDir, loaded: &LoadedScene, model: &DeviceMode
     Ok(files)
 }
 
-/// Heat maps through the domain's centre (the plane in 2D, xy at mid z in 3D).
-fn device_panels(g: &Grid, data: &[(&str, &[f64], bool)]) -> Vec<output::plot::Panel> {
+/// Heat maps of the whole device through the domain's centre (the plane in 2D, xy at mid
+/// z in 3D), each with its unit and colour scale, material boundaries outlined.
+fn device_panels(g: &Grid, map: &MaterialMap, data: &[(&str, &str, &[f64], output::plot::ColourScale)]) -> Vec<output::plot::Panel> {
     let at = if g.dim == 3 { g.n[2] / 2 } else { 0 };
+    let suffix = if g.dim == 3 { format!(", z = {:.1} nm", g.center_coord(2, at)) } else { String::new() };
+    let cells: Vec<usize> = (0..g.n[1]).flat_map(|j| (0..g.n[0]).map(move |i| (i, j))).map(|(i, j)| g.index(i, j, at)).collect();
     data.iter()
-        .map(|(title, d, log)| {
-            let mut values = Vec::with_capacity(g.n[0] * g.n[1]);
-            for j in 0..g.n[1] {
-                for i in 0..g.n[0] {
-                    let v = d[g.index(i, j, at)];
-                    values.push(if *log { if v > 0.0 { v.log10() } else { f64::NAN } } else { v });
-                }
+        .map(|&(title, unit, d, scale)| {
+            let mut p = output::plot::Panel::new(
+                format!("{title}{suffix}"),
+                g.n[0],
+                g.n[1],
+                (g.origin[0], g.origin[0] + g.n[0] as f64 * g.h[0]),
+                (g.origin[1], g.origin[1] + g.n[1] as f64 * g.h[1]),
+                "x (nm)",
+                "y (nm)",
+                cells.iter().map(|&c| d[c]).collect(),
+                unit,
+            );
+            p.scale = scale;
+            if map.dominant.len() == g.len() {
+                p.regions = cells.iter().map(|&c| map.dominant[c]).collect();
             }
-            output::plot::Panel {
-                title: title.to_string(),
-                nx: g.n[0],
-                ny: g.n[1],
-                x_range_nm: (g.origin[0], g.origin[0] + g.n[0] as f64 * g.h[0]),
-                y_range_nm: (g.origin[1], g.origin[1] + g.n[1] as f64 * g.h[1]),
-                x_label: "x (nm)".into(),
-                y_label: "y (nm)".into(),
-                values,
-            }
+            p
         })
         .collect()
 }

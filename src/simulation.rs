@@ -832,13 +832,16 @@ pub fn write_fields(out: &OutputDir, scene: &Scene, p: &Problem, sol: &Solution)
     if scene.output.plots {
         let title = scene.name.clone().unwrap_or_else(|| "qdsim-gpu".into());
         let label = if p.carrier.is_hole() { "hole energy (eV, downward)" } else { "energy (eV)" };
+        // Which states are not bound by the structure is not known here (an empty list);
+        // the plots mark those flagged once the results carry the flag.
+        let unbound: Vec<bool> = Vec::new();
         if g.dim == 1 {
             let x = g.axis_centers(0);
             let states: Vec<(f64, Vec<f64>)> = sol.energies.iter().copied().zip(densities.iter().cloned()).collect();
-            output::plot::plot_1d_states(&out.path("states.png"), &title, &x, &p.potential, &states, label)?;
+            output::plot::plot_1d_states(&out.path("states.png"), &title, &x, &p.potential, &states, &unbound, label)?;
             files.push("states.png".into());
         } else {
-            let panels = slice_panels(p, sol, &densities);
+            let panels = slice_panels(p, sol, &densities, &unbound);
             output::plot::plot_panels(&out.path("slices.png"), &title, &panels)?;
             files.push("slices.png".into());
         }
@@ -846,52 +849,15 @@ pub fn write_fields(out: &OutputDir, scene: &Scene, p: &Problem, sol: &Solution)
     Ok(files)
 }
 
-/// Heat maps of the potential and the lowest states through the domain's centre: the
-/// plane itself in 2D; the xy plane at the middle z (and xz for the potential and the
-/// ground state) in 3D.
-fn slice_panels(p: &Problem, sol: &Solution, densities: &[Vec<f64>]) -> Vec<output::plot::Panel> {
-    let g = &p.grid;
-    let max_states = 7;
-    let plane = |data: &[f64], ax: (usize, usize), fixed: usize, at: usize| -> Vec<f64> {
-        let (a, b) = ax;
-        let mut out = Vec::with_capacity(g.n[a] * g.n[b]);
-        for j in 0..g.n[b] {
-            for i in 0..g.n[a] {
-                let mut ijk = [0usize; 3];
-                ijk[a] = i;
-                ijk[b] = j;
-                ijk[fixed] = at;
-                out.push(data[g.index(ijk[0], ijk[1], ijk[2])]);
-            }
-        }
-        out
-    };
-    let names = ["x", "y", "z"];
-    let panel = |title: String, data: &[f64], ax: (usize, usize)| {
-        let fixed = 3 - ax.0 - ax.1;
-        let at = g.n[fixed] / 2;
-        let (a, b) = ax;
-        let suffix = if g.dim == 3 { format!(" ({} = {:.1} nm)", names[fixed], g.center_coord(fixed, at)) } else { String::new() };
-        output::plot::Panel {
-            title: format!("{title}{suffix}"),
-            nx: g.n[a],
-            ny: g.n[b],
-            x_range_nm: (g.origin[a], g.origin[a] + g.n[a] as f64 * g.h[a]),
-            y_range_nm: (g.origin[b], g.origin[b] + g.n[b] as f64 * g.h[b]),
-            x_label: format!("{} (nm)", names[a]),
-            y_label: format!("{} (nm)", names[b]),
-            values: plane(data, ax, fixed, at),
-        }
-    };
-    let mut panels = vec![panel("potential (eV)".into(), &p.potential, (0, 1))];
-    for (i, d) in densities.iter().enumerate().take(max_states) {
-        panels.push(panel(format!("|psi_{i}|^2, E = {:.4} eV", sol.energies[i]), d, (0, 1)));
-    }
-    if g.dim == 3 {
-        panels.push(panel("potential (eV)".into(), &p.potential, (0, 2)));
-        if let Some(d) = densities.first() {
-            panels.push(panel(format!("|psi_0|^2, E = {:.4} eV", sol.energies[0]), d, (0, 2)));
-        }
-    }
-    panels
+/// Heat maps of the potential and of every state, zoomed to where the states are: the
+/// plane itself in 2D; in 3D an xy and an xz plane through each density's maximum.
+fn slice_panels(p: &Problem, sol: &Solution, densities: &[Vec<f64>], unbound: &[bool]) -> Vec<output::plot::Panel> {
+    let states: Vec<output::plot::SliceState> = densities
+        .iter()
+        .zip(&sol.energies)
+        .enumerate()
+        .map(|(n, (d, &energy))| output::plot::SliceState { energy, density: d, unbound: unbound.get(n).copied().unwrap_or(false) })
+        .collect();
+    let unit = if p.carrier.is_hole() { "eV, downward" } else { "eV" };
+    output::plot::structure_panels(&p.grid, "potential energy", unit, &p.potential, &p.map.dominant, &states, "eV")
 }
