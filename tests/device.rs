@@ -182,3 +182,43 @@ fn too_few_iterations_exit_3_and_bad_device_input_exits_2() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Issue 11 items 4 and 7: non-finite numbers arising in a device solve used to end in
+/// exit 3 with nothing written (a contact at 1e3 V overflows the electron density), and a
+/// NaN update compared false with the tolerance (`f64::max` skipped it). Now the solve stops
+/// at the last finite potential, never converged, and the results are written and flagged
+/// with the reason. (The scene is built in-process without validation, so that this stays a
+/// test of the solver whatever bounds validation puts on voltages.)
+#[test]
+fn non_finite_numbers_in_a_device_solve_are_flagged_and_written() {
+    let d = common::tmpdir("device", "non-finite");
+    let text = pn(1e16, 4.0, "boltzmann").replace(r#"{ "face": "x_min", "type": "ohmic" }"#, r#"{ "face": "x_min", "type": "ohmic", "voltage": 1e3 }"#);
+    assert!(text.contains("1e3"));
+    let l = loaded(&text);
+    let out = d.join("out");
+    let opts = qdsim_gpu::simulation::RunOptions { backend: Some(qdsim_gpu::scene::BackendChoice::Cpu), ..Default::default() };
+    let (report, phi) = qdsim_gpu::self_consistent::run(&l, &opts, Some(&out), None, &mut |_| {}).expect("flagged results, not an error");
+    assert!(!report.converged);
+    assert!(phi.iter().all(|v| v.is_finite()), "the potential is the last finite iterate");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(r["status"], "not_converged");
+    let why = r["reason"].as_str().expect("a reason");
+    assert!(why.contains("not finite"), "{why}");
+    assert_eq!(r["self_consistency"]["stopped_because"].as_str(), Some(why));
+    assert!(r["classical_poisson"]["failure"].is_string());
+    assert!(out.join("potential_v.npy").exists());
+    // Newton from a NaN potential: not converged, with the reason, never "converged"
+    let (model, _) = prepare_device(&loaded(&pn(1e16, 4.0, "boltzmann"))).unwrap();
+    let mut phi = model.initial_potential();
+    phi[7] = f64::NAN;
+    let rep = model.solve_poisson(&CpuBackend::new(), &mut phi, None, 1e-6, 20).unwrap();
+    assert!(!rep.converged && rep.failure.is_some(), "{rep:?}");
+    // a tolerance below f64's reach is raised, with a notice
+    let tight = loaded(&pn(1e16, 4.0, "boltzmann").replace(r#""tolerance": 1e-9"#, r#""tolerance": 1e-300"#));
+    let (model, _) = prepare_device(&tight).unwrap();
+    let sol = solve_device(&CpuBackend::new(), &tight, &model, &SolveOptions::from_scene(&tight.scene), None, &mut |_| {}).unwrap();
+    assert!(sol.converged, "{:?}", sol.classical);
+    assert_eq!(sol.tolerance_v, 1e-12);
+    assert!(sol.notices.iter().any(|n| n.contains("1e-300") && n.contains("1e-12")), "{:?}", sol.notices);
+    let _ = std::fs::remove_dir_all(&d);
+}
