@@ -222,3 +222,28 @@ fn non_finite_numbers_in_a_device_solve_are_flagged_and_written() {
     assert!(sol.notices.iter().any(|n| n.contains("1e-300") && n.contains("1e-12")), "{:?}", sol.notices);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Issue 11 item 4, input side: a tabulated potential with a NaN is bad input (exit 2, the
+/// potential named, nothing written), never a NaN energy called converged.
+#[test]
+fn a_nan_in_a_tabulated_potential_is_an_input_error() {
+    let d = common::tmpdir("device", "nan-npy");
+    let mut v = vec![0.0; 100];
+    v[37] = f64::NAN;
+    qdsim_gpu::output::npy::write_npy(&d.join("pot.npy"), &[100], &v).unwrap();
+    let scene = d.join("s.json");
+    std::fs::write(
+        &scene,
+        r#"{ "domain": { "size": [20.0], "spacing": 0.2 }, "background": { "material": "GaAs" },
+             "potentials": [ { "type": "file", "path": "pot.npy" } ], "solve": { "states": 2, "backend": "cpu" } }"#,
+    )
+    .unwrap();
+    let out = d.join("out");
+    let o = bin().args(["solve", scene.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]).output().unwrap();
+    let t = common::text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.lines().next().unwrap_or("").starts_with("error: invalid input at `potentials"), "{t}");
+    assert!(!t.contains("panicked"), "{t}");
+    assert!(!out.exists());
+    let _ = std::fs::remove_dir_all(&d);
+}
