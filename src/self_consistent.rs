@@ -320,11 +320,18 @@ pub fn run(loaded: &LoadedScene, opts: &RunOptions, out_path: Option<&Path>, sta
     results["self_consistency"]["tolerance_requested_v"] = json!(loaded.scene.solve.poisson_options().tolerance);
     results["self_consistency"]["tolerance_used_v"] = json!(sol.tolerance_v);
     if !sol.converged {
-        results["reason"] = json!(sol.stopped_because.clone().unwrap_or_else(|| format!(
-            "the {} solve did not converge within solve.poisson.max_iterations = {}",
-            results["mode"].as_str().unwrap_or(""),
-            loaded.scene.solve.poisson_options().max_iterations
-        )));
+        let reason = match &sol.stopped_because {
+            Some(r) => r.clone(),
+            None if !sol.classical.converged && loaded.scene.solve.mode == SolveMode::SelfConsistent => format!(
+                "the classical Poisson start of the self-consistent loop did not converge within {CLASSICAL_START_NEWTON_STEPS} Newton steps"
+            ),
+            None => format!(
+                "the {} solve did not converge within solve.poisson.max_iterations = {}",
+                results["mode"].as_str().unwrap_or(""),
+                loaded.scene.solve.poisson_options().max_iterations
+            ),
+        };
+        results["reason"] = json!(reason);
     }
     let mut out_dir = std::path::PathBuf::new();
     if let Some(out_path) = out_path {
