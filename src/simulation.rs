@@ -214,10 +214,13 @@ pub fn prepare(loaded: &LoadedScene, states: usize) -> Result<Problem> {
     for (i, p) in scene.potentials.iter().enumerate() {
         add_potential(p, i, &grid, default_mass, &loaded.base_dir, &mut potential)?;
     }
-    if let Some(i) = potential.iter().position(|v| !v.is_finite()) {
-        return Err(QdError::input("potentials", format!("the total potential is not finite at cell {i} ({:?} nm)", grid.center(i))));
+    let problem = Problem { grid, carrier, temperature: t, fills, map, band_edge, potential, kinetic, faces };
+    // a non-finite band edge or mass is the material's fault, named as such
+    check_material_fields(&problem)?;
+    if let Some(i) = problem.potential.iter().position(|v| !v.is_finite()) {
+        return Err(QdError::input("potentials", format!("the total potential is not finite at cell {i} ({:?} nm)", problem.grid.center(i))));
     }
-    Ok(Problem { grid, carrier, temperature: t, fills, map, band_edge, potential, kinetic, faces })
+    Ok(problem)
 }
 
 impl Problem {
@@ -857,16 +860,29 @@ fn cell_material(p: &Problem, cell: usize) -> (String, String) {
 /// The assembled Schrödinger operator holds only finite numbers: a non-finite band edge,
 /// mass or potential from the input is an input error naming the cell and its material.
 pub fn check_operator(p: &Problem, h: &CsrMatrix) -> Result<()> {
-    let nonfinite = |v: &[f64]| v.iter().position(|x| !x.is_finite());
-    let what = if let Some(c) = nonfinite(&p.band_edge) {
-        Some((c, format!("the band edge is {}", p.band_edge[c])))
-    } else if let Some(c) = nonfinite(&p.kinetic) {
-        Some((c, format!("ħ²/2m* is {} eV nm² (effective mass {} m0)", p.kinetic[c], HBAR2_OVER_2M0_EV_NM2 / p.kinetic[c])))
-    } else if let Some(c) = nonfinite(&p.potential) {
+    check_material_fields(p)?;
+    let what = if let Some(c) = p.potential.iter().position(|x| !x.is_finite()) {
         Some((c, format!("the potential is {} eV", p.potential[c])))
     } else {
         first_non_finite_row(h).map(|c| (c, "the Hamiltonian's row overflows (ħ²/2m*h² or the potential beyond the range of f64)".to_string()))
     };
+    cell_error(p, what)
+}
+
+/// The band edge and ħ²/2m* of every cell are finite (an input error naming the cell's
+/// material otherwise).
+fn check_material_fields(p: &Problem) -> Result<()> {
+    let nonfinite = |v: &[f64]| v.iter().position(|x| !x.is_finite());
+    let what = if let Some(c) = nonfinite(&p.band_edge) {
+        Some((c, format!("the band edge is {}", p.band_edge[c])))
+    } else {
+        nonfinite(&p.kinetic).map(|c| (c, format!("ħ²/2m* is {} eV nm² (effective mass {} m0)", p.kinetic[c], HBAR2_OVER_2M0_EV_NM2 / p.kinetic[c])))
+    };
+    cell_error(p, what)
+}
+
+/// The input error for `what` = (cell, what is wrong there), naming the cell's material.
+fn cell_error(p: &Problem, what: Option<(usize, String)>) -> Result<()> {
     match what {
         None => Ok(()),
         Some((c, why)) => {
