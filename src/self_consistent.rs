@@ -56,6 +56,45 @@ pub struct DeviceSolution {
     pub stopped_because: Option<String>,
     pub backend: String,
     pub backend_details: Value,
+    /// What the solver changed or ignored of the request (tolerance floors), in words.
+    pub notices: Vec<String>,
+    /// The Poisson / self-consistent tolerance used, V (the scene's, raised to
+    /// [`simulation::POISSON_TOLERANCE_FLOOR_V`] when below it).
+    pub tolerance_v: f64,
+}
+
+impl DeviceSolution {
+    /// A device solve that stopped before any iterate (`reason`): φ at the model's start,
+    /// flagged not converged, so that the results are still written.
+    pub fn failed(model: &DeviceModel, reason: String) -> DeviceSolution {
+        let phi = model.initial_potential();
+        DeviceSolution {
+            charge: model.charge(&phi, None),
+            phi,
+            classical: NewtonReport { iterations: 0, converged: false, last_update_v: f64::NAN, residual_cm3: f64::NAN, cg_iterations: 0, failure: Some(reason.clone()) },
+            quantum: None,
+            eigen: None,
+            history: Vec::new(),
+            converged: false,
+            stopped_because: Some(reason),
+            backend: "none".into(),
+            backend_details: Value::Null,
+            notices: Vec::new(),
+            tolerance_v: f64::NAN,
+        }
+    }
+}
+
+/// The largest |a − b|, NaN when any is NaN (`f64::max` would skip it).
+fn max_change(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).fold(0.0f64, |m, (x, y)| {
+        let d = (x - y).abs();
+        if d.is_nan() || m.is_nan() {
+            f64::NAN
+        } else {
+            m.max(d)
+        }
+    })
 }
 
 /// The quantum region as a sub-grid: its cells (device indices) and its own grid.
@@ -145,7 +184,17 @@ pub fn solve_device<B: Backend>(
     // "poisson", capped at its max_iterations Newton steps; the start of the loop in mode
     // "self_consistent", where max_iterations caps the outer iterations instead
     let newton_cap = if scene.solve.mode == SolveMode::Poisson { po.max_iterations } else { CLASSICAL_START_NEWTON_STEPS };
-    let classical = model.solve_poisson(be, &mut phi, None, po.tolerance, newton_cap)?;
+    // a tolerance below what f64 potentials resolve is raised, with a notice
+    let floor = simulation::POISSON_TOLERANCE_FLOOR_V;
+    let tol = po.tolerance.max(floor);
+    let mut notices = Vec::new();
+    if po.tolerance < floor {
+        notices.push(format!(
+            "solve.poisson.tolerance = {:e} V is below what the f64 potential resolves: solved to {floor:e} V",
+            po.tolerance
+        ));
+    }
+    let classical = model.solve_poisson(be, &mut phi, None, tol, newton_cap)?;
     let mut sol = DeviceSolution {
         phi: Vec::new(),
         charge: Charge::default(),
@@ -154,9 +203,11 @@ pub fn solve_device<B: Backend>(
         eigen: None,
         history: Vec::new(),
         converged: classical.converged,
-        stopped_because: None,
+        stopped_because: classical.failure.as_ref().map(|f| format!("the classical Poisson solve failed: {f}")),
         backend: be.name(),
         backend_details: be.details(),
+        notices,
+        tolerance_v: tol,
     };
     if scene.solve.mode == SolveMode::SelfConsistent && classical.converged {
         let region = po.quantum_region.as_ref().ok_or_else(|| QdError::input("solve.poisson.quantum_region", "self_consistent mode needs a quantum region"))?;
@@ -169,20 +220,28 @@ pub fn solve_device<B: Backend>(
         for it in 0..po.max_iterations {
             let t = Instant::now();
             let (q, eig) = quantum_states(be, model, &qb, &phi, sopts)?;
+            for n in &eig.notices {
+                if !sol.notices.contains(n) {
+                    sol.notices.push(n.clone());
+                }
+            }
             if !eig.converged {
                 // reported, not hidden: the results are written with these states, flagged
-                sol.stopped_because = Some(format!(
-                    "the Schrödinger solve of self-consistent iteration {} did not converge within solve.max_iterations = {} products",
-                    it + 1,
-                    eig.max_matvecs
-                ));
+                sol.stopped_because = Some(match &eig.failure {
+                    Some(f) => format!("the Schrödinger solve of self-consistent iteration {} failed: {f}", it + 1),
+                    None => format!(
+                        "the Schrödinger solve of self-consistent iteration {} did not converge within solve.max_iterations = {} products",
+                        it + 1,
+                        eig.max_matvecs
+                    ),
+                });
                 sol.quantum = Some(q);
                 sol.eigen = Some(eig);
                 break;
             }
             let mut phi_out = phi.clone();
-            let newton = model.solve_poisson(be, &mut phi_out, Some(&q), 0.1 * po.tolerance, 50)?;
-            let change = phi_out.iter().zip(&phi).map(|(a, b)| (a - b).abs()).fold(0.0f64, f64::max);
+            let newton = model.solve_poisson(be, &mut phi_out, Some(&q), (0.1 * tol).max(floor), 50)?;
+            let change = max_change(&phi_out, &phi);
             let electrons = q.occupations(model.ef_n, model.kt).iter().sum();
             let step = ScfStep {
                 iteration: it + 1,
@@ -197,7 +256,16 @@ pub fn solve_device<B: Backend>(
             sol.history.push(step);
             sol.quantum = Some(q);
             sol.eigen = Some(eig);
-            if change < po.tolerance && newton.converged {
+            if let Some(f) = &newton.failure {
+                // φ stays at this iteration's input (finite); reported, never converged
+                sol.stopped_because = Some(format!("the Poisson solve of self-consistent iteration {} failed: {f}", it + 1));
+                break;
+            }
+            if !change.is_finite() {
+                sol.stopped_because = Some(format!("self-consistent iteration {}: the potential change is not finite", it + 1));
+                break;
+            }
+            if change < tol && newton.converged {
                 phi = phi_out;
                 sol.converged = true;
                 break;
@@ -242,22 +310,50 @@ pub fn run(loaded: &LoadedScene, opts: &RunOptions, out_path: Option<&Path>, sta
     let t1 = Instant::now();
     // (a closure: listing adapters for the per-rank choice is only worth it for the GPU)
     let adapter = || crate::parallel::adapter_for_rank(sopts.adapter.as_deref());
-    let sol = match sopts.backend {
-        BackendChoice::Cpu => crate::on_ranks!(CpuBackend::new(), |be| solve_device(be, loaded, &model, &sopts, start, progress)?),
+    let backend_notices = simulation::check_precision_request(loaded)?;
+    let solved: Result<DeviceSolution> = match sopts.backend {
+        BackendChoice::Cpu => crate::on_ranks!(CpuBackend::new(), |be| solve_device(be, loaded, &model, &sopts, start, progress)),
         BackendChoice::Gpu => {
             let g = GpuBackend::new(adapter().as_deref(), true)?.ok_or_else(|| {
                 QdError::input("solve.backend", "\"gpu\" was asked for but no GPU adapter (Vulkan, Metal or DX12) is available; `qdsim-gpu info` lists adapters")
             })?;
-            crate::on_ranks!(g, |be| solve_device(be, loaded, &model, &sopts, start, progress)?)
+            crate::on_ranks!(g, |be| solve_device(be, loaded, &model, &sopts, start, progress))
         }
         BackendChoice::Auto => match GpuBackend::new(adapter().as_deref(), false)? {
-            Some(g) => crate::on_ranks!(g, |be| solve_device(be, loaded, &model, &sopts, start, progress)?),
-            None => crate::on_ranks!(CpuBackend::new(), |be| solve_device(be, loaded, &model, &sopts, start, progress)?),
+            Some(g) => crate::on_ranks!(g, |be| solve_device(be, loaded, &model, &sopts, start, progress)),
+            None => crate::on_ranks!(CpuBackend::new(), |be| solve_device(be, loaded, &model, &sopts, start, progress)),
         },
     };
+    let mut sol = match solved {
+        Ok(s) => s,
+        // exit 3 writes flagged results: a solver that gave up is reported, not lost
+        Err(QdError::NotConverged(why)) => DeviceSolution::failed(&model, why),
+        Err(e) => return Err(e),
+    };
+    sol.notices.splice(0..0, backend_notices);
+    for n in &sol.notices {
+        simulation::notice_once(n);
+    }
     let solve_s = t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
     let mut results = device_results(loaded, &model, &sol);
+    results["notices"] = json!(sol.notices);
+    results["self_consistency"]["tolerance_requested_v"] = json!(loaded.scene.solve.poisson_options().tolerance);
+    results["self_consistency"]["tolerance_used_v"] = json!(sol.tolerance_v);
+    if !sol.converged {
+        let reason = match &sol.stopped_because {
+            Some(r) => r.clone(),
+            None if !sol.classical.converged && loaded.scene.solve.mode == SolveMode::SelfConsistent => format!(
+                "the classical Poisson start of the self-consistent loop did not converge within {CLASSICAL_START_NEWTON_STEPS} Newton steps"
+            ),
+            None => format!(
+                "the {} solve did not converge within solve.poisson.max_iterations = {}",
+                results["mode"].as_str().unwrap_or(""),
+                loaded.scene.solve.poisson_options().max_iterations
+            ),
+        };
+        results["reason"] = json!(reason);
+    }
     let mut out_dir = std::path::PathBuf::new();
     if let Some(out_path) = out_path {
         let out = OutputDir::create(out_path, &loaded.input_files())?;

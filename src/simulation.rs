@@ -119,6 +119,12 @@ pub fn block_size(scene: &Scene, states: usize) -> usize {
 
 /// Refuse a grid whose memory estimate exceeds what the machine has, before allocating.
 pub fn check_memory(scene: &Scene, grid: &Grid, states: usize) -> Result<u64> {
+    check_memory_against(scene, grid, states, available_memory())
+}
+
+/// [`check_memory`] against `avail` bytes (None: unknown, no limit), read once by callers
+/// that check many scenes (a sweep's points).
+pub fn check_memory_against(scene: &Scene, grid: &Grid, states: usize, avail: Option<u64>) -> Result<u64> {
     let cells = grid.len();
     if cells > u32::MAX as usize - 1 {
         return Err(QdError::input(
@@ -127,7 +133,7 @@ pub fn check_memory(scene: &Scene, grid: &Grid, states: usize) -> Result<u64> {
         ));
     }
     let est = memory_estimate(scene, grid, states, block_size(scene, states));
-    if let Some(avail) = available_memory() {
+    if let Some(avail) = avail {
         if est > avail {
             return Err(QdError::input(
                 "domain.spacing",
@@ -212,10 +218,13 @@ pub fn prepare(loaded: &LoadedScene, states: usize) -> Result<Problem> {
     for (i, p) in scene.potentials.iter().enumerate() {
         add_potential(p, i, &grid, default_mass, &loaded.base_dir, &mut potential)?;
     }
-    if let Some(i) = potential.iter().position(|v| !v.is_finite()) {
-        return Err(QdError::input("potentials", format!("the total potential is not finite at cell {i} ({:?} nm)", grid.center(i))));
+    let problem = Problem { grid, carrier, temperature: t, fills, map, band_edge, potential, kinetic, faces };
+    // a non-finite band edge or mass is the material's fault, named as such
+    check_material_fields(&problem)?;
+    if let Some(i) = problem.potential.iter().position(|v| !v.is_finite()) {
+        return Err(QdError::input("potentials", format!("the total potential is not finite at cell {i} ({:?} nm)", problem.grid.center(i))));
     }
-    Ok(Problem { grid, carrier, temperature: t, fills, map, band_edge, potential, kinetic, faces })
+    Ok(problem)
 }
 
 impl Problem {
@@ -289,6 +298,58 @@ pub struct Solution {
     /// low-precision backend, seconds.
     pub eigensolver_s: f64,
     pub refine_s: f64,
+    /// The tolerance the scene asked for (`tolerance` is the one used, after the floor of
+    /// the backend's precision, [`tolerance_floor`]).
+    pub tolerance_requested: f64,
+    /// What the solver changed or ignored of the request, in words (also on stderr).
+    pub notices: Vec<String>,
+    /// Why the solve failed when it met a non-finite number (then `converged` is false).
+    pub failure: Option<String>,
+}
+
+impl Solution {
+    /// A solve that could not be done (`reason`): no states, not converged.
+    pub fn failed(opts: &SolveOptions, backend: &str, reason: String) -> Solution {
+        Solution {
+            energies: Vec::new(),
+            vectors: Vec::new(),
+            residuals: Vec::new(),
+            norm_estimate: f64::NAN,
+            converged: false,
+            method: "none".into(),
+            matvecs: 0,
+            restarts: 0,
+            basis_size: 0,
+            block_size: 0,
+            filter_degree: 0,
+            backend: backend.into(),
+            backend_details: Value::Null,
+            tolerance: opts.tolerance,
+            max_matvecs: opts.max_matvecs,
+            eigensolver_s: 0.0,
+            refine_s: 0.0,
+            tolerance_requested: opts.tolerance,
+            notices: Vec::new(),
+            failure: Some(reason),
+        }
+    }
+}
+
+/// The first row of `h` holding a non-finite entry, if any.
+pub fn first_non_finite_row(h: &CsrMatrix) -> Option<usize> {
+    (0..h.nrows).find(|&r| h.val[h.row_ptr[r]..h.row_ptr[r + 1]].iter().any(|v| !v.is_finite()))
+}
+
+/// Print `text` on stderr as a notice, once per process (a sweep's points repeat them).
+pub fn notice_once(text: &str) {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if !seen.iter().any(|s| s == text) {
+        seen.push(text.to_string());
+        if crate::parallel::is_root() {
+            eprintln!("notice: {text}");
+        }
+    }
 }
 
 /// Solve for the lowest states of `h`. `progress` sees the Lanczos iterations.
@@ -301,7 +362,17 @@ pub fn solve(h: &CsrMatrix, opts: &SolveOptions, progress: &mut dyn FnMut(&Lancz
 /// eigenpairs to the tolerance, in fewer products when the guess is good. The dense path
 /// ignores it.
 pub fn solve_from(h: &CsrMatrix, opts: &SolveOptions, initial: &[Vec<f64>], progress: &mut dyn FnMut(&LanczosProgress)) -> Result<Solution> {
-    let small = h.nrows <= DENSE_LIMIT && !opts.force_iterative;
+    // `gpu` insists: it opens the adapter and runs the iterative solver there even on a
+    // problem small enough for the dense path (which runs on the CPU)
+    let gpu_asked = opts.backend == BackendChoice::Gpu;
+    let small = h.nrows <= DENSE_LIMIT && !opts.force_iterative && !gpu_asked;
+    let iterative;
+    let opts = if gpu_asked && !opts.force_iterative {
+        iterative = SolveOptions { force_iterative: true, ..opts.clone() };
+        &iterative
+    } else {
+        opts
+    };
     // (a closure: listing adapters for the per-rank choice is only worth it for the GPU)
     let adapter = || crate::parallel::adapter_for_rank(opts.adapter.as_deref());
     // in an MPI job each rank holds only its block: the binding limits apply to that
@@ -357,13 +428,24 @@ pub fn solve_from(h: &CsrMatrix, opts: &SolveOptions, initial: &[Vec<f64>], prog
 
 /// Tolerance floor of a backend computing in `bits`-bit floats: f32 cannot resolve a
 /// residual much below a few ulps of ‖H‖.
+/// In f64 the residual of an eigenpair cannot be resolved much below ~100 ulps of ‖H‖
+/// (and the convergence test allows 10× slack, with a floor of 1e-13·‖H‖): a smaller
+/// tolerance is raised to 1e-12 with a notice, instead of being "met" by rounding.
 pub fn tolerance_floor(bits: u32) -> f64 {
     if bits >= 64 {
-        0.0
+        F64_TOLERANCE_FLOOR
     } else {
         1e-6
     }
 }
+
+/// The smallest relative eigenpair tolerance an f64 solve is run to.
+pub const F64_TOLERANCE_FLOOR: f64 = 1e-12;
+
+/// The smallest Poisson / self-consistent tolerance (V) the device solve is run to: the
+/// Newton updates of φ (potentials of order 1 V, residuals in f64) do not resolve much
+/// below ~1e-12 V.
+pub const POISSON_TOLERANCE_FLOOR_V: f64 = 1e-12;
 
 /// Rayleigh–Ritz with H in f64 on the host over the given vectors: the eigenpairs and true
 /// residuals of a solve done in lower precision. Runs on the (parallel) CPU backend.
@@ -395,7 +477,10 @@ fn refine_on_host(h: &CsrMatrix, vectors: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f
     let g = cpu.block_dot(&q, &hq);
     let g = nalgebra::DMatrix::from_column_slice(k, k, &g);
     let g = (&g + g.transpose()) * 0.5;
-    let eig = nalgebra::SymmetricEigen::new(g);
+    let Some(eig) = dense::symmetric_eigen(g) else {
+        // non-finite vectors or products: NaN energies and residuals, flagged by the caller
+        return (vec![f64::NAN; k], q, vec![f64::NAN; k]);
+    };
     let mut order: Vec<usize> = (0..k).collect();
     order.sort_by(|&a, &b| eig.eigenvalues[a].total_cmp(&eig.eigenvalues[b]));
     let values: Vec<f64> = order.iter().map(|&c| eig.eigenvalues[c]).collect();
@@ -432,6 +517,11 @@ pub fn solve_with_from<B: Backend>(
     if k == 0 {
         return Err(QdError::input("solve.states", "must be at least 1"));
     }
+    if let Some(row) = first_non_finite_row(h) {
+        // (an operator built from the input is checked before, as an input error: here a
+        // potential computed by the self-consistent loop has gone non-finite)
+        return Ok(Solution::failed(opts, &be.name(), format!("the Hamiltonian has a non-finite entry in row {row}: the potential or the masses are not finite there")));
+    }
     let mut sol = if n <= DENSE_LIMIT && !opts.force_iterative {
         let (values, vectors) = dense::lowest_eigenpairs(h, k);
         let norm = h.norm_inf();
@@ -461,12 +551,27 @@ pub fn solve_with_from<B: Backend>(
             max_matvecs: opts.max_matvecs,
             eigensolver_s: 0.0,
             refine_s: 0.0,
+            tolerance_requested: opts.tolerance,
+            notices: vec![format!(
+                "{n} unknowns (at most {DENSE_LIMIT}): solved by dense diagonalisation on the CPU, exact to rounding; solve.tolerance and solve.max_iterations do not apply"
+            )],
+            failure: None,
         }
     } else {
         let a = be.upload_matrix(h);
         // the accepted tolerance; a low-precision backend iterates to a quarter of it, so
         // that the f64 check on the host passes
-        let tol = opts.tolerance.max(tolerance_floor(be.precision_bits()));
+        let floor = tolerance_floor(be.precision_bits());
+        let tol = opts.tolerance.max(floor);
+        let mut notices = Vec::new();
+        if opts.tolerance < floor {
+            notices.push(format!(
+                "solve.tolerance = {:e} is below what {}-bit arithmetic on the {} backend can resolve: solved to {floor:e} (‖Hψ − Eψ‖ ≤ {floor:e}·‖H‖)",
+                opts.tolerance,
+                be.precision_bits(),
+                be.name()
+            ));
+        }
         let inner_tol = if be.precision_bits() < 64 { tol / 4.0 } else { tol };
         let lo = LanczosOptions {
             nev: k,
@@ -512,10 +617,28 @@ pub fn solve_with_from<B: Backend>(
             max_matvecs: opts.max_matvecs,
             eigensolver_s,
             refine_s,
+            tolerance_requested: opts.tolerance,
+            notices,
+            failure: None,
         }
     };
     if sol.energies.len() < k {
         sol.converged = false;
+    }
+    // no non-finite number is ever converged
+    let bad_state = (0..sol.energies.len()).find(|&i| {
+        !sol.energies[i].is_finite()
+            || !sol.residuals.get(i).is_some_and(|r| r.is_finite())
+            || sol.vectors.get(i).is_none_or(|v| v.iter().any(|x| !x.is_finite()))
+    });
+    if let Some(i) = bad_state {
+        sol.converged = false;
+        sol.failure = Some(format!(
+            "state {i} came out non-finite (energy {} eV, residual {} eV; ‖H‖ ≈ {:.3e} eV): the arithmetic overflowed, check the masses and potentials",
+            sol.energies[i],
+            sol.residuals.get(i).copied().unwrap_or(f64::NAN),
+            h.norm_inf()
+        ));
     }
     for v in &mut sol.vectors {
         let nrm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
@@ -658,21 +781,44 @@ pub fn run_loaded_with(
     }
     let mut sopts = SolveOptions::from_scene(&loaded.scene);
     sopts.adapter = opts.adapter.clone();
+    let backend_notices = check_precision_request(&loaded)?;
     let problem = prepare(&loaded, sopts.states)?;
     let mut timings = Timings { setup: t0.elapsed().as_secs_f64(), ..Default::default() };
     let t1 = Instant::now();
     let h = problem.hamiltonian();
+    check_operator(&problem, &h)?;
     timings.assemble = t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
     let initial: &[Vec<f64>] = match warm {
         Some(w) if w.fits(&problem.grid) => &w.vectors,
         _ => &[],
     };
-    let sol = solve_from(&h, &sopts, initial, progress)?;
+    let mut sol = match solve_from(&h, &sopts, initial, progress) {
+        Ok(s) => s,
+        // exit 3 writes flagged results: a solver that gave up is reported, not lost
+        Err(QdError::NotConverged(why)) => Solution::failed(&sopts, "none", why),
+        Err(e) => return Err(e),
+    };
+    sol.notices.splice(0..0, backend_notices);
+    for n in &sol.notices {
+        notice_once(n);
+    }
     timings.solve = t2.elapsed().as_secs_f64();
     let t3 = Instant::now();
     let mut results = results_json(&loaded, &problem, &h, &sol, &timings);
     results["solver"]["warm_start"] = json!(!initial.is_empty() && sol.method != "dense");
+    results["solver"]["tolerance_requested"] = json!(sol.tolerance_requested);
+    results["solver"]["tolerance_used"] = if sol.method == "dense" { Value::Null } else { json!(sol.tolerance) };
+    results["solver"]["max_iterations_applies"] = json!(sol.method != "dense");
+    results["solver"]["notices"] = json!(sol.notices);
+    if let Some(why) = &sol.failure {
+        results["reason"] = json!(why);
+    } else if !sol.converged {
+        results["reason"] = json!(format!(
+            "the eigensolver did not converge within solve.max_iterations = {} operator applications",
+            sol.max_matvecs
+        ));
+    }
     let mut out_dir = PathBuf::new();
     if let Some(out_path) = out {
         let dir = OutputDir::create(out_path, &loaded.input_files())?;
@@ -693,6 +839,64 @@ pub fn run_loaded_with(
     Ok(RunReport { out_dir, converged: sol.converged, energies: sol.energies, results, warm })
 }
 
+/// The GPU precision asked for (`QDSIM_GPU_PRECISION`, which `--gpu-precision` sets) is
+/// valid, and the notices it gives: a precision on a scene that runs on the cpu backend
+/// does not apply (the CPU computes in f64).
+pub fn check_precision_request(loaded: &LoadedScene) -> Result<Vec<String>> {
+    let asked = crate::backend::gpu::precision_from_env()?;
+    Ok(match asked {
+        Some(p) if loaded.scene.solve.backend == BackendChoice::Cpu => {
+            vec![format!("the GPU precision {p} (QDSIM_GPU_PRECISION or --gpu-precision) does not apply: the scene runs on the cpu backend, which computes in f64")]
+        }
+        _ => Vec::new(),
+    })
+}
+
+/// Which field a cell's material comes from: `background.material` or
+/// `regions[i].material`, and the material's name, for input errors about that cell.
+fn cell_material(p: &Problem, cell: usize) -> (String, String) {
+    let f = p.map.dominant.get(cell).copied().unwrap_or(0) as usize;
+    let field = if f == 0 { "background.material".to_string() } else { format!("regions[{}].material", f - 1) };
+    let name = p.fills.get(f).map(|x| format!("{} ({})", x.material.name, x.label)).unwrap_or_default();
+    (field, name)
+}
+
+/// The assembled Schrödinger operator holds only finite numbers: a non-finite band edge,
+/// mass or potential from the input is an input error naming the cell and its material.
+pub fn check_operator(p: &Problem, h: &CsrMatrix) -> Result<()> {
+    check_material_fields(p)?;
+    let what = if let Some(c) = p.potential.iter().position(|x| !x.is_finite()) {
+        Some((c, format!("the potential is {} eV", p.potential[c])))
+    } else {
+        first_non_finite_row(h).map(|c| (c, "the Hamiltonian's row overflows (ħ²/2m*h² or the potential beyond the range of f64)".to_string()))
+    };
+    cell_error(p, what)
+}
+
+/// The band edge and ħ²/2m* of every cell are finite (an input error naming the cell's
+/// material otherwise).
+fn check_material_fields(p: &Problem) -> Result<()> {
+    let nonfinite = |v: &[f64]| v.iter().position(|x| !x.is_finite());
+    let what = if let Some(c) = nonfinite(&p.band_edge) {
+        Some((c, format!("the band edge is {}", p.band_edge[c])))
+    } else {
+        nonfinite(&p.kinetic).map(|c| (c, format!("ħ²/2m* is {} eV nm² (effective mass {} m0)", p.kinetic[c], HBAR2_OVER_2M0_EV_NM2 / p.kinetic[c])))
+    };
+    cell_error(p, what)
+}
+
+/// The input error for `what` = (cell, what is wrong there), naming the cell's material.
+fn cell_error(p: &Problem, what: Option<(usize, String)>) -> Result<()> {
+    match what {
+        None => Ok(()),
+        Some((c, why)) => {
+            let (field, name) = cell_material(p, c);
+            let at: Vec<String> = p.grid.center(c)[..p.grid.dim].iter().map(|x| format!("{x:.3}")).collect();
+            Err(QdError::input(field, format!("{why} at cell {c} ({} nm), material {name}: not a finite number; check the material's parameters", at.join(", "))))
+        }
+    }
+}
+
 /// The results document (without timings and file list, which `run` adds).
 pub fn results_json(loaded: &LoadedScene, p: &Problem, h: &CsrMatrix, sol: &Solution, timings: &Timings) -> Value {
     let scene = &loaded.scene;
@@ -710,7 +914,7 @@ pub fn results_json(loaded: &LoadedScene, p: &Problem, h: &CsrMatrix, sol: &Solu
                 "energy_above_band_edge_mev": (e - e0) * 1e3,
                 "residual_ev": r,
                 "relative_residual": r / sol.norm_estimate.max(f64::MIN_POSITIVE),
-                "converged": sol.method == "dense" || r <= 10.0 * thresh.max(1e-14 * sol.norm_estimate),
+                "converged": r.is_finite() && e.is_finite() && (sol.method == "dense" || r <= 10.0 * thresh.max(1e-14 * sol.norm_estimate)),
             })
         })
         .collect();

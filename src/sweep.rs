@@ -39,6 +39,11 @@ use crate::scene::path::{parse_assignment, with_value, JsonPath, Step};
 use crate::scene::{parse_scene, BackendChoice, LoadedScene};
 use crate::simulation::{self, RunOptions, WarmStart};
 
+/// The most points a sweep may have (a range's count, a list's length, the scene's
+/// `sweep.values`): checked before any point is built, so that a mistyped count
+/// (`1:300:100000000`) is an input error, not an allocation of gigabytes.
+pub const MAX_SWEEP_POINTS: usize = 10_000;
+
 /// One swept field: its path and its values, in order.
 #[derive(Clone, Debug)]
 pub struct Parameter {
@@ -63,7 +68,11 @@ impl SweepSpec {
         }
         let mut parameters = Vec::with_capacity(sets.len());
         for s in sets {
+            // (parse_assignment refuses counts above MAX_SWEEP_POINTS before building them)
             let (path, values) = parse_assignment(s)?;
+            if values.len() > MAX_SWEEP_POINTS {
+                return Err(too_many("--set", &format!("`{s}`"), values.len()));
+            }
             let values = values.into_iter().map(tidy).collect();
             if parameters.iter().any(|p: &Parameter| p.path == path) {
                 return Err(QdError::input("--set", format!("`{path}` is set twice")));
@@ -94,6 +103,13 @@ impl SweepSpec {
             )
         })?;
         let path = JsonPath::parse(&sw.parameter)?;
+        let count = match &sw.values {
+            crate::scene::SweepValues::List(v) => v.len(),
+            crate::scene::SweepValues::Range(r) => r.steps,
+        };
+        if count > MAX_SWEEP_POINTS {
+            return Err(too_many("sweep.values", &format!("the sweep of `{}`", sw.parameter), count));
+        }
         let values = sw.values.values().into_iter().map(tidy).collect();
         Ok(SweepSpec { parameters: vec![Parameter { path, values }], source: "sweep" })
     }
@@ -111,6 +127,14 @@ impl SweepSpec {
     pub fn describe(&self, i: usize) -> String {
         self.parameters.iter().map(|p| format!("{} = {}", p.path, p.values[i])).collect::<Vec<_>>().join(", ")
     }
+}
+
+/// The error of a sweep with more than [`MAX_SWEEP_POINTS`] points.
+pub fn too_many(field: &str, what: &str, count: usize) -> QdError {
+    QdError::input(
+        field,
+        format!("{what} gives {count} points; a sweep has at most {MAX_SWEEP_POINTS} points (split it into several sweeps)"),
+    )
 }
 
 /// A number rounded to 12 significant digits, so that a range's values read as written
@@ -177,8 +201,17 @@ pub fn default_out_dir(scene_path: &Path) -> PathBuf {
 
 /// Every point's scene, checked. The base scene's `sweep` block is dropped from each.
 pub fn points(loaded: &LoadedScene, spec: &SweepSpec, run: &RunOptions) -> Result<Vec<LoadedScene>> {
+    points_with(loaded, spec, run, &mut |_, _| {})
+}
+
+/// [`points`], telling `checked(i, total)` how far the checks have got (every few hundred
+/// milliseconds and at the end), so that a long sweep is not checked in silence.
+pub fn points_with(loaded: &LoadedScene, spec: &SweepSpec, run: &RunOptions, checked: &mut dyn FnMut(usize, usize)) -> Result<Vec<LoadedScene>> {
     if spec.is_empty() {
         return Err(QdError::input(spec.source, "no values to sweep"));
+    }
+    if spec.len() > MAX_SWEEP_POINTS {
+        return Err(too_many(spec.source, &format!("the sweep of `{}`", spec.parameters[0].path), spec.len()));
     }
     let mut base = simulation::apply_overrides(loaded, run)?;
     base.scene.sweep = None;
@@ -191,8 +224,15 @@ pub fn points(loaded: &LoadedScene, spec: &SweepSpec, run: &RunOptions) -> Resul
         p.path.set(&mut json.clone(), Value::Null).map_err(|e| relabel(e, spec.source))?;
     }
     let db = simulation::material_db(&base)?;
+    // the machine's free memory once, not once per point
+    let avail = simulation::available_memory();
     let mut out = Vec::with_capacity(spec.len());
+    let mut last_report = Instant::now();
     for i in 0..spec.len() {
+        if last_report.elapsed().as_secs_f64() > 0.2 {
+            checked(i, spec.len());
+            last_report = Instant::now();
+        }
         let at = format!("sweep point {i} ({})", spec.describe(i));
         let mut v = json.clone();
         for p in &spec.parameters {
@@ -204,7 +244,7 @@ pub fn points(loaded: &LoadedScene, spec: &SweepSpec, run: &RunOptions) -> Resul
             let pt = LoadedScene { scene, path: base.path.clone(), base_dir: base.base_dir.clone() };
             simulation::resolve_fills(&pt.scene, &db)?;
             let grid = Grid::from_domain(&pt.scene.domain)?;
-            simulation::check_memory(&pt.scene, &grid, pt.scene.solve.states)?;
+            simulation::check_memory_against(&pt.scene, &grid, pt.scene.solve.states, avail)?;
             Ok(pt)
         };
         match check() {
@@ -215,6 +255,7 @@ pub fn points(loaded: &LoadedScene, spec: &SweepSpec, run: &RunOptions) -> Resul
             Err(e) => return Err(e),
         }
     }
+    checked(spec.len(), spec.len());
     Ok(out)
 }
 
@@ -275,7 +316,9 @@ pub fn run(
     progress: &mut dyn FnMut(&LanczosProgress),
 ) -> Result<SweepReport> {
     let t0 = Instant::now();
-    let mut scenes = points(loaded, spec, &opts.run)?;
+    let mut scenes = points_with(loaded, spec, &opts.run, &mut |i, total| {
+        on_point(&PointStart { index: i, total, label: "checking the scenes of the points before solving" })
+    })?;
     // "auto" without a hardware adapter is the CPU: decide once, not with a notice per point
     if opts.run.adapter.is_none() && scenes.iter().any(|s| s.scene.solve.backend == BackendChoice::Auto) {
         let hw = crate::backend::gpu::list_adapters().iter().any(|a| a.device_type != "Cpu" && a.immediates);
@@ -443,6 +486,7 @@ fn summary_json(loaded: &LoadedScene, spec: &SweepSpec, opts: &SweepOptions, poi
                 "values": values,
                 "status": if p.converged { "converged" } else { "not_converged" },
                 "converged": p.converged,
+                "reason": r.get("reason"),
                 "energies_ev": p.energies,
                 "states": r["states"],
                 "reference": r["reference"],

@@ -326,4 +326,68 @@ fn continuum_density_above_a_cut() {
     // (erfc 2 = 4.677734981047266e-3)
     let d = continuum_electron_density(Statistics::Boltzmann, 1.0, 0.0, 0.0, 0.0, kt, 4.0);
     assert!(rel(d.value, 4.677734981047266e-3 + 2.0 * (4.0 / PI).sqrt() * (-4.0f64).exp()) < 1e-7, "{d:?}");
+
+/// Issue 11 items 4 and 7: non-finite numbers arising in a device solve used to end in
+/// exit 3 with nothing written (a contact at 1e3 V overflows the electron density), and a
+/// NaN update compared false with the tolerance (`f64::max` skipped it). Now the solve stops
+/// at the last finite potential, never converged, and the results are written and flagged
+/// with the reason. (The scene is built in-process without validation, so that this stays a
+/// test of the solver whatever bounds validation puts on voltages.)
+#[test]
+fn non_finite_numbers_in_a_device_solve_are_flagged_and_written() {
+    let d = common::tmpdir("device", "non-finite");
+    let text = pn(1e16, 4.0, "boltzmann").replace(r#"{ "face": "x_min", "type": "ohmic" }"#, r#"{ "face": "x_min", "type": "ohmic", "voltage": 1e3 }"#);
+    assert!(text.contains("1e3"));
+    let l = loaded(&text);
+    let out = d.join("out");
+    let opts = qdsim_gpu::simulation::RunOptions { backend: Some(qdsim_gpu::scene::BackendChoice::Cpu), ..Default::default() };
+    let (report, phi) = qdsim_gpu::self_consistent::run(&l, &opts, Some(&out), None, &mut |_| {}).expect("flagged results, not an error");
+    assert!(!report.converged);
+    assert!(phi.iter().all(|v| v.is_finite()), "the potential is the last finite iterate");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(r["status"], "not_converged");
+    let why = r["reason"].as_str().expect("a reason");
+    assert!(why.contains("not finite"), "{why}");
+    assert_eq!(r["self_consistency"]["stopped_because"].as_str(), Some(why));
+    assert!(r["classical_poisson"]["failure"].is_string());
+    assert!(out.join("potential_v.npy").exists());
+    // Newton from a NaN potential: not converged, with the reason, never "converged"
+    let (model, _) = prepare_device(&loaded(&pn(1e16, 4.0, "boltzmann"))).unwrap();
+    let mut phi = model.initial_potential();
+    phi[7] = f64::NAN;
+    let rep = model.solve_poisson(&CpuBackend::new(), &mut phi, None, 1e-6, 20).unwrap();
+    assert!(!rep.converged && rep.failure.is_some(), "{rep:?}");
+    // a tolerance below f64's reach is raised, with a notice
+    let tight = loaded(&pn(1e16, 4.0, "boltzmann").replace(r#""tolerance": 1e-9"#, r#""tolerance": 1e-300"#));
+    let (model, _) = prepare_device(&tight).unwrap();
+    let sol = solve_device(&CpuBackend::new(), &tight, &model, &SolveOptions::from_scene(&tight.scene), None, &mut |_| {}).unwrap();
+    assert!(sol.converged, "{:?}", sol.classical);
+    assert_eq!(sol.tolerance_v, 1e-12);
+    assert!(sol.notices.iter().any(|n| n.contains("1e-300") && n.contains("1e-12")), "{:?}", sol.notices);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Issue 11 item 4, input side: a tabulated potential with a NaN is bad input (exit 2, the
+/// potential named, nothing written), never a NaN energy called converged.
+#[test]
+fn a_nan_in_a_tabulated_potential_is_an_input_error() {
+    let d = common::tmpdir("device", "nan-npy");
+    let mut v = vec![0.0; 100];
+    v[37] = f64::NAN;
+    qdsim_gpu::output::npy::write_npy(&d.join("pot.npy"), &[100], &v).unwrap();
+    let scene = d.join("s.json");
+    std::fs::write(
+        &scene,
+        r#"{ "domain": { "size": [20.0], "spacing": 0.2 }, "background": { "material": "GaAs" },
+             "potentials": [ { "type": "file", "path": "pot.npy" } ], "solve": { "states": 2, "backend": "cpu" } }"#,
+    )
+    .unwrap();
+    let out = d.join("out");
+    let o = bin().args(["solve", scene.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]).output().unwrap();
+    let t = common::text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.lines().next().unwrap_or("").starts_with("error: invalid input at `potentials"), "{t}");
+    assert!(!t.contains("panicked"), "{t}");
+    assert!(!out.exists());
+    let _ = std::fs::remove_dir_all(&d);
 }

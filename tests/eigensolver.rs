@@ -9,6 +9,8 @@ use qdsim_gpu::backend::CpuBackend;
 use qdsim_gpu::linalg::lanczos::{lowest_eigenpairs, LanczosOptions};
 use qdsim_gpu::linalg::{dense, CsrMatrix};
 
+mod common;
+
 /// splitmix64: a small deterministic generator (no extra dependencies).
 struct Rng(u64);
 impl Rng {
@@ -209,4 +211,174 @@ fn rotated_diagonal_with_multiplicities() {
     let a = CsrMatrix::from_triplets(n, n, &t);
     let m = compare("Q D Q^T", &a, 10, 4);
     assert_eq!(m, vec![1, 4, 2, 3]);
+}
+
+// ---- issue 11: honest tolerances and backends, no non-finite number converged ----
+
+/// A 1D well: `spacing` 0.1 nm gives 500 cells (Lanczos), 0.25 nm 200 cells (dense).
+fn well(spacing: f64, solve: &str) -> String {
+    format!(
+        r#"{{
+  "domain": {{ "size": [50.0], "spacing": {spacing} }},
+  "background": {{ "material": "AlGaAs", "x": 0.3 }},
+  "regions": [ {{ "shape": {{ "type": "layer", "axis": "x", "from": -3.0, "to": 3.0 }}, "material": "GaAs" }} ],
+  "solve": {{ "states": 2, "backend": "cpu"{solve} }},
+  "output": {{ "npy": false, "vtk": false, "plots": false }}
+}}"#
+    )
+}
+
+fn results(out: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap()
+}
+
+/// A tolerance of 1e-300 used to be "met" at a relative residual of 1e-15: it is raised to
+/// f64's reach (1e-12) with a notice on stderr and in results.json; the dense path says
+/// that tolerance and max_iterations do not apply to it.
+#[test]
+fn tolerance_below_reach_is_raised_with_a_notice_and_the_dense_path_says_what_does_not_apply() {
+    let d = common::tmpdir("eigen", "tolerance");
+    let scene = d.join("well.json");
+    std::fs::write(&scene, well(0.1, r#", "tolerance": 1e-300"#)).unwrap();
+    let out = d.join("out");
+    let o = common::run(&["solve", scene.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    let t = common::text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("notice: solve.tolerance = 1e-300") && t.contains("solved to 1e-12"), "{t}");
+    let r = results(&out);
+    let s = &r["solver"];
+    assert_eq!(s["method"], "lanczos");
+    assert_eq!(s["tolerance_requested"].as_f64(), Some(1e-300));
+    assert_eq!(s["tolerance_used"].as_f64(), Some(1e-12));
+    assert!(s["notices"][0].as_str().unwrap().contains("1e-12"), "{s}");
+    for st in r["states"].as_array().unwrap() {
+        assert!(st["relative_residual"].as_f64().unwrap() <= 1e-11, "{st}");
+    }
+    // 200 cells: dense; max_iterations = 1 does not apply, and it says so
+    let small = d.join("small.json");
+    std::fs::write(&small, well(0.25, r#", "max_iterations": 1"#)).unwrap();
+    let out2 = d.join("small.out");
+    let o = common::run(&["solve", small.to_str().unwrap(), "--out", out2.to_str().unwrap(), "--quiet"]);
+    let t = common::text(&o);
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    assert!(t.contains("notice: 200 unknowns") && t.contains("max_iterations do not apply"), "{t}");
+    let r = results(&out2);
+    assert_eq!(r["solver"]["method"], "dense");
+    assert_eq!(r["solver"]["max_iterations_applies"], false);
+    assert!(r["solver"]["tolerance_used"].is_null());
+    assert!(r["solver"]["notices"][0].as_str().unwrap().contains("dense"));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Overflowing or NaN operators used to come out "converged" with NaN energies: every
+/// path (dense, Lanczos, with and without the filter) now reports them not converged, with
+/// the reason, and never hangs; results.json says not_converged with the reason. A
+/// non-finite operator built from the input is an input error naming the material.
+#[test]
+fn non_finite_operators_are_never_converged() {
+    use qdsim_gpu::simulation::{self, SolveOptions};
+    let opts = |n: usize, iterative: bool| SolveOptions {
+        states: 3,
+        tolerance: 1e-8,
+        max_matvecs: 20_000,
+        block_size: 1,
+        backend: qdsim_gpu::scene::BackendChoice::Cpu,
+        adapter: None,
+        force_iterative: iterative,
+        filter_degree: if n > 10_000 { 16 } else { 0 },
+    };
+    for n in [50usize, 3000, 12_000] {
+        // a chain whose entries are finite but whose products overflow, and one with a NaN
+        let huge = |i: usize| 1e300 * (1.0 + (i % 7) as f64);
+        let mut t: Vec<(usize, usize, f64)> = (0..n).map(|i| (i, i, huge(i))).collect();
+        for i in 1..n {
+            t.push((i, i - 1, -1e299));
+            t.push((i - 1, i, -1e299));
+        }
+        let overflow = CsrMatrix::from_triplets(n, n, &t);
+        let mut t2 = laplacian_1d(n);
+        t2.push((n / 2, n / 2, f64::NAN));
+        let nan = CsrMatrix::from_triplets(n, n, &t2);
+        for (name, h) in [("overflow", &overflow), ("nan", &nan)] {
+            for iterative in [false, true] {
+                if !iterative && n > 400 {
+                    continue; // the dense path is for small problems only
+                }
+                let sol = simulation::solve(h, &opts(n, iterative), &mut |_| {}).unwrap();
+                assert!(!sol.converged, "{name} n = {n} iterative {iterative}: {:?}", sol.energies);
+                let why = sol.failure.as_deref().unwrap_or_else(|| panic!("{name} n = {n}: no reason given"));
+                assert!(why.contains("non-finite"), "{name}: {why}");
+            }
+        }
+    }
+    // the results document of such a solve: not_converged, the reason, no state converged
+    let text = well(0.25, "");
+    let loaded = qdsim_gpu::scene::LoadedScene {
+        scene: qdsim_gpu::scene::parse_scene(&text).unwrap(),
+        path: "well.json".into(),
+        base_dir: ".".into(),
+    };
+    let mut p = simulation::prepare(&loaded, 2).unwrap();
+    // a NaN potential that got past the input checks (as a self-consistent potential may)
+    p.potential[5] = f64::NAN;
+    let h = p.hamiltonian();
+    let e = simulation::check_operator(&p, &h).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("background.material") && e.to_string().contains("potential"), "{e}");
+    let sol = simulation::solve(&h, &opts(h.nrows, false), &mut |_| {}).unwrap();
+    assert!(!sol.converged && sol.failure.is_some());
+    let r = simulation::results_json(&loaded, &p, &h, &sol, &Default::default());
+    assert_eq!(r["status"], "not_converged");
+    assert!(r["states"].as_array().unwrap().iter().all(|s| s["converged"] == false), "{}", r["states"]);
+    // a non-finite mass from the input: exit 2, naming the cell's material
+    p.potential[5] = 0.3;
+    p.kinetic[100] = f64::INFINITY;
+    let h = p.hamiltonian();
+    let e = simulation::check_operator(&p, &h).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("regions[0].material") && e.to_string().contains("GaAs"), "{e}");
+}
+
+/// `--backend gpu` on a small scene used to run densely on the CPU and ignore
+/// `--adapter 99`; `QDSIM_GPU_PRECISION=f128` and `--gpu-precision f64 --backend cpu` were
+/// ignored. Now: a bad adapter or precision is exit 2 naming it (nothing written), and gpu
+/// runs the iterative solver on the GPU (where an adapter exists; lavapipe in CI).
+#[test]
+fn gpu_backend_insists_and_bad_precision_requests_are_input_errors() {
+    let d = common::tmpdir("eigen", "gpu-insists");
+    let scene = d.join("small.json");
+    std::fs::write(&scene, well(0.25, "")).unwrap();
+    let out = d.join("out");
+    let (sc, o_s) = (scene.to_str().unwrap(), out.to_str().unwrap());
+    let cases: [(&[&str], Option<&str>, &str); 4] = [
+        (&["--backend", "gpu", "--adapter", "99"], None, "error: invalid input at `--adapter`"),
+        (&["--backend", "cpu", "--gpu-precision", "f64"], None, "error: invalid input at `--gpu-precision`"),
+        (&["--backend", "cpu"], Some("f128"), "error: invalid input at `QDSIM_GPU_PRECISION`: 'f128'"),
+        (&["--backend", "gpu"], Some("f128"), "error: invalid input at `QDSIM_GPU_PRECISION`: 'f128'"),
+    ];
+    for (extra, env, first) in cases {
+        let mut c = common::bin();
+        c.args(["solve", sc, "--out", o_s, "--quiet"]).args(extra);
+        if let Some(v) = env {
+            c.env("QDSIM_GPU_PRECISION", v);
+        }
+        let o = c.output().unwrap();
+        let t = common::text(&o);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {t}");
+        let line = t.lines().find(|l| l.starts_with("error:")).unwrap_or("");
+        assert!(line.starts_with(first), "{extra:?}: {t}");
+        assert!(!t.contains("panicked"), "{t}");
+        assert!(!out.exists(), "{extra:?}: output written");
+    }
+    let o = common::run(&["solve", sc, "--out", o_s, "--quiet", "--backend", "gpu"]);
+    let t = common::text(&o);
+    if o.status.code() == Some(2) && t.contains("no GPU adapter") && std::env::var("QDSIM_REQUIRE_GPU").is_err() {
+        eprintln!("no GPU adapter: skipping the run on the GPU");
+        return;
+    }
+    assert_eq!(o.status.code(), Some(0), "{t}");
+    let r = results(&out);
+    assert_eq!(r["backend"]["name"], "gpu");
+    assert_eq!(r["solver"]["method"], "lanczos", "200 unknowns on the GPU: the iterative solver, not the CPU's dense path");
+    let _ = std::fs::remove_dir_all(&d);
 }

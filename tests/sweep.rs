@@ -217,3 +217,48 @@ fn every_shipped_sweep_scene_validates_at_every_point() {
         assert!(pts.iter().all(|s| s.scene.sweep.is_none()));
     }
 }
+
+/// Issue 11 item 8: `--set temperature=1:300:100000000` used to allocate 59 GB and abort;
+/// the point count is capped (10 000) and checked before any point is built, for `--set`
+/// ranges and lists and for the scene's sweep block alike: exit 2 naming the argument or
+/// field, at once, nothing written. A sweep's checks report their progress.
+#[test]
+fn sweep_point_count_is_capped_before_anything_is_built() {
+    let d = tmpdir("cap");
+    let s = scene(&d);
+    let out = d.join("out");
+    let list = format!("temperature={}", vec!["300"; 10_001].join(","));
+    for (arg, shown) in [("temperature=1:300:100000000", "100000000 points"), (list.as_str(), "10001 points")] {
+        let t0 = std::time::Instant::now();
+        let o = run(&["sweep", s.to_str().unwrap(), "--set", arg, "--out", out.to_str().unwrap(), "--quiet"]);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{t}");
+        let first = t.lines().next().unwrap_or("");
+        assert!(first.starts_with("error: invalid input at `--set`"), "{first}");
+        assert!(first.contains(shown) && first.contains("at most 10000 points"), "{first}");
+        assert!(!t.contains("panicked"), "{t}");
+        assert!(t0.elapsed().as_secs_f64() < 10.0, "refused after {:?}", t0.elapsed());
+        assert_eq!(only_entries(&d), vec!["well.json"]);
+    }
+    // the scene's sweep block: refused by validation, for solve and sweep alike
+    let mut v: serde_json::Value = serde_json::from_str(WELL).unwrap();
+    v["sweep"] = serde_json::json!({"parameter": "temperature", "values": {"from": 1, "to": 300, "steps": 100_000_000u64}});
+    let big = d.join("big.json");
+    std::fs::write(&big, v.to_string()).unwrap();
+    for cmd in ["sweep", "solve"] {
+        let o = run(&[cmd, big.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {t}");
+        assert!(t.lines().next().unwrap_or("").starts_with("error: invalid input at `sweep.values`"), "{cmd}: {t}");
+        assert!(t.contains("at most 10000 points"), "{cmd}: {t}");
+        assert!(!out.exists());
+    }
+    // the checks of many points tell how far they have got, ending at (total, total)
+    let loaded = qdsim_gpu::scene::load_scene(&s).unwrap();
+    let spec = qdsim_gpu::sweep::SweepSpec::from_sets(&["temperature=4:300:2000".to_string()]).unwrap();
+    let mut seen = Vec::new();
+    let pts = qdsim_gpu::sweep::points_with(&loaded, &spec, &Default::default(), &mut |i, n| seen.push((i, n))).unwrap();
+    assert_eq!(pts.len(), 2000);
+    assert_eq!(seen.last(), Some(&(2000, 2000)), "{seen:?}");
+    let _ = std::fs::remove_dir_all(&d);
+}

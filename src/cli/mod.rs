@@ -427,6 +427,9 @@ fn rank_prefix() -> String {
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Solve { scene, out, overrides, quiet, stats, gpu_precision, placement } => {
+            if gpu_precision.is_some() && matches!(overrides.backend, Some(BackendArg::Cpu)) {
+                return Err(QdError::input("--gpu-precision", "sets the GPU's arithmetic, but --backend cpu was given (the CPU computes in f64): drop one of them"));
+            }
             if let Some(p) = gpu_precision {
                 // read by GpuBackend::new; set before any thread starts
                 std::env::set_var("QDSIM_GPU_PRECISION", p);
@@ -722,6 +725,9 @@ fn solve(scene: PathBuf, opts: RunOptions, quiet: bool, stats: bool) -> Result<i
             r["self_consistency"]["tolerance_v"],
             report.out_dir.display()
         );
+        Ok(EXIT_NOT_CONVERGED)
+    } else if let Some(why) = report.results["reason"].as_str() {
+        root_eprintln!("error: {why}; results were written to {} and flagged \"not_converged\"", report.out_dir.display());
         Ok(EXIT_NOT_CONVERGED)
     } else {
         root_eprintln!(

@@ -343,7 +343,10 @@ pub fn lowest_eigenpairs_from<B: Backend>(
         let g = be.block_dot(&x, &hx);
         let gm = DMatrix::from_column_slice(k, k, &g);
         let gm = (&gm + gm.transpose()) * 0.5;
-        let eig = nalgebra::SymmetricEigen::new(gm);
+        let Some(eig) = super::dense::symmetric_eigen(gm) else {
+            // a non-finite projection (H or its products overflowed): stop, not converged
+            return non_finite(be, x, nev, matvecs, restarts, r.basis_size, b, opts.filter_degree);
+        };
         let mut order: Vec<usize> = (0..k).collect();
         order.sort_by(|&p, &q| eig.eigenvalues[p].total_cmp(&eig.eigenvalues[q]));
         let theta: Vec<f64> = order.iter().map(|&i| eig.eigenvalues[i]).collect();
@@ -416,6 +419,38 @@ fn chol_qr2<B: Backend>(be: &B, ws: Vec<B::Vector>, nrm0: &[f64], hnorm: f64) ->
     }
     let Some((q2, r2)) = pass(&q1) else { return Err(ws) };
     Ok((q2, r2 * r1))
+}
+
+/// The result of a solve that met a non-finite number: NaN values and residuals (which no
+/// tolerance accepts), the first `k` of `vectors` (padded with zero vectors), not converged.
+#[allow(clippy::too_many_arguments)]
+fn non_finite<B: Backend>(
+    be: &B,
+    mut vectors: Vec<B::Vector>,
+    k: usize,
+    matvecs: usize,
+    restarts: usize,
+    basis_size: usize,
+    block_size: usize,
+    filter_degree: usize,
+) -> EigenPairs<B::Vector> {
+    let n = vectors.first().map(|v| be.len(v)).unwrap_or(0);
+    vectors.truncate(k);
+    while vectors.len() < k {
+        vectors.push(be.alloc(n));
+    }
+    EigenPairs {
+        values: vec![f64::NAN; k],
+        vectors,
+        residuals: vec![f64::NAN; k],
+        norm_estimate: f64::NAN,
+        converged: false,
+        matvecs,
+        restarts,
+        basis_size,
+        block_size,
+        filter_degree,
+    }
 }
 
 fn truncate<V>(r: &mut EigenPairs<V>, k: usize) {
@@ -597,7 +632,10 @@ fn thick_restart<B: Backend>(
         // ---- Rayleigh–Ritz on the processed part
         let t = st.g.view((0, 0), (p, p)).clone_owned();
         let t = (&t + t.transpose()) * 0.5;
-        let eig = nalgebra::SymmetricEigen::new(t);
+        let Some(eig) = super::dense::symmetric_eigen(t) else {
+            // a non-finite projection (H or its products overflowed): stop, not converged
+            return non_finite(be, st.basis, nev.min(p), matvecs, restarts, mmax, b, 0);
+        };
         let mut order: Vec<usize> = (0..p).collect();
         order.sort_by(|&x, &y| eig.eigenvalues[x].partial_cmp(&eig.eigenvalues[y]).unwrap_or(std::cmp::Ordering::Equal));
         let theta: Vec<f64> = order.iter().map(|&i| eig.eigenvalues[i]).collect();

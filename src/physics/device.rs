@@ -164,6 +164,24 @@ pub struct NewtonReport {
     pub residual_cm3: f64,
     /// PCG iterations of all steps.
     pub cg_iterations: usize,
+    /// Why the iteration stopped early (a non-finite charge or update, a linear solve that
+    /// could not run); φ is then the last finite iterate and `converged` is false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+}
+
+/// The largest |x|, NaN when any x is NaN (`f64::max` would skip it).
+fn max_abs(v: impl IntoIterator<Item = f64>) -> f64 {
+    v.into_iter().fold(0.0f64, |m, x| if x.is_nan() || m.is_nan() { f64::NAN } else { m.max(x.abs()) })
+}
+
+/// The scene field a fill's material comes from (fill 0: the background, i + 1: regions[i]).
+fn fill_field(fill: usize) -> String {
+    if fill == 0 {
+        "background.material".into()
+    } else {
+        format!("regions[{}].material", fill - 1)
+    }
 }
 
 fn dominant(species: &[crate::grid::device::DopantSpecies], c: usize) -> (f64, Option<f64>) {
@@ -189,7 +207,58 @@ impl DeviceModel {
         let nv = per_fill(&|m| carriers::nv(m, t));
         let eps_r = per_fill(&|m| m.eps_r);
         let inv_me = per_fill(&|m| 1.0 / m.me);
+        // every per-cell parameter finite (and the permittivity and 1/m* positive): a
+        // non-finite one from the materials is an input error naming the cell's material
+        let checks: [(&str, &[f64], bool); 6] = [
+            ("the conduction-band edge (eV)", &ec0, false),
+            ("the valence-band edge (eV)", &ev0, false),
+            ("the conduction-band effective density of states (cm^-3)", &nc, true),
+            ("the valence-band effective density of states (cm^-3)", &nv, true),
+            ("the relative permittivity", &eps_r, true),
+            ("1/m* of electrons (1/m0)", &inv_me, true),
+        ];
+        for (what, v, positive) in checks {
+            if let Some(c) = v.iter().position(|x| !x.is_finite() || (positive && *x <= 0.0)) {
+                let f = map.dominant.get(c).copied().unwrap_or(0) as usize;
+                let name = materials.get(f).map(|m| m.name.clone()).unwrap_or_default();
+                let at: Vec<String> = grid.center(c)[..grid.dim].iter().map(|x| format!("{x:.3}")).collect();
+                return Err(QdError::input(
+                    fill_field(f),
+                    format!(
+                        "{what} of {name} at {t} K is {} at cell {c} ({} nm): {}; check the material's parameters",
+                        v[c],
+                        at.join(", "),
+                        if positive { "not a positive finite number" } else { "not a finite number" }
+                    ),
+                ));
+            }
+        }
         let bands: Vec<Bands> = (0..grid.len()).map(|c| Bands { ec0: ec0[c], ev0: ev0[c], nc: nc[c], nv: nv[c] }).collect();
+        // the charge-neutral potential of a cell, whose failure (no root: parameters out of
+        // any physical range) is an input error about `field`
+        let neutral = |field: &str, c: usize, d: &Doping, ef: f64| -> Result<f64> {
+            carriers::neutral_potential(opts.statistics, &bands[c], d, ef, kt).and_then(|v| {
+                if v.is_finite() {
+                    Ok(v)
+                } else {
+                    Err(QdError::NotConverged(format!("neutral potential {v}")))
+                }
+            }).map_err(|e| {
+                let f = map.dominant.get(c).copied().unwrap_or(0) as usize;
+                let name = materials.get(f).map(|m| m.name.clone()).unwrap_or_default();
+                let why = match e {
+                    QdError::NotConverged(m) | QdError::Internal(m) => m,
+                    other => other.to_string(),
+                };
+                QdError::input(
+                    field,
+                    format!(
+                        "no charge-neutral potential exists in cell {c} ({name}, donors {:.3e}, acceptors {:.3e} cm^-3, T = {t} K): {why}; the doping, temperature or material parameters are out of range",
+                        d.donors, d.acceptors
+                    ),
+                )
+            })
+        };
         let doping = DopingMap::paint(map, &scene.fill_dopings());
         let cell_doping = |c: usize| {
             let (nd, ed) = dominant(&doping.donors, c);
@@ -242,10 +311,13 @@ impl DeviceModel {
                 let v = match ct.kind {
                     ContactKind::Ohmic => {
                         // neutral at the contact's own Fermi level −V: φ0(E_F = 0) + V
-                        carriers::ohmic_potential(carriers::neutral_potential(opts.statistics, &bands[c], &cell_doping(c), 0.0, kt)?, ct.voltage)
+                        carriers::ohmic_potential(neutral(&format!("contacts[{k}]"), c, &cell_doping(c), 0.0)?, ct.voltage)
                     }
                     ContactKind::Schottky => carriers::schottky_potential(bands[c].ec0, ct.voltage, ct.barrier.unwrap_or(0.0)),
                 };
+                if !v.is_finite() {
+                    return Err(QdError::input(format!("contacts[{k}].voltage"), format!("gives a non-finite boundary potential ({v} V) at cell {c}")));
+                }
                 lo = lo.min(v);
                 hi = hi.max(v);
                 boundary_cells.push(BoundaryCellBc { face, cell: c, bc: FaceBc::Dirichlet(v) });
@@ -273,8 +345,11 @@ impl DeviceModel {
                 let gate = &scene.gates[gi];
                 let v = match gate.barrier {
                     Some(b) => carriers::schottky_potential(bands[c].ec0, gate.voltage, b),
-                    None => carriers::ohmic_potential(carriers::neutral_potential(opts.statistics, &bands[c], &cell_doping(c), 0.0, kt)?, gate.voltage),
+                    None => carriers::ohmic_potential(neutral(&format!("gates[{gi}]"), c, &cell_doping(c), 0.0)?, gate.voltage),
                 };
+                if !v.is_finite() {
+                    return Err(QdError::input(format!("gates[{gi}].voltage"), format!("gives a non-finite potential ({v} V) at cell {c}")));
+                }
                 fixed.push(FixedCell { cell: c, potential: v });
             }
         }
@@ -282,13 +357,24 @@ impl DeviceModel {
         problem.boundary_cells = boundary_cells;
         problem.fixed = fixed;
         let system = PoissonSystem::assemble(&problem)?;
+        if let Some(c) = (0..grid.len()).find(|&c| {
+            let r = system.matrix.row_ptr[c]..system.matrix.row_ptr[c + 1];
+            system.matrix.val[r].iter().any(|v| !v.is_finite()) || !system.boundary_rhs[c].is_finite()
+        }) {
+            let f = map.dominant.get(c).copied().unwrap_or(0) as usize;
+            return Err(QdError::input(
+                fill_field(f),
+                format!("the Poisson operator is not finite at cell {c} (permittivity {} over the spacing squared, or a boundary potential, overflows)", eps_r_cell(&system, c)),
+            ));
+        }
         let phi_neutral: Vec<f64> = (0..grid.len())
             .into_par_iter()
             .map(|c| {
                 // each carrier at its own Fermi level: neutral φ between the two estimates
                 let d = cell_doping(c);
                 let ef = if d.donors >= d.acceptors { ef_n } else { ef_p };
-                carriers::neutral_potential(opts.statistics, &bands[c], &d, ef, kt)
+                let f = map.dominant.get(c).copied().unwrap_or(0) as usize;
+                neutral(&if f == 0 { "background.doping".to_string() } else { format!("regions[{}].doping", f - 1) }, c, &d, ef)
             })
             .collect::<Result<Vec<f64>>>()?;
         Ok(DeviceModel {
@@ -410,16 +496,45 @@ impl DeviceModel {
             cg: crate::linalg::cg::CgOptions { tol: if f32_device { 1e-5 } else { 1e-8 }, max_iterations: 2000 },
             ..Default::default()
         };
-        let mut report = NewtonReport { iterations: 0, converged: false, last_update_v: f64::INFINITY, residual_cm3: f64::INFINITY, cg_iterations: 0 };
+        let mut report = NewtonReport { iterations: 0, converged: false, last_update_v: f64::INFINITY, residual_cm3: f64::INFINITY, cg_iterations: 0, failure: None };
         let step_scale = 4.0 * self.kt;
-        while report.iterations < max_iterations {
+        let at = |c: usize| -> String { self.grid.center(c)[..self.grid.dim].iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(", ") };
+        if let Some(c) = phi.iter().position(|v| !v.is_finite()) {
+            report.failure = Some(format!("the starting potential is not finite at cell {c} ({} nm)", at(c)));
+        }
+        while report.iterations < max_iterations && report.failure.is_none() {
             let ch = self.charge(phi, quantum);
+            if let Some(c) = (0..n).find(|&c| !ch.rho[c].is_finite() || !ch.d[c].is_finite()) {
+                report.failure = Some(format!(
+                    "Newton step {}: the charge density is not finite at cell {c} ({} nm, φ = {:.6e} V; n = {:.3e}, p = {:.3e} cm^-3)",
+                    report.iterations + 1,
+                    at(c),
+                    phi[c],
+                    ch.n[c],
+                    ch.p[c]
+                ));
+                break;
+            }
             let res = self.system.residual(phi, &ch.rho);
             let j = self.system.matrix_with_diagonal(&ch.d);
             let reaction = self.system.reaction_diagonal(&ch.d);
             let mut delta = vec![0.0; n];
-            let cg = solve_spd(be, &self.grid, &j, Some(&reaction), &res, &mut delta, &lin)?;
+            let cg = match solve_spd(be, &self.grid, &j, Some(&reaction), &res, &mut delta, &lin) {
+                Ok(cg) => cg,
+                Err(QdError::NotConverged(why)) => {
+                    report.failure = Some(format!("Newton step {}: the linear solve could not run: {why}", report.iterations + 1));
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
             report.cg_iterations += cg.iterations;
+            if let Some(c) = delta.iter().position(|d| !d.is_finite()) {
+                // φ stays at the last finite iterate; reported, never converged
+                report.iterations += 1;
+                report.last_update_v = f64::NAN;
+                report.failure = Some(format!("Newton step {} produced a non-finite update of φ at cell {c} ({} nm)", report.iterations, at(c)));
+                break;
+            }
             let mut maxd = 0.0f64;
             for (p, d) in phi.iter_mut().zip(&delta) {
                 let a = d.abs();
@@ -429,16 +544,17 @@ impl DeviceModel {
             }
             report.iterations += 1;
             report.last_update_v = maxd;
-            if !maxd.is_finite() {
-                return Err(QdError::NotConverged(format!("Poisson Newton step {} produced a non-finite update", report.iterations)));
-            }
             if maxd < tol {
                 report.converged = true;
                 break;
             }
         }
         let ch = self.charge(phi, quantum);
-        report.residual_cm3 = self.system.residual_cm3(phi, &ch.rho).iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        report.residual_cm3 = max_abs(self.system.residual_cm3(phi, &ch.rho));
+        if !report.residual_cm3.is_finite() || phi.iter().any(|v| !v.is_finite()) {
+            report.converged = false;
+            report.failure.get_or_insert_with(|| format!("the charge residual of the final potential is not finite ({} cm^-3)", report.residual_cm3));
+        }
         Ok(report)
     }
 
@@ -456,6 +572,10 @@ impl DeviceModel {
         }
         Some(r)
     }
+}
+
+fn eps_r_cell(system: &PoissonSystem, c: usize) -> f64 {
+    system.eps_r().get(c).copied().unwrap_or(f64::NAN)
 }
 
 /// Sheet density of a 1D device: ∫ n dx over the cells, cm⁻² (n in cm⁻³, h in nm).

@@ -686,6 +686,13 @@ fn sweep(scene: &Scene, sw: &super::Sweep) -> Result<()> {
     if matches!(path.steps.first(), Some(super::path::Step::Key(k)) if k == "sweep") {
         return Err(err("sweep.parameter", "a sweep cannot vary itself"));
     }
+    let count = match &sw.values {
+        SweepValues::List(v) => v.len(),
+        SweepValues::Range(r) => r.steps,
+    };
+    if count > crate::sweep::MAX_SWEEP_POINTS {
+        return Err(crate::sweep::too_many("sweep.values", &format!("the sweep of `{}`", sw.parameter), count));
+    }
     match &sw.values {
         SweepValues::List(v) if v.is_empty() => return Err(err("sweep.values", "is empty: give at least one value")),
         SweepValues::Range(r) => {

@@ -242,12 +242,28 @@ impl Default for GpuOptions {
     }
 }
 
+/// The GPU arithmetic asked for by `QDSIM_GPU_PRECISION` (which `--gpu-precision` sets):
+/// Some("f32") or Some("f64"), None when unset or empty; any other value is an input
+/// error naming the variable (it is not ignored).
+pub fn precision_from_env() -> crate::error::Result<Option<&'static str>> {
+    match std::env::var("QDSIM_GPU_PRECISION") {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(v)) => Err(crate::error::QdError::input("QDSIM_GPU_PRECISION", format!("{v:?} is not a precision; use f32 or f64"))),
+        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "" => Ok(None),
+            "f32" => Ok(Some("f32")),
+            "f64" => Ok(Some("f64")),
+            _ => Err(crate::error::QdError::input("QDSIM_GPU_PRECISION", format!("'{}' is not a precision; use f32 or f64", v.trim()))),
+        },
+    }
+}
+
 impl GpuOptions {
     /// From the environment: QDSIM_GPU_PRECISION (f32|f64), QDSIM_GPU_PLACEMENT
     /// (cpu-only|gpu-only|unified|adaptive), QDSIM_GPU_MAX_BINDING_BYTES, QDSIM_GPU_POOL_BYTES.
     pub fn from_env() -> crate::error::Result<GpuOptions> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        let mut o = GpuOptions { f64: var("QDSIM_GPU_PRECISION").is_some_and(|v| v.trim() == "f64"), ..Default::default() };
+        let mut o = GpuOptions { f64: precision_from_env()? == Some("f64"), ..Default::default() };
         if let Some(p) = var("QDSIM_GPU_PLACEMENT") {
             o.placement = Placement::parse(&p).ok_or_else(|| {
                 crate::error::QdError::input("QDSIM_GPU_PLACEMENT", format!("'{p}' is not a placement; use cpu-only, gpu-only, unified or adaptive"))
