@@ -88,16 +88,25 @@ pub fn doping_per_cell(map: &MaterialMap, per_fill: &[Doping]) -> (Vec<f64>, Vec
 }
 
 /// The gate holding each cell: the last gate whose shape contains the cell centre, or
-/// None. Gate cells are fixed-potential cells of the Poisson problem.
+/// None. Gate cells are fixed-potential cells of the Poisson problem. Each cell tests only
+/// the gates whose bounding boxes reach it (as in [`MaterialMap::paint`]).
 pub fn gate_cells(grid: &Grid, gates: &[Gate]) -> Vec<Option<usize>> {
     use rayon::prelude::*;
-    (0..grid.len())
-        .into_par_iter()
-        .map(|idx| {
-            let c = grid.center(idx);
-            gates.iter().rposition(|g| super::shapes::contains(&g.shape, c))
-        })
-        .collect()
+    if gates.len() >= u16::MAX as usize {
+        return (0..grid.len())
+            .into_par_iter()
+            .map(|idx| {
+                let c = grid.center(idx);
+                gates.iter().rposition(|g| super::shapes::contains(&g.shape, c))
+            })
+            .collect();
+    }
+    let shapes: Vec<&crate::scene::Shape> = gates.iter().map(|g| &g.shape).collect();
+    let index = super::shapes::ShapeIndex::new(grid, &shapes);
+    super::par_map_reporting("marking the gates", grid.len(), |idx| {
+        let c = grid.center(idx);
+        (index.fill_at(c) as usize).checked_sub(1)
+    })
 }
 
 #[cfg(test)]
