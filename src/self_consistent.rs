@@ -91,7 +91,8 @@ fn quantum_states<B: Backend>(be: &B, model: &DeviceModel, qb: &QuantumBox, phi:
     let potential: Vec<f64> = qb.cells.iter().map(|&c| model.bands[c].ec0 - phi[c]).collect();
     let h = crate::physics::hamiltonian::assemble_hamiltonian(&qb.grid, &kinetic, &potential);
     let sol = simulation::solve_with(be, &h, sopts, &mut |_| {})?;
-    let m_free: Vec<f64> = sol.vectors.iter().map(|v| v.iter().zip(&qb.cells).map(|(p, &c)| p * p * model.electron_mass[c]).sum()).collect();
+    // in-plane mass of each subband (first-order k·p): 1/m = ⟨ψ|1/m*(r)|ψ⟩
+    let m_free: Vec<f64> = sol.vectors.iter().map(|v| 1.0 / v.iter().zip(&qb.cells).map(|(p, &c)| p * p / model.electron_mass[c]).sum::<f64>()).collect();
     let q = QuantumCharge {
         cells: qb.cells.clone(),
         dim: qb.grid.dim,
@@ -397,7 +398,10 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
     let scene = &loaded.scene;
     let g = &model.grid;
     let ch = &sol.charge;
-    let (pmin, pmax) = sol.phi.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let (cmin, cmax) = sol.phi.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    // the span includes the values the contacts hold on the boundary faces: the cell
+    // centres alone understate the contact-to-contact drop by half a cell's field each side
+    let (pmin, pmax) = model.contacts.iter().fold((cmin, cmax), |(a, b), c| (a.min(c.potential_v[0]), b.max(c.potential_v[1])));
     let total = |v: &[f64]| v.iter().sum::<f64>();
     // integrated charges: per cm² (1D), per cm (2D), a number (3D)
     let integral = |v: &[f64]| total(v) * g.cell_volume() * 10f64.powi(-7 * g.dim as i32);
@@ -406,12 +410,15 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
         let occ = q.occupations(model.ef_n, model.kt);
         let occ_unit = ["", "cm^-2", "cm^-1", "electrons"][q.dim];
         let occ_scale = 10f64.powi(7 * (3 - q.dim as i32)) ; // per nm^(3-d) → per cm^(3-d)
+        let barrier = quantum_boundary_edge(model, q);
         let states: Vec<Value> = q
             .energies
             .iter()
             .zip(&occ)
             .enumerate()
-            .map(|(i, (e, o))| json!({"index": i, "energy_ev": e, "energy_minus_ef_mev": (e - model.ef_n) * 1e3, "electrons": o * occ_scale, "in_plane_mass_m0": q.m_free.get(i)}))
+            .map(|(i, (e, o))| {
+                json!({"index": i, "energy_ev": e, "energy_minus_ef_mev": (e - model.ef_n) * 1e3, "electrons": o * occ_scale, "in_plane_mass_m0": q.m_free.get(i), "bound": *e <= barrier})
+            })
             .collect();
         let last_occ = occ.last().copied().unwrap_or(0.0) / occ.first().copied().unwrap_or(1.0).max(f64::MIN_POSITIVE);
         json!({
@@ -421,6 +428,9 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
             "electrons_unit": occ_unit,
             "electrons_total": occ.iter().sum::<f64>() * occ_scale,
             "highest_state_relative_occupation": last_occ,
+            "lowest_boundary_band_edge_ev": barrier,
+            "bound": "a state is bound (states[].bound) when its energy does not exceed lowest_boundary_band_edge_ev, the lowest Ec on the quantum region's boundary cells: above it the state is not bound by the structure (it reaches the boundary, where ψ = 0 confines it artificially; in a tilted band it is at best quasi-bound and can tunnel out)",
+            "in_plane_mass": "the in-plane (free-direction) mass of each subband's density of states, from first-order k·p: 1/m = ⟨ψ|1/m*(r)|ψ⟩",
             "note": if last_occ > 1e-3 { "the highest computed state still holds more than 0.1 % of the lowest one's electrons: ask for more states" } else { "all occupied states computed" },
         })
     });
@@ -444,11 +454,24 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
         "units": {"length": "nm", "energy": "eV", "potential": "V", "density": "cm^-3", "temperature": "K"},
         "grid": {"dimension": g.dim, "cells": g.dims(), "unknowns": g.len(), "spacing_nm": &g.h[..g.dim], "origin_nm": &g.origin[..g.dim]},
         "temperature_k": model.temperature,
-        "statistics": format!("{:?}", model.statistics).to_lowercase(),
+        "statistics": serde_json::to_value(model.statistics).unwrap_or(Value::Null),
+        "materials": simulation::material_db(loaded)
+            .and_then(|db| simulation::resolve_fills(scene, &db))
+            .map(|f| simulation::materials_table(&f, crate::materials::Carrier::Electron, model.temperature))
+            .unwrap_or_default(),
+        "reference": {"lowest_band_edge_ev": model.bands.iter().zip(&sol.phi).map(|(b, p)| b.ec0 - p).fold(f64::INFINITY, f64::min)},
         "holes_included": model.holes,
         "fermi_levels_ev": {"electrons": model.ef_n, "holes": model.ef_p},
-        "contacts": model.contacts,
-        "potential_v": {"min": pmin, "max": pmax, "span": pmax - pmin},
+        "contacts": model.contacts.iter().map(|c| {
+            let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+            v["potential_v"] = json!({"min": c.potential_v[0], "max": c.potential_v[1]});
+            v
+        }).collect::<Vec<Value>>(),
+        "potential_v": {
+            "min": pmin, "max": pmax, "span": pmax - pmin,
+            "cell_centres": {"min": cmin, "max": cmax, "span": cmax - cmin},
+            "note": "min, max and span include the potentials the contacts hold on the boundary faces",
+        },
         "charge": {
             "unit": unit,
             "electrons": integral(&ch.n),
@@ -462,10 +485,42 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
             "iterations": sol.history.len(),
             "tolerance_v": scene.solve.poisson_options().tolerance,
             "stopped_because": sol.stopped_because,
-            "history": sol.history,
+            "history": sol.history.iter().map(|h| {
+                // electrons in the quantum region in the units of `charge` (cm^-2, cm^-1, a number)
+                let mut v = serde_json::to_value(h).unwrap_or(Value::Null);
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("quantum_electrons");
+                    o.insert(format!("quantum_electrons_{}", unit.replace('^', "")), json!(h.quantum_electrons * 10f64.powi(7 * (3 - g.dim as i32))));
+                }
+                v
+            }).collect::<Vec<Value>>(),
         },
         "quantum": quantum,
         "eigensolver": sol.eigen.as_ref().map(|e| json!({"method": e.method, "matvecs": e.matvecs, "converged": e.converged, "tolerance": e.tolerance})),
         "backend": {"name": sol.backend, "details": sol.backend_details},
     })
+}
+
+/// The lowest conduction-band edge Ec0 − φ (eV) on the boundary cells of the quantum region
+/// (the cells next to its ψ = 0 boundary), at the potential its states were computed at.
+fn quantum_boundary_edge(model: &DeviceModel, q: &crate::physics::device::QuantumCharge) -> f64 {
+    let g = &model.grid;
+    let mut lo = [usize::MAX; 3];
+    let mut hi = [0usize; 3];
+    for &c in &q.cells {
+        let ijk = g.ijk(c);
+        for a in 0..3 {
+            lo[a] = lo[a].min(ijk[a]);
+            hi[a] = hi[a].max(ijk[a]);
+        }
+    }
+    q.cells
+        .iter()
+        .zip(&q.phi_ref)
+        .filter(|(&c, _)| {
+            let ijk = g.ijk(c);
+            (0..q.dim).any(|a| ijk[a] == lo[a] || ijk[a] == hi[a])
+        })
+        .map(|(&c, &phi)| model.bands[c].ec0 - phi)
+        .fold(f64::INFINITY, f64::min)
 }

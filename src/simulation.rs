@@ -650,6 +650,7 @@ pub fn run_loaded_with(
         let start = warm.filter(|w| w.fits(&grid)).and_then(|w| w.potential.as_deref());
         let (mut report, phi) = crate::self_consistent::run(&loaded, opts, out, start, scf_progress)?;
         report.warm = WarmStart { grid: Some(grid), vectors: Vec::new(), potential: Some(phi) };
+        report.results["self_consistency"]["warm_start"] = json!(start.is_some());
         return Ok(report);
     }
     let mut sopts = SolveOptions::from_scene(&loaded.scene);
@@ -693,6 +694,7 @@ pub fn run_loaded_with(
 pub fn results_json(loaded: &LoadedScene, p: &Problem, h: &CsrMatrix, sol: &Solution, timings: &Timings) -> Value {
     let scene = &loaded.scene;
     let e0 = p.lowest_band_edge();
+    let barrier = boundary_minimum(&p.grid, &p.potential);
     let thresh = sol.tolerance * sol.norm_estimate;
     let states: Vec<Value> = sol
         .energies
@@ -707,24 +709,11 @@ pub fn results_json(loaded: &LoadedScene, p: &Problem, h: &CsrMatrix, sol: &Solu
                 "residual_ev": r,
                 "relative_residual": r / sol.norm_estimate.max(f64::MIN_POSITIVE),
                 "converged": sol.method == "dense" || r <= 10.0 * thresh.max(1e-14 * sol.norm_estimate),
+                "bound": barrier.is_none_or(|b| e <= b),
             })
         })
         .collect();
-    let fills: Vec<Value> = p
-        .fills
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            json!({
-                "fill": i,
-                "label": f.label,
-                "material": f.material.name,
-                "x": f.material.x,
-                "band_edge_ev": f.material.band_edge(p.carrier, p.temperature),
-                "mass_m0": f.material.mass(p.carrier),
-            })
-        })
-        .collect();
+    let fills = materials_table(&p.fills, p.carrier, p.temperature);
     json!({
         "program": {"name": "qdsim-gpu", "version": env!("CARGO_PKG_VERSION")},
         "status": if sol.converged { "converged" } else { "not_converged" },
@@ -749,7 +738,12 @@ pub fn results_json(loaded: &LoadedScene, p: &Problem, h: &CsrMatrix, sol: &Solu
         },
         "temperature_k": p.temperature,
         "materials": fills,
-        "reference": {"lowest_band_edge_ev": e0, "lowest_potential_ev": p.lowest_potential()},
+        "reference": {
+            "lowest_band_edge_ev": e0,
+            "lowest_potential_ev": p.lowest_potential(),
+            "lowest_boundary_potential_ev": barrier,
+            "bound": "a state is bound (states[].bound) when its energy does not exceed lowest_boundary_potential_ev, the lowest potential energy on the domain's non-periodic boundary cells: above it the state reaches the boundary, where ψ = 0 confines it artificially",
+        },
         "backend": {"name": sol.backend, "details": sol.backend_details},
         "solver": {
             "method": sol.method,
@@ -768,6 +762,42 @@ pub fn results_json(loaded: &LoadedScene, p: &Problem, h: &CsrMatrix, sol: &Solu
         "states": states,
         "timings_s": serde_json::to_value(timings).unwrap_or(Value::Null),
     })
+}
+
+/// The materials table of results.json: per fill its label, material, alloy fraction, band
+/// edge (eV) and mass (m0) of `carrier` at temperature `t` (K).
+pub fn materials_table(fills: &[FillInfo], carrier: Carrier, t: f64) -> Vec<Value> {
+    fills
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            json!({
+                "fill": i,
+                "label": f.label,
+                "material": f.material.name,
+                "x": f.material.x,
+                "band_edge_ev": f.material.band_edge(carrier, t),
+                "mass_m0": f.material.mass(carrier),
+            })
+        })
+        .collect()
+}
+
+/// The lowest of `values` (one per cell) over the cells on the grid's non-periodic
+/// boundary faces, or None when every axis is periodic.
+pub fn boundary_minimum(grid: &Grid, values: &[f64]) -> Option<f64> {
+    let open: Vec<usize> = (0..grid.dim).filter(|&a| !grid.periodic[a]).collect();
+    if open.is_empty() {
+        return None;
+    }
+    let m = (0..grid.len())
+        .filter(|&c| {
+            let ijk = grid.ijk(c);
+            open.iter().any(|&a| ijk[a] == 0 || ijk[a] + 1 == grid.n[a])
+        })
+        .map(|c| values[c])
+        .fold(f64::INFINITY, f64::min);
+    Some(m)
 }
 
 /// |ψ|² normalised to ∫|ψ|² dV = 1 (nm^-dim).

@@ -659,8 +659,17 @@ fn print_device_summary(r: &simulation::RunReport) {
     if let Some(q) = res["quantum"].as_object() {
         println!("  self-consistent in {} iterations; quantum region {} cells, {:.4e} electrons ({})", res["self_consistency"]["iterations"], q["cells"], f(&q["electrons_total"]), q["electrons_unit"].as_str().unwrap_or(""));
         println!("  state    energy (eV)   E - E_F (meV)   electrons");
+        let mut unbound = 0;
         for s in q["states"].as_array().into_iter().flatten() {
-            println!("  {:>5}  {:>13.6}   {:>13.3}   {:.4e}", s["index"], f(&s["energy_ev"]), f(&s["energy_minus_ef_mev"]), f(&s["electrons"]));
+            let free = s["bound"] == serde_json::Value::Bool(false);
+            unbound += free as usize;
+            println!("  {:>5}  {:>13.6}   {:>13.3}   {:.4e}{}", s["index"], f(&s["energy_ev"]), f(&s["energy_minus_ef_mev"]), f(&s["electrons"]), if free { "   not bound *" } else { "" });
+        }
+        if unbound > 0 {
+            println!(
+                "  * above the lowest band edge on the quantum region's boundary ({:.6} eV): not bound by the structure (at best quasi-bound)",
+                f(&q["lowest_boundary_band_edge_ev"])
+            );
         }
     }
     let t = &res["timings_s"];
@@ -738,16 +747,26 @@ fn print_summary(r: &simulation::RunReport) {
         res["backend"]["name"].as_str().unwrap_or(""),
     );
     println!("  state    energy (eV)   above band edge (meV)   residual (eV)");
+    let mut unbound = 0;
     if let Some(states) = res["states"].as_array() {
         for s in states {
+            let free = s["bound"] == serde_json::Value::Bool(false);
+            unbound += free as usize;
             println!(
-                "  {:>5}  {:>13.6}   {:>21.3}   {:>13.2e}",
+                "  {:>5}  {:>13.6}   {:>21.3}   {:>13.2e}{}",
                 s["index"],
                 s["energy_ev"].as_f64().unwrap_or(f64::NAN),
                 s["energy_above_band_edge_mev"].as_f64().unwrap_or(f64::NAN),
-                s["residual_ev"].as_f64().unwrap_or(f64::NAN)
+                s["residual_ev"].as_f64().unwrap_or(f64::NAN),
+                if free { "   not bound *" } else { "" }
             );
         }
+    }
+    if unbound > 0 {
+        println!(
+            "  * above the lowest potential on the domain boundary ({:.6} eV): not bound by the structure, confined only by the domain's walls",
+            res["reference"]["lowest_boundary_potential_ev"].as_f64().unwrap_or(f64::NAN)
+        );
     }
     let t = &res["timings_s"];
     println!(
