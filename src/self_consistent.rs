@@ -150,7 +150,8 @@ fn quantum_states<B: Backend>(be: &B, model: &DeviceModel, qb: &QuantumBox, phi:
     let potential: Vec<f64> = qb.cells.iter().map(|&c| model.bands[c].ec0 - phi[c]).collect();
     let h = crate::physics::hamiltonian::assemble_hamiltonian(&qb.grid, &kinetic, &potential);
     let sol = simulation::solve_with(be, &h, sopts, &mut |_| {})?;
-    let m_free: Vec<f64> = sol.vectors.iter().map(|v| v.iter().zip(&qb.cells).map(|(p, &c)| p * p * model.electron_mass[c]).sum()).collect();
+    // in-plane mass of each subband (first-order k·p): 1/m = ⟨ψ|1/m*(r)|ψ⟩
+    let m_free: Vec<f64> = sol.vectors.iter().map(|v| 1.0 / v.iter().zip(&qb.cells).map(|(p, &c)| p * p / model.electron_mass[c]).sum::<f64>()).collect();
     let q = QuantumCharge {
         cells: qb.cells.clone(),
         dim: qb.grid.dim,
@@ -431,7 +432,8 @@ fn write_device_fields(out: &OutputDir, loaded: &LoadedScene, model: &DeviceMode
                     full
                 })
                 .collect();
-            let unbound: Vec<bool> = Vec::new();
+            // the levels results.json flags `bound: false`, drawn dashed
+            let unbound: Vec<bool> = (0..q.energies.len()).map(|i| !q.is_bound(i)).collect();
             (q, dens, unbound)
         });
         if g.dim == 1 {
@@ -545,7 +547,10 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
     let scene = &loaded.scene;
     let g = &model.grid;
     let ch = &sol.charge;
-    let (pmin, pmax) = sol.phi.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let (cmin, cmax) = sol.phi.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    // the span includes the values the contacts hold on the boundary faces: the cell
+    // centres alone understate the contact-to-contact drop by half a cell's field each side
+    let (pmin, pmax) = model.contacts.iter().fold((cmin, cmax), |(a, b), c| (a.min(c.potential_v[0]), b.max(c.potential_v[1])));
     let total = |v: &[f64]| v.iter().sum::<f64>();
     // integrated charges: per cm² (1D), per cm (2D), a number (3D)
     let integral = |v: &[f64]| total(v) * g.cell_volume() * 10f64.powi(-7 * g.dim as i32);
@@ -559,7 +564,9 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
             .iter()
             .zip(&occ)
             .enumerate()
-            .map(|(i, (e, o))| json!({"index": i, "energy_ev": e, "energy_minus_ef_mev": (e - model.ef_n) * 1e3, "electrons": o * occ_scale, "in_plane_mass_m0": q.m_free.get(i)}))
+            .map(|(i, (e, o))| {
+                json!({"index": i, "energy_ev": e, "energy_minus_ef_mev": (e - model.ef_n) * 1e3, "electrons": o * occ_scale, "in_plane_mass_m0": q.m_free.get(i), "bound": q.is_bound(i)})
+            })
             .collect();
         let last_occ = occ.last().copied().unwrap_or(0.0) / occ.first().copied().unwrap_or(1.0).max(f64::MIN_POSITIVE);
         json!({
@@ -569,6 +576,9 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
             "electrons_unit": occ_unit,
             "electrons_total": occ.iter().sum::<f64>() * occ_scale,
             "highest_state_relative_occupation": last_occ,
+            "continuum_edge_ev": q.continuum_edge_ev,
+            "bound": "a state is bound (states[].bound) when its energy lies below continuum_edge_ev, the lowest Ec on the quantum region's faces inside the domain (null: the region fills the domain and every state counts): above it the state is not bound by the structure but by the artificial ψ = 0 wall at the region's edge (in a tilted band at best quasi-bound), and holds no electrons: the classical density above the edge counts them",
+            "in_plane_mass": "the in-plane (free-direction) mass of each subband's density of states, from first-order k·p: 1/m = ⟨ψ|1/m*(r)|ψ⟩",
             "note": if last_occ > 1e-3 { "the highest computed state still holds more than 0.1 % of the lowest one's electrons: ask for more states" } else { "all occupied states computed" },
         })
     });
@@ -593,11 +603,24 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
         "units": {"length": "nm", "energy": "eV", "potential": "V", "density": "cm^-3", "temperature": "K"},
         "grid": {"dimension": g.dim, "cells": g.dims(), "unknowns": g.len(), "spacing_nm": &g.h[..g.dim], "origin_nm": &g.origin[..g.dim]},
         "temperature_k": model.temperature,
-        "statistics": format!("{:?}", model.statistics).to_lowercase(),
+        "statistics": serde_json::to_value(model.statistics).unwrap_or(Value::Null),
+        "materials": simulation::material_db(loaded)
+            .and_then(|db| simulation::resolve_fills(scene, &db))
+            .map(|f| simulation::materials_table(&f, crate::materials::Carrier::Electron, model.temperature))
+            .unwrap_or_default(),
+        "reference": {"lowest_band_edge_ev": model.bands.iter().zip(&sol.phi).map(|(b, p)| b.ec0 - p).fold(f64::INFINITY, f64::min)},
         "holes_included": model.holes,
         "fermi_levels_ev": {"electrons": model.ef_n, "holes": model.ef_p},
-        "contacts": model.contacts,
-        "potential_v": {"min": pmin, "max": pmax, "span": pmax - pmin},
+        "contacts": model.contacts.iter().map(|c| {
+            let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+            v["potential_v"] = json!({"min": c.potential_v[0], "max": c.potential_v[1]});
+            v
+        }).collect::<Vec<Value>>(),
+        "potential_v": {
+            "min": pmin, "max": pmax, "span": pmax - pmin,
+            "cell_centres": {"min": cmin, "max": cmax, "span": cmax - cmin},
+            "note": "min, max and span include the potentials the contacts hold on the boundary faces",
+        },
         "charge": {
             "unit": unit,
             "electrons": integral(&ch.n),
@@ -611,7 +634,15 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
             "iterations": sol.history.len(),
             "tolerance_v": scene.solve.poisson_options().tolerance,
             "stopped_because": sol.stopped_because,
-            "history": sol.history,
+            "history": sol.history.iter().map(|h| {
+                // electrons in the quantum region in the units of `charge` (cm^-2, cm^-1, a number)
+                let mut v = serde_json::to_value(h).unwrap_or(Value::Null);
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("quantum_electrons");
+                    o.insert(format!("quantum_electrons_{}", unit.replace('^', "")), json!(h.quantum_electrons * 10f64.powi(7 * (3 - g.dim as i32))));
+                }
+                v
+            }).collect::<Vec<Value>>(),
         },
         "quantum": quantum,
         "eigensolver": sol.eigen.as_ref().map(|e| json!({"method": e.method, "matvecs": e.matvecs, "converged": e.converged, "tolerance": e.tolerance})),

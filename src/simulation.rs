@@ -777,6 +777,7 @@ pub fn run_loaded_with(
         let start = warm.filter(|w| w.fits(&grid)).and_then(|w| w.potential.as_deref());
         let (mut report, phi) = crate::self_consistent::run(&loaded, opts, out, start, scf_progress)?;
         report.warm = WarmStart { grid: Some(grid), vectors: Vec::new(), potential: Some(phi) };
+        report.results["self_consistency"]["warm_start"] = json!(start.is_some());
         return Ok(report);
     }
     let mut sopts = SolveOptions::from_scene(&loaded.scene);
@@ -901,6 +902,7 @@ fn cell_error(p: &Problem, what: Option<(usize, String)>) -> Result<()> {
 pub fn results_json(loaded: &LoadedScene, p: &Problem, h: &CsrMatrix, sol: &Solution, timings: &Timings) -> Value {
     let scene = &loaded.scene;
     let e0 = p.lowest_band_edge();
+    let (barrier, unbound) = unbound_levels(p, &sol.energies);
     let thresh = sol.tolerance * sol.norm_estimate;
     let states: Vec<Value> = sol
         .energies
@@ -915,24 +917,11 @@ pub fn results_json(loaded: &LoadedScene, p: &Problem, h: &CsrMatrix, sol: &Solu
                 "residual_ev": r,
                 "relative_residual": r / sol.norm_estimate.max(f64::MIN_POSITIVE),
                 "converged": r.is_finite() && e.is_finite() && (sol.method == "dense" || r <= 10.0 * thresh.max(1e-14 * sol.norm_estimate)),
+                "bound": !unbound[i],
             })
         })
         .collect();
-    let fills: Vec<Value> = p
-        .fills
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            json!({
-                "fill": i,
-                "label": f.label,
-                "material": f.material.name,
-                "x": f.material.x,
-                "band_edge_ev": f.material.band_edge(p.carrier, p.temperature),
-                "mass_m0": f.material.mass(p.carrier),
-            })
-        })
-        .collect();
+    let fills = materials_table(&p.fills, p.carrier, p.temperature);
     json!({
         "program": {"name": "qdsim-gpu", "version": env!("CARGO_PKG_VERSION")},
         "status": if sol.converged { "converged" } else { "not_converged" },
@@ -957,7 +946,13 @@ pub fn results_json(loaded: &LoadedScene, p: &Problem, h: &CsrMatrix, sol: &Solu
         },
         "temperature_k": p.temperature,
         "materials": fills,
-        "reference": {"lowest_band_edge_ev": e0, "lowest_potential_ev": p.lowest_potential()},
+        "reference": {
+            "lowest_band_edge_ev": e0,
+            "lowest_potential_ev": p.lowest_potential(),
+            "lowest_boundary_potential_ev": boundary_minimum(&p.grid, &p.potential),
+            "continuum_threshold_ev": barrier,
+            "bound": "a state is bound (states[].bound) when its energy lies below continuum_threshold_ev, the lowest energy at which a state can leave through a non-periodic face of the domain (1D: the potential on the end cells; 2D/3D: the lowest level of a face's cross-section, so a layer reaching the boundary counts with its own subband edge): a level above it is confined only by the domain's ψ = 0 walls",
+        },
         "backend": {"name": sol.backend, "details": sol.backend_details},
         "solver": {
             "method": sol.method,
@@ -976,6 +971,113 @@ pub fn results_json(loaded: &LoadedScene, p: &Problem, h: &CsrMatrix, sol: &Solu
         "states": states,
         "timings_s": serde_json::to_value(timings).unwrap_or(Value::Null),
     })
+}
+
+/// The materials table of results.json: per fill its label, material, alloy fraction, band
+/// edge (eV) and mass (m0) of `carrier` at temperature `t` (K).
+pub fn materials_table(fills: &[FillInfo], carrier: Carrier, t: f64) -> Vec<Value> {
+    fills
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            json!({
+                "fill": i,
+                "label": f.label,
+                "material": f.material.name,
+                "x": f.material.x,
+                "band_edge_ev": f.material.band_edge(carrier, t),
+                "mass_m0": f.material.mass(carrier),
+            })
+        })
+        .collect()
+}
+
+/// The lowest potential energy on the domain's non-periodic boundary cells, eV (None when
+/// every axis is periodic). A state below it cannot reach the boundary classically.
+pub fn boundary_minimum(grid: &Grid, values: &[f64]) -> Option<f64> {
+    let open: Vec<usize> = (0..grid.dim).filter(|&a| !grid.periodic[a]).collect();
+    if open.is_empty() {
+        return None;
+    }
+    let m = (0..grid.len())
+        .filter(|&c| {
+            let ijk = grid.ijk(c);
+            open.iter().any(|&a| ijk[a] == 0 || ijk[a] + 1 == grid.n[a])
+        })
+        .map(|c| values[c])
+        .fold(f64::INFINITY, f64::min);
+    Some(m)
+}
+
+/// The continuum threshold of the structure, eV: the lowest energy at which a state can run
+/// out through a non-periodic face of the domain (None when every axis is periodic). The
+/// structure is taken to continue beyond each face as it is on the face's cells, so the
+/// threshold of a face is the lowest eigenvalue of its cross-section: in 1D the potential
+/// on the end cell, in 2D and 3D the lowest level of the (d−1)-dimensional effective-mass
+/// operator of the face's cells (kinetic coefficients and potential of those cells, the
+/// face's own edges as the domain's). A layer that reaches the boundary (a wetting layer,
+/// a quantum well plane) therefore contributes its own subband edge, not its bulk band
+/// edge: a dot's levels below the wetting layer's subband are bound. The cross-sections are
+/// solved only when some level lies above [`boundary_minimum`], which bounds the
+/// threshold from below.
+pub fn continuum_threshold(p: &Problem, energies: &[f64]) -> Option<f64> {
+    let g = &p.grid;
+    let floor = boundary_minimum(g, &p.potential)?;
+    let top = energies.iter().copied().filter(|e| e.is_finite()).fold(f64::NEG_INFINITY, f64::max);
+    if g.dim == 1 || top <= floor {
+        return Some(floor);
+    }
+    let mut best = f64::INFINITY;
+    for a in (0..g.dim).filter(|&a| !g.periodic[a]) {
+        let others: Vec<usize> = (0..g.dim).filter(|&b| b != a).collect();
+        let n: Vec<usize> = others.iter().map(|&b| g.n[b]).collect();
+        let h: Vec<f64> = others.iter().map(|&b| g.h[b]).collect();
+        let mut face = Grid::uniform(&n, &h);
+        for (k, &b) in others.iter().enumerate() {
+            face.periodic[k] = g.periodic[b];
+        }
+        for side in [0, g.n[a] - 1] {
+            let cells: Vec<usize> = (0..face.len())
+                .map(|f| {
+                    let fijk = face.ijk(f);
+                    let mut ijk = [0usize; 3];
+                    ijk[a] = side;
+                    for (k, &b) in others.iter().enumerate() {
+                        ijk[b] = fijk[k];
+                    }
+                    g.index(ijk[0], ijk[1], ijk[2])
+                })
+                .collect();
+            let kin: Vec<f64> = cells.iter().map(|&c| p.kinetic[c]).collect();
+            let pot: Vec<f64> = cells.iter().map(|&c| p.potential[c]).collect();
+            let hf = crate::physics::hamiltonian::assemble_hamiltonian(&face, &kin, &pot);
+            let lowest = if hf.nrows <= 400 {
+                crate::linalg::dense::lowest_eigenpairs(&hf, 1).0.first().copied()
+            } else {
+                let opts = SolveOptions {
+                    states: 1,
+                    tolerance: 1e-9,
+                    max_matvecs: 20_000,
+                    block_size: 1,
+                    backend: BackendChoice::Cpu,
+                    adapter: None,
+                    force_iterative: false,
+                    filter_degree: 0,
+                };
+                solve(&hf, &opts, &mut |_| {}).ok().and_then(|s| s.energies.first().copied())
+            };
+            if let Some(e) = lowest.filter(|e| e.is_finite()) {
+                best = best.min(e);
+            }
+        }
+    }
+    Some(if best.is_finite() { best.max(floor) } else { floor })
+}
+
+/// Which levels are not bound by the structure: at or above [`continuum_threshold`].
+pub fn unbound_levels(p: &Problem, energies: &[f64]) -> (Option<f64>, Vec<bool>) {
+    let t = continuum_threshold(p, energies);
+    (t, energies.iter().map(|&e| t.is_some_and(|t| !(e < t))).collect())
 }
 
 /// |ψ|² normalised to ∫|ψ|² dV = 1 (nm^-dim).
@@ -1036,9 +1138,8 @@ pub fn write_fields(out: &OutputDir, scene: &Scene, p: &Problem, sol: &Solution)
     if scene.output.plots {
         let title = scene.name.clone().unwrap_or_else(|| "qdsim-gpu".into());
         let label = if p.carrier.is_hole() { "hole energy (eV, downward)" } else { "energy (eV)" };
-        // Which states are not bound by the structure is not known here (an empty list);
-        // the plots mark those flagged once the results carry the flag.
-        let unbound: Vec<bool> = Vec::new();
+        // the levels that results.json flags `bound: false`, drawn dashed
+        let unbound = unbound_levels(p, &sol.energies).1;
         if g.dim == 1 {
             let x = g.axis_centers(0);
             let states: Vec<(f64, Vec<f64>)> = sol.energies.iter().copied().zip(densities.iter().cloned()).collect();

@@ -406,8 +406,12 @@ fn key_names(points: &[PointResult]) -> Vec<String> {
 }
 
 /// sweep.csv: `point`, one column per parameter (header `path (unit)`), `converged`,
-/// `E0_eV` … (every state), `lowest_band_edge_eV`, `method`, `matvecs`, `warm_start`,
-/// `solve_s`, then the key quantities. A point with fewer states leaves those cells empty.
+/// `E0_eV` … (every state), `unbound_states` (the indices, `;`-separated, of the states above
+/// the lowest band edge on the boundary: `bound: false` in results.json), `lowest_band_edge_eV`,
+/// `method`, `matvecs`, `warm_start`, `solve_s`, then the key quantities (integers written as
+/// integers). A point with fewer states leaves those cells empty. Device points take the
+/// method and products of their quantum eigensolver (none in mode poisson) and count as warm
+/// started when they started from the previous point's potential.
 pub fn csv(spec: &SweepSpec, points: &[PointResult]) -> String {
     let states = points.iter().map(|p| p.energies.len()).max().unwrap_or(0);
     let keys = key_names(points);
@@ -415,7 +419,7 @@ pub fn csv(spec: &SweepSpec, points: &[PointResult]) -> String {
     head.extend(spec.parameters.iter().map(|p| csv_field(&label_of(&p.path))));
     head.push("converged".into());
     head.extend((0..states).map(|n| format!("E{n}_eV")));
-    head.extend(["lowest_band_edge_eV", "method", "matvecs", "warm_start", "solve_s"].map(String::from));
+    head.extend(["unbound_states", "lowest_band_edge_eV", "method", "matvecs", "warm_start", "solve_s"].map(String::from));
     head.extend(keys.iter().map(|k| csv_field(k)));
     let mut s = head.join(",");
     s.push('\n');
@@ -424,18 +428,63 @@ pub fn csv(spec: &SweepSpec, points: &[PointResult]) -> String {
         row.extend(p.values.iter().map(|v| csv_field(&value_text(v))));
         row.push(p.converged.to_string());
         row.extend((0..states).map(|n| p.energies.get(n).map(|e| format!("{e:.12e}")).unwrap_or_default()));
-        row.push(p.results["reference"]["lowest_band_edge_ev"].as_f64().map(|e| format!("{e:.12e}")).unwrap_or_default());
-        row.push(csv_field(p.results["solver"]["method"].as_str().unwrap_or("")));
-        row.push(p.matvecs.to_string());
-        row.push(p.warm_start.to_string());
+        let r = &p.results;
+        let unbound: Vec<String> = point_states(p)
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["bound"] == Value::Bool(false))
+            .map(|s| s["index"].to_string())
+            .collect();
+        row.push(unbound.join(";"));
+        row.push(r["reference"]["lowest_band_edge_ev"].as_f64().map(|e| format!("{e:.12e}")).unwrap_or_default());
+        row.push(csv_field(point_solver(p)["method"].as_str().unwrap_or("")));
+        row.push(point_matvecs(p).to_string());
+        row.push(point_warm_start(p).to_string());
         row.push(format!("{:.6}", p.solve_s));
         for k in &keys {
-            row.push(p.key_quantities.iter().find(|(n, _)| n == k).map(|(_, x)| format!("{x:.12e}")).unwrap_or_default());
+            row.push(match r["key_quantities"][k.as_str()].as_i64() {
+                Some(i) => i.to_string(),
+                None => p.key_quantities.iter().find(|(n, _)| n == k).map(|(_, x)| format!("{x:.12e}")).unwrap_or_default(),
+            });
         }
         s.push_str(&row.join(","));
         s.push('\n');
     }
     s
+}
+
+/// A point's eigensolver record: `solver`, or a device point's quantum eigensolver
+/// (`eigensolver`, null in mode poisson).
+fn point_solver(p: &PointResult) -> &Value {
+    if p.results["solver"].is_object() {
+        &p.results["solver"]
+    } else {
+        &p.results["eigensolver"]
+    }
+}
+
+/// A point's states: `states`, or a device point's quantum states.
+fn point_states(p: &PointResult) -> &Value {
+    if p.results["states"].is_array() {
+        &p.results["states"]
+    } else {
+        &p.results["quantum"]["states"]
+    }
+}
+
+/// Products with H of a point's eigensolver (a device point's quantum eigensolver).
+fn point_matvecs(p: &PointResult) -> u64 {
+    if p.matvecs > 0 {
+        p.matvecs
+    } else {
+        point_solver(p)["matvecs"].as_u64().unwrap_or(0)
+    }
+}
+
+/// Whether a point started from the previous one (its vectors, or a device point's potential).
+fn point_warm_start(p: &PointResult) -> bool {
+    p.warm_start || p.results["self_consistency"]["warm_start"] == Value::Bool(true)
 }
 
 /// levels.png against the first parameter (its values when all are numbers, else the
@@ -488,12 +537,12 @@ fn summary_json(loaded: &LoadedScene, spec: &SweepSpec, opts: &SweepOptions, poi
                 "converged": p.converged,
                 "reason": r.get("reason"),
                 "energies_ev": p.energies,
-                "states": r["states"],
+                "states": point_states(p),
                 "reference": r["reference"],
-                "solver": r["solver"],
-                "warm_start": p.warm_start,
+                "solver": point_solver(p),
+                "warm_start": point_warm_start(p),
                 "timings_s": r["timings_s"],
-                "key_quantities": p.key_quantities.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<String, Value>>(),
+                "key_quantities": p.key_quantities.iter().map(|(k, v)| (k.clone(), r["key_quantities"].get(k).cloned().unwrap_or_else(|| json!(v)))).collect::<serde_json::Map<String, Value>>(),
                 "output": p.out_dir,
             })
         })
@@ -513,7 +562,7 @@ fn summary_json(loaded: &LoadedScene, spec: &SweepSpec, opts: &SweepOptions, poi
             "points": points.len(),
             "converged": points.len() - not_converged.len(),
             "not_converged": not_converged,
-            "matvecs_total": points.iter().map(|p| p.matvecs).sum::<u64>(),
+            "matvecs_total": points.iter().map(point_matvecs).sum::<u64>(),
             "solve_s_total": points.iter().map(|p| p.solve_s).sum::<f64>(),
             "total_s": total_s,
         },

@@ -326,6 +326,7 @@ fn continuum_density_above_a_cut() {
     // (erfc 2 = 4.677734981047266e-3)
     let d = continuum_electron_density(Statistics::Boltzmann, 1.0, 0.0, 0.0, 0.0, kt, 4.0);
     assert!(rel(d.value, 4.677734981047266e-3 + 2.0 * (4.0 / PI).sqrt() * (-4.0f64).exp()) < 1e-7, "{d:?}");
+}
 
 /// Issue 11 items 4 and 7: non-finite numbers arising in a device solve used to end in
 /// exit 3 with nothing written (a contact at 1e3 V overflows the electron density), and a
@@ -389,5 +390,75 @@ fn a_nan_in_a_tabulated_potential_is_an_input_error() {
     assert!(t.lines().next().unwrap_or("").starts_with("error: invalid input at `potentials"), "{t}");
     assert!(!t.contains("panicked"), "{t}");
     assert!(!out.exists());
+}
+
+/// Issue 11, item 13: device results say what they mean. The statistics are spelled as in
+/// the input, contact potentials are labelled, there is a materials table, the history's
+/// quantum electrons carry their unit (cm⁻² in 1D, as `charge`), the potential span
+/// includes the contacts' boundary values, states above the band edge on the quantum
+/// region's boundary are flagged `bound: false` (table and console), and the subbands'
+/// in-plane mass is the k·p one, 1/m = ⟨ψ|1/m*|ψ⟩.
+#[test]
+fn device_results_label_units_contacts_materials_and_unbound_states() {
+    let d = common::tmpdir("device", "labels");
+    let scene = d.join("hj.json");
+    std::fs::write(&scene, heterojunction(1.0, 60)).unwrap();
+    let out = d.join("hj.out");
+    let o = bin().args(["solve", scene.to_str().unwrap(), "--out", out.to_str().unwrap(), "--backend", "cpu"]).output().unwrap();
+    let console = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(o.status.code(), Some(0), "{console}{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(r["statistics"], "fermi_dirac", "spelled as the input's solve.poisson.statistics");
+    for c in r["contacts"].as_array().unwrap() {
+        let (lo, hi) = (c["potential_v"]["min"].as_f64().unwrap(), c["potential_v"]["max"].as_f64().unwrap());
+        assert!(lo <= hi, "{c}");
+        assert!(lo >= r["potential_v"]["min"].as_f64().unwrap() && hi <= r["potential_v"]["max"].as_f64().unwrap(), "the span holds the contacts: {}", r["potential_v"]);
+    }
+    // the Schottky surface holds a field: its boundary value lies beyond the first cell centre
+    assert!(r["potential_v"]["span"].as_f64().unwrap() > r["potential_v"]["cell_centres"]["span"].as_f64().unwrap(), "{}", r["potential_v"]);
+    let mats: Vec<&str> = r["materials"].as_array().unwrap().iter().map(|m| m["material"].as_str().unwrap()).collect();
+    assert_eq!(mats.len(), 3, "background and two regions: {}", r["materials"]);
+    assert_eq!(mats[0], "GaAs");
+    assert!(r["materials"][1]["band_edge_ev"].as_f64().unwrap() > r["materials"][0]["band_edge_ev"].as_f64().unwrap());
+    let last = r["self_consistency"]["history"].as_array().unwrap().last().unwrap().clone();
+    assert!(last.get("quantum_electrons").is_none(), "the unitless key is gone: {last}");
+    let ns = last["quantum_electrons_cm-2"].as_f64().unwrap();
+    assert!(ns > 1e10 && ns < 1e13, "{ns} cm^-2");
+    let q = &r["quantum"];
+    let barrier = q["continuum_edge_ev"].as_f64().unwrap();
+    let states = q["states"].as_array().unwrap();
+    assert_eq!(states[0]["bound"], true);
+    let mut unbound = 0;
+    for s in states {
+        let free = s["energy_ev"].as_f64().unwrap() >= barrier;
+        assert_eq!(s["bound"], !free, "{s} against {barrier} eV");
+        unbound += free as usize;
+    }
+    assert!(unbound > 0, "6 states of a triangular well reach above its edge at the region's boundary");
+    assert_eq!(console.matches("not bound *").count(), unbound, "{console}");
+    // the k·p in-plane mass, a harmonic mean weighted by |ψ|², below ⟨m⟩ for a state that
+    // reaches into the heavier AlGaAs
+    let l = loaded(&heterojunction(1.0, 60));
+    let (model, sol) = solve(&CpuBackend::new(), &l);
+    let qc = sol.quantum.as_ref().unwrap();
+    for (psi, &m) in qc.states.iter().zip(&qc.m_free) {
+        let inv: f64 = psi.iter().zip(&qc.cells).map(|(p, &c)| p * p / model.electron_mass[c]).sum();
+        let mean: f64 = psi.iter().zip(&qc.cells).map(|(p, &c)| p * p * model.electron_mass[c]).sum();
+        assert!((m * inv - 1.0).abs() < 1e-12, "m = {m}, 1/<1/m> = {}", 1.0 / inv);
+        assert!(m <= mean * (1.0 + 1e-12));
+    }
+    // mode poisson in 1D: the span is the contact-to-contact drop
+    let scene = d.join("pn.json");
+    std::fs::write(&scene, pn(1e17, 4.0, "boltzmann")).unwrap();
+    let out = d.join("pn.out");
+    let o = bin().args(["solve", scene.to_str().unwrap(), "--out", out.to_str().unwrap(), "--backend", "cpu"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(r["statistics"], "boltzmann");
+    let c = r["contacts"].as_array().unwrap();
+    let drop = (c[1]["potential_v"]["max"].as_f64().unwrap() - c[0]["potential_v"]["min"].as_f64().unwrap()).abs();
+    let span = r["potential_v"]["span"].as_f64().unwrap();
+    assert!((span - drop).abs() < 1e-12, "span {span} V, contact to contact {drop} V");
+    assert!(span >= r["potential_v"]["cell_centres"]["span"].as_f64().unwrap());
     let _ = std::fs::remove_dir_all(&d);
 }

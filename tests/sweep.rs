@@ -260,5 +260,58 @@ fn sweep_point_count_is_capped_before_anything_is_built() {
     let pts = qdsim_gpu::sweep::points_with(&loaded, &spec, &Default::default(), &mut |i, n| seen.push((i, n))).unwrap();
     assert_eq!(pts.len(), 2000);
     assert_eq!(seen.last(), Some(&(2000, 2000)), "{seen:?}");
+}
+
+/// Issue 11, item 13: sweep.csv says what it means. A device sweep fills `method`,
+/// `matvecs`, `lowest_band_edge_eV` and `warm_start` (it starts each point from the previous
+/// potential) and writes integers as integers; states above the barrier are listed in
+/// `unbound_states` and flagged `bound: false` in the points' states.
+#[test]
+fn sweep_csv_fills_device_columns_flags_unbound_states_and_writes_integers() {
+    let d = tmpdir("csv-columns");
+    // a 6 nm well holds 2 levels: the other 4 of 6 are above the AlGaAs barrier
+    let well = d.join("well6.json");
+    std::fs::write(&well, WELL.replace(r#""states": 2"#, r#""states": 6"#)).unwrap();
+    let out = d.join("well.sweep");
+    let o = run(&["sweep", well.to_str().unwrap(), "--set", "regions[0].shape.to=3:3.5:2", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (head, rows) = read_csv(&out.join("sweep.csv"));
+    let cu = col(&head, "unbound_states");
+    for r in &rows {
+        let idx: Vec<usize> = r[cu].split(';').map(|s| s.parse().unwrap()).collect();
+        assert!(idx.len() >= 3 && idx.len() <= 5 && !idx.contains(&0), "unbound states {:?}", r[cu]);
+    }
+    let sj: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
+    let st = sj["points"][0]["states"].as_array().unwrap();
+    assert_eq!(st.iter().filter(|s| s["bound"] == false).count(), rows[0][cu].split(';').count());
+    // a device sweep (self-consistent 2DEG, two gate voltages)
+    let hj = d.join("hj.json");
+    std::fs::write(&hj, r#"{
+  "domain": { "size": [400.0], "spacing": 1.0 }, "temperature": 77,
+  "background": { "material": "GaAs", "doping": { "acceptors": 1e14 } },
+  "regions": [
+    { "shape": { "type": "layer", "axis": "x", "from": -200.0, "to": -140.0 }, "material": "AlGaAs", "x": 0.3 },
+    { "shape": { "type": "layer", "axis": "x", "from": -200.0, "to": -150.0 }, "material": "AlGaAs", "x": 0.3, "doping": { "donors": 1e18 } } ],
+  "contacts": [ { "face": "x_min", "type": "schottky", "barrier": 0.7 }, { "face": "x_max", "type": "ohmic" } ],
+  "solve": { "mode": "self_consistent", "states": 4, "backend": "cpu",
+    "poisson": { "holes": true, "tolerance": 1e-6, "max_iterations": 60,
+      "quantum_region": { "min": [-150.0], "max": [-40.0] } } },
+  "output": { "npy": false, "vtk": false, "plots": false }
+}"#).unwrap();
+    let out = d.join("hj.sweep");
+    let o = run(&["sweep", hj.to_str().unwrap(), "--set", "contacts[0].voltage=0:-0.05:2", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let (head, rows) = read_csv(&out.join("sweep.csv"));
+    assert_eq!(rows.len(), 2);
+    for (i, r) in rows.iter().enumerate() {
+        assert!(!r[col(&head, "method")].is_empty(), "method of point {i}: {r:?}");
+        let be = &r[col(&head, "lowest_band_edge_eV")];
+        assert!(be.parse::<f64>().is_ok(), "lowest_band_edge_eV of point {i}: {be:?}");
+        assert_eq!(r[col(&head, "warm_start")], if i == 0 { "false" } else { "true" }, "point {i}");
+        let it = &r[col(&head, "self_consistent_iterations")];
+        assert!(it.parse::<u64>().is_ok_and(|n| n > 0), "an integer, written as one: {it:?}");
+        assert!(r[col(&head, "matvecs")].parse::<u64>().is_ok());
+        assert!(r[col(&head, "quantum_electrons_cm-2")].parse::<f64>().is_ok_and(|n| n > 1e10));
+    }
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -688,7 +688,7 @@ fn solve(scene: PathBuf, opts: RunOptions, quiet: bool, stats: bool) -> Result<i
             s.iteration, s.potential_change_v, s.ground_state_ev
         ));
     };
-    let report = simulation::run_with(&scene, &opts, &mut progress, &mut scf_progress);
+    let report = crate::grid::with_setup_progress(setup_progress(quiet, None), || simulation::run_with(&scene, &opts, &mut progress, &mut scf_progress));
     bar.finish_and_clear();
     let report = report?;
     let device = report.results.get("mode").is_some_and(|m| m != "schrodinger");
@@ -738,6 +738,54 @@ fn solve(scene: PathBuf, opts: RunOptions, quiet: bool, stats: bool) -> Result<i
     }
 }
 
+/// The progress of setup phases (painting the regions, sampling the interfaces) that run
+/// longer than about a second: a bar of its own, or the message of `host` (the sweep's bar).
+fn setup_progress(quiet: bool, host: Option<ProgressBar>) -> Box<dyn FnMut(&crate::grid::SetupProgress)> {
+    let mut phase: Option<(&'static str, std::time::Instant)> = None;
+    let mut bar: Option<ProgressBar> = None;
+    let mut saved: Option<String> = None;
+    Box::new(move |p: &crate::grid::SetupProgress| {
+        if quiet {
+            return;
+        }
+        if p.done == 0 || phase.map(|f| f.0) != Some(p.phase) {
+            phase = Some((p.phase, std::time::Instant::now()));
+        }
+        let long = phase.is_some_and(|f| f.1.elapsed().as_secs_f64() > 1.0);
+        let pct = 100.0 * p.done as f64 / p.total.max(1) as f64;
+        match &host {
+            Some(h) if p.done < p.total && long => {
+                let m = saved.get_or_insert_with(|| h.message());
+                h.set_message(format!("{m}  setup: {} {pct:.0}%", p.phase));
+            }
+            Some(h) => {
+                if let Some(m) = saved.take() {
+                    h.set_message(m);
+                }
+            }
+            None => {
+                if bar.is_none() && p.done < p.total && long {
+                    let b = ProgressBar::new(p.total as u64).with_elapsed(phase.map_or_else(Default::default, |f| f.1.elapsed()));
+                    b.set_style(
+                        ProgressStyle::with_template("{spinner} {elapsed_precise} setup: {msg} {wide_bar} {percent}%")
+                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                    bar = Some(b);
+                }
+                if let Some(b) = &bar {
+                    b.set_message(p.phase);
+                    b.set_length(p.total as u64);
+                    b.set_position(p.done as u64);
+                    if p.done >= p.total {
+                        b.finish_and_clear();
+                        bar = None;
+                    }
+                }
+            }
+        }
+    })
+}
+
 fn print_device_summary(r: &simulation::RunReport) {
     let res = &r.results;
     let g = &res["grid"];
@@ -760,8 +808,17 @@ fn print_device_summary(r: &simulation::RunReport) {
     if let Some(q) = res["quantum"].as_object() {
         outln!("  self-consistent in {} iterations; quantum region {} cells, {:.4e} electrons ({})", res["self_consistency"]["iterations"], q["cells"], f(&q["electrons_total"]), q["electrons_unit"].as_str().unwrap_or(""));
         outln!("  state    energy (eV)   E - E_F (meV)   electrons");
+        let mut unbound = 0;
         for s in q["states"].as_array().into_iter().flatten() {
-            outln!("  {:>5}  {:>13.6}   {:>13.3}   {:.4e}", s["index"], f(&s["energy_ev"]), f(&s["energy_minus_ef_mev"]), f(&s["electrons"]));
+            let free = s["bound"] == serde_json::Value::Bool(false);
+            unbound += free as usize;
+            outln!("  {:>5}  {:>13.6}   {:>13.3}   {:.4e}{}", s["index"], f(&s["energy_ev"]), f(&s["energy_minus_ef_mev"]), f(&s["electrons"]), if free { "   not bound *" } else { "" });
+        }
+        if unbound > 0 {
+            outln!(
+                "  * at or above the continuum edge ({:.6} eV, the lowest band edge on the quantum region's faces inside the domain): not bound by the structure; such states hold no electrons",
+                f(&q["continuum_edge_ev"])
+            );
         }
     }
     let t = &res["timings_s"];
@@ -791,7 +848,7 @@ fn sweep(scene: PathBuf, set: Vec<String>, opts: crate::sweep::SweepOptions, qui
     let mut progress = |p: &crate::linalg::lanczos::LanczosProgress| {
         bar.set_message(format!("{} states converged {}/{}, {} H·x", bar.message().split(" states").next().unwrap_or(""), p.converged, p.wanted, p.matvecs));
     };
-    let report = crate::sweep::run(&loaded, &spec, &opts, &mut on_point, &mut progress);
+    let report = crate::grid::with_setup_progress(setup_progress(quiet, Some(bar.clone())), || crate::sweep::run(&loaded, &spec, &opts, &mut on_point, &mut progress));
     bar.finish_and_clear();
     let report = report?;
     if !quiet {
@@ -840,16 +897,26 @@ fn print_summary(r: &simulation::RunReport) {
         res["backend"]["name"].as_str().unwrap_or(""),
     );
     outln!("  state    energy (eV)   above band edge (meV)   residual (eV)");
+    let mut unbound = 0;
     if let Some(states) = res["states"].as_array() {
         for s in states {
+            let free = s["bound"] == serde_json::Value::Bool(false);
+            unbound += free as usize;
             outln!(
-                "  {:>5}  {:>13.6}   {:>21.3}   {:>13.2e}",
+                "  {:>5}  {:>13.6}   {:>21.3}   {:>13.2e}{}",
                 s["index"],
                 s["energy_ev"].as_f64().unwrap_or(f64::NAN),
                 s["energy_above_band_edge_mev"].as_f64().unwrap_or(f64::NAN),
-                s["residual_ev"].as_f64().unwrap_or(f64::NAN)
+                s["residual_ev"].as_f64().unwrap_or(f64::NAN),
+                if free { "   not bound *" } else { "" }
             );
         }
+    }
+    if unbound > 0 {
+        outln!(
+            "  * at or above the continuum threshold ({:.6} eV, the lowest energy at which a state can leave through the domain's boundary): not bound by the structure, confined only by the domain's walls",
+            res["reference"]["continuum_threshold_ev"].as_f64().unwrap_or(f64::NAN)
+        );
     }
     let t = &res["timings_s"];
     outln!(

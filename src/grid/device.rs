@@ -88,16 +88,25 @@ pub fn doping_per_cell(map: &MaterialMap, per_fill: &[Doping]) -> (Vec<f64>, Vec
 }
 
 /// The gate holding each cell: the last gate whose shape contains the cell centre, or
-/// None. Gate cells are fixed-potential cells of the Poisson problem.
+/// None. Gate cells are fixed-potential cells of the Poisson problem. Each cell tests only
+/// the gates whose bounding boxes reach it (as in [`MaterialMap::paint`]).
 pub fn gate_cells(grid: &Grid, gates: &[Gate]) -> Vec<Option<usize>> {
     use rayon::prelude::*;
-    (0..grid.len())
-        .into_par_iter()
-        .map(|idx| {
-            let c = grid.center(idx);
-            gates.iter().rposition(|g| super::shapes::contains(&g.shape, c))
-        })
-        .collect()
+    if gates.len() >= u16::MAX as usize {
+        return (0..grid.len())
+            .into_par_iter()
+            .map(|idx| {
+                let c = grid.center(idx);
+                gates.iter().rposition(|g| super::shapes::contains(&g.shape, c))
+            })
+            .collect();
+    }
+    let shapes: Vec<&crate::scene::Shape> = gates.iter().map(|g| &g.shape).collect();
+    let index = super::shapes::ShapeIndex::new(grid, &shapes);
+    super::par_map_reporting("marking the gates", grid.len(), |idx| {
+        let c = grid.center(idx);
+        (index.fill_at(c) as usize).checked_sub(1)
+    })
 }
 
 #[cfg(test)]
@@ -155,5 +164,31 @@ mod tests {
         assert_eq!(cells[g.index(5, 7, 0)], Some(1));
         assert_eq!(cells[g.index(0, 7, 0)], None);
         assert_eq!(cells.iter().filter(|c| c.is_some()).count(), 2 * 10 + 2);
+    }
+
+    #[test]
+    fn many_gates_mark_the_cells_of_the_last_gate_containing_them() {
+        // 60 overlapping boxes and spheres (binned by bounding box) against every gate tested
+        let g = Grid::uniform(&[40, 30], &[1.0, 1.0]);
+        let gates: Vec<Gate> = (0..60)
+            .map(|i| {
+                let (x, y) = ((i * 37 % 41) as f64 - 20.0, (i * 23 % 31) as f64 - 15.0);
+                let r = 1.5 + (i % 5) as f64;
+                let shape = if i % 2 == 0 {
+                    crate::scene::Shape::Sphere { center: vec![x, y], radius: r }
+                } else {
+                    crate::scene::Shape::Box { min: vec![x - r, y - 0.5 * r], max: vec![x + r, y + 0.5 * r] }
+                };
+                Gate { name: None, shape, voltage: 0.0, barrier: None }
+            })
+            .collect();
+        let cells = gate_cells(&g, &gates);
+        let mut marked = 0;
+        for (idx, got) in cells.iter().enumerate() {
+            let c = g.center(idx);
+            assert_eq!(*got, gates.iter().rposition(|gt| super::super::shapes::contains(&gt.shape, c)), "cell {idx}");
+            marked += got.is_some() as usize;
+        }
+        assert!(marked > g.len() / 4, "{marked} gate cells");
     }
 }
