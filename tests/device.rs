@@ -402,7 +402,8 @@ fn a_nan_in_a_tabulated_potential_is_an_input_error() {
 fn device_results_label_units_contacts_materials_and_unbound_states() {
     let d = common::tmpdir("device", "labels");
     let scene = d.join("hj.json");
-    std::fs::write(&scene, heterojunction(1.0, 60)).unwrap();
+    // 16 subbands: the upper ones reach above the continuum edge of the quantum region
+    std::fs::write(&scene, heterojunction(1.0, 60).replace(r#""states": 6"#, r#""states": 16"#)).unwrap();
     let out = d.join("hj.out");
     let o = bin().args(["solve", scene.to_str().unwrap(), "--out", out.to_str().unwrap(), "--backend", "cpu"]).output().unwrap();
     let console = String::from_utf8_lossy(&o.stdout).to_string();
@@ -417,9 +418,11 @@ fn device_results_label_units_contacts_materials_and_unbound_states() {
     // the Schottky surface holds a field: its boundary value lies beyond the first cell centre
     assert!(r["potential_v"]["span"].as_f64().unwrap() > r["potential_v"]["cell_centres"]["span"].as_f64().unwrap(), "{}", r["potential_v"]);
     let mats: Vec<&str> = r["materials"].as_array().unwrap().iter().map(|m| m["material"].as_str().unwrap()).collect();
-    assert_eq!(mats.len(), 3, "background and two regions: {}", r["materials"]);
+    let regions = r["scene"]["regions"].as_array().unwrap().len();
+    assert_eq!(mats.len(), 1 + regions, "the background and every region: {}", r["materials"]);
     assert_eq!(mats[0], "GaAs");
-    assert!(r["materials"][1]["band_edge_ev"].as_f64().unwrap() > r["materials"][0]["band_edge_ev"].as_f64().unwrap());
+    let barrier = r["materials"].as_array().unwrap().iter().find(|m| m["material"].as_str().unwrap().starts_with("Al")).expect("an AlGaAs fill");
+    assert!(barrier["band_edge_ev"].as_f64().unwrap() > r["materials"][0]["band_edge_ev"].as_f64().unwrap());
     let last = r["self_consistency"]["history"].as_array().unwrap().last().unwrap().clone();
     assert!(last.get("quantum_electrons").is_none(), "the unitless key is gone: {last}");
     let ns = last["quantum_electrons_cm-2"].as_f64().unwrap();
@@ -434,7 +437,7 @@ fn device_results_label_units_contacts_materials_and_unbound_states() {
         assert_eq!(s["bound"], !free, "{s} against {barrier} eV");
         unbound += free as usize;
     }
-    assert!(unbound > 0, "6 states of a triangular well reach above its edge at the region's boundary");
+    assert!(unbound > 0, "16 subbands of a triangular well reach above the continuum edge at the region's face");
     assert_eq!(console.matches("not bound *").count(), unbound, "{console}");
     // the k·p in-plane mass, a harmonic mean weighted by |ψ|², below ⟨m⟩ for a state that
     // reaches into the heavier AlGaAs
