@@ -1027,7 +1027,8 @@ pub fn continuum_threshold(p: &Problem, energies: &[f64]) -> Option<f64> {
     if g.dim == 1 || top <= floor {
         return Some(floor);
     }
-    let mut best = f64::INFINITY;
+    // the faces' cross-sections: (lowest potential on the face, face grid, its cells)
+    let mut faces = Vec::new();
     for a in (0..g.dim).filter(|&a| !g.periodic[a]) {
         let others: Vec<usize> = (0..g.dim).filter(|&b| b != a).collect();
         let n: Vec<usize> = others.iter().map(|&b| g.n[b]).collect();
@@ -1048,27 +1049,40 @@ pub fn continuum_threshold(p: &Problem, energies: &[f64]) -> Option<f64> {
                     g.index(ijk[0], ijk[1], ijk[2])
                 })
                 .collect();
-            let kin: Vec<f64> = cells.iter().map(|&c| p.kinetic[c]).collect();
-            let pot: Vec<f64> = cells.iter().map(|&c| p.potential[c]).collect();
-            let hf = crate::physics::hamiltonian::assemble_hamiltonian(&face, &kin, &pot);
-            let lowest = if hf.nrows <= 400 {
-                crate::linalg::dense::lowest_eigenpairs(&hf, 1).0.first().copied()
-            } else {
-                let opts = SolveOptions {
-                    states: 1,
-                    tolerance: 1e-9,
-                    max_matvecs: 20_000,
-                    block_size: 1,
-                    backend: BackendChoice::Cpu,
-                    adapter: None,
-                    force_iterative: false,
-                    filter_degree: 0,
-                };
-                solve(&hf, &opts, &mut |_| {}).ok().and_then(|s| s.energies.first().copied())
+            let low = cells.iter().map(|&c| p.potential[c]).fold(f64::INFINITY, f64::min);
+            faces.push((low, face.clone(), cells));
+        }
+    }
+    // a face's threshold is at least its lowest potential: solve the faces from the lowest
+    // up, and skip those that cannot lower the threshold below the highest level
+    faces.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let mut best = f64::INFINITY;
+    for (low, face, cells) in faces {
+        if low >= best.min(top) {
+            continue;
+        }
+        let kin: Vec<f64> = cells.iter().map(|&c| p.kinetic[c]).collect();
+        let pot: Vec<f64> = cells.iter().map(|&c| p.potential[c]).collect();
+        let hf = crate::physics::hamiltonian::assemble_hamiltonian(&face, &kin, &pot);
+        let lowest = if hf.nrows <= 400 {
+            crate::linalg::dense::lowest_eigenpairs(&hf, 1).0.first().copied()
+        } else {
+            // a threshold to compare levels with: 1e-7·‖H‖ in the residual puts the
+            // eigenvalue far closer than that (the error is quadratic in the residual)
+            let opts = SolveOptions {
+                states: 1,
+                tolerance: 1e-7,
+                max_matvecs: 20_000,
+                block_size: 1,
+                backend: BackendChoice::Cpu,
+                adapter: None,
+                force_iterative: false,
+                filter_degree: DEFAULT_FILTER_DEGREE,
             };
-            if let Some(e) = lowest.filter(|e| e.is_finite()) {
-                best = best.min(e);
-            }
+            solve(&hf, &opts, &mut |_| {}).ok().and_then(|s| s.energies.first().copied())
+        };
+        if let Some(e) = lowest.filter(|e| e.is_finite()) {
+            best = best.min(e);
         }
     }
     Some(if best.is_finite() { best.max(floor) } else { floor })

@@ -382,3 +382,40 @@ fn gpu_backend_insists_and_bad_precision_requests_are_input_errors() {
     assert_eq!(r["solver"]["method"], "lanczos", "200 unknowns on the GPU: the iterative solver, not the CPU's dense path");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A dot on a wetting layer that runs through the domain: the layer reaches the boundary at
+/// the GaAs band edge, below every level, so "above the lowest potential on the boundary"
+/// called every level unbound. The continuum threshold is the layer's own subband edge (the
+/// lowest level of the face's cross-section), so the dot's levels below it are bound, and it
+/// agrees with the 1D well of the same layer (the face's lateral walls raise it only a little).
+#[test]
+fn levels_below_a_wetting_layers_subband_are_bound() {
+    use qdsim_gpu::scene::{parse_scene, LoadedScene};
+    use qdsim_gpu::simulation::{prepare, solve, unbound_levels, SolveOptions};
+    let load = |text: &str| LoadedScene { scene: parse_scene(text).unwrap(), path: "t.json".into(), base_dir: ".".into() };
+    let layer = r#"{ "shape": { "type": "layer", "axis": "y", "from": -1.0, "to": 1.0 }, "material": "GaAs" }"#;
+    let dot = r#"{ "shape": { "type": "sphere", "center": [0, 4], "radius": 6.0 }, "material": "GaAs" }"#;
+    let two_d = format!(
+        r#"{{ "domain": {{ "size": [60.0, 30.0], "spacing": 0.5 }}, "background": {{ "material": "AlGaAs", "x": 0.3 }},
+             "regions": [ {layer}, {dot} ], "solve": {{ "states": 4 }} }}"#
+    );
+    let l = load(&two_d);
+    let p = prepare(&l, 4).unwrap();
+    let sol = solve(&p.hamiltonian(), &SolveOptions::from_scene(&l.scene), &mut |_| {}).unwrap();
+    let (threshold, unbound) = unbound_levels(&p, &sol.energies);
+    let threshold = threshold.unwrap();
+    let boundary_min = qdsim_gpu::simulation::boundary_minimum(&p.grid, &p.potential).unwrap();
+    assert!(sol.energies[0] > boundary_min, "the dot's ground level {} lies above the layer's bulk edge {boundary_min}", sol.energies[0]);
+    assert!(!unbound[0] && sol.energies[0] < threshold, "ground level {} against threshold {threshold}: {unbound:?}", sol.energies[0]);
+    // the 1D well of the same layer, 30 nm of AlGaAs around a 2 nm GaAs layer
+    let one_d = r#"{ "domain": { "size": [30.0], "spacing": 0.5 }, "background": { "material": "AlGaAs", "x": 0.3 },
+        "regions": [ { "shape": { "type": "layer", "axis": "x", "from": -1.0, "to": 1.0 }, "material": "GaAs" } ], "solve": { "states": 1 } }"#;
+    let l1 = load(one_d);
+    let p1 = prepare(&l1, 1).unwrap();
+    let well = solve(&p1.hamiltonian(), &SolveOptions::from_scene(&l1.scene), &mut |_| {}).unwrap().energies[0];
+    // the face is 30 nm across with ψ = 0 at its ends: the layer's level plus at most a few meV
+    assert!(threshold >= well - 1e-9 && threshold < well + 5e-3, "threshold {threshold} eV, 1D well level {well} eV");
+    // a 1D problem keeps the plain rule: the potential at the ends
+    let (t1, _) = unbound_levels(&p1, &[well]);
+    assert_eq!(t1, qdsim_gpu::simulation::boundary_minimum(&p1.grid, &p1.potential));
+}
