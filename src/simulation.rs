@@ -1057,12 +1057,18 @@ pub fn continuum_threshold(p: &Problem, energies: &[f64]) -> Option<f64> {
     // up, and skip those that cannot lower the threshold below the highest level
     faces.sort_by(|x, y| x.0.total_cmp(&y.0));
     let mut best = f64::INFINITY;
+    // faces with the same cross-section (opposite faces of a symmetric scene) are solved once
+    let mut solved: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
     for (low, face, cells) in faces {
         if low >= best.min(top) {
             continue;
         }
         let kin: Vec<f64> = cells.iter().map(|&c| p.kinetic[c]).collect();
         let pot: Vec<f64> = cells.iter().map(|&c| p.potential[c]).collect();
+        if solved.iter().any(|(k, v)| *k == kin && *v == pot) {
+            continue;
+        }
+        solved.push((kin.clone(), pot.clone()));
         let hf = crate::physics::hamiltonian::assemble_hamiltonian(&face, &kin, &pot);
         let lowest = if hf.nrows <= 400 {
             crate::linalg::dense::lowest_eigenpairs(&hf, 1).0.first().copied()
