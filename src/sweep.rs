@@ -465,7 +465,7 @@ fn point_solver(p: &PointResult) -> &Value {
 }
 
 /// A point's states: `states`, or a device point's quantum states.
-fn point_states(p: &PointResult) -> &Value {
+pub fn point_states(p: &PointResult) -> &Value {
     if p.results["states"].is_array() {
         &p.results["states"]
     } else {
@@ -474,7 +474,7 @@ fn point_states(p: &PointResult) -> &Value {
 }
 
 /// Products with H of a point's eigensolver (a device point's quantum eigensolver).
-fn point_matvecs(p: &PointResult) -> u64 {
+pub fn point_matvecs(p: &PointResult) -> u64 {
     if p.matvecs > 0 {
         p.matvecs
     } else {

@@ -854,11 +854,32 @@ fn sweep(scene: PathBuf, set: Vec<String>, opts: crate::sweep::SweepOptions, qui
     if !quiet {
         let params: Vec<String> = spec.parameters.iter().map(|p| crate::sweep::label_of(&p.path)).collect();
         outln!("{}: {} points over {}", scene.display(), report.points.len(), params.join(" with "));
-        outln!("  point  {:>14}  converged  H·x      E0 (eV)       E1 (eV)", "value");
+        outln!("  point  {:>14}  converged  H·x      E0 (eV)       E1 (eV)     not bound", "value");
+        let mut flagged = 0;
         for p in &report.points {
             let v = p.values.first().map(|v| v.to_string()).unwrap_or_default();
             let e = |n: usize| p.energies.get(n).map(|e| format!("{e:>12.6}")).unwrap_or_else(|| format!("{:>12}", "-"));
-            outln!("  {:>5}  {:>14}  {:>9}  {:>6}  {}  {}", p.index, v, if p.converged { "yes" } else { "NO" }, p.matvecs, e(0), e(1));
+            let unbound: Vec<String> = crate::sweep::point_states(p)
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|s| s["bound"] == serde_json::Value::Bool(false))
+                .map(|s| s["index"].to_string())
+                .collect();
+            flagged += !unbound.is_empty() as usize;
+            outln!(
+                "  {:>5}  {:>14}  {:>9}  {:>6}  {}  {}     {}",
+                p.index,
+                v,
+                if p.converged { "yes" } else { "NO" },
+                crate::sweep::point_matvecs(p),
+                e(0),
+                e(1),
+                if unbound.is_empty() { "-".to_string() } else { unbound.join(",") }
+            );
+        }
+        if flagged > 0 {
+            outln!("  not bound: the states above the continuum threshold (results.json `bound: false`, sweep.csv `unbound_states`)");
         }
         let s = &report.summary["summary"];
         outln!(
@@ -875,10 +896,18 @@ fn sweep(scene: PathBuf, set: Vec<String>, opts: crate::sweep::SweepOptions, qui
     } else {
         let bad: Vec<String> = report.points.iter().filter(|p| !p.converged).map(|p| p.index.to_string()).collect();
         root_eprintln!(
-            "error: sweep point(s) {} did not converge (solve.max_iterations); every point was written to {} and flagged in sweep.csv (converged = false)",
+            "error: sweep point(s) {} did not converge; every point was written to {} and flagged in sweep.csv (converged = false)",
             bad.join(", "),
             report.out_dir.display()
         );
+        for p in report.points.iter().filter(|p| !p.converged) {
+            let why = p.results["reason"]
+                .as_str()
+                .or_else(|| p.results["self_consistency"]["stopped_because"].as_str())
+                .map(str::to_string)
+                .unwrap_or_else(|| "the iteration limit (solve.max_iterations, or solve.poisson.max_iterations for a device) was reached".into());
+            root_eprintln!("  point {}: {why}", p.index);
+        }
         Ok(EXIT_NOT_CONVERGED)
     }
 }

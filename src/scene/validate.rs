@@ -320,6 +320,9 @@ fn domain(scene: &Scene) -> Result<(usize, u64)> {
     }
 }
 
+/// Most regions a scene may have: fills are numbered with `u16` (0 is the background).
+pub const MAX_REGIONS: usize = u16::MAX as usize - 1;
+
 /// Check a scene's structure. Material names are left to the simulation.
 pub fn validate(scene: &Scene) -> Result<()> {
     let (dim, cells) = domain(scene)?;
@@ -350,6 +353,10 @@ pub fn validate(scene: &Scene) -> Result<()> {
         doping("background.doping", d)?;
     }
 
+    // the material map numbers fills with 16 bits (region i is fill i + 1, 0 the background)
+    if scene.regions.len() > MAX_REGIONS {
+        return Err(err("regions", format!("has {} entries, at most {MAX_REGIONS} are supported (the material map numbers fills with 16 bits): merge regions of one material into fewer, larger shapes", scene.regions.len())));
+    }
     for (i, r) in scene.regions.iter().enumerate() {
         let p = format!("regions[{i}].shape");
         shape(&p, &r.shape, dim)?;
@@ -634,7 +641,7 @@ fn poisson(scene: &Scene, dim: usize) -> Result<()> {
         if s.mode == SolveMode::SelfConsistent {
             return Err(err(
                 "solve.poisson",
-                "mode self_consistent needs solve.poisson.quantum_region, the box (nm) where the Schrödinger electrons replace the classical ones",
+                "mode self_consistent needs solve.poisson.quantum_region, the box (nm) whose electrons below its continuum edge come from the Schrödinger states (those above it stay classical)",
             ));
         }
         return Ok(());
@@ -661,7 +668,7 @@ fn poisson(scene: &Scene, dim: usize) -> Result<()> {
     match (s.mode, &p.quantum_region) {
         (SolveMode::SelfConsistent, None) => Err(err(
             "solve.poisson.quantum_region",
-            "is required in mode self_consistent: the box (nm) where the Schrödinger electrons replace the classical ones",
+            "is required in mode self_consistent: the box (nm) whose electrons below its continuum edge come from the Schrödinger states (those above it stay classical)",
         )),
         (SolveMode::SelfConsistent, Some(b)) => {
             if s.carrier != Carrier::Electron {
@@ -956,6 +963,21 @@ mod tests {
         assert_eq!(fmt_num(1e17), "1e17");
         assert_eq!(fmt_num(2.5e-9), "2.5e-9");
         assert_eq!(fmt_num(f64::NAN), "NaN");
+    }
+
+    #[test]
+    fn more_regions_than_the_fill_numbers_hold_are_refused() {
+        // 65 535 regions wrapped the 16-bit fill numbers silently (region 65 535 painted as the background)
+        let (p, r) = fails(|v| {
+            let one = v["regions"][0].clone();
+            v["regions"] = Value::Array(vec![one; MAX_REGIONS + 1]);
+        });
+        assert_eq!(p, "regions");
+        assert!(r.contains("65535 entries") && r.contains("at most 65534"), "{r}");
+        let mut v = base();
+        let one = v["regions"][0].clone();
+        v["regions"] = Value::Array(vec![one; MAX_REGIONS]);
+        run(&v).unwrap();
     }
 
     #[test]
