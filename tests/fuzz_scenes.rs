@@ -312,14 +312,7 @@ fn npy_bytes(shape: &[u64], values: usize) -> Vec<u8> {
         1 => format!("({},)", shape[0]),
         _ => format!("({})", shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
     };
-    let mut h = format!("{{'descr': '<f8', 'fortran_order': True, 'shape': {shape}, }}");
-    while (10 + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut b = b"\x93NUMPY\x01\x00".to_vec();
-    b.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    b.extend_from_slice(h.as_bytes());
+    let mut b = common::npy_header(&shape);
     for i in 0..values {
         b.extend_from_slice(&(i as f64 * 1e-3).to_le_bytes());
     }
@@ -351,7 +344,7 @@ fn make(path: &std::path::Path, kind: &FileKind, npy: bool) -> bool {
             false
         }
         FileKind::Fifo => {
-            if !std::process::Command::new("mkfifo").arg(path).status().is_ok_and(|s| s.success()) {
+            if !common::mkfifo(path) {
                 std::os::unix::fs::symlink("/dev/zero", path).unwrap();
             }
             false

@@ -601,26 +601,9 @@ fn small_scene(dir: &Path, extra: Value) -> PathBuf {
     p
 }
 
-/// A named pipe at `p`, if `mkfifo` is there.
-fn mkfifo(p: &Path) -> bool {
-    std::process::Command::new("mkfifo").arg(p).status().is_ok_and(|s| s.success())
-}
-
-/// A .npy header (version 1) for `shape` of <f8, Fortran order.
-fn npy_header(shape: &str) -> Vec<u8> {
-    let mut h = format!("{{'descr': '<f8', 'fortran_order': True, 'shape': {shape}, }}");
-    while (10 + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut b = b"\x93NUMPY\x01\x00".to_vec();
-    b.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    b.extend_from_slice(h.as_bytes());
-    b
-}
 
 fn npy(shape: &str, values: usize) -> Vec<u8> {
-    let mut b = npy_header(shape);
+    let mut b = common::npy_header(shape);
     for i in 0..values {
         b.extend_from_slice(&(i as f64 * 1e-3).to_le_bytes());
     }
@@ -644,7 +627,7 @@ fn special_and_oversized_materials_files_are_refused_before_reading() {
         ("missing.json", "does not exist"),
         ("big.json", "more than the 16.0 MiB"),
     ];
-    if mkfifo(&d.join("pipe.json")) {
+    if common::mkfifo(&d.join("pipe.json")) {
         cases.push(("pipe.json", "named pipe"));
     }
     for (file, word) in cases {
@@ -689,7 +672,7 @@ fn potential_files_must_be_exactly_a_npy_of_the_grid() {
         ("huge-header.npy", "more than"),
         ("huge-shape.npy", "grid has [20]"),
     ];
-    if mkfifo(&d.join("pipe.npy")) {
+    if common::mkfifo(&d.join("pipe.npy")) {
         cases.push(("pipe.npy", "named pipe"));
     }
     for (file, word) in cases {
@@ -712,7 +695,7 @@ fn special_scene_files_are_refused() {
     std::os::unix::fs::symlink("/dev/zero", d.join("zero.json")).unwrap();
     std::fs::File::create(d.join("big.json")).unwrap().set_len(qdsim_gpu::scene::files::MAX_SCENE_BYTES + 1).unwrap();
     let mut cases = vec![d.join("zero.json"), PathBuf::from("/dev/urandom"), d.clone(), d.join("big.json")];
-    if mkfifo(&d.join("pipe.json")) {
+    if common::mkfifo(&d.join("pipe.json")) {
         cases.push(d.join("pipe.json"));
     }
     for scene in cases {

@@ -104,3 +104,21 @@ pub fn gpu_solve_options(states: usize) -> qdsim_gpu::simulation::SolveOptions {
         filter_degree: qdsim_gpu::simulation::DEFAULT_FILTER_DEGREE,
     }
 }
+
+/// A named pipe at `p`, if `mkfifo` is there.
+pub fn mkfifo(p: &std::path::Path) -> bool {
+    std::process::Command::new("mkfifo").arg(p).status().is_ok_and(|s| s.success())
+}
+
+/// A .npy header (version 1) for `shape` of <f8, Fortran order.
+pub fn npy_header(shape: &str) -> Vec<u8> {
+    let mut h = format!("{{'descr': '<f8', 'fortran_order': True, 'shape': {shape}, }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    b.extend_from_slice(h.as_bytes());
+    b
+}
