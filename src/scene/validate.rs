@@ -868,7 +868,12 @@ mod tests {
     fn fails(edit: impl FnOnce(&mut Value)) -> (String, String) {
         let mut v = base();
         edit(&mut v);
-        let e = run(&v).expect_err("scene should be rejected");
+        rejected(&v)
+    }
+
+    /// The (path, reason) of the input error `v` must give.
+    fn rejected(v: &Value) -> (String, String) {
+        let e = run(v).expect_err("scene should be rejected");
         assert_eq!(e.exit_code(), 2, "{e}");
         match e {
             QdError::Input { path, reason } => (path, reason),
@@ -942,12 +947,7 @@ mod tests {
     fn device_fails(edit: impl FnOnce(&mut Value)) -> (String, String) {
         let mut v = device();
         edit(&mut v);
-        let e = run(&v).expect_err("scene should be rejected");
-        assert_eq!(e.exit_code(), 2, "{e}");
-        match e {
-            QdError::Input { path, reason } => (path, reason),
-            other => panic!("not an input error: {other}"),
-        }
+        rejected(&v)
     }
 
     #[test]
