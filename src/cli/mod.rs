@@ -663,10 +663,10 @@ fn check_out_early(loaded: &crate::scene::LoadedScene, out: &std::path::Path) ->
 }
 
 fn solve(scene: PathBuf, opts: RunOptions, quiet: bool, stats: bool) -> Result<i32> {
-    {
-        let loaded = crate::scene::load_scene(&scene)?;
-        check_out_early(&loaded, &opts.out.clone().unwrap_or_else(|| simulation::default_out_dir(&scene)))?;
-    }
+    // the scene is read once: the --out check and the run use the same load
+    let loaded = crate::scene::load_scene(&scene)?;
+    let out_path = opts.out.clone().unwrap_or_else(|| simulation::default_out_dir(&scene));
+    check_out_early(&loaded, &out_path)?;
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
@@ -688,7 +688,7 @@ fn solve(scene: PathBuf, opts: RunOptions, quiet: bool, stats: bool) -> Result<i
             s.iteration, s.potential_change_v, s.ground_state_ev
         ));
     };
-    let report = crate::grid::with_setup_progress(setup_progress(quiet, None), || simulation::run_with(&scene, &opts, &mut progress, &mut scf_progress));
+    let report = crate::grid::with_setup_progress(setup_progress(quiet, None), || simulation::run_loaded_with(&loaded, &opts, Some(&out_path), None, &mut progress, &mut scf_progress));
     bar.finish_and_clear();
     let report = report?;
     let device = report.results.get("mode").is_some_and(|m| m != "schrodinger");
