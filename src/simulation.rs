@@ -25,10 +25,7 @@ use crate::scene::{BackendChoice, LoadedScene, Scene};
 pub const DENSE_LIMIT: usize = 400;
 /// Degree of the Chebyshev filter the eigensolver uses on large problems.
 pub const DEFAULT_FILTER_DEGREE: usize = 16;
-/// Sample lines per tangential axis and points per line for faces cut by an interface.
-pub const FACE_SAMPLES: usize = 8;
-/// Sub-samples per axis used to get volume fractions in cells cut by an interface.
-pub const SUBSAMPLES: usize = 4;
+pub use crate::grid::{FACE_SAMPLES, SUBSAMPLES};
 
 /// One material fill of the scene: the background (index 0) or a region (index i + 1).
 #[derive(Clone, Debug)]

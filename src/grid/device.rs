@@ -97,13 +97,13 @@ pub fn gate_cells(grid: &Grid, gates: &[Gate]) -> Vec<Option<usize>> {
             .into_par_iter()
             .map(|idx| {
                 let c = grid.center(idx);
-                gates.iter().rposition(|g| super::shapes::contains(&g.shape, c))
+                gates.iter().rposition(|g| crate::scene::shapes::contains(&g.shape, c))
             })
             .collect();
     }
     let shapes: Vec<&crate::scene::Shape> = gates.iter().map(|g| &g.shape).collect();
-    let index = super::shapes::ShapeIndex::new(grid, &shapes);
-    super::par_map_reporting("marking the gates", grid.len(), |idx| {
+    let index = super::shape_index::ShapeIndex::new(grid, &shapes);
+    super::paint::par_map_reporting("marking the gates", grid.len(), |idx| {
         let c = grid.center(idx);
         (index.fill_at(c) as usize).checked_sub(1)
     })
@@ -186,7 +186,7 @@ mod tests {
         let mut marked = 0;
         for (idx, got) in cells.iter().enumerate() {
             let c = g.center(idx);
-            assert_eq!(*got, gates.iter().rposition(|gt| super::super::shapes::contains(&gt.shape, c)), "cell {idx}");
+            assert_eq!(*got, gates.iter().rposition(|gt| crate::scene::shapes::contains(&gt.shape, c)), "cell {idx}");
             marked += got.is_some() as usize;
         }
         assert!(marked > g.len() / 4, "{marked} gate cells");

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use crate::constants::HBAR2_OVER_2M0_EV_NM2;
 use crate::error::{QdError, Result};
-use crate::grid::{shapes, Grid};
+use crate::grid::Grid;
+use crate::scene::shapes;
 use crate::scene::{Potential, Spacing};
 
 /// Spring constant k (eV/nm²) of an oscillator with level spacing ħω (eV) for a carrier
@@ -57,7 +58,7 @@ pub fn add_potential(p: &Potential, index: usize, grid: &Grid, default_mass: f64
         }
         Potential::SquareWell { depth, shape } => {
             // volume fractions in cells the shape's surface cuts, as for material regions
-            let map = crate::grid::MaterialMap::paint(grid, &[shape], crate::simulation::SUBSAMPLES);
+            let map = crate::grid::MaterialMap::paint(grid, &[shape], crate::grid::SUBSAMPLES);
             for (vi, w) in v.iter_mut().zip(map.average(&[0.0, *depth])) {
                 *vi -= w;
             }

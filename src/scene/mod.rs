@@ -8,9 +8,13 @@
 //! [-size[a]/2, +size[a]/2]. 1D and 2D domains are the line y = z = 0 and the plane z = 0
 //! of the same 3D space: shapes are evaluated there, so a sphere in 2D is a disk.
 
+pub mod domain;
 pub mod files;
 pub mod path;
+pub mod shapes;
 pub mod validate;
+
+pub use domain::DomainCells;
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -714,7 +718,7 @@ pub fn check_input_files(loaded: &LoadedScene) -> Result<()> {
         if let Potential::File { path, .. } = p {
             let dims = match &dims {
                 Some(d) => d,
-                None => dims.insert(crate::grid::Grid::from_domain(&loaded.scene.domain)?.dims()),
+                None => dims.insert(loaded.scene.domain.cells()?.dims()),
             };
             crate::output::npy::check_npy(&loaded.resolve(path), dims)
                 .map_err(|r| QdError::input(format!("potentials[{i}].path"), r))?;

@@ -36,8 +36,7 @@ use super::{
 };
 use crate::materials::Carrier;
 use crate::error::{QdError, Result};
-use crate::grid::shapes::bounding_box;
-use crate::grid::Grid;
+use super::shapes::bounding_box;
 
 /// Upper bound on the temperature, K: the materials' limit (their Varshni fits rest on data
 /// up to a few hundred K; [`crate::materials::Material::check_temperature`] also requires a
@@ -308,8 +307,8 @@ fn domain(scene: &Scene) -> Result<(usize, u64)> {
             return Err(err("domain.periodic", format!("has {} entries, the domain has {dim} axes: give one true/false per axis", p.len())));
         }
     }
-    // cell counts per axis (at least 3, at most 1e9) are the grid's own rule
-    let g = Grid::from_domain(d)?;
+    // cell counts per axis (at least 3, at most 1e9): the rule the grid is built on
+    let g = d.cells()?;
     let cells = g.n.iter().try_fold(1u64, |acc, &n| acc.checked_mul(n as u64));
     match cells {
         Some(c) if c <= MAX_CELLS => Ok((dim, c)),
@@ -604,7 +603,7 @@ fn box_in_domain(path: &str, b: &BoxRange, scene: &Scene, dim: usize) -> Result<
             finite(&format!("{path}.{which}[{a}]"), *x, "coordinate in nm")?;
         }
     }
-    let grid = Grid::from_domain(&scene.domain)?;
+    let grid = scene.domain.cells()?;
     for a in 0..dim {
         let (lo, hi) = (b.min[a], b.max[a]);
         if lo >= hi {
