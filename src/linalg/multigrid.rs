@@ -49,7 +49,33 @@ use rayon::prelude::*;
 
 use super::{Backend, CsrMatrix};
 use crate::error::{QdError, Result};
-use crate::grid::Grid;
+
+/// The lattice an operator lives on, all that multigrid needs to know of the grid: cells
+/// per axis (1 on absent axes), flat index x-fastest (i + nx·(j + ny·k)). Callers pass
+/// `grid.n` (`physics::poisson` also converts a `&Grid` into it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dims {
+    pub n: [usize; 3],
+}
+
+impl Dims {
+    pub fn new(n: [usize; 3]) -> Dims {
+        Dims { n }
+    }
+    /// Number of cells.
+    pub fn len(&self) -> usize {
+        self.n[0] * self.n[1] * self.n[2]
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<[usize; 3]> for Dims {
+    fn from(n: [usize; 3]) -> Dims {
+        Dims { n }
+    }
+}
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct MultigridOptions {
@@ -101,16 +127,17 @@ pub struct MultigridInfo {
     pub options: MultigridOptions,
 }
 
-/// Build the hierarchy on the host: `a` is an operator on the cells of `grid` (the grid's
-/// `n` and `periodic` define the coarsening), `reaction` the part of its diagonal that is a
+/// Build the hierarchy on the host: `a` is an operator on the cells of `dims` (their counts
+/// define the coarsening), `reaction` the part of its diagonal that is a
 /// zeroth-order term (not scaled on coarse levels; see the module docs).
-pub fn build_hierarchy(grid: &Grid, a: &CsrMatrix, reaction: Option<&[f64]>, opts: &MultigridOptions) -> Result<Vec<HostLevel>> {
-    if a.nrows != grid.len() || a.ncols != grid.len() {
+pub fn build_hierarchy(dims: impl Into<Dims>, a: &CsrMatrix, reaction: Option<&[f64]>, opts: &MultigridOptions) -> Result<Vec<HostLevel>> {
+    let dims: Dims = dims.into();
+    if a.nrows != dims.len() || a.ncols != dims.len() {
         return Err(QdError::Internal(format!(
             "multigrid: the matrix is {}×{} but the grid has {} cells",
             a.nrows,
             a.ncols,
-            grid.len()
+            dims.len()
         )));
     }
     if let Some(r) = reaction {
@@ -123,7 +150,7 @@ pub fn build_hierarchy(grid: &Grid, a: &CsrMatrix, reaction: Option<&[f64]>, opt
     }
     let m_matrix = is_m_matrix(a);
     let scale = if m_matrix { opts.coupling_scale } else { 1.0 };
-    let mut levels = vec![HostLevel { n: grid.n, a: a.clone(), r: None, p: None }];
+    let mut levels = vec![HostLevel { n: dims.n, a: a.clone(), r: None, p: None }];
     let mut reac: Vec<f64> = reaction.map(|r| r.to_vec()).unwrap_or_else(|| vec![0.0; a.nrows]);
     loop {
         let cur = levels.last().unwrap();
@@ -344,12 +371,12 @@ pub struct Multigrid<B: Backend> {
 }
 
 impl<B: Backend> Multigrid<B> {
-    /// Build the hierarchy of `a` on `grid` (see [`build_hierarchy`]) and upload it.
+    /// Build the hierarchy of `a` on the cells of `dims` (see [`build_hierarchy`]) and upload it.
     /// `reaction`: the zeroth-order part of a's diagonal (e.g. the Newton term of the
     /// nonlinear Poisson equation), or `None`. Errors if the coarsest operator is not
     /// positive definite (e.g. a singular all-Neumann/periodic operator).
-    pub fn new(be: &B, grid: &Grid, a: &CsrMatrix, reaction: Option<&[f64]>, opts: &MultigridOptions) -> Result<Self> {
-        let host = build_hierarchy(grid, a, reaction, opts)?;
+    pub fn new(be: &B, dims: impl Into<Dims>, a: &CsrMatrix, reaction: Option<&[f64]>, opts: &MultigridOptions) -> Result<Self> {
+        let host = build_hierarchy(dims, a, reaction, opts)?;
         Self::from_hierarchy(be, &host, opts)
     }
 
@@ -515,28 +542,44 @@ mod tests {
     use crate::backend::CpuBackend;
     use crate::linalg::cg::{pcg, CgOptions};
 
-    fn laplacian(grid: &Grid, dirichlet: bool) -> CsrMatrix {
-        let n = grid.len();
-        let k = vec![1.0; n];
-        let mut h = crate::physics::hamiltonian::assemble_hamiltonian(grid, &k, &vec![0.0; n]);
-        if !dirichlet {
-            // a reaction term keeps it definite
-            for i in 0..n {
-                for p in h.row_ptr[i]..h.row_ptr[i + 1] {
-                    if h.col[p] as usize == i {
-                        h.val[p] += 1e-3;
+    /// The 7-point Laplacian −∇² on `n` cells of size `h`, zero outside the box (Dirichlet)
+    /// or periodic per axis: an SPD operator of the kind multigrid is built for.
+    fn laplacian(n: [usize; 3], h: [f64; 3], periodic: [bool; 3]) -> CsrMatrix {
+        let len = n[0] * n[1] * n[2];
+        let stride = [1, n[0], n[0] * n[1]];
+        let mut trip: Vec<(usize, usize, f64)> = Vec::new();
+        for idx in 0..len {
+            let ijk = [idx % n[0], (idx / n[0]) % n[1], idx / (n[0] * n[1])];
+            let mut diag = 0.0;
+            for a in 0..3 {
+                if n[a] == 1 {
+                    continue;
+                }
+                let w = 1.0 / (h[a] * h[a]);
+                for up in [false, true] {
+                    let nb = match (up, ijk[a]) {
+                        (true, i) if i + 1 < n[a] => Some(idx + stride[a]),
+                        (true, _) if periodic[a] => Some(idx + stride[a] - n[a] * stride[a]),
+                        (false, i) if i > 0 => Some(idx - stride[a]),
+                        (false, _) if periodic[a] => Some(idx + (n[a] - 1) * stride[a]),
+                        _ => None,
+                    };
+                    diag += w;
+                    if let Some(j) = nb {
+                        trip.push((idx, j, -w));
                     }
                 }
             }
+            trip.push((idx, idx, diag));
         }
-        h
+        CsrMatrix::from_triplets(len, len, &trip)
     }
 
     #[test]
     fn hierarchy_handles_odd_and_thin_axes() {
-        let g = Grid::uniform(&[13, 5, 2], &[1.0, 1.0, 1.0]);
-        let a = laplacian(&g, true);
-        let levels = build_hierarchy(&g, &a, None, &MultigridOptions { max_coarse: 4, ..Default::default() }).unwrap();
+        let g = Dims::new([13, 5, 2]);
+        let a = laplacian(g.n, [1.0; 3], [false; 3]);
+        let levels = build_hierarchy(g, &a, None, &MultigridOptions { max_coarse: 4, ..Default::default() }).unwrap();
         let sizes: Vec<[usize; 3]> = levels.iter().map(|l| l.n).collect();
         assert_eq!(sizes, vec![[13, 5, 2], [7, 3, 1], [4, 2, 1], [2, 1, 1]]);
         for l in &levels {
@@ -545,7 +588,7 @@ mod tests {
         }
         // plain Galerkin with scale 1 equals Pᵀ A P
         let o = MultigridOptions { max_coarse: 4, coupling_scale: 1.0, ..Default::default() };
-        let lv = build_hierarchy(&g, &a, None, &o).unwrap();
+        let lv = build_hierarchy(g, &a, None, &o).unwrap();
         let p = lv[0].p.as_ref().unwrap().to_dense();
         let rap = p.transpose() * a.to_dense() * &p;
         assert!((rap - lv[1].a.to_dense()).abs().max() < 1e-12);
@@ -553,13 +596,12 @@ mod tests {
 
     #[test]
     fn vcycle_and_wcycle_are_symmetric() {
-        let mut g = Grid::uniform(&[9, 8, 6], &[1.0, 0.8, 1.0]);
-        g.periodic = [false, true, false];
-        let a = laplacian(&g, true);
+        let g = Dims::new([9, 8, 6]);
+        let a = laplacian(g.n, [1.0, 0.8, 1.0], [false, true, false]);
         let be = CpuBackend::new();
         for cycle_index in [1, 2] {
             let o = MultigridOptions { max_coarse: 20, cycle_index, ..Default::default() };
-            let mg = Multigrid::new(&be, &g, &a, None, &o).unwrap();
+            let mg = Multigrid::new(&be, g, &a, None, &o).unwrap();
             assert!(mg.levels() >= 3);
             let n = g.len();
             let x = crate::linalg::backend::random_values(n, 1);
@@ -578,10 +620,10 @@ mod tests {
 
     #[test]
     fn pcg_with_multigrid_converges_fast() {
-        let g = Grid::uniform(&[24, 24, 24], &[0.5, 0.5, 0.5]);
-        let a = laplacian(&g, true);
+        let g = Dims::new([24, 24, 24]);
+        let a = laplacian(g.n, [0.5; 3], [false; 3]);
         let be = CpuBackend::new();
-        let mg = Multigrid::new(&be, &g, &a, None, &MultigridOptions::default()).unwrap();
+        let mg = Multigrid::new(&be, g, &a, None, &MultigridOptions::default()).unwrap();
         let b = crate::linalg::backend::random_values(g.len(), 3);
         let mut x = vec![0.0; g.len()];
         let r = pcg(&be, &a, &b, &mut x, &mg, &CgOptions { tol: 1e-8, max_iterations: 100 });

@@ -49,10 +49,17 @@ use crate::constants::{NM3_PER_CM3, Q_OVER_EPS0_V_NM};
 use crate::error::{QdError, Result};
 use crate::grid::Grid;
 use crate::linalg::cg::{pcg, CgOptions, CgResult, Jacobi};
-use crate::linalg::multigrid::{Multigrid, MultigridOptions};
+use crate::linalg::multigrid::{Dims, Multigrid, MultigridOptions};
 use crate::linalg::{Backend, CsrMatrix};
 
 pub use crate::physics::hamiltonian::FaceCoefficients;
+
+/// A grid's cell counts are the lattice multigrid coarsens (linalg knows no `Grid`).
+impl From<&Grid> for Dims {
+    fn from(g: &Grid) -> Dims {
+        Dims::new(g.n)
+    }
+}
 
 /// The condition on an outer face (or, as an override, on one boundary cell's face).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
