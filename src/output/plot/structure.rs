@@ -1,0 +1,131 @@
+//! The slices of a structure and its states as heat-map panels ([`structure_panels`]):
+//! the potential and every state's density through the grid, zoomed to where the states are.
+
+use super::*;
+
+/// One state for [`structure_panels`]: its energy (eV), |ψ|² on the whole grid (nm⁻ᵈ),
+/// and whether it is not bound by the structure.
+pub struct SliceState<'a> {
+    pub energy: f64,
+    pub density: &'a [f64],
+    pub unbound: bool,
+}
+
+/// Heat maps of a potential and of every state, on `g` (2D or 3D), zoomed to where the
+/// states are (cells with |ψ|² above 1 % of a state's peak, widened by 30 % of that box
+/// on each side and rounded outward; no zoom on an axis where that covers 80 % of the
+/// domain).
+/// 2D: the plane itself; the potential, then one panel per state. 3D: for the potential
+/// and each state an xy and an xz plane through the density's maximum (the potential's
+/// through the ground state's), so that the figure reads as pairs. Material boundaries
+/// (`regions`, per cell, or empty) are outlined. `energy_unit` labels the states' energies.
+pub fn structure_panels(g: &Grid, potential_title: &str, potential_unit: &str, potential: &[f64], regions: &[u16], states: &[SliceState], energy_unit: &str) -> Vec<Panel> {
+    let names = ["x", "y", "z"];
+    let dim = g.dim.clamp(2, 3);
+    let den_unit = ["", "nm⁻¹", "nm⁻²", "nm⁻³"][dim];
+    // Zoom box (cell index ranges per axis) over all states.
+    let mut lo = [usize::MAX; 3];
+    let mut hi = [0usize; 3];
+    for s in states {
+        let peak = s.density.iter().filter(|v| v.is_finite()).fold(0.0f64, |m, v| m.max(*v));
+        if peak <= 0.0 {
+            continue;
+        }
+        for (c, &v) in s.density.iter().enumerate() {
+            if v >= 1e-2 * peak {
+                let ijk = g.ijk(c);
+                for a in 0..3 {
+                    lo[a] = lo[a].min(ijk[a]);
+                    hi[a] = hi[a].max(ijk[a]);
+                }
+            }
+        }
+    }
+    let full = |a: usize| (g.origin[a], g.origin[a] + g.n[a] as f64 * g.h[a]);
+    let window = |a: usize| -> (f64, f64) {
+        let (f0, f1) = full(a);
+        if lo[a] == usize::MAX {
+            return (f0, f1);
+        }
+        let (a0, a1) = (g.origin[a] + lo[a] as f64 * g.h[a], g.origin[a] + (hi[a] + 1) as f64 * g.h[a]);
+        let pad = (0.3 * (a1 - a0)).max(2.0 * g.h[a]);
+        // outward to a round number, so that the view reads "−20…20 nm"
+        let step = nice_step((a1 - a0 + 2.0 * pad) / 16.0, false);
+        let (w0, w1) = ((((a0 - pad) / step).floor() * step).max(f0), (((a1 + pad) / step).ceil() * step).min(f1));
+        if w1 - w0 >= 0.8 * (f1 - f0) {
+            (f0, f1)
+        } else {
+            (w0, w1)
+        }
+    };
+    let views = [window(0), window(1), window(2)];
+    let plane = |data: &[f64], (a, b): (usize, usize), fixed: usize, at: usize| -> Vec<f64> {
+        let mut out = Vec::with_capacity(g.n[a] * g.n[b]);
+        for j in 0..g.n[b] {
+            for i in 0..g.n[a] {
+                let mut ijk = [0usize; 3];
+                ijk[a] = i;
+                ijk[b] = j;
+                ijk[fixed] = at;
+                out.push(data[g.index(ijk[0], ijk[1], ijk[2])]);
+            }
+        }
+        out
+    };
+    let plane_u16 = |data: &[u16], ax: (usize, usize), fixed: usize, at: usize| -> Vec<u16> {
+        if data.len() != g.len() {
+            return Vec::new();
+        }
+        let f: Vec<f64> = data.iter().map(|&v| v as f64).collect();
+        plane(&f, ax, fixed, at).into_iter().map(|v| v as u16).collect()
+    };
+    let panel = |title: String, unit: &str, data: &[f64], (a, b): (usize, usize), at: [usize; 3]| -> Panel {
+        let fixed = 3 - a - b;
+        let suffix = if g.dim == 3 { format!(", {} = {} nm", names[fixed], fmt_fixed(g.center_coord(fixed, at[fixed]), 1)) } else { String::new() };
+        let mut p = Panel::new(
+            format!("{title}{suffix}"),
+            g.n[a],
+            g.n[b],
+            full(a),
+            full(b),
+            format!("{} (nm)", names[a]),
+            format!("{} (nm)", names[b]),
+            plane(data, (a, b), fixed, at[fixed]),
+            unit,
+        );
+        p.regions = plane_u16(regions, (a, b), fixed, at[fixed]);
+        if views[a] != full(a) || views[b] != full(b) {
+            p.view = Some((views[a], views[b]));
+        }
+        p
+    };
+    let argmax = |d: &[f64]| -> [usize; 3] {
+        let best = d.iter().enumerate().filter(|(_, v)| v.is_finite()).fold((0usize, f64::NEG_INFINITY), |b, (c, &v)| if v > b.1 { (c, v) } else { b });
+        if best.1 > 0.0 {
+            g.ijk(best.0)
+        } else {
+            [g.n[0] / 2, g.n[1] / 2, g.n[2] / 2]
+        }
+    };
+    let centre = states.first().map(|s| argmax(s.density)).unwrap_or([g.n[0] / 2, g.n[1] / 2, g.n[2] / 2]);
+    let state_title = |n: usize, s: &SliceState| {
+        format!("|ψ{}|², E{} = {} {energy_unit}{}", subscript(n), subscript(n), fmt_energy(s.energy), if s.unbound { " (not bound)" } else { "" })
+    };
+    let mut panels = Vec::new();
+    if g.dim == 3 {
+        panels.push(panel(potential_title.to_string(), potential_unit, potential, (0, 1), centre));
+        panels.push(panel(potential_title.to_string(), potential_unit, potential, (0, 2), centre));
+        for (n, s) in states.iter().enumerate() {
+            let at = argmax(s.density);
+            panels.push(panel(state_title(n, s), den_unit, s.density, (0, 1), at));
+            panels.push(panel(state_title(n, s), den_unit, s.density, (0, 2), at));
+        }
+    } else {
+        let at = [0, 0, 0];
+        panels.push(panel(potential_title.to_string(), potential_unit, potential, (0, 1), at));
+        for (n, s) in states.iter().enumerate() {
+            panels.push(panel(state_title(n, s), den_unit, s.density, (0, 1), at));
+        }
+    }
+    panels
+}
