@@ -5,6 +5,10 @@
 //! `WholeExtent` is `0 nx 0 ny 0 nz` in points (n+1 points per axis); a 1D or 2D
 //! grid passes 1 for the absent axes, which gives extent `0 1` there (one cell thick)
 //! so ParaView still shows cells.
+//!
+//! Kept rather than `vtkio` (issue 12): its current release is a release candidate
+//! (0.7.0-rc2), its default features bring compression libraries with C parts (xz2, lz4),
+//! and one uniform-grid writer of cell arrays is all the program needs.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
