@@ -53,3 +53,15 @@ impl QdError {
 }
 
 pub type Result<T> = std::result::Result<T, QdError>;
+
+/// A number for a message, compact at every magnitude: `{}` (shortest round-trip) for
+/// 1e-4 ≤ |v| < 1e7 and zero, else the shortest scientific form (`1e300`, `2.5e-9`), so a
+/// value of 1e300 prints as `1e300`, not as 301 digits. NaN and infinities as Rust prints
+/// them. (Here, at the bottom, so that every layer's messages can use it.)
+pub fn fmt_num(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() || (1e-4..1e7).contains(&v.abs()) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}

@@ -39,10 +39,7 @@ use crate::scene::path::{parse_assignment, with_value, JsonPath, Step};
 use crate::scene::{parse_scene, BackendChoice, LoadedScene};
 use crate::simulation::{self, RunOptions, WarmStart};
 
-/// The most points a sweep may have (a range's count, a list's length, the scene's
-/// `sweep.values`): checked before any point is built, so that a mistyped count
-/// (`1:300:100000000`) is an input error, not an allocation of gigabytes.
-pub const MAX_SWEEP_POINTS: usize = 10_000;
+pub use crate::scene::{too_many, MAX_SWEEP_POINTS};
 
 /// One swept field: its path and its values, in order.
 #[derive(Clone, Debug)]
@@ -127,14 +124,6 @@ impl SweepSpec {
     pub fn describe(&self, i: usize) -> String {
         self.parameters.iter().map(|p| format!("{} = {}", p.path, p.values[i])).collect::<Vec<_>>().join(", ")
     }
-}
-
-/// The error of a sweep with more than [`MAX_SWEEP_POINTS`] points.
-pub fn too_many(field: &str, what: &str, count: usize) -> QdError {
-    QdError::input(
-        field,
-        format!("{what} gives {count} points; a sweep has at most {MAX_SWEEP_POINTS} points (split it into several sweeps)"),
-    )
 }
 
 /// A number rounded to 12 significant digits, so that a range's values read as written

@@ -107,3 +107,10 @@ impl Grid {
         self.h[..self.dim].iter().product()
     }
 }
+
+/// What the structure plots need of a grid (the io layer below knows no `Grid`).
+impl From<&Grid> for crate::output::plot::SliceGrid {
+    fn from(g: &Grid) -> Self {
+        crate::output::plot::SliceGrid { dim: g.dim, n: g.n, h: g.h, origin: g.origin }
+    }
+}

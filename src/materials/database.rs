@@ -24,7 +24,7 @@ impl Bowing {
     }
     pub(super) fn describe(&self) -> String {
         if self.c1 == 0.0 {
-            crate::scene::validate::fmt_num(self.c0)
+            crate::error::fmt_num(self.c0)
         } else {
             format!(
                 "{} {} {}x",
@@ -113,11 +113,11 @@ impl MaterialDb {
     /// fields it changes). Errors are [`QdError::Input`] with a path such as
     /// `"<origin>:MyMat.me"`. On error the database is left unchanged.
     pub fn merge_json(&mut self, json: &str, origin: &str) -> Result<()> {
-        crate::scene::files::json_object_start(json, "a materials file")
+        crate::output::files::json_object_start(json, "a materials file")
             .map_err(|r| QdError::input(origin, r))?;
         let root: Value = serde_json::from_str(json).map_err(|e| {
             let reason = if e.to_string().starts_with("trailing characters") {
-                crate::scene::files::trailing_reason(&e, "the materials")
+                crate::output::files::trailing_reason(&e, "the materials")
             } else {
                 format!("not valid JSON: {e}")
             };
@@ -192,10 +192,10 @@ impl MaterialDb {
 
     /// [`merge_json`](Self::merge_json) on a file; the origin in error paths is the file name.
     /// The file must be a regular file of at most
-    /// [`MAX_MATERIALS_BYTES`](crate::scene::files::MAX_MATERIALS_BYTES) of UTF-8 text; a
+    /// [`MAX_MATERIALS_BYTES`](crate::output::files::MAX_MATERIALS_BYTES) of UTF-8 text; a
     /// folder, a device, a pipe, a missing or unreadable file is an input error naming it.
     pub fn merge_file(&mut self, path: &std::path::Path) -> Result<()> {
-        let text = crate::scene::files::read_text_bounded(path, crate::scene::files::MAX_MATERIALS_BYTES)
+        let text = crate::output::files::read_text_bounded(path, crate::output::files::MAX_MATERIALS_BYTES)
             .map_err(|r| QdError::input(path.display().to_string(), format!("cannot read the materials file: {r}")))?;
         let origin = path
             .file_name()
@@ -288,7 +288,7 @@ impl MaterialDb {
                 return Err(format!(
                     "{} is a binary compound and takes no \"x\" (got x = {})",
                     b.name,
-                    crate::scene::validate::fmt_num(x)
+                    crate::error::fmt_num(x)
                 ));
             }
             return Ok(Material::from_params(b.name.clone(), None, &b.params));
@@ -308,7 +308,7 @@ impl MaterialDb {
                 }
             };
             if !x.is_finite() || !(0.0..=1.0).contains(&x) {
-                return Err(format!("alloy fraction x = {} outside [0, 1]", crate::scene::validate::fmt_num(x)));
+                return Err(format!("alloy fraction x = {} outside [0, 1]", crate::error::fmt_num(x)));
             }
             let pa = &self
                 .binaries
@@ -330,8 +330,8 @@ impl MaterialDb {
                 return Err(format!(
                     "{} at x = {} gives {field} = {}: {reason}",
                     al.name,
-                    crate::scene::validate::fmt_num(x),
-                    crate::scene::validate::fmt_num(v[prop_index(field).unwrap()])
+                    crate::error::fmt_num(x),
+                    crate::error::fmt_num(v[prop_index(field).unwrap()])
                 ));
             }
             return Ok(Material::from_params(alloy_display(al, x), Some(x), &p));

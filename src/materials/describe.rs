@@ -21,8 +21,8 @@ pub fn describe(
     if !t_kelvin.is_finite() || t_kelvin < 0.0 || t_kelvin > MAX_TEMPERATURE_K {
         return Err(format!(
             "temperature {} K must be in [0, {}] K",
-            crate::scene::validate::fmt_num(t_kelvin),
-            crate::scene::validate::fmt_num(MAX_TEMPERATURE_K)
+            crate::error::fmt_num(t_kelvin),
+            crate::error::fmt_num(MAX_TEMPERATURE_K)
         ));
     }
     match name {

@@ -126,7 +126,7 @@ impl Material {
     /// e.g. InAs(1−x)Sb(x) near x = 0.6 above about 600 K; Ec ≤ Ev has no carrier
     /// statistics). The error is a reason sentence.
     pub fn check_temperature(&self, t: f64) -> std::result::Result<(), String> {
-        use crate::scene::validate::fmt_num;
+        use crate::error::fmt_num;
         if !(t.is_finite() && t > 0.0 && t <= MAX_TEMPERATURE_K) {
             return Err(format!("the temperature must be in (0, {}] K, got {} K", fmt_num(MAX_TEMPERATURE_K), fmt_num(t)));
         }
@@ -245,7 +245,7 @@ fn range_text(i: usize) -> String {
     let (lo, hi, unit) = RANGES[i];
     let lo_br = if PROPERTIES[i].0 == "eg0" { "(" } else { "[" };
     let unit = if unit.is_empty() { String::new() } else { format!(" {unit}") };
-    format!("{lo_br}{}, {}]{unit}", crate::scene::validate::fmt_num(lo), crate::scene::validate::fmt_num(hi))
+    format!("{lo_br}{}, {}]{unit}", crate::error::fmt_num(lo), crate::error::fmt_num(hi))
 }
 
 /// Physical sanity of a parameter set: Err((field, reason)).

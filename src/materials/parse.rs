@@ -150,7 +150,7 @@ pub(super) fn parse_binary(name: &str, raw: &Map<String, Value>, origin: &str) -
             if a <= 0.0 {
                 return Err(QdError::input(
                     at("gamma1"),
-                    format!("must be > 0 (got {})", crate::scene::validate::fmt_num(a)),
+                    format!("must be > 0 (got {})", crate::error::fmt_num(a)),
                 ));
             }
             if a - 2.0 * b <= 0.0 {
@@ -196,7 +196,7 @@ pub(super) fn parse_binary(name: &str, raw: &Map<String, Value>, origin: &str) -
     if let Err((field, reason)) = check_params(&params) {
         return Err(QdError::input(
             at(field),
-            format!("{reason}, got {}", crate::scene::validate::fmt_num(v[prop_index(field).unwrap()])),
+            format!("{reason}, got {}", crate::error::fmt_num(v[prop_index(field).unwrap()])),
         ));
     }
     Ok(Binary {
@@ -300,8 +300,8 @@ pub(super) fn parse_alloy(
                             at(&path),
                             format!(
                                 "bowing {part} = {} is beyond ±{}: a bowing that large moves {k} across its whole range {} (x(1−x) ≤ 1/4)",
-                                crate::scene::validate::fmt_num(c),
-                                crate::scene::validate::fmt_num(bound),
+                                crate::error::fmt_num(c),
+                                crate::error::fmt_num(bound),
                                 range_text(i)
                             ),
                         ));

@@ -350,7 +350,7 @@ fn merge_file_reads_and_reports_io() {
     }
     // larger than MAX_MATERIALS_BYTES (a sparse file: nothing is written)
     let big = dir.join("big.json");
-    std::fs::File::create(&big).unwrap().set_len(crate::scene::files::MAX_MATERIALS_BYTES + 1).unwrap();
+    std::fs::File::create(&big).unwrap().set_len(crate::output::files::MAX_MATERIALS_BYTES + 1).unwrap();
     let (_, r) = input_err(db.merge_file(&big));
     assert!(r.contains("16.0 MiB"), "{r}");
     std::fs::remove_dir_all(&dir).ok();

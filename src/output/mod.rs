@@ -4,6 +4,7 @@
 //! Grid arrays are flat `Vec<f64>` of length `nx*ny*nz`, x fastest
 //! (`i + nx*(j + ny*k)`); lengths in nm, energies in eV.
 
+pub mod files;
 pub mod lines;
 pub mod npy;
 pub mod plot;

@@ -119,7 +119,7 @@ struct Header {
 /// is `expect`. Nothing beyond the header is read. Errors are reasons (sentences).
 fn open_npy(path: &Path, expect: Option<&[usize]>) -> std::result::Result<(File, Header), String> {
     let name = path.display();
-    let (file, len) = crate::scene::files::open_regular(path, u64::MAX)?;
+    let (file, len) = super::files::open_regular(path, u64::MAX)?;
     if len == 0 {
         return Err(format!("{name} is empty (0 bytes), not a .npy file"));
     }

@@ -268,7 +268,7 @@ fn neutrality_gap(stat: Statistics, b: &Bands, d: &Doping, phi: f64, ef: f64, kt
 /// false-position method to 1e-12 V.
 pub fn neutral_potential(stat: Statistics, b: &Bands, d: &Doping, ef: f64, kt: f64) -> Result<f64> {
     if !(kt > 0.0 && b.nc > 0.0 && b.nv > 0.0 && b.ec0 > b.ev0 && d.donors >= 0.0 && d.acceptors >= 0.0) {
-        return Err(QdError::Internal(format!("neutral_potential: invalid bands {b:?}, doping {d:?} or kT {} eV", crate::scene::validate::fmt_num(kt))));
+        return Err(QdError::Internal(format!("neutral_potential: invalid bands {b:?}, doping {d:?} or kT {} eV", crate::error::fmt_num(kt))));
     }
     let g = |phi: f64| neutrality_gap(stat, b, d, phi, ef, kt);
     // start: the intrinsic level (Boltzmann), moved to the doped side
@@ -300,7 +300,7 @@ pub fn neutral_potential(stat: Statistics, b: &Bands, d: &Doping, ef: f64, kt: f
         step *= 2.0;
     }
     if gb.signum() == ga.signum() || !gb.is_finite() {
-        return Err(QdError::NotConverged(format!("neutral_potential: no sign change of the charge near φ = {} V", crate::scene::validate::fmt_num(phi0))));
+        return Err(QdError::NotConverged(format!("neutral_potential: no sign change of the charge near φ = {} V", crate::error::fmt_num(phi0))));
     }
     // Illinois false position on [a, bnd]
     let (mut x0, mut f0, mut x1, mut f1) = (a, ga, bnd, gb);
@@ -330,7 +330,7 @@ pub fn neutral_potential(stat: Statistics, b: &Bands, d: &Doping, ef: f64, kt: f
             return Ok(0.5 * (x0 + x1));
         }
     }
-    Err(QdError::NotConverged(format!("neutral_potential: no convergence in 200 steps (bracket [{}, {}] V)", crate::scene::validate::fmt_num(x0), crate::scene::validate::fmt_num(x1))))
+    Err(QdError::NotConverged(format!("neutral_potential: no convergence in 200 steps (bracket [{}, {}] V)", crate::error::fmt_num(x0), crate::error::fmt_num(x1))))
 }
 
 /// Dirichlet value of φ (V) at an Ohmic contact or gate without barrier: the applied

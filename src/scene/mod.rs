@@ -7,14 +7,22 @@
 //! Coordinates: the domain is centred on the origin, so axis `a` spans
 //! [-size[a]/2, +size[a]/2]. 1D and 2D domains are the line y = z = 0 and the plane z = 0
 //! of the same 3D space: shapes are evaluated there, so a sphere in 2D is a disk.
+//!
+//! Where things are: here the schema ([`Scene`], [`Domain`], [`Shape`], ...), parsing and
+//! [`load_scene`]; `domain` how a domain is cut into cells ([`Domain::cells`]); `shapes`
+//! the shapes' geometry (contains, bounding boxes); `path` JSON paths and `--set`
+//! assignments; `validate` the structural checks. The scene imports no grid: `grid` is
+//! built from it.
 
 pub mod domain;
-pub mod files;
 pub mod path;
 pub mod shapes;
 pub mod validate;
 
 pub use domain::DomainCells;
+/// The bounded reads of user files live in `output::files` (the io layer, below materials,
+/// which reads materials files with them); re-exported here, where they were.
+pub use crate::output::files;
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -600,6 +608,20 @@ impl Default for OutputOptions {
     fn default() -> Self {
         OutputOptions { npy: true, vtk: true, plots: true, wavefunctions: false }
     }
+}
+
+/// The most points a sweep may have (a range's count, a list's length, the scene's
+/// `sweep.values`): checked before any point is built, so that a mistyped count
+/// (`1:300:100000000`) is an input error, not an allocation of gigabytes. A rule of the
+/// scene's input, so it lives here; the sweep runner re-exports it.
+pub const MAX_SWEEP_POINTS: usize = 10_000;
+
+/// The error of a sweep with more than [`MAX_SWEEP_POINTS`] points.
+pub fn too_many(field: &str, what: &str, count: usize) -> QdError {
+    QdError::input(
+        field,
+        format!("{what} gives {count} points; a sweep has at most {MAX_SWEEP_POINTS} points (split it into several sweeps)"),
+    )
 }
 
 /// A sweep: one scene per value of one parameter.

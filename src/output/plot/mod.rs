@@ -28,7 +28,6 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle};
 
 use crate::error::{QdError, Result};
-use crate::grid::Grid;
 
 mod chart;
 mod heatmap;

@@ -3,6 +3,42 @@
 
 use super::*;
 
+/// The lattice the fields of [`structure_panels`] live on: what the plots need of a grid
+/// (the io layer knows no `grid::Grid`; `grid` converts a `&Grid` into it). Flat arrays
+/// are x-fastest, i + nx·(j + ny·k); lengths in nm.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SliceGrid {
+    /// 1, 2 or 3.
+    pub dim: usize,
+    /// Cells per axis (1 on absent axes).
+    pub n: [usize; 3],
+    /// Cell size per axis, nm.
+    pub h: [f64; 3],
+    /// Lower corner, nm.
+    pub origin: [f64; 3],
+}
+
+impl SliceGrid {
+    fn len(&self) -> usize {
+        self.n[0] * self.n[1] * self.n[2]
+    }
+    fn index(&self, i: usize, j: usize, k: usize) -> usize {
+        i + self.n[0] * (j + self.n[1] * k)
+    }
+    fn ijk(&self, idx: usize) -> [usize; 3] {
+        let i = idx % self.n[0];
+        let r = idx / self.n[0];
+        [i, r % self.n[1], r / self.n[1]]
+    }
+    fn center_coord(&self, a: usize, i: usize) -> f64 {
+        if a >= self.dim {
+            0.0
+        } else {
+            self.origin[a] + (i as f64 + 0.5) * self.h[a]
+        }
+    }
+}
+
 /// One state for [`structure_panels`]: its energy (eV), |ψ|² on the whole grid (nm⁻ᵈ),
 /// and whether it is not bound by the structure.
 pub struct SliceState<'a> {
@@ -19,7 +55,8 @@ pub struct SliceState<'a> {
 /// and each state an xy and an xz plane through the density's maximum (the potential's
 /// through the ground state's), so that the figure reads as pairs. Material boundaries
 /// (`regions`, per cell, or empty) are outlined. `energy_unit` labels the states' energies.
-pub fn structure_panels(g: &Grid, potential_title: &str, potential_unit: &str, potential: &[f64], regions: &[u16], states: &[SliceState], energy_unit: &str) -> Vec<Panel> {
+pub fn structure_panels(g: impl Into<SliceGrid>, potential_title: &str, potential_unit: &str, potential: &[f64], regions: &[u16], states: &[SliceState], energy_unit: &str) -> Vec<Panel> {
+    let g: SliceGrid = g.into();
     let names = ["x", "y", "z"];
     let dim = g.dim.clamp(2, 3);
     let den_unit = ["", "nm⁻¹", "nm⁻²", "nm⁻³"][dim];

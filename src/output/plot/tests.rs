@@ -1,4 +1,5 @@
 use super::*;
+use crate::grid::Grid;
 
 fn out_dir() -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("qdsim-plot-test-{}", std::process::id()));

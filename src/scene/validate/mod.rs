@@ -92,17 +92,7 @@ fn err(path: impl Into<String>, reason: impl Into<String>) -> QdError {
     QdError::input(path, reason)
 }
 
-/// A number for a message, compact at every magnitude: `{}` (shortest round-trip) for
-/// 1e-4 ≤ |v| < 1e7 and zero, else the shortest scientific form (`1e300`, `2.5e-9`), so a
-/// value of 1e300 prints as `1e300`, not as 301 digits. NaN and infinities as Rust prints
-/// them.
-pub fn fmt_num(v: f64) -> String {
-    if v == 0.0 || !v.is_finite() || (1e-4..1e7).contains(&v.abs()) {
-        format!("{v}")
-    } else {
-        format!("{v:e}")
-    }
-}
+pub use crate::error::fmt_num;
 
 fn num(v: f64) -> String {
     fmt_num(v)
