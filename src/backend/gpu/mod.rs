@@ -10,45 +10,27 @@
 //! and one read-back.
 
 pub mod context;
+pub mod imm;
+pub mod kernel;
 pub mod memory;
 mod scalars;
+pub mod shader;
 pub mod stencil;
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::linalg::backend::Backend;
 use crate::linalg::CsrMatrix;
 pub use context::{list_adapters, AdapterSummary, GpuContext};
+pub use kernel::FLUSH_EVERY;
+use kernel::{Arg, Kernel, Program, Recorder};
 pub use memory::{Access, DeviceView, GpuStats, Home, ManagedArray, MemoryManager, Placement, Residency};
+pub use shader::{shader_source, SHADERS};
 
-/// WGSL sources, one file per kernel family.
-pub const SHADER_VECTOR: &str = include_str!("../../../shaders/vector.wgsl");
-pub const SHADER_SPMV: &str = include_str!("../../../shaders/spmv.wgsl");
-pub const SHADER_MULTI: &str = include_str!("../../../shaders/multi.wgsl");
-pub const SHADER_CG: &str = include_str!("../../../shaders/cg.wgsl");
-pub const SHADER_STENCIL: &str = include_str!("../../../shaders/stencil.wgsl");
-/// Every shader with its file name (for validation).
-pub const SHADERS: [(&str, &str); 5] =
-    [("vector.wgsl", SHADER_VECTOR), ("spmv.wgsl", SHADER_SPMV), ("multi.wgsl", SHADER_MULTI), ("cg.wgsl", SHADER_CG), ("stencil.wgsl", SHADER_STENCIL)];
 /// Basis vectors one batched kernel reads (shaders/multi.wgsl).
 const MULTI: usize = 8;
-
-/// The WGSL source in the working precision: the files are written for f32; f64 kernels
-/// are the same text with every `f32` made `f64` (literals are abstract and follow).
-pub fn shader_source(src: &str, f64_mode: bool) -> String {
-    if f64_mode {
-        src.replace("f32", "f64")
-    } else {
-        src.to_string()
-    }
-}
-
-const WG: u32 = 256;
 /// Workgroups of the first reduction pass (partials per dot product).
 const MAX_PARTIALS: u32 = 1024;
-/// Submit the pending commands after this many dispatches even without a read-back.
-pub const FLUSH_EVERY: usize = 256;
 
 /// A vector on the device (f32 or f64 elements): one managed array.
 pub struct GpuVector(ManagedArray);
@@ -156,71 +138,20 @@ pub fn plan_row_blocks(a: &CsrMatrix, chunk: usize, max_nnz: usize, max_idx: usi
     Ok(blocks)
 }
 
-/// Immediates of the vector and spmv kernels: `n` and three scalars, laid out as WGSL lays
-/// out `struct Imm { n: u32, alpha: F, beta: F, gamma: F }` for F = f32 or f64.
-fn imm_scalars(f64_mode: bool, n: u32, a: f64, b: f64, c: f64) -> Vec<u8> {
-    let mut v = n.to_le_bytes().to_vec();
-    if f64_mode {
-        v.extend_from_slice(&[0u8; 4]);
-        for x in [a, b, c] {
-            v.extend_from_slice(&x.to_le_bytes());
-        }
-    } else {
-        for x in [a, b, c] {
-            v.extend_from_slice(&(x as f32).to_le_bytes());
-        }
-    }
-    v
-}
-
-/// Immediates of the spmv kernels: `struct Imm { n: u32, xoff: u32, alpha: F, beta: F,
-/// gamma: F }` (`xoff`: the row's offset in the bound window of x).
-fn imm_spmv(f64_mode: bool, n: u32, xoff: u32, a: f64, b: f64, c: f64) -> Vec<u8> {
-    let mut v = n.to_le_bytes().to_vec();
-    v.extend_from_slice(&xoff.to_le_bytes());
-    for x in [a, b, c] {
-        if f64_mode {
-            v.extend_from_slice(&x.to_le_bytes());
-        } else {
-            v.extend_from_slice(&(x as f32).to_le_bytes());
-        }
-    }
-    v
-}
-
-/// Immediates of the batched kernels: `n, k, slot, npartials` then eight coefficients as two
-/// vec4<F> (16-byte aligned for f32, 32-byte for f64).
-fn imm_multi(f64_mode: bool, head: [u32; 4], c: &[f64; 8]) -> Vec<u8> {
-    let mut v: Vec<u8> = head.iter().flat_map(|x| x.to_le_bytes()).collect();
-    if f64_mode {
-        v.extend_from_slice(&[0u8; 16]);
-        for x in c {
-            v.extend_from_slice(&x.to_le_bytes());
-        }
-    } else {
-        for x in c {
-            v.extend_from_slice(&(*x as f32).to_le_bytes());
-        }
-    }
-    v
-}
-
-struct Pipelines {
-    fill: wgpu::ComputePipeline,
-    copy: wgpu::ComputePipeline,
-    copy4: wgpu::ComputePipeline,
-    axpy: wgpu::ComputePipeline,
-    xpby: wgpu::ComputePipeline,
-    scale: wgpu::ComputePipeline,
-    pointwise_mul: wgpu::ComputePipeline,
-    spmv: wgpu::ComputePipeline,
-    spmv_axpby: wgpu::ComputePipeline,
-    dot8_partial: wgpu::ComputePipeline,
-    dot8_final: wgpu::ComputePipeline,
-    axpy8: wgpu::ComputePipeline,
-    multi_layout: wgpu::BindGroupLayout,
-    vec_layout: wgpu::BindGroupLayout,
-    spmv_layout: wgpu::BindGroupLayout,
+/// The kernels built when the backend opens (vector.wgsl, spmv.wgsl, multi.wgsl).
+struct Kernels {
+    fill: Kernel,
+    copy: Kernel,
+    copy4: Kernel,
+    axpy: Kernel,
+    xpby: Kernel,
+    scale: Kernel,
+    pointwise_mul: Kernel,
+    spmv: Kernel,
+    spmv_axpby: Kernel,
+    dot8_partial: Kernel,
+    dot8_final: Kernel,
+    axpy8: Kernel,
 }
 
 /// How the backend is set up: precision, placement of its arrays, chunk limit.
@@ -286,62 +217,20 @@ impl GpuOptions {
 /// The wgpu backend.
 pub struct GpuBackend {
     ctx: GpuContext,
-    pipes: Pipelines,
+    kern: Kernels,
+    /// Binds and records the kernels.
+    rec: Recorder,
     /// Buffers, transfers, the pending command stream and the statistics.
     mem: Arc<MemoryManager>,
     placement: Placement,
-    /// 4-byte buffers bound where a kernel ignores an operand (read-only and read-write
-    /// slots must not share one).
-    dummy: wgpu::Buffer,
-    dummy_rw: wgpu::Buffer,
     /// f64 kernels and storage (adapters with SHADER_F64) instead of f32.
     f64_mode: bool,
     /// Bytes per vector element: 4 or 8.
     elem: u64,
     /// The CG kernels (shaders/cg.wgsl), built on first use.
-    cg_pipes: std::sync::OnceLock<scalars::CgPipelines>,
+    cg_kern: std::sync::OnceLock<scalars::CgKernels>,
     /// The stencil-layout kernels (shaders/stencil.wgsl), built on first use.
-    stencil_pipes: std::sync::OnceLock<stencil::StencilPipelines>,
-}
-
-/// Compile `src` in the working precision and build one compute pipeline per entry point
-/// `names`, all with the bind-group layout `bgl` and `immediate_size` bytes of immediates.
-fn compute_pipelines(dev: &wgpu::Device, src: &str, f64_mode: bool, bgl: &wgpu::BindGroupLayout, immediate_size: u32, names: &[&str]) -> Vec<wgpu::ComputePipeline> {
-    let code = shader_source(src, f64_mode);
-    let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor { label: names.first().copied(), source: wgpu::ShaderSource::Wgsl(code.into()) });
-    let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor { label: names.first().copied(), bind_group_layouts: &[Some(bgl)], immediate_size });
-    names
-        .iter()
-        .map(|name| {
-            dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(name),
-                layout: Some(&pl),
-                module: &module,
-                entry_point: Some(name),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                cache: None,
-            })
-        })
-        .collect()
-}
-
-fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer { ty: wgpu::BufferBindingType::Storage { read_only }, has_dynamic_offset: false, min_binding_size: None },
-        count: None,
-    }
-}
-
-fn grid(groups: u32, max: u32) -> (u32, u32) {
-    let groups = groups.max(1);
-    if groups <= max {
-        (groups, 1)
-    } else {
-        let y = groups.div_ceil(max);
-        (groups.div_ceil(y), y)
-    }
+    stencil_kern: std::sync::OnceLock<stencil::StencilKernels>,
 }
 
 impl GpuBackend {
@@ -373,54 +262,35 @@ impl GpuBackend {
     fn from_context(ctx: GpuContext, opts: &GpuOptions) -> GpuBackend {
         let f64_mode = opts.f64;
         let dev = &ctx.device;
-        let layout = |entries: &[wgpu::BindGroupLayoutEntry]| dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: None, entries });
-        let vec_layout = layout(&[storage_entry(0, true), storage_entry(1, false)]);
-        let spmv_layout = layout(&[storage_entry(0, true), storage_entry(1, true), storage_entry(2, true), storage_entry(3, true), storage_entry(4, false)]);
-        let mut multi_entries: Vec<wgpu::BindGroupLayoutEntry> = (0..9).map(|b| storage_entry(b, true)).collect();
-        multi_entries.push(storage_entry(9, false));
-        multi_entries.push(storage_entry(10, false));
-        let multi_layout = layout(&multi_entries);
-        let pipeline = |src: &str, name: &str, bgl: &wgpu::BindGroupLayout| {
-            let imm = match (std::ptr::eq(src, SHADER_MULTI), std::ptr::eq(src, SHADER_SPMV), f64_mode) {
-                (true, _, false) => 48,
-                (true, _, true) => 96,
-                (false, true, false) => 20,
-                (false, false, false) => 16,
-                (false, _, true) => 32,
-            };
-            compute_pipelines(dev, src, f64_mode, bgl, imm, &[name]).remove(0)
+        let vector = Program::new(dev, "vector.wgsl", shader::SHADER_VECTOR, f64_mode);
+        let spmv = Program::new(dev, "spmv.wgsl", shader::SHADER_SPMV, f64_mode);
+        let multi = Program::new(dev, "multi.wgsl", shader::SHADER_MULTI, f64_mode);
+        let kern = Kernels {
+            fill: vector.kernel(dev, "fill"),
+            copy: vector.kernel(dev, "copy"),
+            copy4: vector.kernel(dev, "copy4"),
+            axpy: vector.kernel(dev, "axpy"),
+            xpby: vector.kernel(dev, "xpby"),
+            scale: vector.kernel(dev, "scale"),
+            pointwise_mul: vector.kernel(dev, "pointwise_mul"),
+            spmv: spmv.kernel(dev, "spmv"),
+            spmv_axpby: spmv.kernel(dev, "spmv_axpby"),
+            dot8_partial: multi.kernel(dev, "dot8_partial"),
+            dot8_final: multi.kernel(dev, "dot8_final"),
+            axpy8: multi.kernel(dev, "axpy8"),
         };
-        let pipes = Pipelines {
-            fill: pipeline(SHADER_VECTOR, "fill", &vec_layout),
-            copy: pipeline(SHADER_VECTOR, "copy", &vec_layout),
-            copy4: pipeline(SHADER_VECTOR, "copy4", &vec_layout),
-            axpy: pipeline(SHADER_VECTOR, "axpy", &vec_layout),
-            xpby: pipeline(SHADER_VECTOR, "xpby", &vec_layout),
-            scale: pipeline(SHADER_VECTOR, "scale", &vec_layout),
-            pointwise_mul: pipeline(SHADER_VECTOR, "pointwise_mul", &vec_layout),
-            spmv: pipeline(SHADER_SPMV, "spmv", &spmv_layout),
-            spmv_axpby: pipeline(SHADER_SPMV, "spmv_axpby", &spmv_layout),
-            dot8_partial: pipeline(SHADER_MULTI, "dot8_partial", &multi_layout),
-            dot8_final: pipeline(SHADER_MULTI, "dot8_final", &multi_layout),
-            axpy8: pipeline(SHADER_MULTI, "axpy8", &multi_layout),
-            multi_layout,
-            vec_layout,
-            spmv_layout,
-        };
-        let dummy = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("dummy"), size: 8, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
-        let dummy_rw = dev.create_buffer(&wgpu::BufferDescriptor { label: Some("dummy_rw"), size: 8, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
         let mem = MemoryManager::new(ctx.device.clone(), ctx.queue.clone(), &ctx.limits, opts.max_binding_bytes, opts.pool_bytes);
+        let rec = Recorder::new(mem.clone(), ctx.limits.max_compute_workgroups_per_dimension);
         GpuBackend {
             ctx,
-            pipes,
+            kern,
+            rec,
             mem,
             placement: opts.placement,
-            dummy,
-            dummy_rw,
             f64_mode,
             elem: if f64_mode { 8 } else { 4 },
-            cg_pipes: std::sync::OnceLock::new(),
-            stencil_pipes: std::sync::OnceLock::new(),
+            cg_kern: std::sync::OnceLock::new(),
+            stencil_kern: std::sync::OnceLock::new(),
         }
     }
 
@@ -473,27 +343,6 @@ impl GpuBackend {
         }
     }
 
-    /// Record one compute dispatch into the pending encoder.
-    fn dispatch(&self, pipeline: &wgpu::ComputePipeline, bind: &wgpu::BindGroup, imm: &[u8], groups: (u32, u32)) {
-        let mut p = self.mem.lock_pending();
-        if p.pass.is_none() {
-            let enc = p.encoder.get_or_insert_with(|| self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
-            let pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None }).forget_lifetime();
-            p.pass = Some(pass);
-        }
-        if let Some(pass) = p.pass.as_mut() {
-            pass.set_pipeline(pipeline);
-            pass.set_bind_group(0, bind, &[]);
-            pass.set_immediates(0, imm);
-            pass.dispatch_workgroups(groups.0, groups.1, 1);
-        }
-        p.dispatches += 1;
-        self.mem.stats.dispatches.fetch_add(1, Ordering::Relaxed);
-        if p.dispatches >= FLUSH_EVERY {
-            self.mem.submit_locked(&mut p);
-        }
-    }
-
     /// Device time of the work `f` records, measured with GPU timestamps around one compute
     /// pass holding all of it (None if the adapter has no timestamp queries, or if `f`
     /// recorded more than [`FLUSH_EVERY`] dispatches). For benchmarks.
@@ -542,7 +391,7 @@ impl GpuBackend {
     /// for the benchmark (compare with `copy`).
     pub fn copy_vec4(&self, x: &GpuVector, y: &mut GpuVector) {
         let (xv, yv) = (x.0.device_read(), y.0.device_rw());
-        self.vec_op(&self.pipes.copy4, Some(&xv), &yv, 4, 0.0, 0.0);
+        self.vec_op(&self.kern.copy4, Some(&xv), &yv, 4, 0.0, 0.0);
     }
 
     /// Submit everything recorded so far.
@@ -581,28 +430,15 @@ impl GpuBackend {
         self.values_of(&self.mem.read_buffer(buf, n as u64 * self.elem))
     }
 
-    fn groups(&self, n: usize) -> (u32, u32) {
-        grid((n as u64).div_ceil(WG as u64) as u32, self.ctx.limits.max_compute_workgroups_per_dimension)
-    }
-
     /// An element-wise kernel on y (and x, of the same length): one dispatch per chunk.
     /// `unit`: elements per thread (4 for the vec4 kernel, which covers ⌊n/4⌋·4 of each chunk).
-    fn vec_op(&self, pipeline: &wgpu::ComputePipeline, x: Option<&DeviceView>, y: &DeviceView, unit: usize, a: f64, b: f64) {
-        for k in 0..y.nchunks() {
-            let n = y.chunk_len(k) / unit;
+    fn vec_op(&self, k: &Kernel, x: Option<&DeviceView>, y: &DeviceView, unit: usize, a: f64, b: f64) {
+        for c in 0..y.nchunks() {
+            let n = y.chunk_len(c) / unit;
             if n == 0 {
                 continue;
             }
-            let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &self.pipes.vec_layout,
-                entries: &[
-                    wgpu::BindGroupEntry { binding: 0, resource: x.map_or(&self.dummy, |x| x.chunk(k)).as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 1, resource: y.chunk(k).as_entire_binding() },
-                ],
-            });
-            let imm = imm_scalars(self.f64_mode, n as u32, a, b, 0.0);
-            self.dispatch(pipeline, &bind, &imm, self.groups(n));
+            self.rec.run(k, &[x.map(|x| x.chunk(c)).into(), y.chunk(c).into()], &imm::vector(self.f64_mode, n as u32, a, b, 0.0), n);
         }
     }
 }
@@ -656,40 +492,40 @@ impl Backend for GpuBackend {
     }
     fn copy(&self, src: &GpuVector, dst: &mut GpuVector) {
         let (xv, yv) = (src.0.device_read(), dst.0.device_overwrite());
-        self.vec_op(&self.pipes.copy, Some(&xv), &yv, 1, 0.0, 0.0);
+        self.vec_op(&self.kern.copy, Some(&xv), &yv, 1, 0.0, 0.0);
     }
     fn fill(&self, x: &mut GpuVector, value: f64) {
         let yv = x.0.device_overwrite();
-        self.vec_op(&self.pipes.fill, None, &yv, 1, value, 0.0);
+        self.vec_op(&self.kern.fill, None, &yv, 1, value, 0.0);
     }
     fn spmv(&self, a: &GpuCsr, x: &GpuVector, y: &mut GpuVector) {
         if let Some(st) = &a.stencil {
             return self.stencil_spmv(st, false, x, 1.0, 0.0, 0.0, y);
         }
-        self.spmv_axpby_inner(&self.pipes.spmv, a, x, 1.0, 0.0, 0.0, y);
+        self.spmv_axpby_inner(&self.kern.spmv, a, x, 1.0, 0.0, 0.0, y);
     }
     fn spmv_axpby(&self, a: &GpuCsr, x: &GpuVector, alpha: f64, beta: f64, gamma: f64, y: &mut GpuVector) {
         if let Some(st) = &a.stencil {
             return self.stencil_spmv(st, true, x, alpha, beta, gamma, y);
         }
-        self.spmv_axpby_inner(&self.pipes.spmv_axpby, a, x, alpha, beta, gamma, y);
+        self.spmv_axpby_inner(&self.kern.spmv_axpby, a, x, alpha, beta, gamma, y);
     }
     fn axpy(&self, alpha: f64, x: &GpuVector, y: &mut GpuVector) {
         let (xv, yv) = (x.0.device_read(), y.0.device_rw());
-        self.vec_op(&self.pipes.axpy, Some(&xv), &yv, 1, alpha, 0.0);
+        self.vec_op(&self.kern.axpy, Some(&xv), &yv, 1, alpha, 0.0);
     }
     fn xpby(&self, x: &GpuVector, beta: f64, y: &mut GpuVector) {
         let (xv, yv) = (x.0.device_read(), y.0.device_rw());
-        self.vec_op(&self.pipes.xpby, Some(&xv), &yv, 1, 0.0, beta);
+        self.vec_op(&self.kern.xpby, Some(&xv), &yv, 1, 0.0, beta);
     }
     fn scale(&self, alpha: f64, x: &mut GpuVector) {
         let yv = x.0.device_rw();
-        self.vec_op(&self.pipes.scale, None, &yv, 1, alpha, 0.0);
+        self.vec_op(&self.kern.scale, None, &yv, 1, alpha, 0.0);
     }
     fn pointwise_mul(&self, d: &GpuVector, x: &GpuVector, z: &mut GpuVector) {
         self.copy(x, z);
         let (dv, zv) = (d.0.device_read(), z.0.device_rw());
-        self.vec_op(&self.pipes.pointwise_mul, Some(&dv), &zv, 1, 0.0, 0.0);
+        self.vec_op(&self.kern.pointwise_mul, Some(&dv), &zv, 1, 0.0, 0.0);
     }
     fn dot(&self, x: &GpuVector, y: &GpuVector) -> f64 {
         // the batched kernel with one basis vector: same Kahan tree reduction, one read-back
@@ -761,22 +597,8 @@ impl Backend for GpuBackend {
         self.mem.upload(&scratch, 0, &self.to_bytes(&src));
         for (k, aligned, n, lead) in pieces {
             let bytes = n as u64 * self.elem;
-            let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &self.pipes.vec_layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: &scratch, offset: lead as u64 * self.elem, size: std::num::NonZeroU64::new(bytes) }),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: view.chunk(k), offset: aligned, size: std::num::NonZeroU64::new(bytes) }),
-                    },
-                ],
-            });
-            let imm = imm_scalars(self.f64_mode, n as u32, 1.0, 0.0, 0.0);
-            self.dispatch(&self.pipes.axpy, &bind, &imm, self.groups(n));
+            let args = [Arg::Part(&scratch, lead as u64 * self.elem, bytes), Arg::Part(view.chunk(k), aligned, bytes)];
+            self.rec.run(&self.kern.axpy, &args, &imm::vector(self.f64_mode, n as u32, 1.0, 0.0, 0.0), n);
         }
     }
     fn flush(&self) {
@@ -839,14 +661,16 @@ impl GpuBackend {
 }
 
 impl GpuBackend {
-    /// Bind group of the batched kernels: basis slots (dummy beyond `chunk`), x, work, out.
-    fn multi_bind(&self, chunk: &[&wgpu::Buffer], x: Option<&wgpu::Buffer>, work: wgpu::BindingResource<'_>, out: Option<&wgpu::Buffer>) -> wgpu::BindGroup {
-        let mut entries: Vec<wgpu::BindGroupEntry> =
-            (0..MULTI).map(|j| wgpu::BindGroupEntry { binding: j as u32, resource: chunk.get(j).copied().unwrap_or(&self.dummy).as_entire_binding() }).collect();
-        entries.push(wgpu::BindGroupEntry { binding: 8, resource: x.unwrap_or(&self.dummy).as_entire_binding() });
-        entries.push(wgpu::BindGroupEntry { binding: 9, resource: work });
-        entries.push(wgpu::BindGroupEntry { binding: 10, resource: out.unwrap_or(&self.dummy_rw).as_entire_binding() });
-        self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &self.pipes.multi_layout, entries: &entries })
+    /// Arguments of the batched kernels: basis slots (unused beyond `chunk`), x, work, out.
+    fn multi_args<'a>(chunk: &[&'a wgpu::Buffer], x: Option<&'a wgpu::Buffer>, work: Arg<'a>, out: Option<&'a wgpu::Buffer>) -> [Arg<'a>; MULTI + 3] {
+        let mut args = [Arg::Unused; MULTI + 3];
+        for (a, b) in args.iter_mut().zip(chunk) {
+            *a = Arg::Whole(b);
+        }
+        args[MULTI] = x.into();
+        args[MULTI + 1] = work;
+        args[MULTI + 2] = out.into();
+        args
     }
 
     /// basis_iᵀ x_j for all i, j, column-major (i fastest): one submission and one
@@ -876,7 +700,8 @@ impl GpuBackend {
         let bv: Vec<DeviceView> = basis.iter().map(|v| v.0.device_read()).collect();
         let xv: Vec<DeviceView> = xs.iter().map(|v| v.0.device_read()).collect();
         let nch = xv[0].nchunks();
-        let parts: Vec<u32> = (0..nch).map(|k| ((xv[0].chunk_len(k) as u64).div_ceil(WG as u64) as u32).clamp(1, MAX_PARTIALS)).collect();
+        let wg = self.kern.dot8_partial.workgroup() as u64;
+        let parts: Vec<u32> = (0..nch).map(|k| ((xv[0].chunk_len(k) as u64).div_ceil(wg) as u32).clamp(1, MAX_PARTIALS)).collect();
         let npart: u32 = parts.iter().sum();
         let groups8 = m.div_ceil(MULTI);
         let stride = (MULTI as u64 * npart as u64 * self.elem).div_ceil(256) * 256;
@@ -885,26 +710,21 @@ impl GpuBackend {
             for c in 0..groups8 {
                 let start = c * MULTI;
                 let group = &bv[start..(start + MULTI).min(m)];
-                let region = || {
-                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: &work,
-                        offset: stride * (jx * groups8 + c) as u64,
-                        size: std::num::NonZeroU64::new(MULTI as u64 * npart as u64 * self.elem),
-                    })
-                };
+                let region = Arg::Part(&work, stride * (jx * groups8 + c) as u64, MULTI as u64 * npart as u64 * self.elem);
                 let mut first = 0u32;
                 let mut bind = None;
                 for (k, &p) in parts.iter().enumerate() {
                     let chunk: Vec<&wgpu::Buffer> = group.iter().map(|v| v.chunk(k)).collect();
-                    let bg = self.multi_bind(&chunk, Some(x.chunk(k)), region(), Some(out));
-                    let imm = imm_multi(self.f64_mode, [x.chunk_len(k) as u32, group.len() as u32, first, npart], &[0.0; 8]);
-                    self.dispatch(&self.pipes.dot8_partial, &bg, &imm, (p, 1));
+                    let bg = self.rec.bind(&self.kern.dot8_partial, &Self::multi_args(&chunk, Some(x.chunk(k)), region, Some(out)));
+                    let imm = imm::multi(self.f64_mode, x.chunk_len(k) as u32, group.len() as u32, first, npart, &[0.0; 8]);
+                    self.rec.dispatch(&self.kern.dot8_partial, &bg, &imm, (p, 1));
                     first += p;
                     bind = Some(bg);
                 }
                 if let Some(bg) = bind {
-                    let imm = imm_multi(self.f64_mode, [n as u32, group.len() as u32, (slot0 + jx * m + start) as u32, npart], &[0.0; 8]);
-                    self.dispatch(&self.pipes.dot8_final, &bg, &imm, (group.len() as u32, 1));
+                    // the same bindings: every kernel of a file shares its layout
+                    let imm = imm::multi(self.f64_mode, n as u32, group.len() as u32, (slot0 + jx * m + start) as u32, npart, &[0.0; 8]);
+                    self.rec.dispatch(&self.kern.dot8_final, &bg, &imm, (group.len() as u32, 1));
                 }
             }
         }
@@ -928,9 +748,8 @@ impl GpuBackend {
             for k in 0..yv.nchunks() {
                 let n = yv.chunk_len(k);
                 let chunk: Vec<&wgpu::Buffer> = views.iter().map(|v| v.chunk(k)).collect();
-                let bind = self.multi_bind(&chunk, None, yv.chunk(k).as_entire_binding(), None);
-                let imm = imm_multi(self.f64_mode, [n as u32, group.len().min(ci.len()) as u32, 0, 0], &coeff);
-                self.dispatch(&self.pipes.axpy8, &bind, &imm, self.groups(n));
+                let imm = imm::multi(self.f64_mode, n as u32, group.len().min(ci.len()) as u32, 0, 0, &coeff);
+                self.rec.run(&self.kern.axpy8, &Self::multi_args(&chunk, None, yv.chunk(k).into(), None), &imm, n);
             }
         }
     }
@@ -939,7 +758,7 @@ impl GpuBackend {
     /// and its window of x: a range of one chunk of x, or, where the window straddles two
     /// chunks, a scratch copy of it assembled on the device.
     #[allow(clippy::too_many_arguments)]
-    fn spmv_axpby_inner(&self, pipeline: &wgpu::ComputePipeline, a: &GpuCsr, x: &GpuVector, alpha: f64, beta: f64, gamma: f64, y: &mut GpuVector) {
+    fn spmv_axpby_inner(&self, kernel: &Kernel, a: &GpuCsr, x: &GpuVector, alpha: f64, beta: f64, gamma: f64, y: &mut GpuVector) {
         if a.nrows == 0 {
             return;
         }
@@ -963,53 +782,14 @@ impl GpuBackend {
                 s
             });
             let xbind = match &scratch {
-                Some(s) => wgpu::BufferBinding { buffer: s, offset: 0, size: std::num::NonZeroU64::new(b.wlen as u64 * e) },
-                None => wgpu::BufferBinding { buffer: xv.chunk(kx0), offset: (b.w0 - kx0 * c) as u64 * e, size: std::num::NonZeroU64::new(b.wlen as u64 * e) },
+                Some(s) => Arg::Part(s, 0, b.wlen as u64 * e),
+                None => Arg::Part(xv.chunk(kx0), (b.w0 - kx0 * c) as u64 * e, b.wlen as u64 * e),
             };
             let ky = b.row0 / c;
-            let ybind = wgpu::BufferBinding { buffer: yv.chunk(ky), offset: (b.row0 - ky * c) as u64 * e, size: std::num::NonZeroU64::new(b.nrows as u64 * e) };
-            let bind = self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: None,
-                layout: &self.pipes.spmv_layout,
-                entries: &[
-                    wgpu::BindGroupEntry { binding: 0, resource: rp.chunks().first().unwrap_or(&self.dummy).as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 1, resource: ci.chunks().first().unwrap_or(&self.dummy).as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 2, resource: va.chunks().first().unwrap_or(&self.dummy).as_entire_binding() },
-                    wgpu::BindGroupEntry { binding: 3, resource: wgpu::BindingResource::Buffer(xbind) },
-                    wgpu::BindGroupEntry { binding: 4, resource: wgpu::BindingResource::Buffer(ybind) },
-                ],
-            });
-            let imm = imm_spmv(self.f64_mode, b.nrows as u32, (b.row0 - b.w0) as u32, alpha, beta, gamma);
-            self.dispatch(pipeline, &bind, &imm, self.groups(b.nrows));
+            let ybind = Arg::Part(yv.chunk(ky), (b.row0 - ky * c) as u64 * e, b.nrows as u64 * e);
+            let args = [rp.chunks().first().into(), ci.chunks().first().into(), va.chunks().first().into(), xbind, ybind];
+            let imm = imm::spmv(self.f64_mode, b.nrows as u32, (b.row0 - b.w0) as u32, alpha, beta, gamma);
+            self.rec.run(kernel, &args, &imm, b.nrows);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_shader_parses_and_validates_with_naga() {
-        use wgpu::naga::valid::{Capabilities, ValidationFlags, Validator};
-        for (name, src) in SHADERS {
-            for f64_mode in [false, true] {
-                let src = shader_source(src, f64_mode);
-                let src = src.as_str();
-                let module = wgpu::naga::front::wgsl::parse_str(src).unwrap_or_else(|e| panic!("{name} (f64 {f64_mode}): {}", e.emit_to_string(src)));
-                let caps = if f64_mode { Capabilities::IMMEDIATES | Capabilities::FLOAT64 } else { Capabilities::IMMEDIATES };
-                Validator::new(ValidationFlags::all(), caps)
-                    .validate(&module)
-                    .unwrap_or_else(|e| panic!("{name} (f64 {f64_mode}): {}", e.emit_to_string(src)));
-            }
-        }
-    }
-
-    #[test]
-    fn grid_splits_large_dispatches() {
-        assert_eq!(grid(10, 65535), (10, 1));
-        let (x, y) = grid(70000, 65535);
-        assert!(x <= 65535 && x as u64 * y as u64 >= 70000);
-        assert_eq!(grid(0, 65535), (1, 1));
     }
 }
