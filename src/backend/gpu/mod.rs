@@ -57,21 +57,30 @@ struct CsrBlock {
 
 /// A CSR matrix on the device: u32 row pointers and columns, f32/f64 values, in blocks of
 /// rows (one block unless the matrix exceeds a storage binding).
-///
-/// Grid operators whose vectors fit one chunk are held in the stencil layout instead
-/// ([`stencil::GpuStencil`]; `blocks` is then empty).
 pub struct GpuCsr {
     blocks: Vec<CsrBlock>,
     nrows: usize,
-    stencil: Option<stencil::GpuStencil>,
 }
 
-impl GpuCsr {
+/// A matrix on the device, in one of the two layouts of [`stencil::SpmvLayout`].
+pub enum GpuMatrix {
+    /// Any matrix.
+    Csr(GpuCsr),
+    /// A grid operator whose vectors fit one chunk.
+    Stencil(stencil::GpuStencil),
+}
+
+impl GpuMatrix {
     pub fn layout(&self) -> stencil::SpmvLayout {
-        if self.stencil.is_some() {
-            stencil::SpmvLayout::Stencil
-        } else {
-            stencil::SpmvLayout::Csr
+        match self {
+            GpuMatrix::Csr(_) => stencil::SpmvLayout::Csr,
+            GpuMatrix::Stencil(_) => stencil::SpmvLayout::Stencil,
+        }
+    }
+    pub fn nrows(&self) -> usize {
+        match self {
+            GpuMatrix::Csr(a) => a.nrows,
+            GpuMatrix::Stencil(s) => s.nrows(),
         }
     }
 }
@@ -445,7 +454,7 @@ impl GpuBackend {
 
 impl Backend for GpuBackend {
     type Vector = GpuVector;
-    type Matrix = GpuCsr;
+    type Matrix = GpuMatrix;
     type Scalars = scalars::GpuScalars;
 
     fn name(&self) -> String {
@@ -472,11 +481,11 @@ impl Backend for GpuBackend {
             32
         }
     }
-    fn upload_matrix(&self, a: &CsrMatrix) -> GpuCsr {
+    fn upload_matrix(&self, a: &CsrMatrix) -> GpuMatrix {
         self.upload_matrix_layout(a, stencil::SpmvLayout::from_env())
     }
-    fn matrix_rows(&self, a: &GpuCsr) -> usize {
-        a.nrows
+    fn matrix_rows(&self, a: &GpuMatrix) -> usize {
+        a.nrows()
     }
     fn alloc(&self, n: usize) -> GpuVector {
         self.alloc_placed(n, self.placement)
@@ -498,17 +507,17 @@ impl Backend for GpuBackend {
         let yv = x.0.device_overwrite();
         self.vec_op(&self.kern.fill, None, &yv, 1, value, 0.0);
     }
-    fn spmv(&self, a: &GpuCsr, x: &GpuVector, y: &mut GpuVector) {
-        if let Some(st) = &a.stencil {
-            return self.stencil_spmv(st, false, x, 1.0, 0.0, 0.0, y);
+    fn spmv(&self, a: &GpuMatrix, x: &GpuVector, y: &mut GpuVector) {
+        match a {
+            GpuMatrix::Stencil(st) => self.stencil_spmv(st, false, x, 1.0, 0.0, 0.0, y),
+            GpuMatrix::Csr(a) => self.spmv_axpby_inner(&self.kern.spmv, a, x, 1.0, 0.0, 0.0, y),
         }
-        self.spmv_axpby_inner(&self.kern.spmv, a, x, 1.0, 0.0, 0.0, y);
     }
-    fn spmv_axpby(&self, a: &GpuCsr, x: &GpuVector, alpha: f64, beta: f64, gamma: f64, y: &mut GpuVector) {
-        if let Some(st) = &a.stencil {
-            return self.stencil_spmv(st, true, x, alpha, beta, gamma, y);
+    fn spmv_axpby(&self, a: &GpuMatrix, x: &GpuVector, alpha: f64, beta: f64, gamma: f64, y: &mut GpuVector) {
+        match a {
+            GpuMatrix::Stencil(st) => self.stencil_spmv(st, true, x, alpha, beta, gamma, y),
+            GpuMatrix::Csr(a) => self.spmv_axpby_inner(&self.kern.spmv_axpby, a, x, alpha, beta, gamma, y),
         }
-        self.spmv_axpby_inner(&self.kern.spmv_axpby, a, x, alpha, beta, gamma, y);
     }
     fn axpy(&self, alpha: f64, x: &GpuVector, y: &mut GpuVector) {
         let (xv, yv) = (x.0.device_read(), y.0.device_rw());
@@ -629,13 +638,19 @@ impl Backend for GpuBackend {
 
 impl GpuBackend {
     /// Upload `a` in the layout asked for, or (None) in the stencil layout where `a` is a
-    /// grid operator whose vectors fit one chunk, and in CSR otherwise.
-    pub fn upload_matrix_layout(&self, a: &CsrMatrix, layout: Option<stencil::SpmvLayout>) -> GpuCsr {
+    /// grid operator (its assembly's layout, else detected) whose vectors fit one chunk, and
+    /// in CSR otherwise.
+    pub fn upload_matrix_layout(&self, a: &CsrMatrix, layout: Option<stencil::SpmvLayout>) -> GpuMatrix {
         if layout != Some(stencil::SpmvLayout::Csr) && a.nrows <= self.max_elements() {
-            if let Some(s) = crate::linalg::stencil::StencilMatrix::detect(a) {
-                return GpuCsr { blocks: Vec::new(), nrows: a.nrows, stencil: Some(self.upload_stencil(&s)) };
+            if let Some(s) = crate::linalg::stencil::StencilMatrix::of(a) {
+                return GpuMatrix::Stencil(self.upload_stencil(&s));
             }
         }
+        GpuMatrix::Csr(self.upload_csr(a))
+    }
+
+    /// Upload `a` in CSR, in the row blocks of [`GpuBackend::plan_matrix`].
+    fn upload_csr(&self, a: &CsrMatrix) -> GpuCsr {
         let plan = self.plan_matrix(a).unwrap_or_else(|e| panic!("matrix exceeds the adapter's limits (check fits_matrix first): {e}"));
         let vals = self.to_bytes(&a.val);
         let e = self.elem as usize;
@@ -656,7 +671,7 @@ impl GpuBackend {
                 }
             })
             .collect();
-        GpuCsr { blocks, nrows: a.nrows, stencil: None }
+        GpuCsr { blocks, nrows: a.nrows }
     }
 }
 

@@ -34,6 +34,12 @@ pub struct GpuStencil {
     off: [ManagedArray; 3],
 }
 
+impl GpuStencil {
+    pub fn nrows(&self) -> usize {
+        self.diag.len()
+    }
+}
+
 pub(super) struct StencilKernels {
     spmv: Kernel,
     spmv_axpby: Kernel,
