@@ -13,6 +13,7 @@ pub mod context;
 pub mod imm;
 pub mod kernel;
 pub mod memory;
+pub mod options;
 mod scalars;
 pub mod shader;
 pub mod stencil;
@@ -25,6 +26,7 @@ pub use context::{list_adapters, AdapterSummary, GpuContext};
 pub use kernel::FLUSH_EVERY;
 use kernel::{Arg, Kernel, Program, Recorder};
 pub use memory::{Access, DeviceView, GpuStats, Home, ManagedArray, MemoryManager, Placement, Residency};
+pub use options::{precision_from_env, GpuOptions, MemoryHints};
 pub use shader::{shader_source, SHADERS};
 
 /// Basis vectors one batched kernel reads (shaders/multi.wgsl).
@@ -163,66 +165,6 @@ struct Kernels {
     axpy8: Kernel,
 }
 
-/// How the backend is set up: precision, placement of its arrays, chunk limit.
-#[derive(Clone, Debug)]
-pub struct GpuOptions {
-    /// f64 kernels and storage (adapters with SHADER_F64) instead of f32.
-    pub f64: bool,
-    /// Placement of the vectors and matrices the backend allocates.
-    pub placement: Placement,
-    /// A chunk limit below the adapter's storage-binding size, bytes (tests of chunking).
-    pub max_binding_bytes: Option<u64>,
-    /// Bound of the device-buffer pool, bytes.
-    pub pool_bytes: u64,
-}
-
-impl Default for GpuOptions {
-    fn default() -> Self {
-        GpuOptions { f64: false, placement: Placement::GpuOnly, max_binding_bytes: None, pool_bytes: memory::DEFAULT_POOL_BYTES }
-    }
-}
-
-/// The GPU arithmetic asked for by `QDSIM_GPU_PRECISION` (which `--gpu-precision` sets):
-/// Some("f32") or Some("f64"), None when unset or empty; any other value is an input
-/// error naming the variable (it is not ignored).
-pub fn precision_from_env() -> crate::error::Result<Option<&'static str>> {
-    match std::env::var("QDSIM_GPU_PRECISION") {
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(v)) => Err(crate::error::QdError::input("QDSIM_GPU_PRECISION", format!("{v:?} is not a precision; use f32 or f64"))),
-        Ok(v) => match v.trim().to_ascii_lowercase().as_str() {
-            "" => Ok(None),
-            "f32" => Ok(Some("f32")),
-            "f64" => Ok(Some("f64")),
-            _ => Err(crate::error::QdError::input("QDSIM_GPU_PRECISION", format!("'{}' is not a precision; use f32 or f64", v.trim()))),
-        },
-    }
-}
-
-impl GpuOptions {
-    /// From the environment: QDSIM_GPU_PRECISION (f32|f64), QDSIM_GPU_PLACEMENT
-    /// (cpu-only|gpu-only|unified|adaptive), QDSIM_GPU_MAX_BINDING_BYTES, QDSIM_GPU_POOL_BYTES.
-    pub fn from_env() -> crate::error::Result<GpuOptions> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        let mut o = GpuOptions { f64: precision_from_env()? == Some("f64"), ..Default::default() };
-        if let Some(p) = var("QDSIM_GPU_PLACEMENT") {
-            o.placement = Placement::parse(&p).ok_or_else(|| {
-                crate::error::QdError::input("QDSIM_GPU_PLACEMENT", format!("'{p}' is not a placement; use cpu-only, gpu-only, unified or adaptive"))
-            })?;
-        }
-        let bytes = |k: &str| -> crate::error::Result<Option<u64>> {
-            match var(k) {
-                None => Ok(None),
-                Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| crate::error::QdError::input(k, format!("'{v}' is not a byte count"))),
-            }
-        };
-        o.max_binding_bytes = bytes("QDSIM_GPU_MAX_BINDING_BYTES")?;
-        if let Some(b) = bytes("QDSIM_GPU_POOL_BYTES")? {
-            o.pool_bytes = b;
-        }
-        Ok(o)
-    }
-}
-
 /// The wgpu backend.
 pub struct GpuBackend {
     ctx: GpuContext,
@@ -232,6 +174,8 @@ pub struct GpuBackend {
     /// Buffers, transfers, the pending command stream and the statistics.
     mem: Arc<MemoryManager>,
     placement: Placement,
+    /// The layout matrices are uploaded in (None: chosen per matrix).
+    spmv_layout: Option<stencil::SpmvLayout>,
     /// f64 kernels and storage (adapters with SHADER_F64) instead of f32.
     f64_mode: bool,
     /// Bytes per vector element: 4 or 8.
@@ -243,8 +187,8 @@ pub struct GpuBackend {
 }
 
 impl GpuBackend {
-    /// Open an adapter (see [`context::open`]) and build the pipelines, in f32 unless
-    /// `QDSIM_GPU_PRECISION=f64`. Ok(None): no adapter.
+    /// [`GpuBackend::with_options`] with the options of the environment
+    /// ([`GpuOptions::from_env`]): for cli/ and the callers not yet handed options.
     pub fn new(choice: Option<&str>, allow_software: bool) -> crate::error::Result<Option<GpuBackend>> {
         Self::with_options(choice, allow_software, GpuOptions::from_env()?)
     }
@@ -255,10 +199,12 @@ impl GpuBackend {
         Self::with_options(choice, allow_software, GpuOptions { f64: f64_mode, ..GpuOptions::from_env()? })
     }
 
-    /// As [`GpuBackend::new`], with every option given.
+    /// Open an adapter (`choice`, else `opts.adapter`, else the best one; see
+    /// [`context::open`]) and build the kernels. Reads nothing but its arguments. Ok(None):
+    /// no adapter.
     pub fn with_options(choice: Option<&str>, allow_software: bool, opts: GpuOptions) -> crate::error::Result<Option<GpuBackend>> {
         let f64_mode = opts.f64;
-        let Some(ctx) = context::open(choice, allow_software)? else { return Ok(None) };
+        let Some(ctx) = context::open(choice.or(opts.adapter.as_deref()), allow_software, opts.memory_hints)? else { return Ok(None) };
         if f64_mode && !ctx.device.features().contains(wgpu::Features::SHADER_F64) {
             return Err(crate::error::QdError::input(
                 "QDSIM_GPU_PRECISION",
@@ -296,6 +242,7 @@ impl GpuBackend {
             rec,
             mem,
             placement: opts.placement,
+            spmv_layout: opts.spmv_layout,
             f64_mode,
             elem: if f64_mode { 8 } else { 4 },
             cg_kern: std::sync::OnceLock::new(),
@@ -482,7 +429,7 @@ impl Backend for GpuBackend {
         }
     }
     fn upload_matrix(&self, a: &CsrMatrix) -> GpuMatrix {
-        self.upload_matrix_layout(a, stencil::SpmvLayout::from_env())
+        self.upload_matrix_layout(a, self.spmv_layout)
     }
     fn matrix_rows(&self, a: &GpuMatrix) -> usize {
         a.nrows()

@@ -1,6 +1,7 @@
 //! The stencil layout of grid operators on the device (shaders/stencil.wgsl,
-//! src/linalg/stencil.rs): chosen at upload for matrices that are exactly a symmetric
-//! nearest-neighbour stencil, unless `QDSIM_SPMV_LAYOUT=csr`.
+//! src/linalg/stencil.rs): chosen at upload for grid operators (the layout their assembly
+//! recorded, or one detected in a general matrix) unless the options ask for CSR
+//! ([`super::GpuOptions::spmv_layout`]).
 
 use super::kernel::{Kernel, Program};
 use super::{imm, shader, GpuBackend, GpuVector, ManagedArray};
@@ -14,17 +15,6 @@ pub enum SpmvLayout {
     Csr,
     /// Diagonal plus upper couplings per axis: grid operators without periodic faces.
     Stencil,
-}
-
-impl SpmvLayout {
-    /// The layout `QDSIM_SPMV_LAYOUT` asks for (csr or stencil); None: choose per matrix.
-    pub fn from_env() -> Option<SpmvLayout> {
-        match std::env::var("QDSIM_SPMV_LAYOUT").ok()?.trim() {
-            "csr" => Some(SpmvLayout::Csr),
-            "stencil" => Some(SpmvLayout::Stencil),
-            _ => None,
-        }
-    }
 }
 
 /// A stencil matrix on the device.
