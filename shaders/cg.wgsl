@@ -13,13 +13,13 @@ struct Imm {
 }
 var<immediate> imm: Imm;
 
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read> s: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@group(0) @binding(4) var<storage, read_write> r: array<f32>;
+@group(0) @binding(0) var<storage, read> a: array<real>;
+@group(0) @binding(1) var<storage, read> b: array<real>;
+@group(0) @binding(2) var<storage, read> s: array<real>;
+@group(0) @binding(3) var<storage, read_write> y: array<real>;
+@group(0) @binding(4) var<storage, read_write> r: array<real>;
 
-fn ratio() -> f32 {
+fn ratio() -> real {
     let d = s[imm.den];
     if (d == 0.0) {
         return 0.0;
@@ -27,29 +27,25 @@ fn ratio() -> f32 {
     return s[imm.num] / d;
 }
 
-fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn axpy_ratio(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = global_index(gid, nwg);
     if (i < imm.n) {
-        y[i] = fma(f32(imm.sign) * ratio(), a[i], y[i]);
+        y[i] = fma(real(imm.sign) * ratio(), a[i], y[i]);
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn xpby_ratio(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = global_index(gid, nwg);
     if (i < imm.n) {
         y[i] = fma(ratio(), y[i], a[i]);
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn cg_update(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = global_index(gid, nwg);
     if (i < imm.n) {
         let alpha = ratio();
         y[i] = fma(alpha, a[i], y[i]);

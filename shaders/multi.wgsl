@@ -13,50 +13,49 @@ struct Imm {
     k: u32,
     slot: u32,
     npartials: u32,
-    c0: vec4<f32>,
-    c1: vec4<f32>,
+    c0: vec4<real>,
+    c1: vec4<real>,
 }
 var<immediate> imm: Imm;
 
-@group(0) @binding(0) var<storage, read> b0: array<f32>;
-@group(0) @binding(1) var<storage, read> b1: array<f32>;
-@group(0) @binding(2) var<storage, read> b2: array<f32>;
-@group(0) @binding(3) var<storage, read> b3: array<f32>;
-@group(0) @binding(4) var<storage, read> b4: array<f32>;
-@group(0) @binding(5) var<storage, read> b5: array<f32>;
-@group(0) @binding(6) var<storage, read> b6: array<f32>;
-@group(0) @binding(7) var<storage, read> b7: array<f32>;
-@group(0) @binding(8) var<storage, read> x: array<f32>;
+@group(0) @binding(0) var<storage, read> b0: array<real>;
+@group(0) @binding(1) var<storage, read> b1: array<real>;
+@group(0) @binding(2) var<storage, read> b2: array<real>;
+@group(0) @binding(3) var<storage, read> b3: array<real>;
+@group(0) @binding(4) var<storage, read> b4: array<real>;
+@group(0) @binding(5) var<storage, read> b5: array<real>;
+@group(0) @binding(6) var<storage, read> b6: array<real>;
+@group(0) @binding(7) var<storage, read> b7: array<real>;
+@group(0) @binding(8) var<storage, read> x: array<real>;
 // dot8: the partial sums (8 × npartials); axpy8: y
-@group(0) @binding(9) var<storage, read_write> work: array<f32>;
-@group(0) @binding(10) var<storage, read_write> out: array<f32>;
+@group(0) @binding(9) var<storage, read_write> work: array<real>;
+@group(0) @binding(10) var<storage, read_write> out: array<real>;
 
-const WG: u32 = 256u;
-var<workgroup> sdata: array<f32, 2048>;
+var<workgroup> sdata: array<real, 2048>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn dot8_partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
                 @builtin(num_workgroups) nwg: vec3<u32>) {
     let group = wid.x;
     let nthreads = nwg.x * WG;
     // eight named accumulators with Kahan compensation (no dynamically indexed local
     // arrays, which would spill to memory); slots j >= k stay zero
-    var s0: f32 = 0.0;
-    var c0: f32 = 0.0;
-    var s1: f32 = 0.0;
-    var c1: f32 = 0.0;
-    var s2: f32 = 0.0;
-    var c2: f32 = 0.0;
-    var s3: f32 = 0.0;
-    var c3: f32 = 0.0;
-    var s4: f32 = 0.0;
-    var c4: f32 = 0.0;
-    var s5: f32 = 0.0;
-    var c5: f32 = 0.0;
-    var s6: f32 = 0.0;
-    var c6: f32 = 0.0;
-    var s7: f32 = 0.0;
-    var c7: f32 = 0.0;
+    var s0: real = 0.0;
+    var c0: real = 0.0;
+    var s1: real = 0.0;
+    var c1: real = 0.0;
+    var s2: real = 0.0;
+    var c2: real = 0.0;
+    var s3: real = 0.0;
+    var c3: real = 0.0;
+    var s4: real = 0.0;
+    var c4: real = 0.0;
+    var s5: real = 0.0;
+    var c5: real = 0.0;
+    var s6: real = 0.0;
+    var c6: real = 0.0;
+    var s7: real = 0.0;
+    var c7: real = 0.0;
     let k = imm.k;
     for (var i = group * WG + lid; i < imm.n; i += nthreads) {
         let xv = x[i];
@@ -88,11 +87,11 @@ fn dot8_partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id
 }
 
 // one workgroup per basis vector j < k
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn dot8_final(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let j = wid.x;
-    var sum: f32 = 0.0;
-    var c: f32 = 0.0;
+    var sum: real = 0.0;
+    var c: real = 0.0;
     for (var i = lid; i < imm.npartials; i += WG) {
         let yv = work[j * imm.npartials + i] - c;
         let t = sum + yv;
@@ -108,9 +107,9 @@ fn dot8_final(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) 
     if (lid == 0u) { out[imm.slot + j] = sdata[0]; }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn axpy8(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = gid.x + gid.y * nwg.x * 256u;
+    let i = global_index(gid, nwg);
     if (i < imm.n) {
         let k = imm.k;
         var acc = fma(imm.c0.x, b0[i], work[i]);

@@ -1,30 +1,26 @@
-// Sparse matrix-vector products, CSR with f32 values and u32 column indices, one thread per
-// row on a 2D grid of 256-wide workgroups. Each row's sum is accumulated in f32 with the
-// products added in column order (rows of grid operators have ≤ 7 entries).
+// Sparse matrix-vector products, CSR with `real` values and u32 column indices, one thread
+// per row on a 2D grid of WG-wide workgroups (global_index, shaders/prelude.wgsl). Each
+// row's sum is accumulated in `real` with the products added in column order (rows of grid operators have ≤ 7 entries).
 
 // n: rows of this block; xoff: the block's first row in the bound window of x (the backend
 // binds a block of rows of y and the window of x its columns, rebased, read)
 struct Imm {
     n: u32,
     xoff: u32,
-    alpha: f32,
-    beta: f32,
-    gamma: f32,
+    alpha: real,
+    beta: real,
+    gamma: real,
 }
 var<immediate> imm: Imm;
 
 @group(0) @binding(0) var<storage, read> row_ptr: array<u32>;
 @group(0) @binding(1) var<storage, read> col_idx: array<u32>;
-@group(0) @binding(2) var<storage, read> vals: array<f32>;
-@group(0) @binding(3) var<storage, read> x: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<storage, read> vals: array<real>;
+@group(0) @binding(3) var<storage, read> x: array<real>;
+@group(0) @binding(4) var<storage, read_write> y: array<real>;
 
-fn row_of(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
-fn row_dot(row: u32) -> f32 {
-    var acc: f32 = 0.0;
+fn row_dot(row: u32) -> real {
+    var acc: real = 0.0;
     let end = row_ptr[row + 1u];
     for (var k = row_ptr[row]; k < end; k++) {
         acc = fma(vals[k], x[col_idx[k]], acc);
@@ -33,18 +29,18 @@ fn row_dot(row: u32) -> f32 {
 }
 
 // y ← A x
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn spmv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let row = row_of(gid, nwg);
+    let row = global_index(gid, nwg);
     if (row < imm.n) { y[row] = row_dot(row); }
 }
 
 // y ← alpha A x + beta x + gamma y  (one step of a Chebyshev recurrence)
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn spmv_axpby(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let row = row_of(gid, nwg);
+    let row = global_index(gid, nwg);
     if (row < imm.n) {
-        var g: f32 = 0.0;
+        var g: real = 0.0;
         if (imm.gamma != 0.0) { g = imm.gamma * y[row]; }
         y[row] = imm.alpha * row_dot(row) + imm.beta * x[row + imm.xoff] + g;
     }

@@ -2,9 +2,14 @@
 //!
 //! Column indices are `u32` (half the index traffic of `usize` in spmv); grids up to
 //! 4·10⁹ unknowns fit. Conversion to `sprs` serves Matrix Market export and tests.
+//!
+//! A matrix assembled on a grid may carry its [`StencilLayout`] (set by the assembly, which
+//! knows the grid): backends that hold grid operators in the stencil layout read it from
+//! there instead of recovering it from the entries.
 
 use std::io::Write;
 
+use super::stencil::StencilLayout;
 use crate::error::{QdError, Result};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -14,6 +19,10 @@ pub struct CsrMatrix {
     pub row_ptr: Vec<usize>,
     pub col: Vec<u32>,
     pub val: Vec<f64>,
+    /// The grid stencil the entries form, where the assembly says so (None: unknown; a
+    /// backend may still detect one, [`super::stencil::StencilMatrix::detect`]). Whoever
+    /// changes the sparsity pattern or makes the matrix asymmetric must clear it.
+    pub stencil: Option<StencilLayout>,
 }
 
 impl CsrMatrix {
@@ -54,7 +63,7 @@ impl CsrMatrix {
             }
             row_ptr[r + 1] = out_col.len();
         }
-        CsrMatrix { nrows, ncols, row_ptr, col: out_col, val: out_val }
+        CsrMatrix { nrows, ncols, row_ptr, col: out_col, val: out_val, stencil: None }
     }
 
     pub fn nnz(&self) -> usize {

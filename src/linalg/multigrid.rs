@@ -218,7 +218,7 @@ fn transfer(nf: [usize; 3], nc: [usize; 3], coarsen: [bool; 3]) -> (CsrMatrix, C
     let n_f = nf[0] * nf[1] * nf[2];
     let n_c = nc[0] * nc[1] * nc[2];
     let pcol: Vec<u32> = (0..n_f).into_par_iter().map(|i| flat(nc, parent(unflat(nf, i), coarsen)) as u32).collect();
-    let p = CsrMatrix { nrows: n_f, ncols: n_c, row_ptr: (0..=n_f).collect(), col: pcol, val: vec![1.0; n_f] };
+    let p = CsrMatrix { nrows: n_f, ncols: n_c, row_ptr: (0..=n_f).collect(), col: pcol, val: vec![1.0; n_f], stencil: None };
     let rows: Vec<Vec<u32>> = (0..n_c)
         .into_par_iter()
         .map(|c| {
@@ -234,7 +234,7 @@ fn transfer(nf: [usize; 3], nc: [usize; 3], coarsen: [bool; 3]) -> (CsrMatrix, C
         col.extend(r);
         row_ptr.push(col.len());
     }
-    let r = CsrMatrix { nrows: n_c, ncols: n_f, row_ptr, col, val: vec![1.0; n_f] };
+    let r = CsrMatrix { nrows: n_c, ncols: n_f, row_ptr, col, val: vec![1.0; n_f], stencil: None };
     (r, p)
 }
 
@@ -308,7 +308,7 @@ fn coarse_operator(
         row_ptr.push(col.len());
         rc.push(re);
     }
-    (CsrMatrix { nrows: n_c, ncols: n_c, row_ptr, col, val }, rc)
+    (CsrMatrix { nrows: n_c, ncols: n_c, row_ptr, col, val, stencil: None }, rc)
 }
 
 /// Gershgorin bound of the spectrum of D⁻¹A (rows with a zero diagonal count 1).

@@ -5,11 +5,20 @@
 //! neighbours, already in cache) plus x and y, against 7 values, 7 column indices and a row
 //! pointer for CSR: about 2.8× fewer bytes in f32.
 //!
-//! [`StencilMatrix::detect`] recognises such a matrix in CSR form (the Hamiltonian and
-//! Poisson operators without periodic faces) and verifies every entry, so a matrix that is
-//! not exactly a symmetric stencil on a grid stays in CSR.
+//! A grid operator's assembly knows its layout and records it in the matrix
+//! ([`CsrMatrix::stencil`], a [`StencilLayout`]); [`StencilMatrix::from_layout`] then reads
+//! the diagonal and couplings off by position. For general matrices (no layout recorded),
+//! [`StencilMatrix::detect`] recognises such a matrix in CSR form and verifies every entry,
+//! so a matrix that is not exactly a symmetric stencil on a grid stays in CSR.
 
 use super::CsrMatrix;
+
+/// The grid a symmetric nearest-neighbour operator lives on (x fastest).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StencilLayout {
+    /// Cells per axis (1 for the axes a 1D or 2D grid lacks).
+    pub dims: [usize; 3],
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct StencilMatrix {
@@ -22,6 +31,40 @@ pub struct StencilMatrix {
 }
 
 impl StencilMatrix {
+    /// The stencil form of `a`: from the layout its assembly recorded, else detected.
+    pub fn of(a: &CsrMatrix) -> Option<StencilMatrix> {
+        match a.stencil {
+            Some(layout) => Some(StencilMatrix::from_layout(a, layout)),
+            None => StencilMatrix::detect(a),
+        }
+    }
+
+    /// The stencil form of `a`, whose assembly says it is a symmetric nearest-neighbour
+    /// operator on a grid of `layout.dims`: the diagonal and the upper couplings are read by
+    /// position (the lower ones are their mirror images). Panics on an entry that is no
+    /// neighbour on that grid (the layout does not describe the matrix).
+    pub fn from_layout(a: &CsrMatrix, layout: StencilLayout) -> StencilMatrix {
+        let (n, dims) = (a.nrows, layout.dims);
+        assert_eq!(dims[0] * dims[1] * dims[2], n, "stencil layout {dims:?} for {n} rows");
+        let strides = [1, dims[0], dims[0] * dims[1]];
+        let mut diag = vec![0.0; n];
+        let mut off = [vec![0.0; n], vec![0.0; n], vec![0.0; n]];
+        for i in 0..n {
+            let ijk = [i % dims[0], (i / dims[0]) % dims[1], i / strides[2]];
+            for p in a.row_ptr[i]..a.row_ptr[i + 1] {
+                let c = a.col[p] as usize;
+                if c == i {
+                    diag[i] = a.val[p];
+                } else if c > i {
+                    let axis = (0..3).find(|&ax| c == i + strides[ax] && ijk[ax] + 1 < dims[ax]);
+                    let axis = axis.unwrap_or_else(|| panic!("entry ({i}, {c}) is no neighbour on a {dims:?} grid"));
+                    off[axis][i] = a.val[p];
+                }
+            }
+        }
+        StencilMatrix { dims, diag, off }
+    }
+
     /// The stencil form of `a`, if `a` is exactly a symmetric nearest-neighbour operator on
     /// a grid: the strides are read off the first row and every row is checked.
     pub fn detect(a: &CsrMatrix) -> Option<StencilMatrix> {

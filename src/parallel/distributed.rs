@@ -301,7 +301,7 @@ impl<L: HaloAccess> Backend for DistBackend<L> {
             }
             row_ptr.push(col.len());
         }
-        let local_csr = CsrMatrix { nrows: r1 - r0, ncols: c1 - c0, row_ptr, col, val };
+        let local_csr = CsrMatrix { nrows: r1 - r0, ncols: c1 - c0, row_ptr, col, val, stencil: None };
         // ghost slots: the distinct global columns, ascending (so grouped by owner)
         let mut gcols: Vec<usize> = ghosts.iter().map(|g| g.1).collect();
         gcols.sort_unstable();

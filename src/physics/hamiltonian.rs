@@ -11,10 +11,14 @@
 //! Outer faces: ψ = 0 on the face (the boundary lies half a cell beyond the last centre),
 //! flux a_c (0 − ψ_c)/(h/2), i.e. +2 a_c/h² on the diagonal; or periodic (the face couples
 //! to the cell on the opposite side). The matrix is symmetric.
+//!
+//! Without periodic faces the matrix is a symmetric nearest-neighbour stencil on the grid,
+//! and it carries that layout ([`StencilLayout`]) for the backends that store it so.
 
 use rayon::prelude::*;
 
 use crate::grid::Grid;
+use crate::linalg::stencil::StencilLayout;
 use crate::linalg::CsrMatrix;
 
 /// Face coefficients that replace the harmonic mean of the two cells, keyed by
@@ -92,7 +96,9 @@ pub fn assemble_hamiltonian_with_faces(grid: &Grid, kinetic: &[f64], potential: 
         }
         row_ptr.push(col.len());
     }
-    CsrMatrix { nrows: n, ncols: n, row_ptr, col, val }
+    // periodic faces couple opposite sides: not a stencil layout (nor is a single cell)
+    let stencil = (n >= 2 && (0..dim).all(|a| !grid.periodic[a])).then_some(StencilLayout { dims: grid.n });
+    CsrMatrix { nrows: n, ncols: n, row_ptr, col, val, stencil }
 }
 
 #[cfg(test)]
@@ -108,6 +114,23 @@ mod tests {
         let h = assemble_hamiltonian(&g, &kin, &pot);
         assert!(h.asymmetry() < 1e-15);
         assert_eq!(h.nnz(), g.len() * 7 - 2 * 5 * 3);
+        assert_eq!(h.stencil, None, "periodic faces are not a stencil layout");
+    }
+
+    #[test]
+    fn the_assembled_layout_is_the_detected_stencil() {
+        use crate::linalg::stencil::StencilMatrix;
+        for n in [vec![9], vec![4, 6], vec![1, 5], vec![3, 4, 5], vec![1, 4, 3], vec![4, 1, 3], vec![1, 1, 6]] {
+            let g = Grid::uniform(&n, &vec![0.5; n.len()]);
+            let kin: Vec<f64> = (0..g.len()).map(|i| 0.02 + 0.01 * (i % 3) as f64).collect();
+            let pot: Vec<f64> = (0..g.len()).map(|i| 0.1 * (i % 5) as f64).collect();
+            let h = assemble_hamiltonian(&g, &kin, &pot);
+            let layout = h.stencil.unwrap_or_else(|| panic!("{n:?}: no layout"));
+            let (s, d) = (StencilMatrix::from_layout(&h, layout), StencilMatrix::detect(&h).unwrap());
+            let x: Vec<f64> = (0..h.nrows).map(|i| ((i * 7919) % 13) as f64 - 6.0).collect();
+            assert_eq!(s.mul_vec(&x), h.mul_vec(&x), "{n:?}");
+            assert_eq!(s.mul_vec(&x), d.mul_vec(&x), "{n:?}");
+        }
     }
 
     #[test]

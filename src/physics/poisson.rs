@@ -345,7 +345,7 @@ impl PoissonSystem {
         }
         Ok(PoissonSystem {
             grid: grid.clone(),
-            matrix: CsrMatrix { nrows: n, ncols: n, row_ptr, col, val },
+            matrix: CsrMatrix { nrows: n, ncols: n, row_ptr, col, val, stencil: None },
             boundary_rhs,
             singular: !any_dirichlet,
             fixed_potential,

@@ -1,11 +1,13 @@
 //! Adapter discovery and device creation (wgpu).
 //!
-//! Selection: `QDSIM_ADAPTER` (or `--adapter`) picks an adapter by index in `qdsim-gpu
-//! info`'s list or by a case-insensitive name substring; otherwise the best hardware
+//! Selection: a choice (`--adapter`, QDSIM_ADAPTER, through [`super::GpuOptions::adapter`])
+//! picks an adapter by index in `qdsim-gpu info`'s list or by a case-insensitive name
+//! substring; otherwise the best hardware
 //! adapter (discrete, then integrated, then virtual) is taken. A software adapter (Mesa's
 //! lavapipe, `DeviceType::Cpu`) is used only when asked for by name or index, or with
 //! `allow_software`, which the tests use to run the real shaders in CI.
 
+use super::options::MemoryHints;
 use crate::error::{QdError, Result};
 
 /// One adapter as `qdsim-gpu info` lists it.
@@ -76,12 +78,11 @@ fn rank(t: wgpu::DeviceType) -> u32 {
     }
 }
 
-/// Pick and open an adapter. `choice`: an index or a name substring (None: the
-/// `QDSIM_ADAPTER` environment variable, else automatic). Returns Ok(None) when no
-/// suitable adapter exists (the caller decides whether that is an error).
-pub fn open(choice: Option<&str>, allow_software: bool) -> Result<Option<GpuContext>> {
-    let env = std::env::var("QDSIM_ADAPTER").ok().filter(|s| !s.trim().is_empty());
-    let choice = choice.map(str::to_string).or(env);
+/// Pick and open an adapter. `choice`: an index or a name substring (None: automatic);
+/// `hints`: the allocator hint of the device. Returns Ok(None) when no suitable adapter
+/// exists (the caller decides whether that is an error).
+pub fn open(choice: Option<&str>, allow_software: bool, hints: MemoryHints) -> Result<Option<GpuContext>> {
+    let choice = choice.map(str::to_string);
     let all = adapters();
     let usable = |a: &wgpu::Adapter| a.features().contains(wgpu::Features::IMMEDIATES);
     let picked = match &choice {
@@ -125,9 +126,9 @@ pub fn open(choice: Option<&str>, allow_software: bool) -> Result<Option<GpuCont
         required_features: adapter.features() & wanted,
         required_limits: limits.clone(),
         experimental_features: wgpu::ExperimentalFeatures::disabled(),
-        memory_hints: match std::env::var("QDSIM_GPU_MEMORY_HINTS").as_deref() {
-            Ok("usage") => wgpu::MemoryHints::MemoryUsage,
-            _ => wgpu::MemoryHints::Performance,
+        memory_hints: match hints {
+            MemoryHints::MemoryUsage => wgpu::MemoryHints::MemoryUsage,
+            MemoryHints::Performance => wgpu::MemoryHints::Performance,
         },
         trace: wgpu::Trace::Off,
     }))

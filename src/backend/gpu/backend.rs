@@ -1,0 +1,299 @@
+//! The GPU backend's construction (options → adapter → kernels and memory manager), its
+//! accessors and device timing, the conversion between host f64 and device values, and the
+//! [`Backend`] operations, each a call into the kernel families of the sibling files.
+
+use std::borrow::{Borrow, BorrowMut};
+use std::sync::Arc;
+
+use super::kernel::{Program, Recorder};
+use super::{context, scalars, shader, AdapterSummary, GpuBackend, GpuContext, GpuMatrix, GpuOptions, GpuStats, GpuVector, Kernels, MemoryManager, Placement};
+use crate::linalg::backend::{refs, Backend};
+use crate::linalg::CsrMatrix;
+
+impl GpuBackend {
+    /// [`GpuBackend::with_options`] with the options of the environment
+    /// ([`GpuOptions::from_env`]): for cli/ and the callers not yet handed options.
+    pub fn new(choice: Option<&str>, allow_software: bool) -> crate::error::Result<Option<GpuBackend>> {
+        Self::with_options(choice, allow_software, GpuOptions::from_env()?)
+    }
+
+    /// As [`GpuBackend::new`], with the precision given: `f64` needs an adapter with
+    /// SHADER_F64 (an input error otherwise; Metal has none).
+    pub fn with_precision(choice: Option<&str>, allow_software: bool, f64_mode: bool) -> crate::error::Result<Option<GpuBackend>> {
+        Self::with_options(choice, allow_software, GpuOptions { f64: f64_mode, ..GpuOptions::from_env()? })
+    }
+
+    /// Open an adapter (`choice`, else `opts.adapter`, else the best one; see
+    /// [`context::open`]) and build the kernels. Reads nothing but its arguments. Ok(None):
+    /// no adapter.
+    pub fn with_options(choice: Option<&str>, allow_software: bool, opts: GpuOptions) -> crate::error::Result<Option<GpuBackend>> {
+        let f64_mode = opts.f64;
+        let Some(ctx) = context::open(choice.or(opts.adapter.as_deref()), allow_software, opts.memory_hints)? else { return Ok(None) };
+        if f64_mode && !ctx.device.features().contains(wgpu::Features::SHADER_F64) {
+            return Err(crate::error::QdError::input(
+                "QDSIM_GPU_PRECISION",
+                format!("f64 was asked for but adapter '{}' has no 64-bit float shaders; use f32", ctx.adapter.name),
+            ));
+        }
+        Ok(Some(Self::from_context(ctx, &opts)))
+    }
+
+    fn from_context(ctx: GpuContext, opts: &GpuOptions) -> GpuBackend {
+        let f64_mode = opts.f64;
+        let dev = &ctx.device;
+        let vector = Program::new(dev, "vector.wgsl", shader::SHADER_VECTOR, f64_mode);
+        let spmv = Program::new(dev, "spmv.wgsl", shader::SHADER_SPMV, f64_mode);
+        let multi = Program::new(dev, "multi.wgsl", shader::SHADER_MULTI, f64_mode);
+        let kern = Kernels {
+            fill: vector.kernel(dev, "fill"),
+            copy: vector.kernel(dev, "copy"),
+            copy4: vector.kernel(dev, "copy4"),
+            axpy: vector.kernel(dev, "axpy"),
+            xpby: vector.kernel(dev, "xpby"),
+            scale: vector.kernel(dev, "scale"),
+            pointwise_mul: vector.kernel(dev, "pointwise_mul"),
+            spmv: spmv.kernel(dev, "spmv"),
+            spmv_axpby: spmv.kernel(dev, "spmv_axpby"),
+            dot8_partial: multi.kernel(dev, "dot8_partial"),
+            dot8_final: multi.kernel(dev, "dot8_final"),
+            axpy8: multi.kernel(dev, "axpy8"),
+        };
+        let mem = MemoryManager::new(ctx.device.clone(), ctx.queue.clone(), &ctx.limits, opts.max_binding_bytes, opts.pool_bytes);
+        let rec = Recorder::new(mem.clone(), ctx.limits.max_compute_workgroups_per_dimension);
+        GpuBackend {
+            ctx,
+            kern,
+            rec,
+            mem,
+            placement: opts.placement,
+            spmv_layout: opts.spmv_layout,
+            f64_mode,
+            elem: if f64_mode { 8 } else { 4 },
+            cg_kern: std::sync::OnceLock::new(),
+            stencil_kern: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.ctx.adapter
+    }
+
+    pub fn stats(&self) -> &GpuStats {
+        &self.mem.stats
+    }
+
+    /// The buffer manager.
+    pub fn memory(&self) -> &Arc<MemoryManager> {
+        &self.mem
+    }
+
+    /// The placement of the arrays this backend allocates.
+    pub fn placement(&self) -> Placement {
+        self.placement
+    }
+
+    /// Vector elements per chunk (one storage binding); longer vectors are chunked.
+    pub fn max_elements(&self) -> usize {
+        self.mem.chunk_elems(self.elem as usize)
+    }
+
+    /// Submit everything recorded so far.
+    pub fn flush(&self) {
+        self.mem.flush();
+    }
+
+    /// Device time of the work `f` records, measured with GPU timestamps around one compute
+    /// pass holding all of it (None if the adapter has no timestamp queries, or if `f`
+    /// recorded more than [`super::FLUSH_EVERY`] dispatches). For benchmarks.
+    pub fn time_device(&self, f: &mut dyn FnMut()) -> Option<f64> {
+        if !self.ctx.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            f();
+            return None;
+        }
+        self.flush();
+        let qs = self.ctx.device.create_query_set(&wgpu::QuerySetDescriptor { label: None, ty: wgpu::QueryType::Timestamp, count: 2 });
+        {
+            let mut p = self.mem.lock_pending();
+            let enc = p.encoder.get_or_insert_with(|| self.ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
+            let pass = enc
+                .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("timed"),
+                    timestamp_writes: Some(wgpu::ComputePassTimestampWrites { query_set: &qs, beginning_of_pass_write_index: Some(0), end_of_pass_write_index: Some(1) }),
+                })
+                .forget_lifetime();
+            p.pass = Some(pass);
+            p.dispatches = 0;
+        }
+        f();
+        let qbuf = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("timestamps"),
+            size: 16,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        {
+            let mut p = self.mem.lock_pending();
+            if p.pass.is_none() || p.encoder.is_none() {
+                return None; // flushed in between: the pass no longer holds all the work
+            }
+            p.pass = None;
+            if let Some(enc) = p.encoder.as_mut() {
+                enc.resolve_query_set(&qs, 0..2, &qbuf, 0);
+            }
+        }
+        let bytes = self.mem.read_buffer(&qbuf, 16);
+        let t: &[u64] = bytemuck::cast_slice(&bytes);
+        Some(t[1].saturating_sub(t[0]) as f64 * self.ctx.queue.get_timestamp_period() as f64 * 1e-9)
+    }
+
+    /// Host values as device bytes in the working precision.
+    pub(super) fn to_bytes(&self, x: &[f64]) -> Vec<u8> {
+        if self.f64_mode {
+            bytemuck::cast_slice(x).to_vec()
+        } else {
+            let f: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            bytemuck::cast_slice(&f).to_vec()
+        }
+    }
+
+    /// Device-format bytes as f64 values.
+    pub(super) fn values_of(&self, bytes: &[u8]) -> Vec<f64> {
+        if self.f64_mode {
+            bytes.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect()
+        } else {
+            bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap_or([0; 4])) as f64).collect()
+        }
+    }
+
+    /// Read `n` working-precision values of `buf` back as f64 (a full synchronisation).
+    pub(super) fn read_values(&self, buf: &wgpu::Buffer, n: usize) -> Vec<f64> {
+        self.values_of(&self.mem.read_buffer(buf, n as u64 * self.elem))
+    }
+}
+
+impl Backend for GpuBackend {
+    type Vector = GpuVector;
+    type Matrix = GpuMatrix;
+    type Scalars = scalars::GpuScalars;
+
+    fn name(&self) -> String {
+        "gpu".into()
+    }
+    fn details(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kind": "gpu",
+            "adapter": self.ctx.adapter,
+            "precision": if self.f64_mode {
+                "f64 storage and arithmetic, Kahan-compensated tree reductions"
+            } else {
+                "f32 storage and arithmetic, Kahan-compensated tree reductions; final Rayleigh-Ritz in f64 on the host"
+            },
+            "placement": self.placement.name(),
+            "max_chunk_bytes": self.mem.max_chunk_bytes(),
+            "transfers": self.mem.stats.to_json(),
+        })
+    }
+    fn precision_bits(&self) -> u32 {
+        if self.f64_mode {
+            64
+        } else {
+            32
+        }
+    }
+    fn upload_matrix(&self, a: &CsrMatrix) -> GpuMatrix {
+        self.upload_matrix_layout(a, self.spmv_layout)
+    }
+    fn matrix_rows(&self, a: &GpuMatrix) -> usize {
+        a.nrows()
+    }
+    fn alloc(&self, n: usize) -> GpuVector {
+        self.alloc_placed(n, self.placement)
+    }
+    fn from_host(&self, x: &[f64]) -> GpuVector {
+        self.from_host_placed(x, self.placement)
+    }
+    fn to_host(&self, x: &GpuVector) -> Vec<f64> {
+        x.0.with_host(|b| self.values_of(b))
+    }
+    fn len(&self, x: &GpuVector) -> usize {
+        x.0.len()
+    }
+    fn copy(&self, src: &GpuVector, dst: &mut GpuVector) {
+        let (xv, yv) = (src.0.device_read(), dst.0.device_overwrite());
+        self.vec_op(&self.kern.copy, Some(&xv), &yv, 1, 0.0, 0.0);
+    }
+    fn fill(&self, x: &mut GpuVector, value: f64) {
+        let yv = x.0.device_overwrite();
+        self.vec_op(&self.kern.fill, None, &yv, 1, value, 0.0);
+    }
+    fn spmv(&self, a: &GpuMatrix, x: &GpuVector, y: &mut GpuVector) {
+        match a {
+            GpuMatrix::Stencil(st) => self.stencil_spmv(st, false, x, 1.0, 0.0, 0.0, y),
+            GpuMatrix::Csr(a) => self.spmv_axpby_inner(&self.kern.spmv, a, x, 1.0, 0.0, 0.0, y),
+        }
+    }
+    fn spmv_axpby(&self, a: &GpuMatrix, x: &GpuVector, alpha: f64, beta: f64, gamma: f64, y: &mut GpuVector) {
+        match a {
+            GpuMatrix::Stencil(st) => self.stencil_spmv(st, true, x, alpha, beta, gamma, y),
+            GpuMatrix::Csr(a) => self.spmv_axpby_inner(&self.kern.spmv_axpby, a, x, alpha, beta, gamma, y),
+        }
+    }
+    fn axpy(&self, alpha: f64, x: &GpuVector, y: &mut GpuVector) {
+        let (xv, yv) = (x.0.device_read(), y.0.device_rw());
+        self.vec_op(&self.kern.axpy, Some(&xv), &yv, 1, alpha, 0.0);
+    }
+    fn xpby(&self, x: &GpuVector, beta: f64, y: &mut GpuVector) {
+        let (xv, yv) = (x.0.device_read(), y.0.device_rw());
+        self.vec_op(&self.kern.xpby, Some(&xv), &yv, 1, 0.0, beta);
+    }
+    fn scale(&self, alpha: f64, x: &mut GpuVector) {
+        let yv = x.0.device_rw();
+        self.vec_op(&self.kern.scale, None, &yv, 1, alpha, 0.0);
+    }
+    fn pointwise_mul(&self, d: &GpuVector, x: &GpuVector, z: &mut GpuVector) {
+        self.copy(x, z);
+        let (dv, zv) = (d.0.device_read(), z.0.device_rw());
+        self.vec_op(&self.kern.pointwise_mul, Some(&dv), &zv, 1, 0.0, 0.0);
+    }
+    fn dot(&self, x: &GpuVector, y: &GpuVector) -> f64 {
+        // the batched kernel with one basis vector: same Kahan tree reduction, one read-back
+        self.block_dots8(&[x], &[y])[0]
+    }
+    fn multi_dot<V: Borrow<GpuVector>>(&self, basis: &[V], x: &GpuVector) -> Vec<f64> {
+        self.block_dots8(&refs(basis), &[x])
+    }
+    fn block_dot<V: Borrow<GpuVector>, X: Borrow<GpuVector>>(&self, basis: &[V], xs: &[X]) -> Vec<f64> {
+        self.block_dots8(&refs(basis), &refs(xs))
+    }
+    fn multi_axpy<V: Borrow<GpuVector>>(&self, basis: &[V], c: &[f64], y: &mut GpuVector) {
+        self.axpy8(&refs(basis), c, y);
+    }
+    fn block_sub<V: Borrow<GpuVector>, Y: BorrowMut<GpuVector>>(&self, basis: &[V], c: &crate::linalg::backend::Coeffs, ys: &mut [Y]) {
+        let basis = refs(basis);
+        for (j, y) in ys.iter_mut().map(BorrowMut::borrow_mut).enumerate().take(c.cols) {
+            let neg: Vec<f64> = c.data[j * c.rows..(j + 1) * c.rows].iter().map(|v| -v).collect();
+            self.axpy8(&basis[..c.rows.min(basis.len())], &neg, y);
+        }
+    }
+    fn cheap_readback(&self) -> bool {
+        false
+    }
+    fn alloc_scalars(&self, n: usize) -> scalars::GpuScalars {
+        self.alloc_scalars_impl(n)
+    }
+    fn read_scalars(&self, s: &scalars::GpuScalars) -> Vec<f64> {
+        self.read_scalars_impl(s)
+    }
+    fn multi_dot_to<V: Borrow<GpuVector>>(&self, basis: &[V], x: &GpuVector, s: &mut scalars::GpuScalars, first: usize) {
+        self.multi_dot_to_impl(&refs(basis), x, s, first)
+    }
+    fn axpy_ratio(&self, s: &scalars::GpuScalars, num: usize, den: usize, sign: f64, x: &GpuVector, y: &mut GpuVector) {
+        self.axpy_ratio_impl(s, num, den, sign, x, y)
+    }
+    fn xpby_ratio(&self, x: &GpuVector, s: &scalars::GpuScalars, num: usize, den: usize, y: &mut GpuVector) {
+        self.xpby_ratio_impl(x, s, num, den, y)
+    }
+    fn cg_update(&self, s: &scalars::GpuScalars, num: usize, den: usize, p: &GpuVector, q: &GpuVector, x: &mut GpuVector, r: &mut GpuVector) {
+        self.cg_update_impl(s, num, den, p, q, x, r)
+    }
+}
