@@ -336,7 +336,7 @@ pub fn eigen_run(a: &CsrMatrix, nev: usize, tol: f64, block_size: usize, basis_s
         block_size,
         basis_size,
         norm_bound: Some(a.norm_inf()),
-        filter_degree: crate::simulation::DEFAULT_FILTER_DEGREE,
+        filter_degree: crate::pipeline::DEFAULT_FILTER_DEGREE,
         ..Default::default()
     };
     let t = Instant::now();

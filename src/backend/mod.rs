@@ -1,9 +1,12 @@
 //! Implementations of [`crate::linalg::Backend`]: where the numbers are computed.
 //!
 //! - [`cpu`]: host memory, parallel over rows with rayon.
+//! - [`gpu`]: WGSL kernels through wgpu.
+//! - [`select`]: the one place that chooses between them for a solve (`auto`'s crossover).
 
 pub mod cpu;
 pub mod gpu;
+pub mod select;
 
 pub use cpu::CpuBackend;
 pub use gpu::GpuBackend;

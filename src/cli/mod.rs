@@ -1,6 +1,9 @@
-//! Command-line front end: parses arguments (clap), runs the pipeline in
-//! [`crate::simulation`], prints a summary and maps outcomes to exit codes
-//! (0 converged, 2 bad input, 3 not converged, 1 internal error).
+//! Command-line front end: parses arguments (clap) and the environment ([`env`], the only
+//! reader of environment variables), runs the pipeline in [`crate::pipeline`], prints a
+//! summary and maps outcomes to exit codes (0 converged, 2 bad input, 3 not converged,
+//! 1 internal error).
+
+pub mod env;
 
 use std::path::PathBuf;
 
@@ -9,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::{QdError, Result, EXIT_INTERNAL, EXIT_NOT_CONVERGED, EXIT_OK};
 use crate::scene::BackendChoice;
-use crate::simulation::{self, RunOptions};
+use crate::pipeline::{self, RunOptions};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -71,9 +74,18 @@ struct Overrides {
 }
 
 impl Overrides {
-    /// The run options these give, writing to `out`.
-    fn run_options(self, out: Option<PathBuf>) -> RunOptions {
-        RunOptions { out, backend: self.backend.map(Into::into), states: self.states, adapter: self.adapter }
+    /// The run options these give, writing to `out`, with the GPU settings `gpu` (see
+    /// [`env::gpu_settings`]) and the adapter from `--adapter` or `QDSIM_ADAPTER`.
+    fn run_options(self, out: Option<PathBuf>, gpu: env::GpuSettings) -> RunOptions {
+        RunOptions {
+            out,
+            backend: self.backend.map(Into::into),
+            states: self.states,
+            adapter: env::adapter(self.adapter),
+            gpu: gpu.options,
+            gpu_precision: gpu.precision,
+            gpu_invalid: gpu.invalid,
+        }
     }
 }
 
@@ -381,7 +393,7 @@ pub fn main() -> i32 {
         }
     };
     // MPI (feature `mpi`): every rank runs the same command; kept until the end of main
-    let _mpi = crate::parallel::init();
+    let _mpi = crate::parallel::init(&env::parallel_init());
     let outcome = std::panic::catch_unwind(|| dispatch(cli));
     let stdout_error = stdio::finish();
     if let Some(e) = &stdout_error {
@@ -430,19 +442,11 @@ fn dispatch(cli: Cli) -> Result<i32> {
             if gpu_precision.is_some() && matches!(overrides.backend, Some(BackendArg::Cpu)) {
                 return Err(QdError::input("--gpu-precision", "sets the GPU's arithmetic, but --backend cpu was given (the CPU computes in f64): drop one of them"));
             }
-            if let Some(p) = gpu_precision {
-                // read by GpuBackend::new; set before any thread starts
-                std::env::set_var("QDSIM_GPU_PRECISION", p);
-            }
-            if let Some(p) = placement {
-                std::env::set_var("QDSIM_GPU_PLACEMENT", p);
-            }
-            solve(scene, overrides.run_options(out), quiet || !crate::parallel::is_root(), stats && crate::parallel::is_root())
+            let quiet = quiet || !crate::parallel::is_root();
+            solve(scene, out, overrides, gpu_precision, placement, quiet, stats && crate::parallel::is_root())
         }
         Command::Sweep { scene, set, out, overrides, keep_points, cold, quiet } => {
-            let run = overrides.run_options(None);
-            let opts = crate::sweep::SweepOptions { run, out, keep_points, cold };
-            sweep(scene, set, opts, quiet || !crate::parallel::is_root())
+            sweep(scene, set, out, overrides, keep_points, cold, quiet || !crate::parallel::is_root())
         }
         Command::Materials { name, x, temperature, file } => {
             let mut db = crate::materials::MaterialDb::builtin();
@@ -480,16 +484,22 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             let hw = adapters.iter().find(|a| a.device_type != "Cpu" && a.immediates);
             match hw {
-                Some(a) => outln!("auto selects: gpu [{}] {} (when the problem fits it)", a.index, a.name),
+                Some(a) => outln!(
+                    "auto selects: gpu [{}] {} (for problems of at least {} unknowns that fit it; cpu below)",
+                    a.index,
+                    a.name,
+                    crate::backend::select::AUTO_GPU_MIN_UNKNOWNS
+                ),
                 None => outln!("auto selects: cpu (no hardware GPU adapter; `--backend gpu` uses a software one if listed)"),
             }
-            if let Some(m) = simulation::available_memory() {
+            if let Some(m) = pipeline::prepare::available_memory() {
                 outln!("memory available: {:.1} GiB", m as f64 / (1u64 << 30) as f64);
             }
             Ok(EXIT_OK)
         }
         Command::Scaling { mode, size, gpu, adapter, repetitions, cg_iterations, states, json } => {
-            let o = crate::bench_mpi::ScalingOptions { n: size, weak: mode == "weak", gpu, adapter, repetitions, cg_iterations, states };
+            let gpu_options = if gpu { env::gpu_options(None, None)? } else { Default::default() };
+            let o = crate::bench_mpi::ScalingOptions { n: size, weak: mode == "weak", gpu, adapter: env::adapter(adapter), gpu_options, repetitions, cg_iterations, states };
             let v = crate::bench_mpi::run(&o)?;
             if crate::parallel::is_root() {
                 let e = &v["eigen"];
@@ -536,10 +546,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
             coupling_scale,
             cycle_index,
         } => {
-            if let Some(p) = placement {
-                // read by GpuBackend::new; set before any thread starts
-                std::env::set_var("QDSIM_GPU_PLACEMENT", p);
-            }
+            let adapter = env::adapter(adapter);
+            // (read only when a GPU is benchmarked: the CPU part ignores the GPU's settings)
+            let gpu_options = || env::gpu_options(None, placement.as_deref());
             if poisson {
                 let sizes = if quick { vec![16, 24] } else { poisson_sizes };
                 if sizes.iter().any(|&n| n < 4) {
@@ -577,7 +586,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                     v["poisson_cpu"] = crate::bench::poisson_run(&be, &sizes, 1e-8, !no_jacobi, &mg, &mut stdout)?;
                 }
                 if gpu {
-                    let g = crate::backend::GpuBackend::new(adapter.as_deref(), true)?
+                    let g = crate::backend::GpuBackend::with_options(adapter.as_deref(), true, gpu_options()?)?
                         .ok_or_else(|| QdError::input("--gpu", "no GPU adapter is available (`qdsim-gpu info` lists them)"))?;
                     // f32 vectors reach about 1e-6 relative residual
                     let tol = if crate::linalg::Backend::precision_bits(&g) == 64 { 1e-8 } else { 1e-5 };
@@ -606,12 +615,12 @@ fn dispatch(cli: Cli) -> Result<i32> {
             }
             let mut v = if no_cpu { serde_json::json!({}) } else { crate::bench::run(&o, &mut stdio::Stdout)? };
             if gpu {
-                let g = crate::backend::GpuBackend::new(adapter.as_deref(), true)?
+                let g = crate::backend::GpuBackend::with_options(adapter.as_deref(), true, gpu_options()?)?
                     .ok_or_else(|| QdError::input("--gpu", "no GPU adapter is available (`qdsim-gpu info` lists them)"))?;
                 let (sizes, esize) = if quick { (vec![16, 24], 16) } else { (gpu_sizes, gpu_eigen_size) };
                 let reps = if quick { 2 } else { 200 };
                 let eig = if no_eigen { None } else { Some(esize) };
-                let degree = filter_degree.unwrap_or(simulation::DEFAULT_FILTER_DEGREE);
+                let degree = filter_degree.unwrap_or(pipeline::DEFAULT_FILTER_DEGREE);
                 v["gpu"] = crate::bench_gpu::run(&g, &sizes, eig, o.nev, reps, degree, export_csr.as_deref(), &mut stdio::Stdout)?;
             }
             if let Some(path) = json {
@@ -624,7 +633,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             // a folder, an input or a file of the user's at --out is refused before assembling
             let inputs = loaded.input_files();
             crate::output::check_file_target(&out, &inputs, &is_our_matrix_market)?;
-            let p = simulation::prepare(&loaded, 1)?;
+            let p = pipeline::prepare(&loaded, 1)?;
             let h = p.hamiltonian();
             let comment = format!(
                 "qdsim-gpu {} Hamiltonian of {} ({} cells {:?}, spacing {:?} nm), energies in eV, x-fastest cell order",
@@ -662,11 +671,12 @@ fn check_out_early(loaded: &crate::scene::LoadedScene, out: &std::path::Path) ->
     crate::output::preflight(out, &loaded.input_files())
 }
 
-fn solve(scene: PathBuf, opts: RunOptions, quiet: bool, stats: bool) -> Result<i32> {
+fn solve(scene: PathBuf, out: Option<PathBuf>, overrides: Overrides, gpu_precision: Option<String>, placement: Option<String>, quiet: bool, stats: bool) -> Result<i32> {
     // the scene is read once: the --out check and the run use the same load
     let loaded = crate::scene::load_scene(&scene)?;
-    let out_path = opts.out.clone().unwrap_or_else(|| simulation::default_out_dir(&scene));
+    let out_path = out.unwrap_or_else(|| pipeline::default_out_dir(&scene));
     check_out_early(&loaded, &out_path)?;
+    let opts = overrides.run_options(Some(out_path), env::gpu_settings(gpu_precision.as_deref(), placement.as_deref())?);
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
@@ -682,13 +692,13 @@ fn solve(scene: PathBuf, opts: RunOptions, quiet: bool, stats: bool) -> Result<i
         bar.set_position(p.converged as u64);
         bar.set_message(format!("{} H·x, {} restarts, worst residual {:.1e}", p.matvecs, p.restarts, p.worst_residual));
     };
-    let mut scf_progress = |s: &crate::self_consistent::ScfStep| {
+    let mut scf_progress = |s: &pipeline::device::ScfStep| {
         bar.set_message(format!(
             "self-consistent iteration {}: max |Δφ| = {:.2e} V, ground state {:.4} eV",
             s.iteration, s.potential_change_v, s.ground_state_ev
         ));
     };
-    let report = crate::grid::with_setup_progress(setup_progress(quiet, None), || simulation::run_loaded_with(&loaded, &opts, Some(&out_path), None, &mut progress, &mut scf_progress));
+    let report = crate::grid::with_setup_progress(setup_progress(quiet, None), || pipeline::run(&loaded, &opts, None, &mut pipeline::Progress { eigen: &mut progress, scf: &mut scf_progress }));
     bar.finish_and_clear();
     let report = report?;
     let device = report.results.get("mode").is_some_and(|m| m != "schrodinger");
@@ -786,7 +796,7 @@ fn setup_progress(quiet: bool, host: Option<ProgressBar>) -> Box<dyn FnMut(&crat
     })
 }
 
-fn print_device_summary(r: &simulation::RunReport) {
+fn print_device_summary(r: &pipeline::RunReport) {
     let res = &r.results;
     let g = &res["grid"];
     let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
@@ -826,10 +836,10 @@ fn print_device_summary(r: &simulation::RunReport) {
     outln!("  results in {}", r.out_dir.display());
 }
 
-fn sweep(scene: PathBuf, set: Vec<String>, opts: crate::sweep::SweepOptions, quiet: bool) -> Result<i32> {
+fn sweep(scene: PathBuf, set: Vec<String>, out: Option<PathBuf>, overrides: Overrides, keep_points: bool, cold: bool, quiet: bool) -> Result<i32> {
     let loaded = crate::scene::load_scene(&scene)?;
-    check_out_early(&loaded, &opts.out.clone().unwrap_or_else(|| crate::sweep::default_out_dir(&loaded.path)))?;
-    let spec = if set.is_empty() { crate::sweep::SweepSpec::from_scene(&loaded)? } else { crate::sweep::SweepSpec::from_sets(&set)? };
+    check_out_early(&loaded, &out.clone().unwrap_or_else(|| pipeline::sweep::default_out_dir(&loaded.path)))?;
+    let spec = if set.is_empty() { pipeline::sweep::SweepSpec::from_scene(&loaded)? } else { pipeline::sweep::SweepSpec::from_sets(&set)? };
     let bar = if quiet {
         ProgressBar::hidden()
     } else {
@@ -840,7 +850,7 @@ fn sweep(scene: PathBuf, set: Vec<String>, opts: crate::sweep::SweepOptions, qui
         b
     };
     let mut label = String::new();
-    let mut on_point = |p: &crate::sweep::PointStart| {
+    let mut on_point = |p: &pipeline::sweep::PointStart| {
         bar.set_position(p.index as u64);
         label = p.label.to_string();
         bar.set_message(label.clone());
@@ -848,18 +858,21 @@ fn sweep(scene: PathBuf, set: Vec<String>, opts: crate::sweep::SweepOptions, qui
     let mut progress = |p: &crate::linalg::lanczos::LanczosProgress| {
         bar.set_message(format!("{} states converged {}/{}, {} H·x", bar.message().split(" states").next().unwrap_or(""), p.converged, p.wanted, p.matvecs));
     };
-    let report = crate::grid::with_setup_progress(setup_progress(quiet, Some(bar.clone())), || crate::sweep::run(&loaded, &spec, &opts, &mut on_point, &mut progress));
+    // (the GPU settings after the spec: a bad --set is reported before a bad environment value)
+    let run = overrides.run_options(None, env::gpu_settings(None, None)?);
+    let opts = pipeline::sweep::SweepOptions { run, out, keep_points, cold };
+    let report = crate::grid::with_setup_progress(setup_progress(quiet, Some(bar.clone())), || pipeline::sweep::run(&loaded, &spec, &opts, &mut on_point, &mut progress));
     bar.finish_and_clear();
     let report = report?;
     if !quiet {
-        let params: Vec<String> = spec.parameters.iter().map(|p| crate::sweep::label_of(&p.path)).collect();
+        let params: Vec<String> = spec.parameters.iter().map(|p| pipeline::sweep::label_of(&p.path)).collect();
         outln!("{}: {} points over {}", scene.display(), report.points.len(), params.join(" with "));
         outln!("  point  {:>14}  converged  H·x      E0 (eV)       E1 (eV)     not bound", "value");
         let mut flagged = 0;
         for p in &report.points {
             let v = p.values.first().map(|v| v.to_string()).unwrap_or_default();
             let e = |n: usize| p.energies.get(n).map(|e| format!("{e:>12.6}")).unwrap_or_else(|| format!("{:>12}", "-"));
-            let unbound: Vec<String> = crate::sweep::point_states(p)
+            let unbound: Vec<String> = pipeline::sweep::point_states(p)
                 .as_array()
                 .into_iter()
                 .flatten()
@@ -872,7 +885,7 @@ fn sweep(scene: PathBuf, set: Vec<String>, opts: crate::sweep::SweepOptions, qui
                 p.index,
                 v,
                 if p.converged { "yes" } else { "NO" },
-                crate::sweep::point_matvecs(p),
+                pipeline::sweep::point_matvecs(p),
                 e(0),
                 e(1),
                 if unbound.is_empty() { "-".to_string() } else { unbound.join(",") }
@@ -912,7 +925,7 @@ fn sweep(scene: PathBuf, set: Vec<String>, opts: crate::sweep::SweepOptions, qui
     }
 }
 
-fn print_summary(r: &simulation::RunReport) {
+fn print_summary(r: &pipeline::RunReport) {
     let res = &r.results;
     let g = &res["grid"];
     outln!(

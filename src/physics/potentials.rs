@@ -57,7 +57,7 @@ pub fn add_potential(p: &Potential, index: usize, grid: &Grid, default_mass: f64
         }
         Potential::SquareWell { depth, shape } => {
             // volume fractions in cells the shape's surface cuts, as for material regions
-            let map = crate::grid::MaterialMap::paint(grid, &[shape], crate::simulation::SUBSAMPLES);
+            let map = crate::grid::MaterialMap::paint(grid, &[shape], crate::pipeline::SUBSAMPLES);
             for (vi, w) in v.iter_mut().zip(map.average(&[0.0, *depth])) {
                 *vi -= w;
             }

@@ -183,8 +183,8 @@ pub fn parse_values(text: &str) -> Result<Vec<Value>> {
         if count < 2 {
             return Err(bad_values(text, format!("a range needs a count of at least 2 (from and to), got {count}")));
         }
-        if count > crate::sweep::MAX_SWEEP_POINTS {
-            return Err(crate::sweep::too_many("--set", &format!("the range `{}`", text.trim()), count));
+        if count > crate::pipeline::sweep::MAX_SWEEP_POINTS {
+            return Err(crate::pipeline::sweep::too_many("--set", &format!("the range `{}`", text.trim()), count));
         }
         return Ok(linspace(from, to, count).into_iter().map(Value::from).collect());
     }
@@ -192,8 +192,8 @@ pub fn parse_values(text: &str) -> Result<Vec<Value>> {
         return Err(bad_values(text, "a range has exactly three parts from:to:count"));
     }
     let items = t.matches(',').count() + 1;
-    if items > crate::sweep::MAX_SWEEP_POINTS {
-        return Err(crate::sweep::too_many("--set", "the list of values", items));
+    if items > crate::pipeline::sweep::MAX_SWEEP_POINTS {
+        return Err(crate::pipeline::sweep::too_many("--set", "the list of values", items));
     }
     t.split(',')
         .enumerate()

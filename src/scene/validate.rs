@@ -697,8 +697,8 @@ fn sweep(scene: &Scene, sw: &super::Sweep) -> Result<()> {
         SweepValues::List(v) => v.len(),
         SweepValues::Range(r) => r.steps,
     };
-    if count > crate::sweep::MAX_SWEEP_POINTS {
-        return Err(crate::sweep::too_many("sweep.values", &format!("the sweep of `{}`", sw.parameter), count));
+    if count > crate::pipeline::sweep::MAX_SWEEP_POINTS {
+        return Err(crate::pipeline::sweep::too_many("sweep.values", &format!("the sweep of `{}`", sw.parameter), count));
     }
     match &sw.values {
         SweepValues::List(v) if v.is_empty() => return Err(err("sweep.values", "is empty: give at least one value")),

@@ -6,12 +6,12 @@
 //! Written once over [`Backend`]: the Poisson systems (PCG with multigrid) and the
 //! eigenproblems run on the CPU or the GPU backend alike.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use crate::backend::{CpuBackend, GpuBackend};
+use crate::backend::select::{select, Chosen, Mode};
 use crate::constants::HBAR2_OVER_2M0_EV_NM2;
 use crate::error::{QdError, Result};
 use crate::grid::{Grid, MaterialMap};
@@ -19,8 +19,11 @@ use crate::linalg::mixing::Anderson;
 use crate::linalg::Backend;
 use crate::output::{self, OutputDir};
 use crate::physics::device::{Charge, DeviceModel, NewtonReport, QuantumCharge};
-use crate::scene::{BackendChoice, LoadedScene, MixingMethod, SolveMode};
-use crate::simulation::{self, RunOptions, RunReport, SolveOptions, SUBSAMPLES};
+use crate::scene::{LoadedScene, MixingMethod, SolveMode};
+
+use super::eigen::{self, Solution, SolveOptions};
+use super::options::{notice_once, RunOptions, RunReport, WarmStart};
+use super::prepare::{self, SUBSAMPLES};
 
 /// Newton steps allowed for the classical start of a self-consistent solve.
 pub const CLASSICAL_START_NEWTON_STEPS: usize = 200;
@@ -49,7 +52,7 @@ pub struct DeviceSolution {
     pub classical: NewtonReport,
     pub quantum: Option<QuantumCharge>,
     /// Eigen-solver details of the last Schrödinger solve.
-    pub eigen: Option<simulation::Solution>,
+    pub eigen: Option<Solution>,
     pub history: Vec<ScfStep>,
     pub converged: bool,
     /// Why the self-consistent loop stopped early, when it did (results are still written).
@@ -59,7 +62,7 @@ pub struct DeviceSolution {
     /// What the solver changed or ignored of the request (tolerance floors), in words.
     pub notices: Vec<String>,
     /// The Poisson / self-consistent tolerance used, V (the scene's, raised to
-    /// [`simulation::POISSON_TOLERANCE_FLOOR_V`] when below it).
+    /// [`eigen::POISSON_TOLERANCE_FLOOR_V`] when below it).
     pub tolerance_v: f64,
 }
 
@@ -145,11 +148,11 @@ fn continuum_edge(model: &DeviceModel, qb: &QuantumBox, phi: &[f64]) -> Option<f
 
 /// Schrödinger in the quantum region at potential φ: H = −∇·(ħ²/2m*)∇ + Ec0 − φ, ψ = 0 on the
 /// region's boundary.
-fn quantum_states<B: Backend>(be: &B, model: &DeviceModel, qb: &QuantumBox, phi: &[f64], sopts: &SolveOptions) -> Result<(QuantumCharge, simulation::Solution)> {
+fn quantum_states<B: Backend>(be: &B, model: &DeviceModel, qb: &QuantumBox, phi: &[f64], sopts: &SolveOptions) -> Result<(QuantumCharge, Solution)> {
     let kinetic: Vec<f64> = qb.cells.iter().map(|&c| HBAR2_OVER_2M0_EV_NM2 / model.electron_mass[c]).collect();
     let potential: Vec<f64> = qb.cells.iter().map(|&c| model.bands[c].ec0 - phi[c]).collect();
     let h = crate::physics::hamiltonian::assemble_hamiltonian(&qb.grid, &kinetic, &potential);
-    let sol = simulation::solve_with(be, &h, sopts, &mut |_| {})?;
+    let sol = eigen::solve(be, &h, sopts, None, &mut |_| {})?;
     // in-plane mass of each subband (first-order k·p): 1/m = ⟨ψ|1/m*(r)|ψ⟩
     let m_free: Vec<f64> = sol.vectors.iter().map(|v| 1.0 / v.iter().zip(&qb.cells).map(|(p, &c)| p * p / model.electron_mass[c]).sum::<f64>()).collect();
     let q = QuantumCharge {
@@ -186,7 +189,7 @@ pub fn solve_device<B: Backend>(
     // "self_consistent", where max_iterations caps the outer iterations instead
     let newton_cap = if scene.solve.mode == SolveMode::Poisson { po.max_iterations } else { CLASSICAL_START_NEWTON_STEPS };
     // a tolerance below what f64 potentials resolve is raised, with a notice
-    let floor = simulation::POISSON_TOLERANCE_FLOOR_V;
+    let floor = eigen::POISSON_TOLERANCE_FLOOR_V;
     let tol = po.tolerance.max(floor);
     let mut notices = Vec::new();
     if po.tolerance < floor {
@@ -292,8 +295,8 @@ pub fn solve_device<B: Backend>(
 pub fn prepare_device(loaded: &LoadedScene) -> Result<(DeviceModel, MaterialMap)> {
     let scene = &loaded.scene;
     let grid = Grid::from_domain(&scene.domain)?;
-    let db = simulation::material_db(loaded)?;
-    let fills = simulation::resolve_fills(scene, &db)?;
+    let db = prepare::material_db(loaded)?;
+    let fills = prepare::resolve_fills(scene, &db)?;
     let shapes: Vec<&crate::scene::Shape> = scene.regions.iter().map(|r| &r.shape).collect();
     let map = MaterialMap::paint(&grid, &shapes, SUBSAMPLES);
     let materials: Vec<&crate::materials::Material> = fills.iter().map(|f| &f.material).collect();
@@ -301,30 +304,28 @@ pub fn prepare_device(loaded: &LoadedScene) -> Result<(DeviceModel, MaterialMap)
     Ok((model, map))
 }
 
-/// Load, solve and write a device scene (modes "poisson" and "self_consistent").
-pub fn run(loaded: &LoadedScene, opts: &RunOptions, out_path: Option<&Path>, start: Option<&[f64]>, progress: &mut dyn FnMut(&ScfStep)) -> Result<(RunReport, Vec<f64>)> {
+/// Solve a resolved device scene (modes "poisson" and "self_consistent", see
+/// [`super::run`]) and write its output folder, starting from the warm start's potential
+/// when it fits the grid.
+pub(super) fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmStart>, progress: &mut dyn FnMut(&ScfStep)) -> Result<RunReport> {
     let t0 = Instant::now();
     let (model, map) = prepare_device(loaded)?;
-    let mut sopts = SolveOptions::from_scene(&loaded.scene);
-    sopts.adapter = opts.adapter.clone();
+    let start = warm.filter(|w| w.fits(&model.grid)).and_then(|w| w.potential.as_deref());
+    let sopts = SolveOptions::from_scene(&loaded.scene);
     let setup_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     // (a closure: listing adapters for the per-rank choice is only worth it for the GPU)
-    let adapter = || crate::parallel::adapter_for_rank(sopts.adapter.as_deref());
-    let backend_notices = simulation::check_precision_request(loaded)?;
-    let solved: Result<DeviceSolution> = match sopts.backend {
-        BackendChoice::Cpu => crate::on_ranks!(CpuBackend::new(), |be| solve_device(be, loaded, &model, &sopts, start, progress)),
-        BackendChoice::Gpu => {
-            let g = GpuBackend::new(adapter().as_deref(), true)?.ok_or_else(|| {
-                QdError::input("solve.backend", "\"gpu\" was asked for but no GPU adapter (Vulkan, Metal or DX12) is available; `qdsim-gpu info` lists adapters")
-            })?;
-            crate::on_ranks!(g, |be| solve_device(be, loaded, &model, &sopts, start, progress))
+    let adapter = || crate::parallel::adapter_for_rank(opts.adapter.as_deref());
+    let backend_notices = super::precision_notices(loaded, opts);
+    let solved = select(loaded.scene.solve.backend, Mode::Device { unknowns: model.grid.len() }, &super::gpu_request(opts, &adapter)).and_then(|sel| {
+        for n in &sel.notices {
+            notice_once(n);
         }
-        BackendChoice::Auto => match GpuBackend::new(adapter().as_deref(), false)? {
-            Some(g) => crate::on_ranks!(g, |be| solve_device(be, loaded, &model, &sopts, start, progress)),
-            None => crate::on_ranks!(CpuBackend::new(), |be| solve_device(be, loaded, &model, &sopts, start, progress)),
-        },
-    };
+        match sel.backend {
+            Chosen::Gpu(g) => crate::on_ranks!(g, |be| solve_device(be, loaded, &model, &sopts, start, progress)),
+            Chosen::Cpu(c) => crate::on_ranks!(c, |be| solve_device(be, loaded, &model, &sopts, start, progress)),
+        }
+    });
     let mut sol = match solved {
         Ok(s) => s,
         // exit 3 writes flagged results: a solver that gave up is reported, not lost
@@ -333,7 +334,7 @@ pub fn run(loaded: &LoadedScene, opts: &RunOptions, out_path: Option<&Path>, sta
     };
     sol.notices.splice(0..0, backend_notices);
     for n in &sol.notices {
-        simulation::notice_once(n);
+        notice_once(n);
     }
     let solve_s = t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
@@ -355,21 +356,19 @@ pub fn run(loaded: &LoadedScene, opts: &RunOptions, out_path: Option<&Path>, sta
         };
         results["reason"] = json!(reason);
     }
-    let mut out_dir = std::path::PathBuf::new();
-    if let Some(out_path) = out_path {
-        let out = OutputDir::create(out_path, &loaded.input_files())?;
-        let mut files = write_device_fields(&out, loaded, &model, &map, &sol)?;
-        files.push("results.json".into());
-        results["timings_s"] = json!({"setup": setup_s, "solve": solve_s, "output": t2.elapsed().as_secs_f64(), "total": t0.elapsed().as_secs_f64()});
-        results["peak_memory_bytes"] = json!(simulation::peak_memory());
-        results["files"] = json!(files);
-        output::write_json(&out.path("results.json"), &results)?;
-        out_dir = out.commit()?;
-    } else {
-        results["timings_s"] = json!({"setup": setup_s, "solve": solve_s, "total": t0.elapsed().as_secs_f64()});
-    }
+    let out_dir = match &opts.out {
+        Some(path) => super::write_output(path, loaded, &mut results, |dir| write_device_fields(dir, loaded, &model, &map, &sol), |results| {
+            results["timings_s"] = json!({"setup": setup_s, "solve": solve_s, "output": t2.elapsed().as_secs_f64(), "total": t0.elapsed().as_secs_f64()});
+        })?,
+        None => {
+            results["timings_s"] = json!({"setup": setup_s, "solve": solve_s, "total": t0.elapsed().as_secs_f64()});
+            PathBuf::new()
+        }
+    };
+    results["self_consistency"]["warm_start"] = json!(start.is_some());
     let energies = sol.eigen.as_ref().map(|e| e.energies.clone()).unwrap_or_default();
-    Ok((RunReport { out_dir, converged: sol.converged, energies, results, warm: simulation::WarmStart { grid: None, vectors: Vec::new(), potential: None } }, sol.phi))
+    let warm = WarmStart { grid: Some(model.grid.clone()), vectors: Vec::new(), potential: Some(sol.phi) };
+    Ok(RunReport { out_dir, converged: sol.converged, energies, results, warm })
 }
 
 /// φ, Ec, Ev, n, p, ρ as .npy and in the .vti; plots.
@@ -604,9 +603,9 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
         "grid": {"dimension": g.dim, "cells": g.dims(), "unknowns": g.len(), "spacing_nm": &g.h[..g.dim], "origin_nm": &g.origin[..g.dim]},
         "temperature_k": model.temperature,
         "statistics": serde_json::to_value(model.statistics).unwrap_or(Value::Null),
-        "materials": simulation::material_db(loaded)
-            .and_then(|db| simulation::resolve_fills(scene, &db))
-            .map(|f| simulation::materials_table(&f, crate::materials::Carrier::Electron, model.temperature))
+        "materials": prepare::material_db(loaded)
+            .and_then(|db| prepare::resolve_fills(scene, &db))
+            .map(|f| prepare::materials_table(&f, crate::materials::Carrier::Electron, model.temperature))
             .unwrap_or_default(),
         "reference": {"lowest_band_edge_ev": model.bands.iter().zip(&sol.phi).map(|(b, p)| b.ec0 - p).fold(f64::INFINITY, f64::min)},
         "holes_included": model.holes,

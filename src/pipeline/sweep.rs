@@ -10,7 +10,7 @@
 //!    whose own `sweep` block is dropped) and checked — parsed, validated, materials
 //!    resolved, grid and memory checked — before anything is solved or written; the first
 //!    bad point is an input error naming it (exit 2).
-//! 3. [`run`]: each point goes through [`simulation::run_loaded`], the single-point solve
+//! 3. [`run`]: each point goes through [`super::run`], the single-point solve
 //!    `qdsim-gpu solve` uses, with the previous point's [`WarmStart`] (eigenvectors, and the
 //!    potential a self-consistent mode sets). A point that does not converge is recorded and
 //!    flagged and the sweep goes on; the report says whether all converged (exit 3 if not).
@@ -37,7 +37,8 @@ use crate::linalg::lanczos::LanczosProgress;
 use crate::output::{self, OutputDir};
 use crate::scene::path::{parse_assignment, with_value, JsonPath, Step};
 use crate::scene::{parse_scene, BackendChoice, LoadedScene};
-use crate::simulation::{self, RunOptions, WarmStart};
+use super::options::{Progress, RunOptions, WarmStart};
+use super::prepare;
 
 /// The most points a sweep may have (a range's count, a list's length, the scene's
 /// `sweep.values`): checked before any point is built, so that a mistyped count
@@ -182,7 +183,8 @@ pub fn label_of(path: &JsonPath) -> String {
 /// Options of a sweep.
 #[derive(Clone, Debug, Default)]
 pub struct SweepOptions {
-    /// Backend, states and adapter overrides for every point (`out` is not read).
+    /// Backend, states, adapter and GPU options for every point (`out` is not read: each
+    /// point writes to `points/NNN/` with `keep_points`, else nothing).
     pub run: RunOptions,
     /// Output folder; default `<scene stem>.sweep` next to the scene.
     pub out: Option<PathBuf>,
@@ -213,7 +215,7 @@ pub fn points_with(loaded: &LoadedScene, spec: &SweepSpec, run: &RunOptions, che
     if spec.len() > MAX_SWEEP_POINTS {
         return Err(too_many(spec.source, &format!("the sweep of `{}`", spec.parameters[0].path), spec.len()));
     }
-    let mut base = simulation::apply_overrides(loaded, run)?;
+    let mut base = super::resolve(loaded, run)?;
     base.scene.sweep = None;
     let json = serde_json::to_value(&base.scene).map_err(|e| QdError::Internal(format!("scene to JSON: {e}")))?;
     // the paths first: a path that does not exist is wrong for every point
@@ -223,9 +225,9 @@ pub fn points_with(loaded: &LoadedScene, spec: &SweepSpec, run: &RunOptions, che
         }
         p.path.set(&mut json.clone(), Value::Null).map_err(|e| relabel(e, spec.source))?;
     }
-    let db = simulation::material_db(&base)?;
+    let db = prepare::material_db(&base)?;
     // the machine's free memory once, not once per point
-    let avail = simulation::available_memory();
+    let avail = prepare::available_memory();
     let mut out = Vec::with_capacity(spec.len());
     let mut last_report = Instant::now();
     for i in 0..spec.len() {
@@ -242,9 +244,9 @@ pub fn points_with(loaded: &LoadedScene, spec: &SweepSpec, run: &RunOptions, che
             let scene = parse_scene(&v.to_string())?;
             crate::scene::validate::validate(&scene)?;
             let pt = LoadedScene { scene, path: base.path.clone(), base_dir: base.base_dir.clone() };
-            simulation::resolve_fills(&pt.scene, &db)?;
+            prepare::resolve_fills(&pt.scene, &db)?;
             let grid = Grid::from_domain(&pt.scene.domain)?;
-            simulation::check_memory_against(&pt.scene, &grid, pt.scene.solve.states, avail)?;
+            prepare::check_memory_against(&pt.scene, &grid, pt.scene.solve.states, avail)?;
             Ok(pt)
         };
         match check() {
@@ -339,7 +341,8 @@ pub fn run(
         let rel = format!("points/{i:03}");
         let point_out = opts.keep_points.then(|| out.path(&rel));
         let w = if opts.cold { None } else { warm.as_ref() };
-        let r = simulation::run_loaded(pt, &opts.run, point_out.as_deref(), w, progress)?;
+        let point_opts = RunOptions { out: point_out, ..opts.run.clone() };
+        let r = super::run(pt, &point_opts, w, &mut Progress { eigen: &mut *progress, scf: &mut |_| {} })?;
         let res = &r.results;
         let key_quantities = res
             .get("key_quantities")
