@@ -281,7 +281,7 @@ fn reverse_bias_sweep_reports_the_stark_shift_against_the_well_edge() {
         let report = qdsim_gpu::pipeline::run(&pt, &opts, start.as_ref(), &mut qdsim_gpu::pipeline::Progress::none()).unwrap();
         assert!(report.converged);
         e0.push(report.energies[0]);
-        stark.push(report.results["key_quantities"]["ground_state_minus_well_edge_mev"].as_f64().expect("ground_state_minus_well_edge_mev"));
+        stark.push(report.results.to_value()["key_quantities"]["ground_state_minus_well_edge_mev"].as_f64().expect("ground_state_minus_well_edge_mev"));
         start = Some(report.warm);
     }
     assert_eq!(e0.len(), 6);

@@ -326,7 +326,7 @@ fn non_finite_operators_are_never_converged() {
     assert!(e.to_string().contains("background.material") && e.to_string().contains("potential"), "{e}");
     let sol = pipeline::solve(&cpu, &h, &opts(h.nrows, false), None, &mut |_| {}).unwrap();
     assert!(!sol.converged && sol.failure.is_some());
-    let r = pipeline::schrodinger::results_json(&loaded, &p, &h, &sol, &Default::default());
+    let r = serde_json::to_value(pipeline::schrodinger::results_json(&loaded, &p, &h, &sol, &Default::default())).unwrap();
     assert_eq!(r["status"], "not_converged");
     assert!(r["states"].as_array().unwrap().iter().all(|s| s["converged"] == false), "{}", r["states"]);
     // a non-finite mass from the input: exit 2, naming the cell's material

@@ -12,7 +12,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::{QdError, Result, EXIT_INTERNAL, EXIT_NOT_CONVERGED, EXIT_OK};
 use crate::scene::BackendChoice;
-use crate::pipeline::{self, RunOptions};
+use crate::pipeline::report::{DeviceResults, SchrodingerResults};
+use crate::pipeline::{self, Results, RunOptions};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -701,51 +702,54 @@ fn solve(scene: PathBuf, out: Option<PathBuf>, overrides: Overrides, gpu_precisi
     let report = crate::grid::with_setup_progress(setup_progress(quiet, None), || pipeline::run(&loaded, &opts, None, &mut pipeline::Progress { eigen: &mut progress, scf: &mut scf_progress }));
     bar.finish_and_clear();
     let report = report?;
-    let device = report.results.get("mode").is_some_and(|m| m != "schrodinger");
     if !quiet {
-        if device {
-            print_device_summary(&report);
-        } else {
-            print_summary(&report);
+        match &report.results {
+            Results::Schrodinger(r) => print_summary(r, &report.out_dir),
+            Results::Device(r) => print_device_summary(r, &report.out_dir),
         }
     }
     if stats {
-        let d = &report.results["backend"]["details"];
-        match d.get("transfers") {
+        let b = report.results.backend();
+        match b.details.get("transfers") {
             Some(t) => outln!("transfer statistics: {}", serde_json::to_string_pretty(t).unwrap_or_default()),
-            None => outln!("transfer statistics: none (the {} backend keeps everything in host memory)", report.results["backend"]["name"].as_str().unwrap_or("cpu")),
+            None => outln!("transfer statistics: none (the {} backend keeps everything in host memory)", b.name),
         }
     }
     if report.converged {
-        Ok(EXIT_OK)
-    } else if device && report.results["self_consistency"]["stopped_because"].is_string() {
-        root_eprintln!(
-            "error: {}; results were written to {} and flagged \"not_converged\"",
-            report.results["self_consistency"]["stopped_because"].as_str().unwrap_or(""),
-            report.out_dir.display()
-        );
-        Ok(EXIT_NOT_CONVERGED)
-    } else if device {
-        let r = &report.results;
-        root_eprintln!(
-            "error: the {} solve did not converge within solve.poisson.max_iterations = {} (last potential change {} V, tolerance {} V); results were written to {} and flagged \"not_converged\"",
-            r["mode"].as_str().unwrap_or(""),
-            r["scene"]["solve"]["poisson"]["max_iterations"].as_u64().map(|v| v.to_string()).unwrap_or_else(|| "100".into()),
-            r["self_consistency"]["history"].as_array().and_then(|h| h.last()).map(|s| format!("{:.2e}", s["potential_change_v"].as_f64().unwrap_or(f64::NAN))).unwrap_or_else(|| format!("{:.2e}", r["classical_poisson"]["last_update_v"].as_f64().unwrap_or(f64::NAN))),
-            r["self_consistency"]["tolerance_v"],
-            report.out_dir.display()
-        );
-        Ok(EXIT_NOT_CONVERGED)
-    } else if let Some(why) = report.results["reason"].as_str() {
-        root_eprintln!("error: {why}; results were written to {} and flagged \"not_converged\"", report.out_dir.display());
-        Ok(EXIT_NOT_CONVERGED)
-    } else {
-        root_eprintln!(
-            "error: the eigensolver did not converge within solve.max_iterations = {} operator applications; results were written to {} and flagged \"not_converged\"",
-            report.results["solver"]["max_matvecs"], report.out_dir.display()
-        );
-        Ok(EXIT_NOT_CONVERGED)
+        return Ok(EXIT_OK);
     }
+    match &report.results {
+        Results::Device(r) => match &r.self_consistency.stopped_because {
+            Some(why) => root_eprintln!("error: {why}; results were written to {} and flagged \"not_converged\"", report.out_dir.display()),
+            None => root_eprintln!(
+                "error: the {} solve did not converge within solve.poisson.max_iterations = {} (last potential change {} V, tolerance {} V); results were written to {} and flagged \"not_converged\"",
+                r.mode,
+                r.scene.solve.poisson_options().max_iterations,
+                format!("{:.2e}", r.self_consistency.history.last().map_or(r.classical_poisson.last_update_v, |s| s.potential_change_v)),
+                json_number(r.self_consistency.tolerance_v),
+                report.out_dir.display()
+            ),
+        },
+        Results::Schrodinger(r) => match &r.reason {
+            Some(why) => root_eprintln!("error: {why}; results were written to {} and flagged \"not_converged\"", report.out_dir.display()),
+            None => root_eprintln!(
+                "error: the eigensolver did not converge within solve.max_iterations = {} operator applications; results were written to {} and flagged \"not_converged\"",
+                r.solver.max_matvecs,
+                report.out_dir.display()
+            ),
+        },
+    }
+    Ok(EXIT_NOT_CONVERGED)
+}
+
+/// A number as results.json writes it (serde_json's shortest form; null when not finite).
+fn json_number(x: f64) -> String {
+    serde_json::to_string(&x).unwrap_or_default()
+}
+
+/// A peak-memory figure in MiB (NaN when unknown).
+fn mib(peak: Option<Option<u64>>) -> f64 {
+    peak.flatten().map_or(f64::NAN, |b| b as f64) / 1048576.0
 }
 
 /// The progress of setup phases (painting the regions, sampling the interfaces) that run
@@ -796,44 +800,43 @@ fn setup_progress(quiet: bool, host: Option<ProgressBar>) -> Box<dyn FnMut(&crat
     })
 }
 
-fn print_device_summary(r: &pipeline::RunReport) {
-    let res = &r.results;
-    let g = &res["grid"];
-    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+fn print_device_summary(res: &DeviceResults, out_dir: &std::path::Path) {
+    let g = &res.grid;
     outln!(
         "{}: {} grid {} ({} unknowns), mode {} on {}",
-        res["scene_file"].as_str().unwrap_or(""),
-        g["dimension"],
-        g["cells"],
-        g["unknowns"],
-        res["mode"].as_str().unwrap_or(""),
-        res["backend"]["name"].as_str().unwrap_or("")
+        res.scene_file,
+        g.dimension,
+        serde_json::to_string(&g.cells).unwrap_or_default(),
+        g.unknowns,
+        res.mode,
+        res.backend.name
     );
-    let c = &res["classical_poisson"];
-    outln!("  classical Poisson: {} Newton steps ({} PCG iterations), converged {}", c["iterations"], c["cg_iterations"], c["converged"]);
-    outln!("  potential span {:.4} V; Fermi levels: electrons {:.4} eV, holes {:.4} eV", f(&res["potential_v"]["span"]), f(&res["fermi_levels_ev"]["electrons"]), f(&res["fermi_levels_ev"]["holes"]));
-    let ch = &res["charge"];
-    let unit = ch["unit"].as_str().unwrap_or("");
-    outln!("  electrons {:.4e} {unit}, holes {:.4e} {unit}, net charge {:.4e} {unit}", f(&ch["electrons"]), f(&ch["holes"]), f(&ch["net"]));
-    if let Some(q) = res["quantum"].as_object() {
-        outln!("  self-consistent in {} iterations; quantum region {} cells, {:.4e} electrons ({})", res["self_consistency"]["iterations"], q["cells"], f(&q["electrons_total"]), q["electrons_unit"].as_str().unwrap_or(""));
+    let c = &res.classical_poisson;
+    outln!("  classical Poisson: {} Newton steps ({} PCG iterations), converged {}", c.iterations, c.cg_iterations, c.converged);
+    outln!("  potential span {:.4} V; Fermi levels: electrons {:.4} eV, holes {:.4} eV", res.potential_v.span, res.fermi_levels_ev.electrons, res.fermi_levels_ev.holes);
+    let ch = &res.charge;
+    let unit = ch.unit;
+    outln!("  electrons {:.4e} {unit}, holes {:.4e} {unit}, net charge {:.4e} {unit}", ch.electrons, ch.holes, ch.net);
+    if let Some(q) = &res.quantum {
+        outln!("  self-consistent in {} iterations; quantum region {} cells, {:.4e} electrons ({})", res.self_consistency.iterations, q.cells, q.electrons_total, q.electrons_unit);
         outln!("  state    energy (eV)   E - E_F (meV)   electrons");
         let mut unbound = 0;
-        for s in q["states"].as_array().into_iter().flatten() {
-            let free = s["bound"] == serde_json::Value::Bool(false);
+        for s in &q.states {
+            let free = !s.bound;
             unbound += free as usize;
-            outln!("  {:>5}  {:>13.6}   {:>13.3}   {:.4e}{}", s["index"], f(&s["energy_ev"]), f(&s["energy_minus_ef_mev"]), f(&s["electrons"]), if free { "   not bound *" } else { "" });
+            // (the index unpadded, as it always printed)
+            outln!("  {}  {:>13.6}   {:>13.3}   {:.4e}{}", s.index, s.energy_ev, s.energy_minus_ef_mev, s.electrons, if free { "   not bound *" } else { "" });
         }
         if unbound > 0 {
             outln!(
                 "  * at or above the continuum edge ({:.6} eV, the lowest band edge on the quantum region's faces inside the domain): not bound by the structure; such states hold no electrons",
-                f(&q["continuum_edge_ev"])
+                q.continuum_edge_ev.unwrap_or(f64::NAN)
             );
         }
     }
-    let t = &res["timings_s"];
-    outln!("  {} in {:.2} s (solve {:.2}); peak memory {:.0} MiB", res["status"].as_str().unwrap_or(""), f(&t["total"]), f(&t["solve"]), f(&res["peak_memory_bytes"]) / 1048576.0);
-    outln!("  results in {}", r.out_dir.display());
+    let t = &res.timings_s;
+    outln!("  {} in {:.2} s (solve {:.2}); peak memory {:.0} MiB", res.status.as_str(), t.total, t.solve, mib(res.peak_memory_bytes));
+    outln!("  results in {}", out_dir.display());
 }
 
 fn sweep(scene: PathBuf, set: Vec<String>, out: Option<PathBuf>, overrides: Overrides, keep_points: bool, cold: bool, quiet: bool) -> Result<i32> {
@@ -872,13 +875,7 @@ fn sweep(scene: PathBuf, set: Vec<String>, out: Option<PathBuf>, overrides: Over
         for p in &report.points {
             let v = p.values.first().map(|v| v.to_string()).unwrap_or_default();
             let e = |n: usize| p.energies.get(n).map(|e| format!("{e:>12.6}")).unwrap_or_else(|| format!("{:>12}", "-"));
-            let unbound: Vec<String> = pipeline::sweep::point_states(p)
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|s| s["bound"] == serde_json::Value::Bool(false))
-                .map(|s| s["index"].to_string())
-                .collect();
+            let unbound: Vec<String> = pipeline::sweep::unbound_states(p).iter().map(usize::to_string).collect();
             flagged += !unbound.is_empty() as usize;
             outln!(
                 "  {:>5}  {:>14}  {:>9}  {:>6}  {}  {}     {}",
@@ -894,13 +891,13 @@ fn sweep(scene: PathBuf, set: Vec<String>, out: Option<PathBuf>, overrides: Over
         if flagged > 0 {
             outln!("  not bound: the states above the continuum threshold (results.json `bound: false`, sweep.csv `unbound_states`)");
         }
-        let s = &report.summary["summary"];
+        let s = &report.summary.summary;
         outln!(
             "  {} H·x in all ({} start), solve {:.2} s, total {:.2} s",
-            s["matvecs_total"],
+            s.matvecs_total,
             if opts.cold { "cold" } else { "warm" },
-            s["solve_s_total"].as_f64().unwrap_or(0.0),
-            s["total_s"].as_f64().unwrap_or(0.0)
+            s.solve_s_total,
+            s.total_s
         );
         outln!("  results in {}", report.out_dir.display());
     }
@@ -914,9 +911,7 @@ fn sweep(scene: PathBuf, set: Vec<String>, out: Option<PathBuf>, overrides: Over
             report.out_dir.display()
         );
         for p in report.points.iter().filter(|p| !p.converged) {
-            let why = p.results["reason"]
-                .as_str()
-                .or_else(|| p.results["self_consistency"]["stopped_because"].as_str())
+            let why = pipeline::sweep::point_reason(p)
                 .map(str::to_string)
                 .unwrap_or_else(|| "the iteration limit (solve.max_iterations, or solve.poisson.max_iterations for a device) was reached".into());
             root_eprintln!("  point {}: {why}", p.index);
@@ -925,51 +920,49 @@ fn sweep(scene: PathBuf, set: Vec<String>, out: Option<PathBuf>, overrides: Over
     }
 }
 
-fn print_summary(r: &pipeline::RunReport) {
-    let res = &r.results;
-    let g = &res["grid"];
+fn print_summary(res: &SchrodingerResults, out_dir: &std::path::Path) {
+    let g = &res.grid;
     outln!(
         "{}: {} grid {} ({} unknowns), {} via {} on {}",
-        res["scene_file"].as_str().unwrap_or(""),
-        g["dimension"],
-        g["cells"],
-        g["unknowns"],
-        res["carrier"].as_str().unwrap_or(""),
-        res["solver"]["method"].as_str().unwrap_or(""),
-        res["backend"]["name"].as_str().unwrap_or(""),
+        res.scene_file,
+        g.dimension,
+        serde_json::to_string(&g.cells).unwrap_or_default(),
+        g.unknowns,
+        res.carrier,
+        res.solver.method,
+        res.backend.name,
     );
     outln!("  state    energy (eV)   above band edge (meV)   residual (eV)");
     let mut unbound = 0;
-    if let Some(states) = res["states"].as_array() {
-        for s in states {
-            let free = s["bound"] == serde_json::Value::Bool(false);
-            unbound += free as usize;
-            outln!(
-                "  {:>5}  {:>13.6}   {:>21.3}   {:>13.2e}{}",
-                s["index"],
-                s["energy_ev"].as_f64().unwrap_or(f64::NAN),
-                s["energy_above_band_edge_mev"].as_f64().unwrap_or(f64::NAN),
-                s["residual_ev"].as_f64().unwrap_or(f64::NAN),
-                if free { "   not bound *" } else { "" }
-            );
-        }
+    for s in &res.states {
+        let free = !s.bound;
+        unbound += free as usize;
+        // (the index unpadded, as it always printed)
+        outln!(
+            "  {}  {:>13.6}   {:>21.3}   {:>13.2e}{}",
+            s.index,
+            s.energy_ev,
+            s.energy_above_band_edge_mev,
+            s.residual_ev,
+            if free { "   not bound *" } else { "" }
+        );
     }
     if unbound > 0 {
         outln!(
             "  * at or above the continuum threshold ({:.6} eV, the lowest energy at which a state can leave through the domain's boundary): not bound by the structure, confined only by the domain's walls",
-            res["reference"]["continuum_threshold_ev"].as_f64().unwrap_or(f64::NAN)
+            res.reference.continuum_threshold_ev.unwrap_or(f64::NAN)
         );
     }
-    let t = &res["timings_s"];
+    let t = &res.timings_s;
     outln!(
         "  {} in {:.2} s (setup {:.2}, assemble {:.2}, solve {:.2}, output {:.2}); peak memory {:.0} MiB",
-        res["status"].as_str().unwrap_or(""),
-        t["total"].as_f64().unwrap_or(0.0),
-        t["setup"].as_f64().unwrap_or(0.0),
-        t["assemble"].as_f64().unwrap_or(0.0),
-        t["solve"].as_f64().unwrap_or(0.0),
-        t["output"].as_f64().unwrap_or(0.0),
-        res["peak_memory_bytes"].as_f64().unwrap_or(0.0) / 1048576.0
+        res.status.as_str(),
+        t.total,
+        t.setup,
+        t.assemble,
+        t.solve,
+        t.output,
+        res.peak_memory_bytes.flatten().map_or(0.0, |b| b as f64) / 1048576.0
     );
-    outln!("  results in {}", r.out_dir.display());
+    outln!("  results in {}", out_dir.display());
 }

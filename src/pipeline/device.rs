@@ -6,10 +6,11 @@
 //! Written once over [`Backend`]: the Poisson systems (PCG with multigrid) and the
 //! eigenproblems run on the CPU or the GPU backend alike.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::backend::select::{select, Chosen, Mode};
 use crate::constants::HBAR2_OVER_2M0_EV_NM2;
@@ -24,6 +25,10 @@ use crate::scene::{LoadedScene, MixingMethod, SolveMode};
 use super::eigen::{self, Solution, SolveOptions};
 use super::options::{notice_once, RunOptions, RunReport, WarmStart};
 use super::prepare::{self, SUBSAMPLES};
+use super::report::{
+    BackendReport, ChargeReport, ContactReport, DeviceReference, DeviceResults, DeviceTimings, DeviceUnits, EigenSummary, FermiLevels, GridReport, HistoryRow,
+    PotentialReport, Program, Quantity, QuantumReport, QuantumState, Results, SelfConsistency, Span, Status, SCHEMA_VERSION,
+};
 
 /// Newton steps allowed for the classical start of a self-consistent solve.
 pub const CLASSICAL_START_NEWTON_STEPS: usize = 200;
@@ -338,34 +343,42 @@ pub(super) fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmSta
     }
     let solve_s = t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
-    let mut results = device_results(loaded, &model, &sol);
-    results["notices"] = json!(sol.notices);
-    results["self_consistency"]["tolerance_requested_v"] = json!(loaded.scene.solve.poisson_options().tolerance);
-    results["self_consistency"]["tolerance_used_v"] = json!(sol.tolerance_v);
+    let mut r = device_results(loaded, &model, &sol);
+    r.notices = sol.notices.clone();
+    r.self_consistency.tolerance_requested_v = loaded.scene.solve.poisson_options().tolerance;
+    r.self_consistency.tolerance_used_v = sol.tolerance_v;
     if !sol.converged {
-        let reason = match &sol.stopped_because {
+        r.reason = Some(match &sol.stopped_because {
             Some(r) => r.clone(),
             None if !sol.classical.converged && loaded.scene.solve.mode == SolveMode::SelfConsistent => format!(
                 "the classical Poisson start of the self-consistent loop did not converge within {CLASSICAL_START_NEWTON_STEPS} Newton steps"
             ),
             None => format!(
                 "the {} solve did not converge within solve.poisson.max_iterations = {}",
-                results["mode"].as_str().unwrap_or(""),
+                r.mode,
                 loaded.scene.solve.poisson_options().max_iterations
             ),
-        };
-        results["reason"] = json!(reason);
+        });
     }
+    let mut results = Results::Device(Box::new(r));
+    let set_timings = |results: &mut Results, output: Option<f64>| {
+        if let Results::Device(r) = results {
+            r.timings_s = DeviceTimings { setup: setup_s, solve: solve_s, output, total: t0.elapsed().as_secs_f64() };
+        }
+    };
     let out_dir = match &opts.out {
         Some(path) => super::write_output(path, loaded, &mut results, |dir| write_device_fields(dir, loaded, &model, &map, &sol), |results| {
-            results["timings_s"] = json!({"setup": setup_s, "solve": solve_s, "output": t2.elapsed().as_secs_f64(), "total": t0.elapsed().as_secs_f64()});
+            set_timings(results, Some(t2.elapsed().as_secs_f64()))
         })?,
         None => {
-            results["timings_s"] = json!({"setup": setup_s, "solve": solve_s, "total": t0.elapsed().as_secs_f64()});
+            set_timings(&mut results, None);
             PathBuf::new()
         }
     };
-    results["self_consistency"]["warm_start"] = json!(start.is_some());
+    // (in the report only: results.json was written without it)
+    if let Results::Device(r) = &mut results {
+        r.self_consistency.warm_start = Some(start.is_some());
+    }
     let energies = sol.eigen.as_ref().map(|e| e.energies.clone()).unwrap_or_default();
     let warm = WarmStart { grid: Some(model.grid.clone()), vectors: Vec::new(), potential: Some(sol.phi) };
     Ok(RunReport { out_dir, converged: sol.converged, energies, results, warm })
@@ -542,7 +555,9 @@ fn device_panels(g: &Grid, map: &MaterialMap, data: &[(&str, &str, &[f64], outpu
         .collect()
 }
 
-fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolution) -> Value {
+/// The results document of a device solve (notices, tolerances, reason and timings are
+/// filled in by [`run`]).
+fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolution) -> DeviceResults {
     let scene = &loaded.scene;
     let g = &model.grid;
     let ch = &sol.charge;
@@ -557,96 +572,127 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
     let quantum = sol.quantum.as_ref().map(|q| {
         let occ = q.occupations(model.ef_n, model.kt);
         let occ_unit = ["", "cm^-2", "cm^-1", "electrons"][q.dim];
-        let occ_scale = 10f64.powi(7 * (3 - q.dim as i32)) ; // per nm^(3-d) → per cm^(3-d)
-        let states: Vec<Value> = q
+        let occ_scale = 10f64.powi(7 * (3 - q.dim as i32)); // per nm^(3-d) → per cm^(3-d)
+        let states = q
             .energies
             .iter()
             .zip(&occ)
             .enumerate()
-            .map(|(i, (e, o))| {
-                json!({"index": i, "energy_ev": e, "energy_minus_ef_mev": (e - model.ef_n) * 1e3, "electrons": o * occ_scale, "in_plane_mass_m0": q.m_free.get(i), "bound": q.is_bound(i)})
+            .map(|(i, (&e, o))| QuantumState {
+                index: i,
+                energy_ev: e,
+                energy_minus_ef_mev: (e - model.ef_n) * 1e3,
+                electrons: o * occ_scale,
+                in_plane_mass_m0: q.m_free.get(i).copied(),
+                bound: q.is_bound(i),
             })
             .collect();
         let last_occ = occ.last().copied().unwrap_or(0.0) / occ.first().copied().unwrap_or(1.0).max(f64::MIN_POSITIVE);
-        json!({
-            "dimension": q.dim,
-            "cells": q.cells.len(),
-            "states": states,
-            "electrons_unit": occ_unit,
-            "electrons_total": occ.iter().sum::<f64>() * occ_scale,
-            "highest_state_relative_occupation": last_occ,
-            "continuum_edge_ev": q.continuum_edge_ev,
-            "bound": "a state is bound (states[].bound) when its energy lies below continuum_edge_ev, the lowest Ec on the quantum region's faces inside the domain (null: the region fills the domain and every state counts): above it the state is not bound by the structure but by the artificial ψ = 0 wall at the region's edge (in a tilted band at best quasi-bound), and holds no electrons: the classical density above the edge counts them",
-            "in_plane_mass": "the in-plane (free-direction) mass of each subband's density of states, from first-order k·p: 1/m = ⟨ψ|1/m*(r)|ψ⟩",
-            "note": if last_occ > 1e-3 { "the highest computed state still holds more than 0.1 % of the lowest one's electrons: ask for more states" } else { "all occupied states computed" },
-        })
+        QuantumReport {
+            dimension: q.dim,
+            cells: q.cells.len(),
+            states,
+            electrons_unit: occ_unit,
+            electrons_total: occ.iter().sum::<f64>() * occ_scale,
+            highest_state_relative_occupation: last_occ,
+            continuum_edge_ev: q.continuum_edge_ev,
+            bound: "a state is bound (states[].bound) when its energy lies below continuum_edge_ev, the lowest Ec on the quantum region's faces inside the domain (null: the region fills the domain and every state counts): above it the state is not bound by the structure but by the artificial ψ = 0 wall at the region's edge (in a tilted band at best quasi-bound), and holds no electrons: the classical density above the edge counts them",
+            in_plane_mass: "the in-plane (free-direction) mass of each subband's density of states, from first-order k·p: 1/m = ⟨ψ|1/m*(r)|ψ⟩",
+            note: if last_occ > 1e-3 { "the highest computed state still holds more than 0.1 % of the lowest one's electrons: ask for more states" } else { "all occupied states computed" },
+        }
     });
     // the numbers a sweep tabulates per point (sweep.csv columns)
-    let mut key = serde_json::Map::new();
-    key.insert("potential_span_v".into(), json!(pmax - pmin));
-    key.insert(format!("electrons_{}", unit.replace('^', "")), json!(integral(&ch.n)));
-    key.insert(format!("holes_{}", unit.replace('^', "")), json!(integral(&ch.p)));
+    let mut key = BTreeMap::new();
+    let bare = unit.replace('^', "");
+    key.insert("potential_span_v".to_string(), Quantity::Value(pmax - pmin));
+    key.insert(format!("electrons_{bare}"), Quantity::Value(integral(&ch.n)));
+    key.insert(format!("holes_{bare}"), Quantity::Value(integral(&ch.p)));
     if let Some(q) = &quantum {
-        key.insert(format!("quantum_electrons_{}", q["electrons_unit"].as_str().unwrap_or("").replace('^', "")), q["electrons_total"].clone());
+        key.insert(format!("quantum_electrons_{}", q.electrons_unit.replace('^', "")), Quantity::Value(q.electrons_total));
     }
-    key.insert("self_consistent_iterations".into(), json!(sol.history.len()));
-    key.extend(quantum_region_quantities(model, sol));
-    json!({
-        "key_quantities": key,
-        "program": {"name": "qdsim-gpu", "version": env!("CARGO_PKG_VERSION")},
-        "mode": match scene.solve.mode { SolveMode::Poisson => "poisson", SolveMode::SelfConsistent => "self_consistent", SolveMode::Schrodinger => "schrodinger" },
-        "status": if sol.converged { "converged" } else { "not_converged" },
-        "converged": sol.converged,
-        "scene_file": loaded.path.display().to_string(),
-        "scene": serde_json::to_value(scene).unwrap_or(Value::Null),
-        "units": {"length": "nm", "energy": "eV", "potential": "V", "density": "cm^-3", "temperature": "K"},
-        "grid": {"dimension": g.dim, "cells": g.dims(), "unknowns": g.len(), "spacing_nm": &g.h[..g.dim], "origin_nm": &g.origin[..g.dim]},
-        "temperature_k": model.temperature,
-        "statistics": serde_json::to_value(model.statistics).unwrap_or(Value::Null),
-        "materials": prepare::material_db(loaded)
+    key.insert("self_consistent_iterations".into(), Quantity::Count(sol.history.len() as u64));
+    key.extend(quantum_region_quantities(model, sol).into_iter().map(|(k, v)| (k, Quantity::Value(v))));
+    let mode = match scene.solve.mode {
+        SolveMode::Poisson => "poisson",
+        SolveMode::SelfConsistent => "self_consistent",
+        SolveMode::Schrodinger => "schrodinger",
+    };
+    DeviceResults {
+        schema_version: SCHEMA_VERSION,
+        key_quantities: key,
+        program: Program::this(),
+        mode,
+        status: Status::of(sol.converged),
+        converged: sol.converged,
+        scene_file: loaded.path.display().to_string(),
+        scene: scene.clone(),
+        units: DeviceUnits::default(),
+        grid: GridReport {
+            dimension: g.dim,
+            cells: g.dims(),
+            unknowns: g.len(),
+            spacing_nm: g.h[..g.dim].to_vec(),
+            origin_nm: g.origin[..g.dim].to_vec(),
+            periodic: None,
+            matrix_nonzeros: None,
+        },
+        temperature_k: model.temperature,
+        statistics: model.statistics,
+        materials: prepare::material_db(loaded)
             .and_then(|db| prepare::resolve_fills(scene, &db))
             .map(|f| prepare::materials_table(&f, crate::materials::Carrier::Electron, model.temperature))
             .unwrap_or_default(),
-        "reference": {"lowest_band_edge_ev": model.bands.iter().zip(&sol.phi).map(|(b, p)| b.ec0 - p).fold(f64::INFINITY, f64::min)},
-        "holes_included": model.holes,
-        "fermi_levels_ev": {"electrons": model.ef_n, "holes": model.ef_p},
-        "contacts": model.contacts.iter().map(|c| {
-            let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
-            v["potential_v"] = json!({"min": c.potential_v[0], "max": c.potential_v[1]});
-            v
-        }).collect::<Vec<Value>>(),
-        "potential_v": {
-            "min": pmin, "max": pmax, "span": pmax - pmin,
-            "cell_centres": {"min": cmin, "max": cmax, "span": cmax - cmin},
-            "note": "min, max and span include the potentials the contacts hold on the boundary faces",
+        reference: DeviceReference { lowest_band_edge_ev: model.bands.iter().zip(&sol.phi).map(|(b, p)| b.ec0 - p).fold(f64::INFINITY, f64::min) },
+        holes_included: model.holes,
+        fermi_levels_ev: FermiLevels { electrons: model.ef_n, holes: model.ef_p },
+        contacts: model.contacts.iter().map(ContactReport::from).collect(),
+        potential_v: PotentialReport {
+            min: pmin,
+            max: pmax,
+            span: pmax - pmin,
+            cell_centres: Span { min: cmin, max: cmax, span: cmax - cmin },
+            note: "min, max and span include the potentials the contacts hold on the boundary faces",
         },
-        "charge": {
-            "unit": unit,
-            "electrons": integral(&ch.n),
-            "holes": integral(&ch.p),
-            "net": integral(&ch.rho),
-            "donors_ionised": integral(&ch.donors_ionised),
-            "acceptors_ionised": integral(&ch.acceptors_ionised),
+        charge: ChargeReport {
+            unit,
+            electrons: integral(&ch.n),
+            holes: integral(&ch.p),
+            net: integral(&ch.rho),
+            donors_ionised: integral(&ch.donors_ionised),
+            acceptors_ionised: integral(&ch.acceptors_ionised),
         },
-        "classical_poisson": sol.classical,
-        "self_consistency": {
-            "iterations": sol.history.len(),
-            "tolerance_v": scene.solve.poisson_options().tolerance,
-            "stopped_because": sol.stopped_because,
-            "history": sol.history.iter().map(|h| {
-                // electrons in the quantum region in the units of `charge` (cm^-2, cm^-1, a number)
-                let mut v = serde_json::to_value(h).unwrap_or(Value::Null);
-                if let Some(o) = v.as_object_mut() {
-                    o.remove("quantum_electrons");
-                    o.insert(format!("quantum_electrons_{}", unit.replace('^', "")), json!(h.quantum_electrons * 10f64.powi(7 * (3 - g.dim as i32))));
-                }
-                v
-            }).collect::<Vec<Value>>(),
+        classical_poisson: sol.classical.clone(),
+        self_consistency: SelfConsistency {
+            iterations: sol.history.len(),
+            tolerance_v: scene.solve.poisson_options().tolerance,
+            stopped_because: sol.stopped_because.clone(),
+            // electrons in the quantum region in the units of `charge` (cm^-2, cm^-1, a number)
+            history: sol
+                .history
+                .iter()
+                .map(|h| HistoryRow {
+                    iteration: h.iteration,
+                    potential_change_v: h.potential_change_v,
+                    ground_state_ev: h.ground_state_ev,
+                    newton_iterations: h.newton_iterations,
+                    charge_residual_cm3: h.charge_residual_cm3,
+                    seconds: h.seconds,
+                    quantum_electrons: BTreeMap::from([(format!("quantum_electrons_{bare}"), h.quantum_electrons * 10f64.powi(7 * (3 - g.dim as i32)))]),
+                })
+                .collect(),
+            tolerance_requested_v: f64::NAN,
+            tolerance_used_v: f64::NAN,
+            warm_start: None,
         },
-        "quantum": quantum,
-        "eigensolver": sol.eigen.as_ref().map(|e| json!({"method": e.method, "matvecs": e.matvecs, "converged": e.converged, "tolerance": e.tolerance})),
-        "backend": {"name": sol.backend, "details": sol.backend_details},
-    })
+        quantum,
+        eigensolver: sol.eigen.as_ref().map(|e| EigenSummary { method: e.method.clone(), matvecs: e.matvecs, converged: e.converged, tolerance: e.tolerance }),
+        backend: BackendReport { name: sol.backend.clone(), details: sol.backend_details.clone() },
+        notices: Vec::new(),
+        reason: None,
+        timings_s: DeviceTimings::default(),
+        peak_memory_bytes: None,
+        files: None,
+    }
 }
 
 /// Key quantities of the quantum region (for results.json and sweep.csv):
@@ -662,11 +708,11 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
 /// potential of the whole well (a bias moves it by the potential drop to the well); E0 −
 /// ⟨Ec⟩_well is the confinement energy, whose change with the field is the quantum-confined
 /// Stark shift (small and quadratic at low field).
-fn quantum_region_quantities(model: &DeviceModel, sol: &DeviceSolution) -> Vec<(String, Value)> {
+fn quantum_region_quantities(model: &DeviceModel, sol: &DeviceSolution) -> Vec<(String, f64)> {
     let Some(q) = &sol.quantum else { return Vec::new() };
     let mut out = Vec::new();
     if let Some(edge) = q.continuum_edge_ev {
-        out.push(("quantum_continuum_edge_ev".to_string(), json!(edge)));
+        out.push(("quantum_continuum_edge_ev".to_string(), edge));
     }
     let (Some(&e0), Some(psi)) = (q.energies.first(), q.states.first()) else { return out };
     if sol.phi.len() != model.grid.len() {
@@ -726,7 +772,7 @@ fn quantum_region_quantities(model: &DeviceModel, sol: &DeviceSolution) -> Vec<(
         return out;
     }
     let well_edge = sum / count as f64;
-    out.push(("well_edge_ev".to_string(), json!(well_edge)));
-    out.push(("ground_state_minus_well_edge_mev".to_string(), json!((e0 - well_edge) * 1e3)));
+    out.push(("well_edge_ev".to_string(), well_edge));
+    out.push(("ground_state_minus_well_edge_mev".to_string(), (e0 - well_edge) * 1e3));
     out
 }

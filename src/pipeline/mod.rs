@@ -10,6 +10,7 @@
 //! - [`eigen`]: the eigen-solve over a [`crate::linalg::Backend`] ([`eigen::solve`]).
 //! - [`schrodinger`]: mode "schrodinger": Hamiltonian, states, continuum threshold, fields.
 //! - [`device`]: modes "poisson" and "self_consistent" (Newton–Poisson, Schrödinger–Poisson).
+//! - [`report`]: the typed results documents (results.json, sweep.json).
 //! - [`sweep`]: parameter sweeps, one warm-started [`run`] per point.
 //!
 //! Units: lengths nm, energies eV, masses m0, temperature K (see [`crate::constants`]).
@@ -18,12 +19,11 @@ pub mod device;
 pub mod eigen;
 pub mod options;
 pub mod prepare;
+pub mod report;
 pub mod schrodinger;
 pub mod sweep;
 
 use std::path::{Path, PathBuf};
-
-use serde_json::Value;
 
 use crate::backend::select::GpuRequest;
 use crate::error::{QdError, Result};
@@ -33,6 +33,7 @@ use crate::scene::{BackendChoice, LoadedScene, SolveMode};
 pub use eigen::{solve, tolerance_floor, Solution, SolveOptions, DEFAULT_FILTER_DEGREE, DENSE_LIMIT, F64_TOLERANCE_FLOOR, POISSON_TOLERANCE_FLOOR_V};
 pub use options::{default_out_dir, notice_once, Progress, RunOptions, RunReport, Timings, WarmStart};
 pub use prepare::{prepare, Problem, FACE_SAMPLES, SUBSAMPLES};
+pub use report::Results;
 
 /// Solve a loaded (validated) scene: the whole of `qdsim-gpu solve`, and each point of a
 /// sweep. The overrides of `opts` (states, backend) are applied first ([`resolve`]);
@@ -91,21 +92,20 @@ fn precision_notices(loaded: &LoadedScene, opts: &RunOptions) -> Vec<String> {
 
 /// Write a run's output folder at `path`, the one place a run's folder is committed:
 /// `fields` writes the data files (and returns their names), `finish` completes the
-/// results document (timings, peak memory) once they are written, then results.json and
-/// its `files` list go in and the folder is committed atomically. Returns the folder.
+/// results (timings) once they are written, then results.json with its `files` list and
+/// the peak memory goes in and the folder is committed atomically. Returns the folder.
 fn write_output(
     path: &Path,
     loaded: &LoadedScene,
-    results: &mut Value,
+    results: &mut Results,
     fields: impl FnOnce(&OutputDir) -> Result<Vec<String>>,
-    finish: impl FnOnce(&mut Value),
+    finish: impl FnOnce(&mut Results),
 ) -> Result<PathBuf> {
     let dir = OutputDir::create(path, &loaded.input_files())?;
     let mut files = fields(&dir)?;
     files.push("results.json".into());
     finish(results);
-    results["peak_memory_bytes"] = serde_json::json!(prepare::peak_memory());
-    results["files"] = serde_json::json!(files);
-    output::write_json(&dir.path("results.json"), results)?;
+    results.set_files(files, prepare::peak_memory());
+    output::write_json(&dir.path("results.json"), &results.to_value())?;
     dir.commit()
 }

@@ -5,8 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use crate::backend::gpu::GpuOptions;
 use crate::grid::Grid;
 use crate::linalg::lanczos::LanczosProgress;
@@ -71,7 +69,8 @@ pub struct RunReport {
     pub out_dir: PathBuf,
     pub converged: bool,
     pub energies: Vec<f64>,
-    pub results: Value,
+    /// The results document (results.json as written, or as it would be).
+    pub results: super::report::Results,
     /// The solution as a start for a nearby problem (the next point of a sweep).
     pub warm: WarmStart,
 }

@@ -5,8 +5,6 @@
 //!
 //! Units: lengths nm, energies eV, masses m0, temperature K (see [`crate::constants`]).
 
-use serde_json::{json, Value};
-
 use crate::constants::HBAR2_OVER_2M0_EV_NM2;
 use crate::error::{QdError, Result};
 use crate::grid::{Grid, MaterialMap};
@@ -17,6 +15,7 @@ use crate::physics::potentials::add_potential;
 use crate::scene::{LoadedScene, Scene};
 
 use super::eigen::{first_non_finite_row, DENSE_LIMIT};
+use super::report::MaterialRow;
 
 /// Sample lines per tangential axis and points per line for faces cut by an interface.
 pub const FACE_SAMPLES: usize = 8;
@@ -275,19 +274,17 @@ fn cell_error(p: &Problem, what: Option<(usize, String)>) -> Result<()> {
 
 /// The materials table of results.json: per fill its label, material, alloy fraction, band
 /// edge (eV) and mass (m0) of `carrier` at temperature `t` (K).
-pub fn materials_table(fills: &[FillInfo], carrier: Carrier, t: f64) -> Vec<Value> {
+pub fn materials_table(fills: &[FillInfo], carrier: Carrier, t: f64) -> Vec<MaterialRow> {
     fills
         .iter()
         .enumerate()
-        .map(|(i, f)| {
-            json!({
-                "fill": i,
-                "label": f.label,
-                "material": f.material.name,
-                "x": f.material.x,
-                "band_edge_ev": f.material.band_edge(carrier, t),
-                "mass_m0": f.material.mass(carrier),
-            })
+        .map(|(i, f)| MaterialRow {
+            fill: i,
+            label: f.label.clone(),
+            material: f.material.name.clone(),
+            x: f.material.x,
+            band_edge_ev: f.material.band_edge(carrier, t),
+            mass_m0: f.material.mass(carrier),
         })
         .collect()
 }

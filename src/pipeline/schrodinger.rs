@@ -7,7 +7,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use serde_json::{json, Value};
 
 use crate::backend::select::{select, Chosen, Mode};
 use crate::error::{QdError, Result};
@@ -20,6 +19,7 @@ use crate::scene::{BackendChoice, LoadedScene, Scene};
 use super::eigen::{solve, Solution, SolveOptions, DEFAULT_FILTER_DEGREE, DENSE_LIMIT};
 use super::options::{notice_once, RunOptions, RunReport, Timings, WarmStart};
 use super::prepare::{check_operator, materials_table, prepare, Problem};
+use super::report::{BackendReport, GridReport, Program, Reference, Results, SchrodingerResults, SchrodingerUnits, SolverReport, StateReport, Status, SCHEMA_VERSION};
 
 /// Solve a resolved Schrödinger scene (see [`super::run`]) and write its output folder.
 pub(super) fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmStart>, progress: &mut dyn FnMut(&LanczosProgress)) -> Result<RunReport> {
@@ -71,29 +71,22 @@ pub(super) fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmSta
     }
     timings.solve = t2.elapsed().as_secs_f64();
     let t3 = Instant::now();
-    let mut results = results_json(loaded, &problem, &h, &sol, &timings);
-    results["solver"]["warm_start"] = json!(!initial.is_empty() && sol.method != "dense");
-    results["solver"]["tolerance_requested"] = json!(sol.tolerance_requested);
-    results["solver"]["tolerance_used"] = if sol.method == "dense" { Value::Null } else { json!(sol.tolerance) };
-    results["solver"]["max_iterations_applies"] = json!(sol.method != "dense");
-    results["solver"]["notices"] = json!(sol.notices);
-    if let Some(why) = &sol.failure {
-        results["reason"] = json!(why);
-    } else if !sol.converged {
-        results["reason"] = json!(format!(
-            "the eigensolver did not converge within solve.max_iterations = {} operator applications",
-            sol.max_matvecs
-        ));
-    }
+    let mut r = results_json(loaded, &problem, &h, &sol, &timings);
+    r.solver.warm_start = !initial.is_empty() && sol.method != "dense";
+    let mut results = Results::Schrodinger(Box::new(r));
     let out_dir = match &opts.out {
         Some(path) => super::write_output(path, loaded, &mut results, |dir| write_fields(dir, &loaded.scene, &problem, &sol), |results| {
             timings.output = t3.elapsed().as_secs_f64();
             timings.total = t0.elapsed().as_secs_f64();
-            results["timings_s"] = serde_json::to_value(&timings).unwrap_or(Value::Null);
+            if let Results::Schrodinger(r) = results {
+                r.timings_s = timings.clone();
+            }
         })?,
         None => {
             timings.total = t0.elapsed().as_secs_f64();
-            results["timings_s"] = serde_json::to_value(&timings).unwrap_or(Value::Null);
+            if let Results::Schrodinger(r) = &mut results {
+                r.timings_s = timings.clone();
+            }
             PathBuf::new()
         }
     };
@@ -101,79 +94,91 @@ pub(super) fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmSta
     Ok(RunReport { out_dir, converged: sol.converged, energies: sol.energies, results, warm })
 }
 
-/// The results document (without timings and file list, which `run` adds).
-pub fn results_json(loaded: &LoadedScene, p: &Problem, h: &CsrMatrix, sol: &Solution, timings: &Timings) -> Value {
+/// The results document of a solve (`timings` as far as they are known; the file list
+/// and peak memory are added when the folder is written).
+pub fn results_json(loaded: &LoadedScene, p: &Problem, h: &CsrMatrix, sol: &Solution, timings: &Timings) -> SchrodingerResults {
     let scene = &loaded.scene;
     let e0 = p.lowest_band_edge();
     let (barrier, unbound) = unbound_levels(p, &sol.energies);
     let thresh = sol.tolerance * sol.norm_estimate;
-    let states: Vec<Value> = sol
+    let states = sol
         .energies
         .iter()
         .enumerate()
         .map(|(i, &e)| {
             let r = sol.residuals.get(i).copied().unwrap_or(f64::NAN);
-            json!({
-                "index": i,
-                "energy_ev": e,
-                "energy_above_band_edge_mev": (e - e0) * 1e3,
-                "residual_ev": r,
-                "relative_residual": r / sol.norm_estimate.max(f64::MIN_POSITIVE),
-                "converged": r.is_finite() && e.is_finite() && (sol.method == "dense" || r <= 10.0 * thresh.max(1e-14 * sol.norm_estimate)),
-                "bound": !unbound[i],
-            })
+            StateReport {
+                index: i,
+                energy_ev: e,
+                energy_above_band_edge_mev: (e - e0) * 1e3,
+                residual_ev: r,
+                relative_residual: r / sol.norm_estimate.max(f64::MIN_POSITIVE),
+                converged: r.is_finite() && e.is_finite() && (sol.method == "dense" || r <= 10.0 * thresh.max(1e-14 * sol.norm_estimate)),
+                bound: !unbound[i],
+            }
         })
         .collect();
-    let fills = materials_table(&p.fills, p.carrier, p.temperature);
-    json!({
-        "program": {"name": "qdsim-gpu", "version": env!("CARGO_PKG_VERSION")},
-        "status": if sol.converged { "converged" } else { "not_converged" },
-        "converged": sol.converged,
-        "scene_file": loaded.path.display().to_string(),
-        "scene": serde_json::to_value(scene).unwrap_or(Value::Null),
-        "units": {"length": "nm", "energy": "eV", "mass": "m0", "temperature": "K", "density": "nm^-dim"},
-        "grid": {
-            "dimension": p.grid.dim,
-            "cells": p.grid.dims(),
-            "unknowns": p.grid.len(),
-            "spacing_nm": &p.grid.h[..p.grid.dim],
-            "origin_nm": &p.grid.origin[..p.grid.dim],
-            "periodic": &p.grid.periodic[..p.grid.dim],
-            "matrix_nonzeros": h.nnz(),
+    let dense = sol.method == "dense";
+    SchrodingerResults {
+        schema_version: SCHEMA_VERSION,
+        program: Program::this(),
+        status: Status::of(sol.converged),
+        converged: sol.converged,
+        scene_file: loaded.path.display().to_string(),
+        scene: scene.clone(),
+        units: SchrodingerUnits::default(),
+        grid: GridReport {
+            dimension: p.grid.dim,
+            cells: p.grid.dims(),
+            unknowns: p.grid.len(),
+            spacing_nm: p.grid.h[..p.grid.dim].to_vec(),
+            origin_nm: p.grid.origin[..p.grid.dim].to_vec(),
+            periodic: Some(p.grid.periodic[..p.grid.dim].to_vec()),
+            matrix_nonzeros: Some(h.nnz()),
         },
-        "carrier": p.carrier.as_str(),
-        "energy_convention": if p.carrier.is_hole() {
+        carrier: p.carrier.as_str(),
+        energy_convention: if p.carrier.is_hole() {
             "hole energies measured downward: E = -(valence-band energy); the physical level is -energy_ev"
         } else {
             "electron energies on the common band-offset scale (InSb valence-band maximum = 0 eV)"
         },
-        "temperature_k": p.temperature,
-        "materials": fills,
-        "reference": {
-            "lowest_band_edge_ev": e0,
-            "lowest_potential_ev": p.lowest_potential(),
-            "lowest_boundary_potential_ev": boundary_minimum(&p.grid, &p.potential),
-            "continuum_threshold_ev": barrier,
-            "bound": "a state is bound (states[].bound) when its energy lies below continuum_threshold_ev, the lowest energy at which a state can leave through a non-periodic face of the domain (1D: the potential on the end cells; 2D/3D: the lowest level of a face's cross-section, so a layer reaching the boundary counts with its own subband edge): a level above it is confined only by the domain's ψ = 0 walls",
+        temperature_k: p.temperature,
+        materials: materials_table(&p.fills, p.carrier, p.temperature),
+        reference: Reference {
+            lowest_band_edge_ev: e0,
+            lowest_potential_ev: p.lowest_potential(),
+            lowest_boundary_potential_ev: boundary_minimum(&p.grid, &p.potential),
+            continuum_threshold_ev: barrier,
+            bound: "a state is bound (states[].bound) when its energy lies below continuum_threshold_ev, the lowest energy at which a state can leave through a non-periodic face of the domain (1D: the potential on the end cells; 2D/3D: the lowest level of a face's cross-section, so a layer reaching the boundary counts with its own subband edge): a level above it is confined only by the domain's ψ = 0 walls",
         },
-        "backend": {"name": sol.backend, "details": sol.backend_details},
-        "solver": {
-            "method": sol.method,
-            "tolerance": sol.tolerance,
-            "criterion": "||H psi - E psi|| <= tolerance * ||H||",
-            "norm_estimate_ev": sol.norm_estimate,
-            "matvecs": sol.matvecs,
-            "max_matvecs": sol.max_matvecs,
-            "restarts": sol.restarts,
-            "basis_size": sol.basis_size,
-            "block_size": sol.block_size,
-            "chebyshev_filter_degree": sol.filter_degree,
-            "eigensolver_s": sol.eigensolver_s,
-            "host_refinement_s": sol.refine_s,
+        backend: BackendReport { name: sol.backend.clone(), details: sol.backend_details.clone() },
+        solver: SolverReport {
+            method: sol.method.clone(),
+            tolerance: sol.tolerance,
+            criterion: "||H psi - E psi|| <= tolerance * ||H||",
+            norm_estimate_ev: sol.norm_estimate,
+            matvecs: sol.matvecs,
+            max_matvecs: sol.max_matvecs,
+            restarts: sol.restarts,
+            basis_size: sol.basis_size,
+            block_size: sol.block_size,
+            chebyshev_filter_degree: sol.filter_degree,
+            eigensolver_s: sol.eigensolver_s,
+            host_refinement_s: sol.refine_s,
+            warm_start: false,
+            tolerance_requested: sol.tolerance_requested,
+            tolerance_used: (!dense).then_some(sol.tolerance),
+            max_iterations_applies: !dense,
+            notices: sol.notices.clone(),
         },
-        "states": states,
-        "timings_s": serde_json::to_value(timings).unwrap_or(Value::Null),
-    })
+        states,
+        timings_s: timings.clone(),
+        reason: sol.failure.clone().or_else(|| {
+            (!sol.converged).then(|| format!("the eigensolver did not converge within solve.max_iterations = {} operator applications", sol.max_matvecs))
+        }),
+        peak_memory_bytes: None,
+        files: None,
+    }
 }
 
 /// The lowest potential energy on the domain's non-periodic boundary cells, eV (None when
