@@ -20,8 +20,6 @@
 
 pub mod backend;
 pub mod bench;
-pub mod bench_gpu;
-pub mod bench_mpi;
 pub mod cli;
 pub mod constants;
 pub mod error;

@@ -262,6 +262,14 @@ enum Command {
         /// Multigrid cycle: 1 = V-cycle, 2 = W-cycle
         #[arg(long)]
         cycle_index: Option<usize>,
+        /// Lanczos runs of the eigensolver benchmark as block:basis pairs (basis 0: the
+        /// solver's default), the first the reference, e.g. 1:0,3:0,3:80 (default 3:0)
+        #[arg(long)]
+        lanczos_configs: Option<String>,
+        /// Write the n³ dot Hamiltonian (n = --eigen-size, default 64) to this Matrix Market
+        /// file and stop (for scripts/scipy_eigsh.py)
+        #[arg(long)]
+        export_matrix: Option<PathBuf>,
     },
     /// Write a scene's Hamiltonian (eV) in Matrix Market format
     #[command(name = "export-matrix", after_help = "Example: qdsim-gpu export-matrix scenes/spherical_dot_3d.json --out H.mtx")]
@@ -500,8 +508,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Scaling { mode, size, gpu, adapter, repetitions, cg_iterations, states, json } => {
             let gpu_options = if gpu { env::gpu_options(None, None)? } else { Default::default() };
-            let o = crate::bench_mpi::ScalingOptions { n: size, weak: mode == "weak", gpu, adapter: env::adapter(adapter), gpu_options, repetitions, cg_iterations, states };
-            let v = crate::bench_mpi::run(&o)?;
+            let o = crate::bench::mpi::ScalingOptions { n: size, weak: mode == "weak", gpu, adapter: env::adapter(adapter), gpu_options, repetitions, cg_iterations, states };
+            let v = crate::bench::mpi::run(&o)?;
             if crate::parallel::is_root() {
                 let e = &v["eigen"];
                 outln!(
@@ -546,7 +554,18 @@ fn dispatch(cli: Cli) -> Result<i32> {
             smoothing_ratio,
             coupling_scale,
             cycle_index,
+            lanczos_configs,
+            export_matrix,
         } => {
+            if let Some(path) = export_matrix {
+                let n = eigen_size.unwrap_or(64);
+                if n < 4 {
+                    return Err(QdError::input("--eigen-size", "must be at least 4"));
+                }
+                let (rows, nnz) = crate::bench::export_dot_matrix(n, &path)?;
+                stdio::eprint_line(&format!("wrote {} ({rows} rows, {nnz} nonzeros)", path.display()));
+                return Ok(EXIT_OK);
+            }
             let adapter = env::adapter(adapter);
             // (read only when a GPU is benchmarked: the CPU part ignores the GPU's settings)
             let gpu_options = || env::gpu_options(None, placement.as_deref());
@@ -608,6 +627,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
             if let Some(r) = repetitions {
                 o.repetitions = r.max(1);
             }
+            if let Some(c) = lanczos_configs {
+                o.lanczos_configs = crate::bench::parse_lanczos_configs(&c)?;
+            }
             if let Some(n) = eigen_size {
                 if n < 8 {
                     return Err(QdError::input("--eigen-size", "must be at least 8"));
@@ -622,7 +644,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 let reps = if quick { 2 } else { 200 };
                 let eig = if no_eigen { None } else { Some(esize) };
                 let degree = filter_degree.unwrap_or(pipeline::DEFAULT_FILTER_DEGREE);
-                v["gpu"] = crate::bench_gpu::run(&g, &sizes, eig, o.nev, reps, degree, export_csr.as_deref(), &mut stdio::Stdout)?;
+                v["gpu"] = crate::bench::gpu::run(&g, &sizes, eig, o.nev, reps, degree, export_csr.as_deref(), &mut stdio::Stdout)?;
             }
             if let Some(path) = json {
                 crate::output::write_json(&path, &v)?;
