@@ -169,7 +169,7 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
             force_iterative: true,
             filter_degree,
         };
-        let tb = crate::bench::TimingBackend::new(g);
+        let tb = crate::backend::timing::TimingBackend::new(g);
         let t = Instant::now();
         let sol = crate::pipeline::solve(&tb, &a, &opts, None, &mut |_| {})?;
         let secs = t.elapsed().as_secs_f64();
