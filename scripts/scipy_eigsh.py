@@ -3,9 +3,8 @@
 
 Usage: python3 scripts/scipy_eigsh.py dot64.mtx [--k 10] [--tol 1e-8] [--ncv N] [--reps 1]
 
-Export the benchmark matrix first (64³ dot by default, QDSIM_BENCH_N to change):
-  QDSIM_BENCH_MTX=/tmp/dot64.mtx cargo test --release --lib \
-      bench::tests::export_mtx -- --ignored --nocapture
+Export the benchmark matrix first (64³ dot by default, --eigen-size to change):
+  qdsim-gpu bench --export-matrix /tmp/dot64.mtx --eigen-size 64
 
 Tolerances differ: ARPACK stops when |r_i| <= tol*|theta_i| (per Ritz value); qdsim's
 Lanczos when |r_i| <= tol*||H|| (||H|| estimated by the largest Ritz value). With

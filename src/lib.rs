@@ -10,17 +10,16 @@
 //! - [`backend`]: implementations of the backend trait (CPU on rayon).
 //! - [`parallel`]: MPI domain decomposition: the distributed backend, partitions, halos.
 //! - [`output`]: results.json, .npy, VTK and PNG writers, the atomic output folder.
-//! - [`cli`]: the command-line front end.
-//! - [`simulation`]: the pipeline that ties a scene to a solved result.
-//! - [`sweep`]: parameter sweeps, one warm-started solve per value of scene fields.
+//! - [`pipeline`]: one scene from its file to its output folder (prepare → assemble →
+//!   solve → report) for every mode, and sweeps of such runs.
+//! - [`bench`]: benchmarks and their problems.
+//! - [`cli`]: the command-line front end, the only reader of environment variables.
 //!
 //! Units: scenes use nm, eV, K and cm^-3. Internally lengths are nm and energies eV;
 //! [`constants`] holds every physical constant, in SI and in these internal units.
 
 pub mod backend;
 pub mod bench;
-pub mod bench_gpu;
-pub mod bench_mpi;
 pub mod cli;
 pub mod constants;
 pub mod error;
@@ -30,9 +29,7 @@ pub mod materials;
 pub mod output;
 pub mod parallel;
 pub mod physics;
+pub mod pipeline;
 pub mod scene;
-pub mod self_consistent;
-pub mod simulation;
-pub mod sweep;
 
 pub use error::QdError;

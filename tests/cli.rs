@@ -218,8 +218,8 @@ fn every_example_scene_parses_and_validates() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "json") {
             let loaded = qdsim_gpu::scene::load_scene(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            let db = qdsim_gpu::simulation::material_db(&loaded).unwrap();
-            qdsim_gpu::simulation::resolve_fills(&loaded.scene, &db).unwrap();
+            let db = qdsim_gpu::pipeline::prepare::material_db(&loaded).unwrap();
+            qdsim_gpu::pipeline::prepare::resolve_fills(&loaded.scene, &db).unwrap();
             n += 1;
         }
     }

@@ -13,8 +13,8 @@ use qdsim_gpu::constants::{kt_ev, EPS0_SI, Q_SI};
 use qdsim_gpu::linalg::Backend;
 use qdsim_gpu::materials::MaterialDb;
 use qdsim_gpu::scene::{parse_scene, LoadedScene};
-use qdsim_gpu::self_consistent::{prepare_device, solve_device, DeviceSolution};
-use qdsim_gpu::simulation::SolveOptions;
+use qdsim_gpu::pipeline::device::{prepare_device, solve_device, DeviceSolution};
+use qdsim_gpu::pipeline::SolveOptions;
 
 fn loaded(text: &str) -> LoadedScene {
     LoadedScene { scene: parse_scene(text).expect("scene"), path: PathBuf::from("test.json"), base_dir: PathBuf::from(".") }
@@ -273,16 +273,16 @@ fn dot_in_diode_density_has_no_step_at_the_quantum_region_edge() {
 #[test]
 fn reverse_bias_sweep_reports_the_stark_shift_against_the_well_edge() {
     let l = qdsim_gpu::scene::load_scene(&shipped("sweep_reverse_bias.json")).unwrap();
-    let spec = qdsim_gpu::sweep::SweepSpec::from_scene(&l).unwrap();
-    let opts = qdsim_gpu::simulation::RunOptions { backend: Some(qdsim_gpu::scene::BackendChoice::Cpu), ..Default::default() };
-    let (mut e0, mut stark, mut start) = (Vec::new(), Vec::new(), None::<Vec<f64>>);
-    for mut pt in qdsim_gpu::sweep::points(&l, &spec, &opts).unwrap() {
+    let spec = qdsim_gpu::pipeline::sweep::SweepSpec::from_scene(&l).unwrap();
+    let opts = qdsim_gpu::pipeline::RunOptions { backend: Some(qdsim_gpu::scene::BackendChoice::Cpu), ..Default::default() };
+    let (mut e0, mut stark, mut start) = (Vec::new(), Vec::new(), None::<qdsim_gpu::pipeline::WarmStart>);
+    for mut pt in qdsim_gpu::pipeline::sweep::points(&l, &spec, &opts).unwrap() {
         pt.scene.solve.backend = qdsim_gpu::scene::BackendChoice::Cpu;
-        let (report, phi) = qdsim_gpu::self_consistent::run(&pt, &opts, None, start.as_deref(), &mut |_| {}).unwrap();
+        let report = qdsim_gpu::pipeline::run(&pt, &opts, start.as_ref(), &mut qdsim_gpu::pipeline::Progress::none()).unwrap();
         assert!(report.converged);
         e0.push(report.energies[0]);
-        stark.push(report.results["key_quantities"]["ground_state_minus_well_edge_mev"].as_f64().expect("ground_state_minus_well_edge_mev"));
-        start = Some(phi);
+        stark.push(report.results.to_value()["key_quantities"]["ground_state_minus_well_edge_mev"].as_f64().expect("ground_state_minus_well_edge_mev"));
+        start = Some(report.warm);
     }
     assert_eq!(e0.len(), 6);
     assert!(e0[0] - e0[5] > 0.2, "E0 {e0:?}");
@@ -341,8 +341,9 @@ fn non_finite_numbers_in_a_device_solve_are_flagged_and_written() {
     assert!(text.contains("1e3"));
     let l = loaded(&text);
     let out = d.join("out");
-    let opts = qdsim_gpu::simulation::RunOptions { backend: Some(qdsim_gpu::scene::BackendChoice::Cpu), ..Default::default() };
-    let (report, phi) = qdsim_gpu::self_consistent::run(&l, &opts, Some(&out), None, &mut |_| {}).expect("flagged results, not an error");
+    let opts = qdsim_gpu::pipeline::RunOptions { out: Some(out.clone()), backend: Some(qdsim_gpu::scene::BackendChoice::Cpu), ..Default::default() };
+    let report = qdsim_gpu::pipeline::run(&l, &opts, None, &mut qdsim_gpu::pipeline::Progress::none()).expect("flagged results, not an error");
+    let phi = report.warm.potential.clone().expect("the potential");
     assert!(!report.converged);
     assert!(phi.iter().all(|v| v.is_finite()), "the potential is the last finite iterate");
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();

@@ -276,14 +276,13 @@ fn tolerance_below_reach_is_raised_with_a_notice_and_the_dense_path_says_what_do
 /// non-finite operator built from the input is an input error naming the material.
 #[test]
 fn non_finite_operators_are_never_converged() {
-    use qdsim_gpu::simulation::{self, SolveOptions};
+    use qdsim_gpu::pipeline::{self, SolveOptions};
+    let cpu = CpuBackend::new();
     let opts = |n: usize, iterative: bool| SolveOptions {
         states: 3,
         tolerance: 1e-8,
         max_matvecs: 20_000,
         block_size: 1,
-        backend: qdsim_gpu::scene::BackendChoice::Cpu,
-        adapter: None,
         force_iterative: iterative,
         filter_degree: if n > 10_000 { 16 } else { 0 },
     };
@@ -304,7 +303,7 @@ fn non_finite_operators_are_never_converged() {
                 if !iterative && n > 400 {
                     continue; // the dense path is for small problems only
                 }
-                let sol = simulation::solve(h, &opts(n, iterative), &mut |_| {}).unwrap();
+                let sol = pipeline::solve(&cpu, h, &opts(n, iterative), None, &mut |_| {}).unwrap();
                 assert!(!sol.converged, "{name} n = {n} iterative {iterative}: {:?}", sol.energies);
                 let why = sol.failure.as_deref().unwrap_or_else(|| panic!("{name} n = {n}: no reason given"));
                 assert!(why.contains("non-finite"), "{name}: {why}");
@@ -318,23 +317,23 @@ fn non_finite_operators_are_never_converged() {
         path: "well.json".into(),
         base_dir: ".".into(),
     };
-    let mut p = simulation::prepare(&loaded, 2).unwrap();
+    let mut p = pipeline::prepare(&loaded, 2).unwrap();
     // a NaN potential that got past the input checks (as a self-consistent potential may)
     p.potential[5] = f64::NAN;
     let h = p.hamiltonian();
-    let e = simulation::check_operator(&p, &h).unwrap_err();
+    let e = pipeline::prepare::check_operator(&p, &h).unwrap_err();
     assert_eq!(e.exit_code(), 2);
     assert!(e.to_string().contains("background.material") && e.to_string().contains("potential"), "{e}");
-    let sol = simulation::solve(&h, &opts(h.nrows, false), &mut |_| {}).unwrap();
+    let sol = pipeline::solve(&cpu, &h, &opts(h.nrows, false), None, &mut |_| {}).unwrap();
     assert!(!sol.converged && sol.failure.is_some());
-    let r = simulation::results_json(&loaded, &p, &h, &sol, &Default::default());
+    let r = serde_json::to_value(pipeline::schrodinger::results_json(&loaded, &p, &h, &sol, &Default::default())).unwrap();
     assert_eq!(r["status"], "not_converged");
     assert!(r["states"].as_array().unwrap().iter().all(|s| s["converged"] == false), "{}", r["states"]);
     // a non-finite mass from the input: exit 2, naming the cell's material
     p.potential[5] = 0.3;
     p.kinetic[100] = f64::INFINITY;
     let h = p.hamiltonian();
-    let e = simulation::check_operator(&p, &h).unwrap_err();
+    let e = pipeline::prepare::check_operator(&p, &h).unwrap_err();
     assert_eq!(e.exit_code(), 2);
     assert!(e.to_string().contains("regions[0].material") && e.to_string().contains("GaAs"), "{e}");
 }
@@ -391,7 +390,9 @@ fn gpu_backend_insists_and_bad_precision_requests_are_input_errors() {
 #[test]
 fn levels_below_a_wetting_layers_subband_are_bound() {
     use qdsim_gpu::scene::{parse_scene, LoadedScene};
-    use qdsim_gpu::simulation::{prepare, solve, unbound_levels, SolveOptions};
+    use qdsim_gpu::pipeline::schrodinger::unbound_levels;
+    use qdsim_gpu::pipeline::{prepare, SolveOptions};
+    let solve = |h: &CsrMatrix, o: &SolveOptions| qdsim_gpu::pipeline::solve(&CpuBackend::new(), h, o, None, &mut |_| {});
     let load = |text: &str| LoadedScene { scene: parse_scene(text).unwrap(), path: "t.json".into(), base_dir: ".".into() };
     let layer = r#"{ "shape": { "type": "layer", "axis": "y", "from": -1.0, "to": 1.0 }, "material": "GaAs" }"#;
     let dot = r#"{ "shape": { "type": "sphere", "center": [0, 4], "radius": 6.0 }, "material": "GaAs" }"#;
@@ -401,10 +402,10 @@ fn levels_below_a_wetting_layers_subband_are_bound() {
     );
     let l = load(&two_d);
     let p = prepare(&l, 4).unwrap();
-    let sol = solve(&p.hamiltonian(), &SolveOptions::from_scene(&l.scene), &mut |_| {}).unwrap();
+    let sol = solve(&p.hamiltonian(), &SolveOptions::from_scene(&l.scene)).unwrap();
     let (threshold, unbound) = unbound_levels(&p, &sol.energies);
     let threshold = threshold.unwrap();
-    let boundary_min = qdsim_gpu::simulation::boundary_minimum(&p.grid, &p.potential).unwrap();
+    let boundary_min = qdsim_gpu::pipeline::schrodinger::boundary_minimum(&p.grid, &p.potential).unwrap();
     assert!(sol.energies[0] > boundary_min, "the dot's ground level {} lies above the layer's bulk edge {boundary_min}", sol.energies[0]);
     assert!(!unbound[0] && sol.energies[0] < threshold, "ground level {} against threshold {threshold}: {unbound:?}", sol.energies[0]);
     // the 1D well of the same layer, 30 nm of AlGaAs around a 2 nm GaAs layer
@@ -412,10 +413,10 @@ fn levels_below_a_wetting_layers_subband_are_bound() {
         "regions": [ { "shape": { "type": "layer", "axis": "x", "from": -1.0, "to": 1.0 }, "material": "GaAs" } ], "solve": { "states": 1 } }"#;
     let l1 = load(one_d);
     let p1 = prepare(&l1, 1).unwrap();
-    let well = solve(&p1.hamiltonian(), &SolveOptions::from_scene(&l1.scene), &mut |_| {}).unwrap().energies[0];
+    let well = solve(&p1.hamiltonian(), &SolveOptions::from_scene(&l1.scene)).unwrap().energies[0];
     // the face is 30 nm across with ψ = 0 at its ends: the layer's level plus at most a few meV
     assert!(threshold >= well - 1e-9 && threshold < well + 5e-3, "threshold {threshold} eV, 1D well level {well} eV");
     // a 1D problem keeps the plain rule: the potential at the ends
     let (t1, _) = unbound_levels(&p1, &[well]);
-    assert_eq!(t1, qdsim_gpu::simulation::boundary_minimum(&p1.grid, &p1.potential));
+    assert_eq!(t1, qdsim_gpu::pipeline::schrodinger::boundary_minimum(&p1.grid, &p1.potential));
 }

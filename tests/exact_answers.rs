@@ -15,7 +15,7 @@ use std::time::Instant;
 use qdsim_gpu::constants::HBAR2_OVER_2M0_EV_NM2;
 use qdsim_gpu::materials::{Carrier, Material, MaterialDb};
 use qdsim_gpu::scene::{parse_scene, LoadedScene};
-use qdsim_gpu::simulation::{self, Problem, Solution, SolveOptions};
+use qdsim_gpu::pipeline::{self, Problem, Solution, SolveOptions};
 
 /// Relative error (of the confinement energy) allowed at the finer spacing.
 const REL_TOL_FINE: f64 = 5e-3;
@@ -43,10 +43,10 @@ fn run_scene(json: &str) -> (Problem, Solution) {
     let scene = parse_scene(json).unwrap_or_else(|e| panic!("bad scene: {e}\n{json}"));
     let loaded = LoadedScene { scene, path: PathBuf::from("test.json"), base_dir: PathBuf::from(".") };
     let opts = SolveOptions::from_scene(&loaded.scene);
-    let problem = simulation::prepare(&loaded, opts.states).unwrap();
+    let problem = pipeline::prepare(&loaded, opts.states).unwrap();
     let h = problem.hamiltonian();
     let t = Instant::now();
-    let sol = simulation::solve(&h, &opts, &mut |_| {}).unwrap();
+    let sol = pipeline::solve(&qdsim_gpu::backend::CpuBackend::new(), &h, &opts, None, &mut |_| {}).unwrap();
     println!(
         "    grid {:?}, {} unknowns, {} solve: {:.2} s, {} matvecs",
         problem.grid.dims(),

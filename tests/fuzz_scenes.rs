@@ -56,7 +56,7 @@ fn check(text: &str) {
             let small = qdsim_gpu::grid::Grid::from_domain(&scene.domain).map(|g| g.len() <= 100_000).unwrap_or(false);
             if small {
                 let loaded = qdsim_gpu::scene::LoadedScene { scene, path: "fuzz.json".into(), base_dir: ".".into() };
-                if let Ok(p) = qdsim_gpu::simulation::prepare(&loaded, 1) {
+                if let Ok(p) = qdsim_gpu::pipeline::prepare(&loaded, 1) {
                     let h = p.hamiltonian();
                     assert!(h.asymmetry() == 0.0 && h.val.iter().all(|v| v.is_finite()));
                 }

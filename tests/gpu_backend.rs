@@ -201,7 +201,7 @@ fn lanczos_eigenvalues_match_cpu_and_dense() {
     // Kronecker sum of three 1D Laplacians: exact threefold degeneracies
     let a = laplacian3(12);
     let opts = common::gpu_solve_options(7);
-    let sg = qdsim_gpu::simulation::solve_with(&g, &a, &opts, &mut |_| {}).unwrap();
+    let sg = qdsim_gpu::pipeline::solve(&g, &a, &opts, None, &mut |_| {}).unwrap();
     let (exact, _) = qdsim_gpu::linalg::dense::lowest_eigenpairs(&a, 7);
     assert!(sg.converged);
     for (e, x) in sg.energies.iter().zip(&exact) {
@@ -213,7 +213,7 @@ fn lanczos_eigenvalues_match_cpu_and_dense() {
 
 #[test]
 fn example_scenes_give_the_same_energies_on_both_backends() {
-    let Some(_) = gpu() else { return };
+    let Some(gb) = gpu() else { return };
     // small versions of the foundation scenes (lavapipe runs the shaders on the CPU)
     let scenes = [
         r#"{ "domain": { "size": [40], "spacing": 0.2 }, "background": { "material": "AlGaAs", "x": 0.3 },
@@ -229,14 +229,12 @@ fn example_scenes_give_the_same_energies_on_both_backends() {
     for text in scenes {
         let scene = qdsim_gpu::scene::parse_scene(text).unwrap();
         let loaded = qdsim_gpu::scene::LoadedScene { scene, path: "t.json".into(), base_dir: ".".into() };
-        let p = qdsim_gpu::simulation::prepare(&loaded, 6).unwrap();
+        let p = qdsim_gpu::pipeline::prepare(&loaded, 6).unwrap();
         let h = p.hamiltonian();
-        let mut opts = qdsim_gpu::simulation::SolveOptions::from_scene(&loaded.scene);
+        let mut opts = qdsim_gpu::pipeline::SolveOptions::from_scene(&loaded.scene);
         opts.force_iterative = true;
-        opts.backend = qdsim_gpu::scene::BackendChoice::Cpu;
-        let c = qdsim_gpu::simulation::solve(&h, &opts, &mut |_| {}).unwrap();
-        opts.backend = qdsim_gpu::scene::BackendChoice::Gpu;
-        let g = qdsim_gpu::simulation::solve(&h, &opts, &mut |_| {}).unwrap();
+        let c = qdsim_gpu::pipeline::solve(&CpuBackend::new(), &h, &opts, None, &mut |_| {}).unwrap();
+        let g = qdsim_gpu::pipeline::solve(&gb, &h, &opts, None, &mut |_| {}).unwrap();
         assert_eq!(g.backend, "gpu");
         assert!(g.converged && c.converged, "gpu {:?} {:?} cpu {:?}", g.energies, g.residuals, c.residuals);
         // both meet their tolerance; the GPU's f32 floor is 1e-6 ‖H‖, and an eigenvalue's
@@ -298,19 +296,16 @@ fn f64_kernels_match_cpu_to_double_precision() {
     let gb: Vec<_> = basis.iter().map(|b| g.from_host(b)).collect();
     close(&g.block_dot(&gb, &[g.from_host(&x)]), &c.block_dot(&basis, &[x.clone()]), 1e-12);
     // a solve at the CPU's tolerance: no f32 floor, no host refinement
-    let mut opts = qdsim_gpu::simulation::SolveOptions {
+    let opts = qdsim_gpu::pipeline::SolveOptions {
         states: 4,
         tolerance: 1e-10,
         max_matvecs: 50_000,
         block_size: 2,
-        backend: qdsim_gpu::scene::BackendChoice::Gpu,
-        adapter: None,
         force_iterative: true,
-        filter_degree: qdsim_gpu::simulation::DEFAULT_FILTER_DEGREE,
+        filter_degree: qdsim_gpu::pipeline::DEFAULT_FILTER_DEGREE,
     };
-    let sg = qdsim_gpu::simulation::solve_with(&g, &a, &opts, &mut |_| {}).unwrap();
-    opts.backend = qdsim_gpu::scene::BackendChoice::Cpu;
-    let sc = qdsim_gpu::simulation::solve_with(&c, &a, &opts, &mut |_| {}).unwrap();
+    let sg = qdsim_gpu::pipeline::solve(&g, &a, &opts, None, &mut |_| {}).unwrap();
+    let sc = qdsim_gpu::pipeline::solve(&c, &a, &opts, None, &mut |_| {}).unwrap();
     assert!(sg.converged && sg.tolerance == 1e-10 && sg.refine_s == 0.0);
     close(&sg.energies, &sc.energies, 1e-9);
 }

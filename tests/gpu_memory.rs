@@ -379,7 +379,7 @@ fn cg_and_lanczos_on_chunked_vectors_match_the_cpu() {
     // the lowest states of −Δ on 10³ (1000 unknowns in two chunks)
     let a = laplacian3(10);
     let opts = common::gpu_solve_options(4);
-    let sg = qdsim_gpu::simulation::solve_with(&g, &a, &opts, &mut |_| {}).unwrap();
+    let sg = qdsim_gpu::pipeline::solve(&g, &a, &opts, None, &mut |_| {}).unwrap();
     // exact: 6 − 2 Σ cos(k_d π / 11) over k_d = 1..=10
     let mut exact: Vec<f64> = Vec::new();
     let c1 = |k: usize| 2.0 * (k as f64 * std::f64::consts::PI / 11.0).cos();

@@ -539,11 +539,11 @@ fn sweep_rules() {
 
 #[test]
 fn prepare_builds_the_schrodinger_problem_only() {
-    // device scenes go through self_consistent::run; prepare() refuses them rather than
+    // device scenes go through pipeline::device; prepare() refuses them rather than
     // solving the Schrödinger problem alone
     let s = parse_scene(&device().to_string()).unwrap();
     let loaded = qdsim_gpu::scene::LoadedScene { scene: s, path: "d.json".into(), base_dir: ".".into() };
-    assert!(qdsim_gpu::simulation::prepare(&loaded, 4).is_err());
+    assert!(qdsim_gpu::pipeline::prepare(&loaded, 4).is_err());
 }
 
 // ---- issue 11: bounded reads, strict JSON, exit 2 for every bad input, physical ranges ----

@@ -211,8 +211,8 @@ fn every_shipped_sweep_scene_validates_at_every_point() {
     for (name, points) in [("sweep_dot_radius.json", 11), ("sweep_well_depth.json", 7), ("sweep_reverse_bias.json", 6)] {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes").join(name);
         let loaded = qdsim_gpu::scene::load_scene(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let spec = qdsim_gpu::sweep::SweepSpec::from_scene(&loaded).unwrap();
-        let pts = qdsim_gpu::sweep::points(&loaded, &spec, &Default::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let spec = qdsim_gpu::pipeline::sweep::SweepSpec::from_scene(&loaded).unwrap();
+        let pts = qdsim_gpu::pipeline::sweep::points(&loaded, &spec, &Default::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(pts.len(), points, "{name}");
         assert!(pts.iter().all(|s| s.scene.sweep.is_none()));
     }
@@ -255,9 +255,9 @@ fn sweep_point_count_is_capped_before_anything_is_built() {
     }
     // the checks of many points tell how far they have got, ending at (total, total)
     let loaded = qdsim_gpu::scene::load_scene(&s).unwrap();
-    let spec = qdsim_gpu::sweep::SweepSpec::from_sets(&["temperature=4:300:2000".to_string()]).unwrap();
+    let spec = qdsim_gpu::pipeline::sweep::SweepSpec::from_sets(&["temperature=4:300:2000".to_string()]).unwrap();
     let mut seen = Vec::new();
-    let pts = qdsim_gpu::sweep::points_with(&loaded, &spec, &Default::default(), &mut |i, n| seen.push((i, n))).unwrap();
+    let pts = qdsim_gpu::pipeline::sweep::points_with(&loaded, &spec, &Default::default(), &mut |i, n| seen.push((i, n))).unwrap();
     assert_eq!(pts.len(), 2000);
     assert_eq!(seen.last(), Some(&(2000, 2000)), "{seen:?}");
 }

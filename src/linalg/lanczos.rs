@@ -459,6 +459,20 @@ fn truncate<V>(r: &mut EigenPairs<V>, k: usize) {
     r.residuals.truncate(k);
 }
 
+/// The thick-restart basis size (vectors) for `nev` wanted pairs in blocks of `b` when
+/// [`LanczosOptions::basis_size`] is 0.
+fn default_basis(nev: usize, b: usize) -> usize {
+    (2 * nev + 2 * b).max(nev + 4 * b + 24)
+}
+
+/// Scratch of the block Lanczos solver, in vectors of length `n`, for `nev` wanted pairs and
+/// block size `block`: the basis (at most `n`) and one block of new directions. Memory
+/// estimates take their eigensolver part from here rather than re-deriving it.
+pub fn lanczos_scratch(nev: usize, block: usize, n: usize) -> usize {
+    let b = block.clamp(1, nev.max(1));
+    default_basis(nev, b).min(n) + b
+}
+
 /// Block thick-restart Lanczos on `op`, from the block `start` (random when empty).
 /// `hnorm0` seeds the ‖op‖ estimate of the convergence test (0: from the Ritz values).
 fn thick_restart<B: Backend>(
@@ -472,7 +486,7 @@ fn thick_restart<B: Backend>(
     let n = op.rows(be);
     let nev = opts.nev.min(n).max(1);
     let b = opts.block_size.clamp(1, nev.max(1));
-    let mut mmax = if opts.basis_size > 0 { opts.basis_size } else { (2 * nev + 2 * b).max(nev + 4 * b + 24) };
+    let mut mmax = if opts.basis_size > 0 { opts.basis_size } else { default_basis(nev, b) };
     mmax = mmax.max(nev + 2 * b + 1);
     let exhaustive = mmax + b >= n;
     if exhaustive {

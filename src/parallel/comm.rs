@@ -71,12 +71,19 @@ impl Comm for Solo {
     }
 }
 
-/// The machine's host name (the kernel's, else "unknown").
+static HOSTNAME_FALLBACK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// The host name to report when the kernel gives none (set once, by [`super::init`], from
+/// what the front end read: `HOSTNAME`).
+pub fn set_hostname_fallback(name: &str) {
+    let _ = HOSTNAME_FALLBACK.set(name.to_string());
+}
+
+/// The machine's host name (the kernel's, else the front end's fallback, else "unknown").
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .or_else(|| HOSTNAME_FALLBACK.get().cloned())
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".into())

@@ -72,13 +72,25 @@ pub struct Session {
     _universe: Option<mpi::environment::Universe>,
 }
 
+/// How to start the job, as the front end read it (cli/ reads the environment).
+#[derive(Clone, Debug, Default)]
+pub struct InitOptions {
+    /// Do not initialise MPI even in a build with the `mpi` feature (`QDSIM_NO_MPI`).
+    pub no_mpi: bool,
+    /// The host name to report when the kernel does not give one (`HOSTNAME`).
+    pub hostname: Option<String>,
+}
+
 /// Initialise MPI when the binary was built with the `mpi` feature (a process started
-/// without `mpirun` is a job of one rank). Keep the returned session alive until the end
-/// of `main`.
-pub fn init() -> Session {
+/// without `mpirun` is a job of one rank) unless `opts.no_mpi`. Keep the returned session
+/// alive until the end of `main`.
+pub fn init(opts: &InitOptions) -> Session {
+    if let Some(h) = &opts.hostname {
+        comm::set_hostname_fallback(h);
+    }
     #[cfg(feature = "mpi")]
     {
-        if std::env::var_os("QDSIM_NO_MPI").is_some() {
+        if opts.no_mpi {
             return Session { _universe: None };
         }
         match mpi::initialize_with_threading(mpi::Threading::Funneled) {
@@ -93,14 +105,13 @@ pub fn init() -> Session {
     Session {}
 }
 
-/// The adapter this rank asks for. `choice` (from `--adapter`, the scene or
-/// `QDSIM_ADAPTER`) may list one adapter per rank, comma-separated (rank r takes entry
+/// The adapter this rank asks for. `choice` (from `--adapter` or `QDSIM_ADAPTER`, which
+/// the front end reads) may list one adapter per rank, comma-separated (rank r takes entry
 /// r mod count); without a choice, a rank of an MPI job takes hardware adapter number
 /// (node-local rank mod the number of hardware adapters), so the ranks of a node spread
 /// over its GPUs. Serial runs keep the automatic choice.
 pub fn adapter_for_rank(choice: Option<&str>) -> Option<String> {
-    let env = std::env::var("QDSIM_ADAPTER").ok().filter(|s| !s.trim().is_empty());
-    let choice = choice.map(str::to_string).or(env);
+    let choice = choice.map(str::to_string);
     let world = world();
     match (choice, world) {
         (Some(c), Some(w)) if c.contains(',') => {

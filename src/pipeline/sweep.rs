@@ -10,7 +10,7 @@
 //!    whose own `sweep` block is dropped) and checked — parsed, validated, materials
 //!    resolved, grid and memory checked — before anything is solved or written; the first
 //!    bad point is an input error naming it (exit 2).
-//! 3. [`run`]: each point goes through [`simulation::run_loaded`], the single-point solve
+//! 3. [`run`]: each point goes through [`super::run`], the single-point solve
 //!    `qdsim-gpu solve` uses, with the previous point's [`WarmStart`] (eigenvectors, and the
 //!    potential a self-consistent mode sets). A point that does not converge is recorded and
 //!    flagged and the sweep goes on; the report says whether all converged (exit 3 if not).
@@ -29,7 +29,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::error::{QdError, Result};
 use crate::grid::Grid;
@@ -37,7 +37,11 @@ use crate::linalg::lanczos::LanczosProgress;
 use crate::output::{self, OutputDir};
 use crate::scene::path::{parse_assignment, with_value, JsonPath, Step};
 use crate::scene::{parse_scene, BackendChoice, LoadedScene};
-use crate::simulation::{self, RunOptions, WarmStart};
+use super::options::{Progress, RunOptions, WarmStart};
+use super::report::{
+    PointReference, PointSolver, PointStates, PointTimings, Program, Quantity, Results, Status, SweepParameter, SweepPoint, SweepSummary, SweepTotals, SweepUnits, SCHEMA_VERSION,
+};
+use super::prepare;
 
 pub use crate::scene::{too_many, MAX_SWEEP_POINTS};
 
@@ -171,7 +175,8 @@ pub fn label_of(path: &JsonPath) -> String {
 /// Options of a sweep.
 #[derive(Clone, Debug, Default)]
 pub struct SweepOptions {
-    /// Backend, states and adapter overrides for every point (`out` is not read).
+    /// Backend, states, adapter and GPU options for every point (`out` is not read: each
+    /// point writes to `points/NNN/` with `keep_points`, else nothing).
     pub run: RunOptions,
     /// Output folder; default `<scene stem>.sweep` next to the scene.
     pub out: Option<PathBuf>,
@@ -202,7 +207,7 @@ pub fn points_with(loaded: &LoadedScene, spec: &SweepSpec, run: &RunOptions, che
     if spec.len() > MAX_SWEEP_POINTS {
         return Err(too_many(spec.source, &format!("the sweep of `{}`", spec.parameters[0].path), spec.len()));
     }
-    let mut base = simulation::apply_overrides(loaded, run)?;
+    let mut base = super::resolve(loaded, run)?;
     base.scene.sweep = None;
     let json = serde_json::to_value(&base.scene).map_err(|e| QdError::Internal(format!("scene to JSON: {e}")))?;
     // the paths first: a path that does not exist is wrong for every point
@@ -212,9 +217,9 @@ pub fn points_with(loaded: &LoadedScene, spec: &SweepSpec, run: &RunOptions, che
         }
         p.path.set(&mut json.clone(), Value::Null).map_err(|e| relabel(e, spec.source))?;
     }
-    let db = simulation::material_db(&base)?;
+    let db = prepare::material_db(&base)?;
     // the machine's free memory once, not once per point
-    let avail = simulation::available_memory();
+    let avail = prepare::available_memory();
     let mut out = Vec::with_capacity(spec.len());
     let mut last_report = Instant::now();
     for i in 0..spec.len() {
@@ -231,9 +236,9 @@ pub fn points_with(loaded: &LoadedScene, spec: &SweepSpec, run: &RunOptions, che
             let scene = parse_scene(&v.to_string())?;
             crate::scene::validate::validate(&scene)?;
             let pt = LoadedScene { scene, path: base.path.clone(), base_dir: base.base_dir.clone() };
-            simulation::resolve_fills(&pt.scene, &db)?;
+            prepare::resolve_fills(&pt.scene, &db)?;
             let grid = Grid::from_domain(&pt.scene.domain)?;
-            simulation::check_memory_against(&pt.scene, &grid, pt.scene.solve.states, avail)?;
+            prepare::check_memory_against(&pt.scene, &grid, pt.scene.solve.states, avail)?;
             Ok(pt)
         };
         match check() {
@@ -265,7 +270,7 @@ pub struct PointResult {
     /// Energies, eV, ascending.
     pub energies: Vec<f64>,
     /// The point's results document (as results.json holds it).
-    pub results: Value,
+    pub results: Results,
     /// Whether the eigensolver started from the previous point's vectors.
     pub warm_start: bool,
     /// Products with H in the eigensolver.
@@ -284,7 +289,7 @@ pub struct SweepReport {
     pub out_dir: PathBuf,
     pub points: Vec<PointResult>,
     pub all_converged: bool,
-    pub summary: Value,
+    pub summary: SweepSummary,
 }
 
 /// A sweep event for progress display: point `index` of `total` starts.
@@ -328,21 +333,23 @@ pub fn run(
         let rel = format!("points/{i:03}");
         let point_out = opts.keep_points.then(|| out.path(&rel));
         let w = if opts.cold { None } else { warm.as_ref() };
-        let r = simulation::run_loaded(pt, &opts.run, point_out.as_deref(), w, progress)?;
-        let res = &r.results;
-        let key_quantities = res
-            .get("key_quantities")
-            .and_then(Value::as_object)
-            .map(|o| o.iter().filter_map(|(k, v)| v.as_f64().map(|x| (k.clone(), x))).collect())
-            .unwrap_or_default();
+        let point_opts = RunOptions { out: point_out, ..opts.run.clone() };
+        let r = super::run(pt, &point_opts, w, &mut Progress { eigen: &mut *progress, scf: &mut |_| {} })?;
+        let (warm_start, matvecs, solve_s, key_quantities) = match &r.results {
+            Results::Schrodinger(s) => (s.solver.warm_start, s.solver.matvecs as u64, s.timings_s.solve, Vec::new()),
+            Results::Device(d) => {
+                let keys = d.key_quantities.iter().filter_map(|(k, v)| v.as_f64().map(|x| (k.clone(), x))).collect();
+                (false, 0, d.timings_s.solve, keys)
+            }
+        };
         results.push(PointResult {
             index: i,
             values: spec.parameters.iter().map(|p| p.values[i].clone()).collect(),
             converged: r.converged,
             energies: r.energies.clone(),
-            warm_start: res["solver"]["warm_start"].as_bool().unwrap_or(false),
-            matvecs: res["solver"]["matvecs"].as_u64().unwrap_or(0),
-            solve_s: res["timings_s"]["solve"].as_f64().unwrap_or(f64::NAN),
+            warm_start,
+            matvecs,
+            solve_s,
             key_quantities,
             out_dir: opts.keep_points.then_some(rel),
             results: r.results,
@@ -360,7 +367,7 @@ pub fn run(
         files.push("points/".into());
     }
     let summary = summary_json(loaded, spec, opts, &results, &files, t0.elapsed().as_secs_f64());
-    output::write_json(&out.path("sweep.json"), &summary)?;
+    output::write_json(&out.path("sweep.json"), &serde_json::to_value(&summary).unwrap_or(Value::Null))?;
     let out_dir = out.commit()?;
     Ok(SweepReport { out_dir, points: results, all_converged, summary })
 }
@@ -417,24 +424,25 @@ pub fn csv(spec: &SweepSpec, points: &[PointResult]) -> String {
         row.extend(p.values.iter().map(|v| csv_field(&value_text(v))));
         row.push(p.converged.to_string());
         row.extend((0..states).map(|n| p.energies.get(n).map(|e| format!("{e:.12e}")).unwrap_or_default()));
-        let r = &p.results;
-        let unbound: Vec<String> = point_states(p)
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|s| s["bound"] == Value::Bool(false))
-            .map(|s| s["index"].to_string())
-            .collect();
+        let unbound: Vec<String> = unbound_states(p).iter().map(usize::to_string).collect();
         row.push(unbound.join(";"));
-        row.push(r["reference"]["lowest_band_edge_ev"].as_f64().map(|e| format!("{e:.12e}")).unwrap_or_default());
-        row.push(csv_field(point_solver(p)["method"].as_str().unwrap_or("")));
+        let edge = match &p.results {
+            Results::Schrodinger(s) => s.reference.lowest_band_edge_ev,
+            Results::Device(d) => d.reference.lowest_band_edge_ev,
+        };
+        row.push(Some(edge).filter(|e| e.is_finite()).map(|e| format!("{e:.12e}")).unwrap_or_default());
+        let method = match &p.results {
+            Results::Schrodinger(s) => s.solver.method.as_str(),
+            Results::Device(d) => d.eigensolver.as_ref().map_or("", |e| e.method.as_str()),
+        };
+        row.push(csv_field(method));
         row.push(point_matvecs(p).to_string());
         row.push(point_warm_start(p).to_string());
         row.push(format!("{:.6}", p.solve_s));
         for k in &keys {
-            row.push(match r["key_quantities"][k.as_str()].as_i64() {
-                Some(i) => i.to_string(),
-                None => p.key_quantities.iter().find(|(n, _)| n == k).map(|(_, x)| format!("{x:.12e}")).unwrap_or_default(),
+            row.push(match point_key(p, k) {
+                Some(Quantity::Count(i)) => i.to_string(),
+                _ => p.key_quantities.iter().find(|(n, _)| n == k).map(|(_, x)| format!("{x:.12e}")).unwrap_or_default(),
             });
         }
         s.push_str(&row.join(","));
@@ -443,37 +451,61 @@ pub fn csv(spec: &SweepSpec, points: &[PointResult]) -> String {
     s
 }
 
-/// A point's eigensolver record: `solver`, or a device point's quantum eigensolver
-/// (`eigensolver`, null in mode poisson).
-fn point_solver(p: &PointResult) -> &Value {
-    if p.results["solver"].is_object() {
-        &p.results["solver"]
-    } else {
-        &p.results["eigensolver"]
+/// A key quantity of a point as its results hold it (a device point's).
+fn point_key(p: &PointResult, k: &str) -> Option<Quantity> {
+    match &p.results {
+        Results::Device(d) => d.key_quantities.get(k).copied(),
+        Results::Schrodinger(_) => None,
     }
 }
 
-/// A point's states: `states`, or a device point's quantum states.
-pub fn point_states(p: &PointResult) -> &Value {
-    if p.results["states"].is_array() {
-        &p.results["states"]
-    } else {
-        &p.results["quantum"]["states"]
+/// A point's eigensolver record: `solver`, or a device point's quantum eigensolver
+/// (`eigensolver`, null in mode poisson).
+fn point_solver(p: &PointResult) -> PointSolver {
+    match &p.results {
+        Results::Schrodinger(s) => PointSolver::Schrodinger(s.solver.clone()),
+        Results::Device(d) => PointSolver::Device(d.eigensolver.clone()),
+    }
+}
+
+/// A point's states: `states`, or a device point's quantum states (None in mode poisson).
+pub fn point_states(p: &PointResult) -> Option<PointStates> {
+    match &p.results {
+        Results::Schrodinger(s) => Some(PointStates::Levels(s.states.clone())),
+        Results::Device(d) => d.quantum.as_ref().map(|q| PointStates::Quantum(q.states.clone())),
+    }
+}
+
+/// The indices of a point's states that are not bound (`bound: false`).
+pub fn unbound_states(p: &PointResult) -> Vec<usize> {
+    match &p.results {
+        Results::Schrodinger(s) => s.states.iter().filter(|s| !s.bound).map(|s| s.index).collect(),
+        Results::Device(d) => d.quantum.iter().flat_map(|q| q.states.iter()).filter(|s| !s.bound).map(|s| s.index).collect(),
     }
 }
 
 /// Products with H of a point's eigensolver (a device point's quantum eigensolver).
 pub fn point_matvecs(p: &PointResult) -> u64 {
     if p.matvecs > 0 {
-        p.matvecs
-    } else {
-        point_solver(p)["matvecs"].as_u64().unwrap_or(0)
+        return p.matvecs;
+    }
+    match &p.results {
+        Results::Schrodinger(s) => s.solver.matvecs as u64,
+        Results::Device(d) => d.eigensolver.as_ref().map_or(0, |e| e.matvecs as u64),
     }
 }
 
 /// Whether a point started from the previous one (its vectors, or a device point's potential).
 fn point_warm_start(p: &PointResult) -> bool {
-    p.warm_start || p.results["self_consistency"]["warm_start"] == Value::Bool(true)
+    p.warm_start || matches!(&p.results, Results::Device(d) if d.self_consistency.warm_start == Some(true))
+}
+
+/// Why a point did not converge: its results' reason, or a device point's stopping reason.
+pub fn point_reason(p: &PointResult) -> Option<&str> {
+    match &p.results {
+        Results::Schrodinger(s) => s.reason.as_deref(),
+        Results::Device(d) => d.reason.as_deref().or(d.self_consistency.stopped_because.as_deref()),
+    }
 }
 
 /// levels.png against the first parameter (its values when all are numbers, else the
@@ -505,56 +537,58 @@ fn plot(spec: &SweepSpec, points: &[PointResult], loaded: &LoadedScene, hole: bo
     Ok(true)
 }
 
-fn summary_json(loaded: &LoadedScene, spec: &SweepSpec, opts: &SweepOptions, points: &[PointResult], files: &[String], total_s: f64) -> Value {
+fn summary_json(loaded: &LoadedScene, spec: &SweepSpec, opts: &SweepOptions, points: &[PointResult], files: &[String], total_s: f64) -> SweepSummary {
     let mut base = loaded.scene.clone();
     base.sweep = None;
-    let params: Vec<Value> = spec
+    let parameters = spec
         .parameters
         .iter()
-        .map(|p| json!({"path": p.path.to_string(), "unit": unit_of(&p.path), "values": p.values}))
+        .map(|p| SweepParameter { path: p.path.to_string(), unit: unit_of(&p.path), values: p.values.clone() })
         .collect();
-    let pts: Vec<Value> = points
+    let pts = points
         .iter()
-        .map(|p| {
-            let r = &p.results;
-            let values: serde_json::Map<String, Value> =
-                spec.parameters.iter().zip(&p.values).map(|(q, v)| (q.path.to_string(), v.clone())).collect();
-            json!({
-                "index": p.index,
-                "values": values,
-                "status": if p.converged { "converged" } else { "not_converged" },
-                "converged": p.converged,
-                "reason": r.get("reason"),
-                "energies_ev": p.energies,
-                "states": point_states(p),
-                "reference": r["reference"],
-                "solver": point_solver(p),
-                "warm_start": point_warm_start(p),
-                "timings_s": r["timings_s"],
-                "key_quantities": p.key_quantities.iter().map(|(k, v)| (k.clone(), r["key_quantities"].get(k).cloned().unwrap_or_else(|| json!(v)))).collect::<serde_json::Map<String, Value>>(),
-                "output": p.out_dir,
-            })
+        .map(|p| SweepPoint {
+            index: p.index,
+            values: spec.parameters.iter().zip(&p.values).map(|(q, v)| (q.path.to_string(), v.clone())).collect(),
+            status: Status::of(p.converged),
+            converged: p.converged,
+            reason: p.results.reason().map(str::to_string),
+            energies_ev: p.energies.clone(),
+            states: point_states(p),
+            reference: match &p.results {
+                Results::Schrodinger(s) => PointReference::Schrodinger(s.reference.clone()),
+                Results::Device(d) => PointReference::Device(d.reference.clone()),
+            },
+            solver: point_solver(p),
+            warm_start: point_warm_start(p),
+            timings_s: match &p.results {
+                Results::Schrodinger(s) => PointTimings::Schrodinger(s.timings_s.clone()),
+                Results::Device(d) => PointTimings::Device(d.timings_s.clone()),
+            },
+            key_quantities: p.key_quantities.iter().map(|(k, v)| (k.clone(), point_key(p, k).unwrap_or(Quantity::Value(*v)))).collect(),
+            output: p.out_dir.clone(),
         })
         .collect();
     let not_converged: Vec<usize> = points.iter().filter(|p| !p.converged).map(|p| p.index).collect();
-    json!({
-        "program": {"name": "qdsim-gpu", "version": env!("CARGO_PKG_VERSION")},
-        "status": if not_converged.is_empty() { "converged" } else { "not_converged" },
-        "scene_file": loaded.path.display().to_string(),
-        "scene": serde_json::to_value(&base).unwrap_or(Value::Null),
-        "source": spec.source,
-        "parameters": params,
-        "warm_start": !opts.cold,
-        "units": {"energy": "eV", "time": "s", "parameters": "as in the scene (see each parameter's unit)"},
-        "points": pts,
-        "summary": {
-            "points": points.len(),
-            "converged": points.len() - not_converged.len(),
-            "not_converged": not_converged,
-            "matvecs_total": points.iter().map(point_matvecs).sum::<u64>(),
-            "solve_s_total": points.iter().map(|p| p.solve_s).sum::<f64>(),
-            "total_s": total_s,
+    SweepSummary {
+        schema_version: SCHEMA_VERSION,
+        program: Program::this(),
+        status: Status::of(not_converged.is_empty()),
+        scene_file: loaded.path.display().to_string(),
+        scene: base,
+        source: spec.source,
+        parameters,
+        warm_start: !opts.cold,
+        units: SweepUnits::default(),
+        points: pts,
+        summary: SweepTotals {
+            points: points.len(),
+            converged: points.len() - not_converged.len(),
+            not_converged,
+            matvecs_total: points.iter().map(point_matvecs).sum::<u64>(),
+            solve_s_total: points.iter().map(|p| p.solve_s).sum::<f64>(),
+            total_s,
         },
-        "files": files,
-    })
+        files: files.to_vec(),
+    }
 }

@@ -161,19 +161,17 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
     let mut eigen = Value::Null;
     if let Some(n) = eigen_size {
         let a = dot_hamiltonian(n);
-        let opts = crate::simulation::SolveOptions {
+        let opts = crate::pipeline::SolveOptions {
             states: nev,
             tolerance: 1e-8,
             max_matvecs: 200_000,
             block_size: 3,
-            backend: crate::scene::BackendChoice::Gpu,
-            adapter: None,
             force_iterative: true,
             filter_degree,
         };
-        let tb = crate::bench::TimingBackend::new(g);
+        let tb = crate::backend::timing::TimingBackend::new(g);
         let t = Instant::now();
-        let sol = crate::simulation::solve_with(&tb, &a, &opts, &mut |_| {})?;
+        let sol = crate::pipeline::solve(&tb, &a, &opts, None, &mut |_| {})?;
         let secs = t.elapsed().as_secs_f64();
         let ops = tb.times();
         writeln!(

@@ -1,7 +1,12 @@
-//! The standard benchmark: memory copy rate, CPU spmv on the "3D dot" Hamiltonian, and
-//! the time to its lowest states with block Lanczos.
+//! Benchmarks and their problems (`qdsim-gpu bench`, `qdsim-gpu scaling`, benches/):
+//! this module is the standard benchmark (memory copy rate, CPU spmv on the "3D dot"
+//! Hamiltonian, the time to its lowest states with block Lanczos, the Poisson solvers);
+//! [`gpu`] is its GPU part and [`mpi`] the scaling runs of the distributed backend.
 //!
-//! The "3D dot" problem: a 40 nm cube of Al₀.₃Ga₀.₇As with a GaAs sphere of radius 10 nm
+//! The problems are scenes built through [`crate::pipeline::prepare`], the same assembly a
+//! solve uses (no second copy of it here).
+//!
+//! The "3D dot" problem ([`dot_scene`]): a 40 nm cube of Al₀.₃Ga₀.₇As with a GaAs sphere of radius 10 nm
 //! (a quarter of the edge) at its centre, electrons at 300 K, `n³` cells of size
 //! `h = 40/n` nm, ψ = 0 on the outer faces. The sphere scales with the domain, so the
 //! problem is the same physics at every `n`, only finer.
@@ -20,15 +25,14 @@ use rayon::prelude::*;
 use serde_json::{json, Value};
 
 use crate::backend::CpuBackend;
-use crate::constants::HBAR2_OVER_2M0_EV_NM2;
 use crate::error::{QdError, Result};
-use crate::grid::{Grid, MaterialMap};
 use crate::linalg::backend::{Backend, Coeffs};
 use crate::linalg::lanczos::{lowest_eigenpairs, LanczosOptions};
 use crate::linalg::CsrMatrix;
-use crate::materials::{Carrier, MaterialDb};
-use crate::physics::hamiltonian::assemble_hamiltonian;
-use crate::scene::Shape;
+use crate::scene::{parse_scene, LoadedScene};
+
+pub mod gpu;
+pub mod mpi;
 
 /// Edge of the benchmark cube, nm.
 pub const DOT_DOMAIN_NM: f64 = 40.0;
@@ -36,29 +40,36 @@ pub const DOT_DOMAIN_NM: f64 = 40.0;
 pub const DOT_RADIUS_FRACTION: f64 = 0.25;
 /// Temperature of the benchmark, K.
 pub const DOT_TEMPERATURE_K: f64 = 300.0;
-/// Subsamples per axis for cells the sphere surface cuts.
-const PAINT_SUB: usize = 4;
 
 /// The "3D dot" Hamiltonian on `n³` cells (eV; see the module docs).
 pub fn dot_hamiltonian(n: usize) -> CsrMatrix {
     dot_hamiltonian_dims([n, n, n])
 }
 
-/// The dot Hamiltonian on `dims` cells at the spacing of the `dims[0]`³ grid (a longer
+/// The "3D dot" scene on `dims` cells at the spacing of the `dims[0]`³ grid (a longer
 /// grid is a longer box around the same dot: the weak-scaling problems).
-pub fn dot_hamiltonian_dims(dims: [usize; 3]) -> CsrMatrix {
+pub fn dot_scene(dims: [usize; 3]) -> LoadedScene {
     let h = DOT_DOMAIN_NM / dims[0] as f64;
-    let grid = Grid::uniform(&dims, &[h, h, h]);
-    let sphere = Shape::Sphere { center: vec![0.0, 0.0, 0.0], radius: DOT_RADIUS_FRACTION * DOT_DOMAIN_NM };
-    let map = MaterialMap::paint(&grid, &[&sphere], PAINT_SUB);
-    let db = MaterialDb::builtin();
-    let barrier = db.resolve("AlGaAs", Some(0.3)).expect("built-in AlGaAs");
-    let well = db.resolve("GaAs", None).expect("built-in GaAs");
-    // fill 0 = background (barrier), fill 1 = the sphere
-    let fills = [&barrier, &well];
-    let kin: Vec<f64> = fills.iter().map(|m| HBAR2_OVER_2M0_EV_NM2 / m.mass(Carrier::Electron)).collect();
-    let pot: Vec<f64> = fills.iter().map(|m| m.band_edge(Carrier::Electron, DOT_TEMPERATURE_K)).collect();
-    assemble_hamiltonian(&grid, &map.average(&kin), &map.average(&pot))
+    let size: Vec<f64> = dims.iter().map(|&d| d as f64 * h).collect();
+    let text = json!({
+        "name": "qdsim-gpu benchmark: 3D dot",
+        "domain": {"size": size, "spacing": h},
+        "background": {"material": "AlGaAs", "x": 0.3},
+        "regions": [{"shape": {"type": "sphere", "center": [0.0, 0.0, 0.0], "radius": DOT_RADIUS_FRACTION * DOT_DOMAIN_NM}, "material": "GaAs"}],
+        "temperature": DOT_TEMPERATURE_K,
+        "solve": {"carrier": "electron", "states": 1},
+    })
+    .to_string();
+    let scene = parse_scene(&text).expect("the benchmark scene parses");
+    LoadedScene { scene, path: "bench-dot.json".into(), base_dir: ".".into() }
+}
+
+/// The dot Hamiltonian on `dims` cells (see [`dot_scene`]), assembled by
+/// [`crate::pipeline::prepare`] as a solve of that scene would.
+pub fn dot_hamiltonian_dims(dims: [usize; 3]) -> CsrMatrix {
+    let loaded = dot_scene(dims);
+    let problem = crate::pipeline::prepare(&loaded, 1).expect("the benchmark scene prepares");
+    problem.hamiltonian()
 }
 
 /// Bytes a CSR product `y = A x` must move at least (see the module docs).
@@ -170,7 +181,7 @@ pub fn eigen_run(a: &CsrMatrix, nev: usize, tol: f64, block_size: usize, basis_s
         block_size,
         basis_size,
         norm_bound: Some(a.norm_inf()),
-        filter_degree: crate::simulation::DEFAULT_FILTER_DEGREE,
+        filter_degree: crate::pipeline::DEFAULT_FILTER_DEGREE,
         ..Default::default()
     };
     let t = Instant::now();
@@ -360,13 +371,12 @@ pub fn run(opts: &BenchOptions, out: &mut dyn Write) -> Result<Value> {
 /// (a sphere of εr 12.9, radius a quarter of the 40 nm edge, in εr 1, cut cells
 /// volume-averaged), φ = 0 V on the bottom face (z−), a contact at 0.5 V on the x < 0 half
 /// of the top face (z+), zero field on the other faces, and a uniform charge of 10¹⁸ cm⁻³ in
-/// the sphere. Returns the system and the charge density (cm⁻³).
+/// the sphere. Returns the system and the charge density (cm⁻³). The grid and the painted
+/// sphere are those of [`dot_scene`] as [`crate::pipeline::prepare`] builds them.
 pub fn poisson_problem(n: usize) -> Result<(crate::physics::poisson::PoissonSystem, Vec<f64>)> {
     use crate::physics::poisson::{BoundaryCellBc, FaceBc, PoissonProblem, PoissonSystem};
-    let h = DOT_DOMAIN_NM / n as f64;
-    let grid = Grid::uniform(&[n, n, n], &[h, h, h]);
-    let sphere = Shape::Sphere { center: vec![0.0, 0.0, 0.0], radius: DOT_RADIUS_FRACTION * DOT_DOMAIN_NM };
-    let map = MaterialMap::paint(&grid, &[&sphere], PAINT_SUB);
+    // the dot scene's grid and painted sphere (fill 1), as the solver prepares them
+    let crate::pipeline::Problem { grid, map, .. } = crate::pipeline::prepare(&dot_scene([n, n, n]), 1)?;
     let eps = map.average(&[1.0, 12.9]);
     let inside = map.average(&[0.0, 1.0]);
     let rho: Vec<f64> = inside.iter().map(|f| 1e18 * f).collect();
@@ -481,6 +491,40 @@ pub fn poisson_run<B: Backend>(
     Ok(json!({ "backend": be.name(), "tol": tol, "multigrid": mg, "runs": rows }))
 }
 
+/// Write the `n`³ dot Hamiltonian ([`dot_hamiltonian`]) to `path` in Matrix Market format
+/// (`qdsim-gpu bench --export-matrix`, for scripts/scipy_eigsh.py). Returns rows and nonzeros.
+pub fn export_dot_matrix(n: usize, path: &std::path::Path) -> Result<(usize, usize)> {
+    let a = dot_hamiltonian(n);
+    let comment = format!(
+        "qdsim-gpu 3D dot benchmark, {n}^3 cells, h = {} nm: GaAs sphere r = 10 nm in Al0.3Ga0.7As, electrons, 300 K; energies in eV",
+        DOT_DOMAIN_NM / n as f64
+    );
+    a.write_matrix_market(path, &comment)?;
+    Ok((a.nrows, a.nnz()))
+}
+
+/// `block:basis` pairs, comma-separated (`--lanczos-configs 1:0,3:0,3:80`; basis 0 = the
+/// solver's default).
+pub fn parse_lanczos_configs(text: &str) -> Result<Vec<(usize, usize)>> {
+    let bad = || QdError::input("--lanczos-configs", format!("'{text}' is not a list of block:basis pairs (e.g. 1:0,3:0,3:80)"));
+    let configs: Vec<(usize, usize)> = text
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let mut it = p.split(':').map(|x| x.trim().parse::<usize>());
+            match (it.next(), it.next(), it.next()) {
+                (Some(Ok(b)), None, None) if b > 0 => Ok((b, 0)),
+                (Some(Ok(b)), Some(Ok(m)), None) if b > 0 => Ok((b, m)),
+                _ => Err(bad()),
+            }
+        })
+        .collect::<Result<_>>()?;
+    if configs.is_empty() {
+        return Err(bad());
+    }
+    Ok(configs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,50 +554,5 @@ mod tests {
         assert_eq!(v["spmv"].as_array().unwrap().len(), 2);
         assert_eq!(v["eigen"][0]["converged"], true);
         assert!(String::from_utf8(buf).unwrap().contains("GB/s"));
-    }
-
-    /// Export the benchmark matrix: QDSIM_BENCH_MTX=path [QDSIM_BENCH_N=64].
-    #[test]
-    #[ignore]
-    fn export_mtx() {
-        let path = std::env::var("QDSIM_BENCH_MTX").unwrap_or_else(|_| "dot64.mtx".into());
-        let n: usize = std::env::var("QDSIM_BENCH_N").map(|s| s.parse().unwrap()).unwrap_or(64);
-        let a = dot_hamiltonian(n);
-        let comment = format!(
-            "qdsim-gpu 3D dot benchmark, {n}^3 cells, h = {} nm: GaAs sphere r = 10 nm in Al0.3Ga0.7As, \
-             electrons, 300 K; energies in eV",
-            DOT_DOMAIN_NM / n as f64
-        );
-        a.write_matrix_market(std::path::Path::new(&path), &comment).unwrap();
-        println!("wrote {path}: {} rows, {} nnz", a.nrows, a.nnz());
-    }
-
-    /// The full benchmark: `cargo test --release --lib bench::tests::full -- --ignored --nocapture`.
-    /// QDSIM_BENCH_CONFIGS="1:0,3:0,3:60" picks Lanczos (block:basis) runs.
-    #[test]
-    #[ignore]
-    fn full() {
-        let mut o = BenchOptions::default();
-        if let Ok(s) = std::env::var("QDSIM_BENCH_CONFIGS") {
-            o.lanczos_configs = s
-                .split(',')
-                .filter(|p| !p.trim().is_empty())
-                .map(|p| {
-                    let mut it = p.split(':').map(|x| x.trim().parse::<usize>().unwrap());
-                    (it.next().unwrap(), it.next().unwrap_or(0))
-                })
-                .collect();
-        }
-        if let Ok(s) = std::env::var("QDSIM_BENCH_SIZES") {
-            o.sizes = s.split(',').map(|x| x.trim().parse().unwrap()).collect();
-        }
-        if let Ok(s) = std::env::var("QDSIM_BENCH_REPS") {
-            o.repetitions = s.parse().unwrap();
-        }
-        if std::env::var("QDSIM_BENCH_NO_EIGEN").is_ok() {
-            o.eigen = false;
-        }
-        let v = run(&o, &mut std::io::stdout()).unwrap();
-        println!("{}", serde_json::to_string_pretty(&v).unwrap());
     }
 }

@@ -6,12 +6,13 @@
 //! Written once over [`Backend`]: the Poisson systems (PCG with multigrid) and the
 //! eigenproblems run on the CPU or the GPU backend alike.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Instant;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::backend::{CpuBackend, GpuBackend};
+use crate::backend::select::{select, Chosen, Mode};
 use crate::constants::HBAR2_OVER_2M0_EV_NM2;
 use crate::error::{QdError, Result};
 use crate::grid::{Grid, MaterialMap};
@@ -19,8 +20,15 @@ use crate::linalg::mixing::Anderson;
 use crate::linalg::Backend;
 use crate::output::{self, OutputDir};
 use crate::physics::device::{Charge, DeviceModel, NewtonReport, QuantumCharge};
-use crate::scene::{BackendChoice, LoadedScene, MixingMethod, SolveMode};
-use crate::simulation::{self, RunOptions, RunReport, SolveOptions, SUBSAMPLES};
+use crate::scene::{LoadedScene, MixingMethod, SolveMode};
+
+use super::eigen::{self, Solution, SolveOptions};
+use super::options::{notice_once, RunOptions, RunReport, WarmStart};
+use super::prepare::{self, SUBSAMPLES};
+use super::report::{
+    BackendReport, ChargeReport, ContactReport, DeviceReference, DeviceResults, DeviceTimings, DeviceUnits, EigenSummary, FermiLevels, GridReport, HistoryRow,
+    PotentialReport, Program, Quantity, QuantumReport, QuantumState, Results, SelfConsistency, Span, Status, SCHEMA_VERSION,
+};
 
 /// Newton steps allowed for the classical start of a self-consistent solve.
 pub const CLASSICAL_START_NEWTON_STEPS: usize = 200;
@@ -49,7 +57,7 @@ pub struct DeviceSolution {
     pub classical: NewtonReport,
     pub quantum: Option<QuantumCharge>,
     /// Eigen-solver details of the last Schrödinger solve.
-    pub eigen: Option<simulation::Solution>,
+    pub eigen: Option<Solution>,
     pub history: Vec<ScfStep>,
     pub converged: bool,
     /// Why the self-consistent loop stopped early, when it did (results are still written).
@@ -59,7 +67,7 @@ pub struct DeviceSolution {
     /// What the solver changed or ignored of the request (tolerance floors), in words.
     pub notices: Vec<String>,
     /// The Poisson / self-consistent tolerance used, V (the scene's, raised to
-    /// [`simulation::POISSON_TOLERANCE_FLOOR_V`] when below it).
+    /// [`eigen::POISSON_TOLERANCE_FLOOR_V`] when below it).
     pub tolerance_v: f64,
 }
 
@@ -145,11 +153,11 @@ fn continuum_edge(model: &DeviceModel, qb: &QuantumBox, phi: &[f64]) -> Option<f
 
 /// Schrödinger in the quantum region at potential φ: H = −∇·(ħ²/2m*)∇ + Ec0 − φ, ψ = 0 on the
 /// region's boundary.
-fn quantum_states<B: Backend>(be: &B, model: &DeviceModel, qb: &QuantumBox, phi: &[f64], sopts: &SolveOptions) -> Result<(QuantumCharge, simulation::Solution)> {
+fn quantum_states<B: Backend>(be: &B, model: &DeviceModel, qb: &QuantumBox, phi: &[f64], sopts: &SolveOptions) -> Result<(QuantumCharge, Solution)> {
     let kinetic: Vec<f64> = qb.cells.iter().map(|&c| HBAR2_OVER_2M0_EV_NM2 / model.electron_mass[c]).collect();
     let potential: Vec<f64> = qb.cells.iter().map(|&c| model.bands[c].ec0 - phi[c]).collect();
     let h = crate::physics::hamiltonian::assemble_hamiltonian(&qb.grid, &kinetic, &potential);
-    let sol = simulation::solve_with(be, &h, sopts, &mut |_| {})?;
+    let sol = eigen::solve(be, &h, sopts, None, &mut |_| {})?;
     // in-plane mass of each subband (first-order k·p): 1/m = ⟨ψ|1/m*(r)|ψ⟩
     let m_free: Vec<f64> = sol.vectors.iter().map(|v| 1.0 / v.iter().zip(&qb.cells).map(|(p, &c)| p * p / model.electron_mass[c]).sum::<f64>()).collect();
     let q = QuantumCharge {
@@ -186,7 +194,7 @@ pub fn solve_device<B: Backend>(
     // "self_consistent", where max_iterations caps the outer iterations instead
     let newton_cap = if scene.solve.mode == SolveMode::Poisson { po.max_iterations } else { CLASSICAL_START_NEWTON_STEPS };
     // a tolerance below what f64 potentials resolve is raised, with a notice
-    let floor = simulation::POISSON_TOLERANCE_FLOOR_V;
+    let floor = eigen::POISSON_TOLERANCE_FLOOR_V;
     let tol = po.tolerance.max(floor);
     let mut notices = Vec::new();
     if po.tolerance < floor {
@@ -292,8 +300,8 @@ pub fn solve_device<B: Backend>(
 pub fn prepare_device(loaded: &LoadedScene) -> Result<(DeviceModel, MaterialMap)> {
     let scene = &loaded.scene;
     let grid = Grid::from_domain(&scene.domain)?;
-    let db = simulation::material_db(loaded)?;
-    let fills = simulation::resolve_fills(scene, &db)?;
+    let db = prepare::material_db(loaded)?;
+    let fills = prepare::resolve_fills(scene, &db)?;
     let shapes: Vec<&crate::scene::Shape> = scene.regions.iter().map(|r| &r.shape).collect();
     let map = MaterialMap::paint(&grid, &shapes, SUBSAMPLES);
     let materials: Vec<&crate::materials::Material> = fills.iter().map(|f| &f.material).collect();
@@ -301,30 +309,28 @@ pub fn prepare_device(loaded: &LoadedScene) -> Result<(DeviceModel, MaterialMap)
     Ok((model, map))
 }
 
-/// Load, solve and write a device scene (modes "poisson" and "self_consistent").
-pub fn run(loaded: &LoadedScene, opts: &RunOptions, out_path: Option<&Path>, start: Option<&[f64]>, progress: &mut dyn FnMut(&ScfStep)) -> Result<(RunReport, Vec<f64>)> {
+/// Solve a resolved device scene (modes "poisson" and "self_consistent", see
+/// [`super::run`]) and write its output folder, starting from the warm start's potential
+/// when it fits the grid.
+pub(super) fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmStart>, progress: &mut dyn FnMut(&ScfStep)) -> Result<RunReport> {
     let t0 = Instant::now();
     let (model, map) = prepare_device(loaded)?;
-    let mut sopts = SolveOptions::from_scene(&loaded.scene);
-    sopts.adapter = opts.adapter.clone();
+    let start = warm.filter(|w| w.fits(&model.grid)).and_then(|w| w.potential.as_deref());
+    let sopts = SolveOptions::from_scene(&loaded.scene);
     let setup_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     // (a closure: listing adapters for the per-rank choice is only worth it for the GPU)
-    let adapter = || crate::parallel::adapter_for_rank(sopts.adapter.as_deref());
-    let backend_notices = simulation::check_precision_request(loaded)?;
-    let solved: Result<DeviceSolution> = match sopts.backend {
-        BackendChoice::Cpu => crate::on_ranks!(CpuBackend::new(), |be| solve_device(be, loaded, &model, &sopts, start, progress)),
-        BackendChoice::Gpu => {
-            let g = GpuBackend::new(adapter().as_deref(), true)?.ok_or_else(|| {
-                QdError::input("solve.backend", "\"gpu\" was asked for but no GPU adapter (Vulkan, Metal or DX12) is available; `qdsim-gpu info` lists adapters")
-            })?;
-            crate::on_ranks!(g, |be| solve_device(be, loaded, &model, &sopts, start, progress))
+    let adapter = || crate::parallel::adapter_for_rank(opts.adapter.as_deref());
+    let backend_notices = super::precision_notices(loaded, opts);
+    let solved = select(loaded.scene.solve.backend, Mode::Device { unknowns: model.grid.len() }, &super::gpu_request(opts, &adapter)).and_then(|sel| {
+        for n in &sel.notices {
+            notice_once(n);
         }
-        BackendChoice::Auto => match GpuBackend::new(adapter().as_deref(), false)? {
-            Some(g) => crate::on_ranks!(g, |be| solve_device(be, loaded, &model, &sopts, start, progress)),
-            None => crate::on_ranks!(CpuBackend::new(), |be| solve_device(be, loaded, &model, &sopts, start, progress)),
-        },
-    };
+        match sel.backend {
+            Chosen::Gpu(g) => crate::on_ranks!(g, |be| solve_device(be, loaded, &model, &sopts, start, progress)),
+            Chosen::Cpu(c) => crate::on_ranks!(c, |be| solve_device(be, loaded, &model, &sopts, start, progress)),
+        }
+    });
     let mut sol = match solved {
         Ok(s) => s,
         // exit 3 writes flagged results: a solver that gave up is reported, not lost
@@ -333,43 +339,49 @@ pub fn run(loaded: &LoadedScene, opts: &RunOptions, out_path: Option<&Path>, sta
     };
     sol.notices.splice(0..0, backend_notices);
     for n in &sol.notices {
-        simulation::notice_once(n);
+        notice_once(n);
     }
     let solve_s = t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
-    let mut results = device_results(loaded, &model, &sol);
-    results["notices"] = json!(sol.notices);
-    results["self_consistency"]["tolerance_requested_v"] = json!(loaded.scene.solve.poisson_options().tolerance);
-    results["self_consistency"]["tolerance_used_v"] = json!(sol.tolerance_v);
+    let mut r = device_results(loaded, &model, &sol);
+    r.notices = sol.notices.clone();
+    r.self_consistency.tolerance_requested_v = loaded.scene.solve.poisson_options().tolerance;
+    r.self_consistency.tolerance_used_v = sol.tolerance_v;
     if !sol.converged {
-        let reason = match &sol.stopped_because {
+        r.reason = Some(match &sol.stopped_because {
             Some(r) => r.clone(),
             None if !sol.classical.converged && loaded.scene.solve.mode == SolveMode::SelfConsistent => format!(
                 "the classical Poisson start of the self-consistent loop did not converge within {CLASSICAL_START_NEWTON_STEPS} Newton steps"
             ),
             None => format!(
                 "the {} solve did not converge within solve.poisson.max_iterations = {}",
-                results["mode"].as_str().unwrap_or(""),
+                r.mode,
                 loaded.scene.solve.poisson_options().max_iterations
             ),
-        };
-        results["reason"] = json!(reason);
+        });
     }
-    let mut out_dir = std::path::PathBuf::new();
-    if let Some(out_path) = out_path {
-        let out = OutputDir::create(out_path, &loaded.input_files())?;
-        let mut files = write_device_fields(&out, loaded, &model, &map, &sol)?;
-        files.push("results.json".into());
-        results["timings_s"] = json!({"setup": setup_s, "solve": solve_s, "output": t2.elapsed().as_secs_f64(), "total": t0.elapsed().as_secs_f64()});
-        results["peak_memory_bytes"] = json!(simulation::peak_memory());
-        results["files"] = json!(files);
-        output::write_json(&out.path("results.json"), &results)?;
-        out_dir = out.commit()?;
-    } else {
-        results["timings_s"] = json!({"setup": setup_s, "solve": solve_s, "total": t0.elapsed().as_secs_f64()});
+    let mut results = Results::Device(Box::new(r));
+    let set_timings = |results: &mut Results, output: Option<f64>| {
+        if let Results::Device(r) = results {
+            r.timings_s = DeviceTimings { setup: setup_s, solve: solve_s, output, total: t0.elapsed().as_secs_f64() };
+        }
+    };
+    let out_dir = match &opts.out {
+        Some(path) => super::write_output(path, loaded, &mut results, |dir| write_device_fields(dir, loaded, &model, &map, &sol), |results| {
+            set_timings(results, Some(t2.elapsed().as_secs_f64()))
+        })?,
+        None => {
+            set_timings(&mut results, None);
+            PathBuf::new()
+        }
+    };
+    // (in the report only: results.json was written without it)
+    if let Results::Device(r) = &mut results {
+        r.self_consistency.warm_start = Some(start.is_some());
     }
     let energies = sol.eigen.as_ref().map(|e| e.energies.clone()).unwrap_or_default();
-    Ok((RunReport { out_dir, converged: sol.converged, energies, results, warm: simulation::WarmStart { grid: None, vectors: Vec::new(), potential: None } }, sol.phi))
+    let warm = WarmStart { grid: Some(model.grid.clone()), vectors: Vec::new(), potential: Some(sol.phi) };
+    Ok(RunReport { out_dir, converged: sol.converged, energies, results, warm })
 }
 
 /// φ, Ec, Ev, n, p, ρ as .npy and in the .vti; plots.
@@ -543,7 +555,9 @@ fn device_panels(g: &Grid, map: &MaterialMap, data: &[(&str, &str, &[f64], outpu
         .collect()
 }
 
-fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolution) -> Value {
+/// The results document of a device solve (notices, tolerances, reason and timings are
+/// filled in by [`run`]).
+fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolution) -> DeviceResults {
     let scene = &loaded.scene;
     let g = &model.grid;
     let ch = &sol.charge;
@@ -558,96 +572,127 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
     let quantum = sol.quantum.as_ref().map(|q| {
         let occ = q.occupations(model.ef_n, model.kt);
         let occ_unit = ["", "cm^-2", "cm^-1", "electrons"][q.dim];
-        let occ_scale = 10f64.powi(7 * (3 - q.dim as i32)) ; // per nm^(3-d) → per cm^(3-d)
-        let states: Vec<Value> = q
+        let occ_scale = 10f64.powi(7 * (3 - q.dim as i32)); // per nm^(3-d) → per cm^(3-d)
+        let states = q
             .energies
             .iter()
             .zip(&occ)
             .enumerate()
-            .map(|(i, (e, o))| {
-                json!({"index": i, "energy_ev": e, "energy_minus_ef_mev": (e - model.ef_n) * 1e3, "electrons": o * occ_scale, "in_plane_mass_m0": q.m_free.get(i), "bound": q.is_bound(i)})
+            .map(|(i, (&e, o))| QuantumState {
+                index: i,
+                energy_ev: e,
+                energy_minus_ef_mev: (e - model.ef_n) * 1e3,
+                electrons: o * occ_scale,
+                in_plane_mass_m0: q.m_free.get(i).copied(),
+                bound: q.is_bound(i),
             })
             .collect();
         let last_occ = occ.last().copied().unwrap_or(0.0) / occ.first().copied().unwrap_or(1.0).max(f64::MIN_POSITIVE);
-        json!({
-            "dimension": q.dim,
-            "cells": q.cells.len(),
-            "states": states,
-            "electrons_unit": occ_unit,
-            "electrons_total": occ.iter().sum::<f64>() * occ_scale,
-            "highest_state_relative_occupation": last_occ,
-            "continuum_edge_ev": q.continuum_edge_ev,
-            "bound": "a state is bound (states[].bound) when its energy lies below continuum_edge_ev, the lowest Ec on the quantum region's faces inside the domain (null: the region fills the domain and every state counts): above it the state is not bound by the structure but by the artificial ψ = 0 wall at the region's edge (in a tilted band at best quasi-bound), and holds no electrons: the classical density above the edge counts them",
-            "in_plane_mass": "the in-plane (free-direction) mass of each subband's density of states, from first-order k·p: 1/m = ⟨ψ|1/m*(r)|ψ⟩",
-            "note": if last_occ > 1e-3 { "the highest computed state still holds more than 0.1 % of the lowest one's electrons: ask for more states" } else { "all occupied states computed" },
-        })
+        QuantumReport {
+            dimension: q.dim,
+            cells: q.cells.len(),
+            states,
+            electrons_unit: occ_unit,
+            electrons_total: occ.iter().sum::<f64>() * occ_scale,
+            highest_state_relative_occupation: last_occ,
+            continuum_edge_ev: q.continuum_edge_ev,
+            bound: "a state is bound (states[].bound) when its energy lies below continuum_edge_ev, the lowest Ec on the quantum region's faces inside the domain (null: the region fills the domain and every state counts): above it the state is not bound by the structure but by the artificial ψ = 0 wall at the region's edge (in a tilted band at best quasi-bound), and holds no electrons: the classical density above the edge counts them",
+            in_plane_mass: "the in-plane (free-direction) mass of each subband's density of states, from first-order k·p: 1/m = ⟨ψ|1/m*(r)|ψ⟩",
+            note: if last_occ > 1e-3 { "the highest computed state still holds more than 0.1 % of the lowest one's electrons: ask for more states" } else { "all occupied states computed" },
+        }
     });
     // the numbers a sweep tabulates per point (sweep.csv columns)
-    let mut key = serde_json::Map::new();
-    key.insert("potential_span_v".into(), json!(pmax - pmin));
-    key.insert(format!("electrons_{}", unit.replace('^', "")), json!(integral(&ch.n)));
-    key.insert(format!("holes_{}", unit.replace('^', "")), json!(integral(&ch.p)));
+    let mut key = BTreeMap::new();
+    let bare = unit.replace('^', "");
+    key.insert("potential_span_v".to_string(), Quantity::Value(pmax - pmin));
+    key.insert(format!("electrons_{bare}"), Quantity::Value(integral(&ch.n)));
+    key.insert(format!("holes_{bare}"), Quantity::Value(integral(&ch.p)));
     if let Some(q) = &quantum {
-        key.insert(format!("quantum_electrons_{}", q["electrons_unit"].as_str().unwrap_or("").replace('^', "")), q["electrons_total"].clone());
+        key.insert(format!("quantum_electrons_{}", q.electrons_unit.replace('^', "")), Quantity::Value(q.electrons_total));
     }
-    key.insert("self_consistent_iterations".into(), json!(sol.history.len()));
-    key.extend(quantum_region_quantities(model, sol));
-    json!({
-        "key_quantities": key,
-        "program": {"name": "qdsim-gpu", "version": env!("CARGO_PKG_VERSION")},
-        "mode": match scene.solve.mode { SolveMode::Poisson => "poisson", SolveMode::SelfConsistent => "self_consistent", SolveMode::Schrodinger => "schrodinger" },
-        "status": if sol.converged { "converged" } else { "not_converged" },
-        "converged": sol.converged,
-        "scene_file": loaded.path.display().to_string(),
-        "scene": serde_json::to_value(scene).unwrap_or(Value::Null),
-        "units": {"length": "nm", "energy": "eV", "potential": "V", "density": "cm^-3", "temperature": "K"},
-        "grid": {"dimension": g.dim, "cells": g.dims(), "unknowns": g.len(), "spacing_nm": &g.h[..g.dim], "origin_nm": &g.origin[..g.dim]},
-        "temperature_k": model.temperature,
-        "statistics": serde_json::to_value(model.statistics).unwrap_or(Value::Null),
-        "materials": simulation::material_db(loaded)
-            .and_then(|db| simulation::resolve_fills(scene, &db))
-            .map(|f| simulation::materials_table(&f, crate::materials::Carrier::Electron, model.temperature))
+    key.insert("self_consistent_iterations".into(), Quantity::Count(sol.history.len() as u64));
+    key.extend(quantum_region_quantities(model, sol).into_iter().map(|(k, v)| (k, Quantity::Value(v))));
+    let mode = match scene.solve.mode {
+        SolveMode::Poisson => "poisson",
+        SolveMode::SelfConsistent => "self_consistent",
+        SolveMode::Schrodinger => "schrodinger",
+    };
+    DeviceResults {
+        schema_version: SCHEMA_VERSION,
+        key_quantities: key,
+        program: Program::this(),
+        mode,
+        status: Status::of(sol.converged),
+        converged: sol.converged,
+        scene_file: loaded.path.display().to_string(),
+        scene: scene.clone(),
+        units: DeviceUnits::default(),
+        grid: GridReport {
+            dimension: g.dim,
+            cells: g.dims(),
+            unknowns: g.len(),
+            spacing_nm: g.h[..g.dim].to_vec(),
+            origin_nm: g.origin[..g.dim].to_vec(),
+            periodic: None,
+            matrix_nonzeros: None,
+        },
+        temperature_k: model.temperature,
+        statistics: model.statistics,
+        materials: prepare::material_db(loaded)
+            .and_then(|db| prepare::resolve_fills(scene, &db))
+            .map(|f| prepare::materials_table(&f, crate::materials::Carrier::Electron, model.temperature))
             .unwrap_or_default(),
-        "reference": {"lowest_band_edge_ev": model.bands.iter().zip(&sol.phi).map(|(b, p)| b.ec0 - p).fold(f64::INFINITY, f64::min)},
-        "holes_included": model.holes,
-        "fermi_levels_ev": {"electrons": model.ef_n, "holes": model.ef_p},
-        "contacts": model.contacts.iter().map(|c| {
-            let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
-            v["potential_v"] = json!({"min": c.potential_v[0], "max": c.potential_v[1]});
-            v
-        }).collect::<Vec<Value>>(),
-        "potential_v": {
-            "min": pmin, "max": pmax, "span": pmax - pmin,
-            "cell_centres": {"min": cmin, "max": cmax, "span": cmax - cmin},
-            "note": "min, max and span include the potentials the contacts hold on the boundary faces",
+        reference: DeviceReference { lowest_band_edge_ev: model.bands.iter().zip(&sol.phi).map(|(b, p)| b.ec0 - p).fold(f64::INFINITY, f64::min) },
+        holes_included: model.holes,
+        fermi_levels_ev: FermiLevels { electrons: model.ef_n, holes: model.ef_p },
+        contacts: model.contacts.iter().map(ContactReport::from).collect(),
+        potential_v: PotentialReport {
+            min: pmin,
+            max: pmax,
+            span: pmax - pmin,
+            cell_centres: Span { min: cmin, max: cmax, span: cmax - cmin },
+            note: "min, max and span include the potentials the contacts hold on the boundary faces",
         },
-        "charge": {
-            "unit": unit,
-            "electrons": integral(&ch.n),
-            "holes": integral(&ch.p),
-            "net": integral(&ch.rho),
-            "donors_ionised": integral(&ch.donors_ionised),
-            "acceptors_ionised": integral(&ch.acceptors_ionised),
+        charge: ChargeReport {
+            unit,
+            electrons: integral(&ch.n),
+            holes: integral(&ch.p),
+            net: integral(&ch.rho),
+            donors_ionised: integral(&ch.donors_ionised),
+            acceptors_ionised: integral(&ch.acceptors_ionised),
         },
-        "classical_poisson": sol.classical,
-        "self_consistency": {
-            "iterations": sol.history.len(),
-            "tolerance_v": scene.solve.poisson_options().tolerance,
-            "stopped_because": sol.stopped_because,
-            "history": sol.history.iter().map(|h| {
-                // electrons in the quantum region in the units of `charge` (cm^-2, cm^-1, a number)
-                let mut v = serde_json::to_value(h).unwrap_or(Value::Null);
-                if let Some(o) = v.as_object_mut() {
-                    o.remove("quantum_electrons");
-                    o.insert(format!("quantum_electrons_{}", unit.replace('^', "")), json!(h.quantum_electrons * 10f64.powi(7 * (3 - g.dim as i32))));
-                }
-                v
-            }).collect::<Vec<Value>>(),
+        classical_poisson: sol.classical.clone(),
+        self_consistency: SelfConsistency {
+            iterations: sol.history.len(),
+            tolerance_v: scene.solve.poisson_options().tolerance,
+            stopped_because: sol.stopped_because.clone(),
+            // electrons in the quantum region in the units of `charge` (cm^-2, cm^-1, a number)
+            history: sol
+                .history
+                .iter()
+                .map(|h| HistoryRow {
+                    iteration: h.iteration,
+                    potential_change_v: h.potential_change_v,
+                    ground_state_ev: h.ground_state_ev,
+                    newton_iterations: h.newton_iterations,
+                    charge_residual_cm3: h.charge_residual_cm3,
+                    seconds: h.seconds,
+                    quantum_electrons: BTreeMap::from([(format!("quantum_electrons_{bare}"), h.quantum_electrons * 10f64.powi(7 * (3 - g.dim as i32)))]),
+                })
+                .collect(),
+            tolerance_requested_v: f64::NAN,
+            tolerance_used_v: f64::NAN,
+            warm_start: None,
         },
-        "quantum": quantum,
-        "eigensolver": sol.eigen.as_ref().map(|e| json!({"method": e.method, "matvecs": e.matvecs, "converged": e.converged, "tolerance": e.tolerance})),
-        "backend": {"name": sol.backend, "details": sol.backend_details},
-    })
+        quantum,
+        eigensolver: sol.eigen.as_ref().map(|e| EigenSummary { method: e.method.clone(), matvecs: e.matvecs, converged: e.converged, tolerance: e.tolerance }),
+        backend: BackendReport { name: sol.backend.clone(), details: sol.backend_details.clone() },
+        notices: Vec::new(),
+        reason: None,
+        timings_s: DeviceTimings::default(),
+        peak_memory_bytes: None,
+        files: None,
+    }
 }
 
 /// Key quantities of the quantum region (for results.json and sweep.csv):
@@ -663,11 +708,11 @@ fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &DeviceSolutio
 /// potential of the whole well (a bias moves it by the potential drop to the well); E0 −
 /// ⟨Ec⟩_well is the confinement energy, whose change with the field is the quantum-confined
 /// Stark shift (small and quadratic at low field).
-fn quantum_region_quantities(model: &DeviceModel, sol: &DeviceSolution) -> Vec<(String, Value)> {
+fn quantum_region_quantities(model: &DeviceModel, sol: &DeviceSolution) -> Vec<(String, f64)> {
     let Some(q) = &sol.quantum else { return Vec::new() };
     let mut out = Vec::new();
     if let Some(edge) = q.continuum_edge_ev {
-        out.push(("quantum_continuum_edge_ev".to_string(), json!(edge)));
+        out.push(("quantum_continuum_edge_ev".to_string(), edge));
     }
     let (Some(&e0), Some(psi)) = (q.energies.first(), q.states.first()) else { return out };
     if sol.phi.len() != model.grid.len() {
@@ -727,7 +772,7 @@ fn quantum_region_quantities(model: &DeviceModel, sol: &DeviceSolution) -> Vec<(
         return out;
     }
     let well_edge = sum / count as f64;
-    out.push(("well_edge_ev".to_string(), json!(well_edge)));
-    out.push(("ground_state_minus_well_edge_mev".to_string(), json!((e0 - well_edge) * 1e3)));
+    out.push(("well_edge_ev".to_string(), well_edge));
+    out.push(("ground_state_minus_well_edge_mev".to_string(), (e0 - well_edge) * 1e3));
     out
 }

@@ -34,6 +34,8 @@ pub struct ScalingOptions {
     pub weak: bool,
     pub gpu: bool,
     pub adapter: Option<String>,
+    /// How the GPU backend is set up (with `gpu`).
+    pub gpu_options: crate::backend::gpu::GpuOptions,
     pub repetitions: usize,
     pub cg_iterations: usize,
     /// Lowest states for the eigensolver timing (0: skip).
@@ -52,7 +54,7 @@ pub fn run(o: &ScalingOptions) -> Result<Value> {
     let assemble_s = t.elapsed().as_secs_f64();
     let mut v = if o.gpu {
         let adapter = crate::parallel::adapter_for_rank(o.adapter.as_deref());
-        let g = GpuBackend::new(adapter.as_deref(), true)?.ok_or_else(|| QdError::input("--gpu", "no GPU adapter (Vulkan, Metal or DX12) is available"))?;
+        let g = GpuBackend::with_options(adapter.as_deref(), true, o.gpu_options.clone())?.ok_or_else(|| QdError::input("--gpu", "no GPU adapter (Vulkan, Metal or DX12) is available"))?;
         crate::on_ranks!(g, |be| measure(be, &h, o))
     } else {
         crate::on_ranks!(CpuBackend::new(), |be| measure(be, &h, o))
@@ -96,12 +98,12 @@ fn measure<B: Backend>(be: &B, h: &CsrMatrix, o: &ScalingOptions) -> Value {
     comm.push(be.details()["communication_rank0"].clone());
 
     let eigen = if o.states > 0 {
-        let tol = crate::simulation::tolerance_floor(be.precision_bits()).max(1e-8);
+        let tol = crate::pipeline::tolerance_floor(be.precision_bits()).max(1e-8);
         let lo = LanczosOptions {
             nev: o.states,
             tol: if be.precision_bits() < 64 { tol / 4.0 } else { tol },
             norm_bound: Some(h.norm_inf()),
-            filter_degree: crate::simulation::DEFAULT_FILTER_DEGREE,
+            filter_degree: crate::pipeline::DEFAULT_FILTER_DEGREE,
             ..Default::default()
         };
         let t = Instant::now();

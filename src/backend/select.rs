@@ -1,0 +1,157 @@
+//! The one place that chooses the backend of a solve, for the Schrödinger and the device
+//! paths alike: [`select`] turns the scene's `solve.backend` (`auto`, `cpu`, `gpu`), the
+//! problem's size and the GPU options into a backend to run on, and the notices that say
+//! why when the choice is not the obvious one.
+//!
+//! `auto` takes a hardware GPU only for problems at or above [`AUTO_GPU_MIN_UNKNOWNS`]
+//! unknowns, the crossover measured on the example scenes; a smaller problem runs faster on
+//! the CPU, whose solves start at once, where the GPU pays a fixed cost for opening the
+//! device, compiling the kernels and the latency of every read-back.
+
+use crate::error::{QdError, Result};
+use crate::linalg::CsrMatrix;
+use crate::scene::BackendChoice;
+
+use super::gpu::{list_adapters, GpuOptions};
+use super::{CpuBackend, GpuBackend};
+
+/// The smallest problem (unknowns of the solved operator) that `auto` runs on a hardware
+/// GPU; smaller ones run on the CPU. Measured on an NVIDIA H200 against its host's 16 CPU
+/// threads (docs/performance.md, "Every example scene on both backends"; issue 13):
+///
+/// | scene                                | unknowns | GPU     | CPU     |
+/// |--------------------------------------|---------:|--------:|--------:|
+/// | 1D quantum well (Schrödinger)        |      600 | 0.88 s  | 0.08 s  |
+/// | 2D dot in a p-n diode (device, SCF)  |   20 000 | 1.97 s  | 1.33 s  |
+/// | 3D dots, 64³ (Schrödinger)           |  262 144 | 0.55 s  | 1.5 s   |
+/// | Schrödinger scenes ≥ 125 000 cells   | ≥125 000 | 0.39–0.44 s | 0.65–1.33 s |
+///
+/// The GPU wins from the 125 000-cell 3D harmonic scene up and loses at 20 000 unknowns and
+/// below; the 2D Schrödinger scenes in between (25 600 and 80 000 unknowns) were not timed
+/// apart, so the crossover is put at 100 000, which runs every measured scene on its faster
+/// backend. The device path uses the same threshold on its grid (its largest example has
+/// 20 000 cells; its self-consistent loop is latency-bound on the GPU, so the crossover
+/// there is if anything higher). Re-measure when the eigensolver changes (issue 13).
+pub const AUTO_GPU_MIN_UNKNOWNS: usize = 100_000;
+
+/// What is solved, for the choice.
+#[derive(Clone, Copy, Debug)]
+pub enum Mode<'a> {
+    /// An eigenproblem of the Schrödinger path with operator `matrix`; `dense` when it is
+    /// small enough for the dense path on the CPU (which `backend: gpu` overrides).
+    Eigen { matrix: &'a CsrMatrix, dense: bool },
+    /// A device (Poisson / self-consistent) solve on a grid of `unknowns` cells.
+    Device { unknowns: usize },
+}
+
+impl Mode<'_> {
+    fn unknowns(&self) -> usize {
+        match self {
+            Mode::Eigen { matrix, .. } => matrix.nrows,
+            Mode::Device { unknowns } => *unknowns,
+        }
+    }
+}
+
+/// Where the adapter and the GPU options come from.
+pub struct GpuRequest<'a> {
+    /// The adapter this rank asks for (index or name substring), asked only when a GPU is
+    /// about to be opened (listing adapters per rank costs time). None: automatic.
+    pub adapter: &'a dyn Fn() -> Option<String>,
+    /// Whether an adapter was named (`--adapter`, `QDSIM_ADAPTER`): `auto` then opens it
+    /// whatever the problem's size, as before the crossover existed.
+    pub adapter_named: bool,
+    pub options: &'a GpuOptions,
+    /// An invalid GPU setting (field, reason), an input error once a GPU is opened.
+    pub invalid: Option<&'a (String, String)>,
+    /// Whether this process is one rank of a distributed job: each rank holds only its
+    /// block, so the whole matrix need not fit one adapter's bindings.
+    pub distributed: bool,
+}
+
+/// The backend chosen.
+pub enum Chosen {
+    Cpu(CpuBackend),
+    Gpu(GpuBackend),
+}
+
+/// A choice and the notices that explain it (printed by the caller, once).
+pub struct Selection {
+    pub backend: Chosen,
+    pub notices: Vec<String>,
+}
+
+/// Choose the backend of a solve. Errors: `gpu` asked for but no adapter, a matrix that
+/// cannot be laid out on the adapter, an invalid GPU option, an adapter that cannot open.
+pub fn select(choice: BackendChoice, mode: Mode, gpu: &GpuRequest) -> Result<Selection> {
+    let cpu = |notices: Vec<String>| Ok(Selection { backend: Chosen::Cpu(CpuBackend::new()), notices });
+    let open = |allow_software: bool| -> Result<Option<GpuBackend>> {
+        if let Some((field, reason)) = gpu.invalid {
+            return Err(QdError::input(field.clone(), reason.clone()));
+        }
+        GpuBackend::with_options((gpu.adapter)().as_deref(), allow_software, gpu.options.clone())
+    };
+    let eigen_dense = matches!(mode, Mode::Eigen { dense: true, .. });
+    match choice {
+        BackendChoice::Cpu => cpu(Vec::new()),
+        // the dense path runs on the CPU; `gpu` insists on the iterative solver instead
+        BackendChoice::Auto if eigen_dense => cpu(Vec::new()),
+        BackendChoice::Gpu => {
+            let Some(g) = open(true)? else {
+                return Err(QdError::input(
+                    "solve.backend",
+                    "\"gpu\" was asked for but no GPU adapter (Vulkan, Metal or DX12) is available; `qdsim-gpu info` lists adapters",
+                ));
+            };
+            if let (Mode::Eigen { matrix: h, .. }, false) = (mode, gpu.distributed) {
+                if let Err(why) = g.fits_matrix(h) {
+                    return Err(QdError::input(
+                        "solve.backend",
+                        format!(
+                            "the matrix ({} rows, {} nonzeros) cannot be laid out on adapter '{}' (storage bindings of {} elements): {why}; use the cpu backend",
+                            h.nrows,
+                            h.nnz(),
+                            g.adapter().name,
+                            g.max_elements()
+                        ),
+                    ));
+                }
+            }
+            Ok(Selection { backend: Chosen::Gpu(g), notices: Vec::new() })
+        }
+        BackendChoice::Auto => {
+            let n = mode.unknowns();
+            if let Some((field, reason)) = gpu.invalid {
+                // (as when the options were read on opening: reported even without an adapter)
+                return Err(QdError::input(field.clone(), reason.clone()));
+            }
+            if !gpu.adapter_named {
+                // only a hardware adapter counts for auto (a software one is slower than the CPU)
+                let hardware = list_adapters().iter().any(|a| a.device_type != "Cpu" && a.immediates);
+                if !hardware {
+                    return cpu(match mode {
+                        Mode::Eigen { .. } => vec!["no hardware GPU adapter found; using the cpu backend".into()],
+                        Mode::Device { .. } => Vec::new(),
+                    });
+                }
+                if n < AUTO_GPU_MIN_UNKNOWNS {
+                    return cpu(vec![format!(
+                        "auto backend: {n} unknowns, below the {AUTO_GPU_MIN_UNKNOWNS} from which the GPU is faster on this program's solves; using the cpu backend (--backend gpu to insist)"
+                    )]);
+                }
+            }
+            match open(false)? {
+                Some(g) => match mode {
+                    Mode::Eigen { matrix: h, .. } if !gpu.distributed && g.fits_matrix(h).is_err() => {
+                        cpu(vec![format!("the problem exceeds adapter '{}''s binding limits; using the cpu backend", g.adapter().name)])
+                    }
+                    _ => Ok(Selection { backend: Chosen::Gpu(g), notices: Vec::new() }),
+                },
+                None => cpu(match mode {
+                    Mode::Eigen { .. } => vec!["no hardware GPU adapter found; using the cpu backend".into()],
+                    Mode::Device { .. } => Vec::new(),
+                }),
+            }
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! The eigen-solve of the Schrödinger path: [`solve`] finds the lowest states of an assembled
+//! Hamiltonian on a given [`Backend`] (dense diagonalisation for small problems, block
+//! Lanczos otherwise, optionally started from a warm start), with the f64 refinement on
+//! the host after a low-precision backend and the tolerance floors of each precision.
+//!
+//! Which backend runs it is chosen by [`crate::backend::select`], not here.
+//!
+//! Units: energies eV.
+
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use crate::backend::CpuBackend;
+use crate::error::{QdError, Result};
+use crate::linalg::backend::Backend;
+use crate::linalg::lanczos::{lowest_eigenpairs_from, LanczosOptions, LanczosProgress};
+use crate::linalg::{dense, CsrMatrix};
+use crate::scene::Scene;
+
+/// Problems up to this many unknowns are diagonalised densely (nalgebra).
+pub const DENSE_LIMIT: usize = 400;
+/// Degree of the Chebyshev filter the eigensolver uses on large problems.
+pub const DEFAULT_FILTER_DEGREE: usize = 16;
+
+/// How to solve (what to find and how far to iterate; the backend is given to [`solve`]).
+#[derive(Clone, Debug)]
+pub struct SolveOptions {
+    pub states: usize,
+    pub tolerance: f64,
+    pub max_matvecs: usize,
+    pub block_size: usize,
+    /// The iterative solver even for a problem small enough for the dense path (tests, and
+    /// `backend: gpu`, which insists on running the iterations on the adapter).
+    pub force_iterative: bool,
+    /// Chebyshev filter degree of the eigensolver (0: plain Lanczos).
+    pub filter_degree: usize,
+}
+
+impl SolveOptions {
+    /// The options a scene asks for: its `solve.states` (after the command line's
+    /// overrides, see [`super::resolve`]), tolerance, iteration cap and block size.
+    pub fn from_scene(scene: &Scene) -> SolveOptions {
+        let states = scene.solve.states;
+        SolveOptions {
+            states,
+            tolerance: scene.solve.tolerance,
+            max_matvecs: scene.solve.max_iterations,
+            block_size: super::prepare::block_size(scene, states),
+            force_iterative: false,
+            filter_degree: DEFAULT_FILTER_DEGREE,
+        }
+    }
+}
+
+/// The eigenpairs found, on the host.
+#[derive(Clone, Debug)]
+pub struct Solution {
+    /// Energies, eV, ascending.
+    pub energies: Vec<f64>,
+    /// Unit-norm (Σ ψ² = 1) eigenvectors, sign fixed so the largest component is positive.
+    pub vectors: Vec<Vec<f64>>,
+    /// ‖Hψ − Eψ‖, eV.
+    pub residuals: Vec<f64>,
+    pub norm_estimate: f64,
+    pub converged: bool,
+    /// "lanczos" or "dense".
+    pub method: String,
+    pub matvecs: usize,
+    pub restarts: usize,
+    pub basis_size: usize,
+    pub block_size: usize,
+    pub filter_degree: usize,
+    pub backend: String,
+    pub backend_details: Value,
+    pub tolerance: f64,
+    pub max_matvecs: usize,
+    /// Wall time of the iterative eigensolver, and of the f64 refinement on the host after a
+    /// low-precision backend, seconds.
+    pub eigensolver_s: f64,
+    pub refine_s: f64,
+    /// The tolerance the scene asked for (`tolerance` is the one used, after the floor of
+    /// the backend's precision, [`tolerance_floor`]).
+    pub tolerance_requested: f64,
+    /// What the solver changed or ignored of the request, in words (also on stderr).
+    pub notices: Vec<String>,
+    /// Why the solve failed when it met a non-finite number (then `converged` is false).
+    pub failure: Option<String>,
+}
+
+impl Solution {
+    /// A solve that could not be done (`reason`): no states, not converged.
+    pub fn failed(opts: &SolveOptions, backend: &str, reason: String) -> Solution {
+        Solution {
+            energies: Vec::new(),
+            vectors: Vec::new(),
+            residuals: Vec::new(),
+            norm_estimate: f64::NAN,
+            converged: false,
+            method: "none".into(),
+            matvecs: 0,
+            restarts: 0,
+            basis_size: 0,
+            block_size: 0,
+            filter_degree: 0,
+            backend: backend.into(),
+            backend_details: Value::Null,
+            tolerance: opts.tolerance,
+            max_matvecs: opts.max_matvecs,
+            eigensolver_s: 0.0,
+            refine_s: 0.0,
+            tolerance_requested: opts.tolerance,
+            notices: Vec::new(),
+            failure: Some(reason),
+        }
+    }
+}
+
+/// The first row of `h` holding a non-finite entry, if any.
+pub fn first_non_finite_row(h: &CsrMatrix) -> Option<usize> {
+    (0..h.nrows).find(|&r| h.val[h.row_ptr[r]..h.row_ptr[r + 1]].iter().any(|v| !v.is_finite()))
+}
+
+
+/// Tolerance floor of a backend computing in `bits`-bit floats: f32 cannot resolve a
+/// residual much below a few ulps of ‖H‖.
+/// In f64 the residual of an eigenpair cannot be resolved much below ~100 ulps of ‖H‖
+/// (and the convergence test allows 10× slack, with a floor of 1e-13·‖H‖): a smaller
+/// tolerance is raised to 1e-12 with a notice, instead of being "met" by rounding.
+pub fn tolerance_floor(bits: u32) -> f64 {
+    if bits >= 64 {
+        F64_TOLERANCE_FLOOR
+    } else {
+        1e-6
+    }
+}
+
+/// The smallest relative eigenpair tolerance an f64 solve is run to.
+pub const F64_TOLERANCE_FLOOR: f64 = 1e-12;
+
+/// The smallest Poisson / self-consistent tolerance (V) the device solve is run to: the
+/// Newton updates of φ (potentials of order 1 V, residuals in f64) do not resolve much
+/// below ~1e-12 V.
+pub const POISSON_TOLERANCE_FLOOR_V: f64 = 1e-12;
+
+/// Rayleigh–Ritz with H in f64 on the host over the given vectors: the eigenpairs and true
+/// residuals of a solve done in lower precision. Runs on the (parallel) CPU backend.
+fn refine_on_host(h: &CsrMatrix, vectors: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>, Vec<f64>) {
+    let cpu = CpuBackend::new();
+    let k = vectors.len();
+    let n = h.nrows;
+    // orthonormalise in f64 (classical Gram–Schmidt, twice)
+    let mut q: Vec<Vec<f64>> = Vec::with_capacity(k);
+    for mut w in vectors {
+        for _ in 0..2 {
+            let c: Vec<f64> = cpu.multi_dot(&q, &w).iter().map(|v| -v).collect();
+            cpu.multi_axpy(&q, &c, &mut w);
+        }
+        let nrm = cpu.norm2(&w);
+        if nrm > 0.0 {
+            cpu.scale(1.0 / nrm, &mut w);
+        }
+        q.push(w);
+    }
+    let hq: Vec<Vec<f64>> = q
+        .iter()
+        .map(|v| {
+            let mut y = cpu.alloc(n);
+            cpu.spmv(h, v, &mut y);
+            y
+        })
+        .collect();
+    let g = cpu.block_dot(&q, &hq);
+    let g = nalgebra::DMatrix::from_column_slice(k, k, &g);
+    let g = (&g + g.transpose()) * 0.5;
+    let Some(eig) = dense::symmetric_eigen(g) else {
+        // non-finite vectors or products: NaN energies and residuals, flagged by the caller
+        return (vec![f64::NAN; k], q, vec![f64::NAN; k]);
+    };
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by(|&a, &b| eig.eigenvalues[a].total_cmp(&eig.eigenvalues[b]));
+    let values: Vec<f64> = order.iter().map(|&c| eig.eigenvalues[c]).collect();
+    let y: Vec<f64> = order.iter().flat_map(|&c| (0..k).map(move |i| (i, c))).map(|(i, c)| eig.eigenvectors[(i, c)]).collect();
+    let coeffs = crate::linalg::backend::Coeffs { rows: k, cols: k, data: &y };
+    let mut x: Vec<Vec<f64>> = (0..k).map(|_| cpu.alloc(n)).collect();
+    let mut hx: Vec<Vec<f64>> = (0..k).map(|_| cpu.alloc(n)).collect();
+    cpu.combine(&q, &coeffs, &mut x);
+    cpu.combine(&hq, &coeffs, &mut hx);
+    let res = (0..k)
+        .map(|i| {
+            cpu.axpy(-values[i], &x[i], &mut hx[i]);
+            cpu.norm2(&hx[i])
+        })
+        .collect();
+    (values, x, res)
+}
+
+/// Solve for the lowest states of `h` on backend `be` (the algorithms do not know which
+/// one). `warm`: host vectors of length `h.nrows` to start the iterative eigensolver from
+/// (e.g. the previous point of a sweep; others are ignored): the same eigenpairs to the
+/// tolerance, in fewer products when the guess is good. The dense path ignores it.
+/// `progress` sees the Lanczos iterations.
+pub fn solve<B: Backend>(
+    be: &B,
+    h: &CsrMatrix,
+    opts: &SolveOptions,
+    warm: Option<&[Vec<f64>]>,
+    progress: &mut dyn FnMut(&LanczosProgress),
+) -> Result<Solution> {
+    let n = h.nrows;
+    let k = opts.states.min(n);
+    if k == 0 {
+        return Err(QdError::input("solve.states", "must be at least 1"));
+    }
+    if let Some(row) = first_non_finite_row(h) {
+        // (an operator built from the input is checked before, as an input error: here a
+        // potential computed by the self-consistent loop has gone non-finite)
+        return Ok(Solution::failed(opts, &be.name(), format!("the Hamiltonian has a non-finite entry in row {row}: the potential or the masses are not finite there")));
+    }
+    let mut sol = if n <= DENSE_LIMIT && !opts.force_iterative {
+        let (values, vectors) = dense::lowest_eigenpairs(h, k);
+        let norm = h.norm_inf();
+        let residuals = values
+            .iter()
+            .zip(&vectors)
+            .map(|(l, v)| {
+                let hv = h.mul_vec(v);
+                hv.iter().zip(v).map(|(a, b)| (a - l * b).powi(2)).sum::<f64>().sqrt()
+            })
+            .collect();
+        Solution {
+            energies: values,
+            vectors,
+            residuals,
+            norm_estimate: norm,
+            converged: true,
+            method: "dense".into(),
+            matvecs: 0,
+            restarts: 0,
+            basis_size: n,
+            block_size: 0,
+            filter_degree: 0,
+            backend: "cpu".into(),
+            backend_details: json!({"library": "nalgebra SymmetricEigen"}),
+            tolerance: opts.tolerance,
+            max_matvecs: opts.max_matvecs,
+            eigensolver_s: 0.0,
+            refine_s: 0.0,
+            tolerance_requested: opts.tolerance,
+            notices: vec![format!(
+                "{n} unknowns (at most {DENSE_LIMIT}): solved by dense diagonalisation on the CPU, exact to rounding; solve.tolerance and solve.max_iterations do not apply"
+            )],
+            failure: None,
+        }
+    } else {
+        let a = be.upload_matrix(h);
+        // the accepted tolerance; a low-precision backend iterates to a quarter of it, so
+        // that the f64 check on the host passes
+        let floor = tolerance_floor(be.precision_bits());
+        let tol = opts.tolerance.max(floor);
+        let mut notices = Vec::new();
+        if opts.tolerance < floor {
+            notices.push(format!(
+                "solve.tolerance = {:e} is below what {}-bit arithmetic on the {} backend can resolve: solved to {floor:e} (‖Hψ − Eψ‖ ≤ {floor:e}·‖H‖)",
+                opts.tolerance,
+                be.precision_bits(),
+                be.name()
+            ));
+        }
+        let inner_tol = if be.precision_bits() < 64 { tol / 4.0 } else { tol };
+        let lo = LanczosOptions {
+            nev: k,
+            tol: inner_tol,
+            max_matvecs: opts.max_matvecs,
+            block_size: opts.block_size,
+            basis_size: 0,
+            seed: 7,
+            norm_bound: Some(h.norm_inf()),
+            filter_degree: opts.filter_degree,
+        };
+        let t = Instant::now();
+        let start: Vec<B::Vector> = warm.unwrap_or(&[]).iter().filter(|v| v.len() == n).map(|v| be.from_host(v)).collect();
+        let r = lowest_eigenpairs_from(be, &a, &lo, &start, progress);
+        let eigensolver_s = t.elapsed().as_secs_f64();
+        let vectors: Vec<Vec<f64>> = r.vectors.iter().map(|v| be.to_host(v)).collect();
+        let mut refine_s = 0.0;
+        let (energies, vectors, residuals, converged) = if be.precision_bits() < 64 {
+            // eigenvalues and residuals in f64 from the low-precision vectors
+            let t = Instant::now();
+            let (e, v, res) = refine_on_host(h, vectors);
+            refine_s = t.elapsed().as_secs_f64();
+            let ok = r.values.len() == k && res.iter().all(|&x| x <= tol * r.norm_estimate);
+            (e, v, res, ok)
+        } else {
+            (r.values, vectors, r.residuals, r.converged)
+        };
+        Solution {
+            energies,
+            vectors,
+            residuals,
+            norm_estimate: r.norm_estimate,
+            converged,
+            method: "lanczos".into(),
+            matvecs: r.matvecs,
+            restarts: r.restarts,
+            basis_size: r.basis_size,
+            block_size: r.block_size,
+            filter_degree: r.filter_degree,
+            backend: be.name(),
+            backend_details: be.details(),
+            tolerance: tol,
+            max_matvecs: opts.max_matvecs,
+            eigensolver_s,
+            refine_s,
+            tolerance_requested: opts.tolerance,
+            notices,
+            failure: None,
+        }
+    };
+    if sol.energies.len() < k {
+        sol.converged = false;
+    }
+    // no non-finite number is ever converged
+    let bad_state = (0..sol.energies.len()).find(|&i| {
+        !sol.energies[i].is_finite()
+            || !sol.residuals.get(i).is_some_and(|r| r.is_finite())
+            || sol.vectors.get(i).is_none_or(|v| v.iter().any(|x| !x.is_finite()))
+    });
+    if let Some(i) = bad_state {
+        sol.converged = false;
+        sol.failure = Some(format!(
+            "state {i} came out non-finite (energy {} eV, residual {} eV; ‖H‖ ≈ {:.3e} eV): the arithmetic overflowed, check the masses and potentials",
+            sol.energies[i],
+            sol.residuals.get(i).copied().unwrap_or(f64::NAN),
+            h.norm_inf()
+        ));
+    }
+    for v in &mut sol.vectors {
+        let nrm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let big = v.iter().copied().fold(0.0f64, |m, x| if x.abs() > m.abs() { x } else { m });
+        let s = if big < 0.0 { -1.0 } else { 1.0 } / if nrm > 0.0 { nrm } else { 1.0 };
+        v.iter_mut().for_each(|x| *x *= s);
+    }
+    Ok(sol)
+}
+

@@ -1,0 +1,111 @@
+//! Running one scene: prepare → assemble → solve → report, for every mode, and sweeps of
+//! such runs. The layer between the front end (cli/) and the solvers: it resolves the
+//! command line's overrides into the scene, chooses the backend through
+//! [`crate::backend::select`], runs the Schrödinger or the device path and writes the
+//! output folder (rank 0 of an MPI job writes; the others compute the same results).
+//!
+//! - [`options`]: [`RunOptions`], [`Progress`], [`RunReport`], [`WarmStart`].
+//! - [`prepare`]: the scene's materials, grid, painted regions and potentials ([`Problem`]),
+//!   and the memory check.
+//! - [`eigen`]: the eigen-solve over a [`crate::linalg::Backend`] ([`eigen::solve`]).
+//! - [`schrodinger`]: mode "schrodinger": Hamiltonian, states, continuum threshold, fields.
+//! - [`device`]: modes "poisson" and "self_consistent" (Newton–Poisson, Schrödinger–Poisson).
+//! - [`report`]: the typed results documents (results.json, sweep.json).
+//! - [`sweep`]: parameter sweeps, one warm-started [`run`] per point.
+//!
+//! Units: lengths nm, energies eV, masses m0, temperature K (see [`crate::constants`]).
+
+pub mod device;
+pub mod eigen;
+pub mod options;
+pub mod prepare;
+pub mod report;
+pub mod schrodinger;
+pub mod sweep;
+
+use std::path::{Path, PathBuf};
+
+use crate::backend::select::GpuRequest;
+use crate::error::{QdError, Result};
+use crate::output::{self, OutputDir};
+use crate::scene::{BackendChoice, LoadedScene, SolveMode};
+
+pub use eigen::{solve, tolerance_floor, Solution, SolveOptions, DEFAULT_FILTER_DEGREE, DENSE_LIMIT, F64_TOLERANCE_FLOOR, POISSON_TOLERANCE_FLOOR_V};
+pub use options::{default_out_dir, notice_once, Progress, RunOptions, RunReport, Timings, WarmStart};
+pub use prepare::{prepare, Problem, FACE_SAMPLES, SUBSAMPLES};
+pub use report::Results;
+
+/// Solve a loaded (validated) scene: the whole of `qdsim-gpu solve`, and each point of a
+/// sweep. The overrides of `opts` (states, backend) are applied first ([`resolve`]);
+/// `warm` (a nearby problem's solution) is the start when it fits the grid; the output
+/// folder is written to `opts.out` (None: nothing is written, the report still holds the
+/// results document). A run that does not converge still writes its results (flagged);
+/// the caller maps `converged == false` to exit code 3.
+pub fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmStart>, progress: &mut Progress) -> Result<RunReport> {
+    let loaded = resolve(loaded, opts)?;
+    match loaded.scene.solve.mode {
+        SolveMode::Schrodinger => schrodinger::run(&loaded, opts, warm, progress.eigen),
+        SolveMode::Poisson | SolveMode::SelfConsistent => device::run(&loaded, opts, warm, progress.scf),
+    }
+}
+
+/// The scene a run solves: `loaded` with the overrides of `opts` applied (`--states`, at
+/// least 1, and `--backend`). The one place the number of states is taken from the
+/// command line; [`SolveOptions::from_scene`] and the memory check read it from the
+/// scene this returns.
+pub fn resolve(loaded: &LoadedScene, opts: &RunOptions) -> Result<LoadedScene> {
+    let mut loaded = loaded.clone();
+    if let Some(k) = opts.states {
+        if k == 0 {
+            return Err(QdError::input("--states", "must be at least 1"));
+        }
+        loaded.scene.solve.states = k;
+    }
+    if let Some(b) = opts.backend {
+        loaded.scene.solve.backend = b;
+    }
+    Ok(loaded)
+}
+
+/// The GPU part of `opts` as [`crate::backend::select::select`] takes it; `adapter`
+/// gives this rank's adapter (see [`crate::parallel::adapter_for_rank`]).
+fn gpu_request<'a>(opts: &'a RunOptions, adapter: &'a dyn Fn() -> Option<String>) -> GpuRequest<'a> {
+    GpuRequest {
+        adapter,
+        adapter_named: opts.adapter.is_some(),
+        options: &opts.gpu,
+        invalid: opts.gpu_invalid.as_ref(),
+        distributed: crate::parallel::distributed(),
+    }
+}
+
+/// The notice of a GPU precision asked for on a scene that runs on the cpu backend (the
+/// CPU computes in f64).
+fn precision_notices(loaded: &LoadedScene, opts: &RunOptions) -> Vec<String> {
+    match opts.gpu_precision {
+        Some(p) if loaded.scene.solve.backend == BackendChoice::Cpu => {
+            vec![format!("the GPU precision {p} (QDSIM_GPU_PRECISION or --gpu-precision) does not apply: the scene runs on the cpu backend, which computes in f64")]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Write a run's output folder at `path`, the one place a run's folder is committed:
+/// `fields` writes the data files (and returns their names), `finish` completes the
+/// results (timings) once they are written, then results.json with its `files` list and
+/// the peak memory goes in and the folder is committed atomically. Returns the folder.
+fn write_output(
+    path: &Path,
+    loaded: &LoadedScene,
+    results: &mut Results,
+    fields: impl FnOnce(&OutputDir) -> Result<Vec<String>>,
+    finish: impl FnOnce(&mut Results),
+) -> Result<PathBuf> {
+    let dir = OutputDir::create(path, &loaded.input_files())?;
+    let mut files = fields(&dir)?;
+    files.push("results.json".into());
+    finish(results);
+    results.set_files(files, prepare::peak_memory());
+    output::write_json(&dir.path("results.json"), &results.to_value())?;
+    dir.commit()
+}

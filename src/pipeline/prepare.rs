@@ -1,0 +1,290 @@
+//! Preparing a scene for the solvers: the materials database and the scene's fills,
+//! the grid and its painted regions, band edge, potentials and masses ([`prepare`] →
+//! [`Problem`]), and the memory check made before anything large is allocated (its Lanczos
+//! part from [`crate::linalg::lanczos::lanczos_scratch`], beside the algorithm).
+//!
+//! Units: lengths nm, energies eV, masses m0, temperature K (see [`crate::constants`]).
+
+use crate::constants::HBAR2_OVER_2M0_EV_NM2;
+use crate::error::{QdError, Result};
+use crate::grid::{Grid, MaterialMap};
+use crate::linalg::lanczos::lanczos_scratch;
+use crate::linalg::CsrMatrix;
+use crate::materials::{Carrier, Material, MaterialDb};
+use crate::physics::potentials::add_potential;
+use crate::scene::{LoadedScene, Scene};
+
+use super::eigen::{first_non_finite_row, DENSE_LIMIT};
+use super::report::MaterialRow;
+
+/// Sample lines per tangential axis and points per line for faces cut by an interface.
+pub const FACE_SAMPLES: usize = 8;
+/// Sub-samples per axis used to get volume fractions in cells cut by an interface.
+pub const SUBSAMPLES: usize = 4;
+
+/// One material fill of the scene: the background (index 0) or a region (index i + 1).
+#[derive(Clone, Debug)]
+pub struct FillInfo {
+    /// "background" or the region's name / `regions[i]`.
+    pub label: String,
+    pub material: Material,
+}
+
+/// Everything needed to build the operator, on the host.
+#[derive(Clone, Debug)]
+pub struct Problem {
+    pub grid: Grid,
+    pub carrier: Carrier,
+    pub temperature: f64,
+    pub fills: Vec<FillInfo>,
+    pub map: MaterialMap,
+    /// Band edge of the materials alone (volume-averaged in cut cells), eV.
+    pub band_edge: Vec<f64>,
+    /// Total potential energy in H: band edge plus the scene's potentials, eV.
+    pub potential: Vec<f64>,
+    /// ħ²/(2m*) per cell, eV nm² (1/m* volume-averaged in cut cells).
+    pub kinetic: Vec<f64>,
+    /// ħ²/(2m*) on the faces that touch a cut cell, sampled across the interface.
+    pub faces: crate::physics::hamiltonian::FaceCoefficients,
+}
+
+/// Memory the solve is expected to need, bytes, from the scene alone (nothing allocated).
+pub fn memory_estimate(scene: &Scene, grid: &Grid, states: usize, block: usize) -> u64 {
+    let n = grid.len() as f64;
+    let nnz_per_row = (2 * grid.dim + 1) as f64;
+    // per cell: map (2), band edge / potential / kinetic (3×8), painted scratch (16)
+    let setup = n * (2.0 + 24.0 + 16.0);
+    // CSR: values 8 + column 4 per nonzero, row pointer 8, plus the assembly's row lists
+    let matrix = n * nnz_per_row * 12.0 * 2.0 + n * 8.0;
+    let basis = lanczos_scratch(states, block, grid.len());
+    let solver = if grid.len() <= DENSE_LIMIT { n * n * 8.0 * 3.0 } else { (basis as f64 + 2.0 * states as f64 + 4.0) * n * 8.0 };
+    // output: |ψ|² per state plus the fields copied for writing
+    let outputs = n * 8.0 * (states as f64 + 4.0) * if scene.output.wavefunctions { 2.0 } else { 1.0 };
+    (setup + matrix + solver + outputs) as u64
+}
+
+/// Memory this machine can give us, bytes (MemAvailable), if known.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("MemAvailable:") {
+            let kb: u64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
+            return Some(kb * 1024);
+        }
+    }
+    None
+}
+
+/// Peak resident memory of this process so far, bytes (VmHWM), if known.
+pub fn peak_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("VmHWM:") {
+            let kb: u64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
+            return Some(kb * 1024);
+        }
+    }
+    None
+}
+
+fn gib(b: u64) -> String {
+    format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64)
+}
+
+/// The Lanczos block size a scene asks for. Default: the largest exact degeneracy a
+/// rectilinear grid's symmetry allows without periodicity (1 in 1D, 2 in 2D — the square's
+/// 2-dimensional irreps — and 3 in 3D, the cube's), or 6 with a periodic axis; at most
+/// the number of states.
+pub fn block_size(scene: &Scene, states: usize) -> usize {
+    let dim = scene.domain.size.len().clamp(1, 3);
+    let periodic = scene.domain.periodic.as_ref().is_some_and(|p| p.iter().any(|&b| b));
+    let auto = if periodic { 6 } else { dim };
+    scene.solve.block_size.unwrap_or(auto).clamp(1, states.max(1))
+}
+
+/// Refuse a grid whose memory estimate exceeds what the machine has, before allocating.
+pub fn check_memory(scene: &Scene, grid: &Grid, states: usize) -> Result<u64> {
+    check_memory_against(scene, grid, states, available_memory())
+}
+
+/// [`check_memory`] against `avail` bytes (None: unknown, no limit), read once by callers
+/// that check many scenes (a sweep's points).
+pub fn check_memory_against(scene: &Scene, grid: &Grid, states: usize, avail: Option<u64>) -> Result<u64> {
+    let cells = grid.len();
+    if cells > u32::MAX as usize - 1 {
+        return Err(QdError::input(
+            "domain.spacing",
+            format!("gives {cells} cells; at most {} unknowns are supported", u32::MAX - 1),
+        ));
+    }
+    let est = memory_estimate(scene, grid, states, block_size(scene, states));
+    if let Some(avail) = avail {
+        if est > avail {
+            return Err(QdError::input(
+                "domain.spacing",
+                format!(
+                    "the grid has {cells} cells ({}), which needs an estimated {} of memory, but this machine has {} available: use a coarser spacing or a smaller domain",
+                    grid.dims().iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" × "),
+                    gib(est),
+                    gib(avail)
+                ),
+            ));
+        }
+    }
+    Ok(est)
+}
+
+/// The materials database a scene sees: built-in plus its `materials_file`.
+pub fn material_db(loaded: &LoadedScene) -> Result<MaterialDb> {
+    let mut db = MaterialDb::builtin();
+    if let Some(f) = &loaded.scene.materials_file {
+        let path = loaded.resolve(f);
+        if !path.exists() {
+            return Err(QdError::input("materials_file", format!("file {} does not exist", path.display())));
+        }
+        db.merge_file(&path)?;
+    }
+    Ok(db)
+}
+
+/// Which field of a fill a database error is about: the name or the fraction.
+fn fill_field(e: &str) -> &'static str {
+    if e.starts_with("unknown material") || e.contains("refers to unknown") {
+        "material"
+    } else {
+        "x"
+    }
+}
+
+/// Resolve the scene's fills (background, then regions in order) against the database.
+pub fn resolve_fills(scene: &Scene, db: &MaterialDb) -> Result<Vec<FillInfo>> {
+    let mut fills = Vec::with_capacity(scene.regions.len() + 1);
+    let bg = db.resolve(&scene.background.material, scene.background.x).map_err(|e| {
+        QdError::input(format!("background.{}", fill_field(&e)), e)
+    })?;
+    fills.push(FillInfo { label: "background".into(), material: bg });
+    for (i, r) in scene.regions.iter().enumerate() {
+        let m = db.resolve(&r.material, r.x).map_err(|e| {
+            QdError::input(format!("regions[{i}].{}", fill_field(&e)), e)
+        })?;
+        let label = r.name.clone().unwrap_or_else(|| format!("regions[{i}]"));
+        fills.push(FillInfo { label, material: m });
+    }
+    // every material must have a positive gap at the scene's temperature (issue 11)
+    for f in &fills {
+        f.material.check_temperature(scene.temperature).map_err(|r| QdError::input("temperature", format!("{}: {r}", f.label)))?;
+    }
+    Ok(fills)
+}
+
+/// Build the problem: materials, grid, painted regions, band edge, potentials, masses.
+/// `states` is the number of levels that will be asked for (for the memory check).
+pub fn prepare(loaded: &LoadedScene, states: usize) -> Result<Problem> {
+    let scene = &loaded.scene;
+    if scene.solve.mode != crate::scene::SolveMode::Schrodinger {
+        return Err(QdError::Internal("prepare() builds the Schrödinger problem only; device modes go through pipeline::device".into()));
+    }
+    let grid = Grid::from_domain(&scene.domain)?;
+    check_memory(scene, &grid, states)?;
+    let db = material_db(loaded)?;
+    let fills = resolve_fills(scene, &db)?;
+    let carrier = scene.solve.carrier;
+    let t = scene.temperature;
+    let shapes: Vec<&crate::scene::Shape> = scene.regions.iter().map(|r| &r.shape).collect();
+    let map = MaterialMap::paint(&grid, &shapes, SUBSAMPLES);
+    let edge_per_fill: Vec<f64> = fills.iter().map(|f| f.material.band_edge(carrier, t)).collect();
+    let inv_mass_per_fill: Vec<f64> = fills.iter().map(|f| 1.0 / f.material.mass(carrier)).collect();
+    let band_edge = map.average(&edge_per_fill);
+    let kinetic: Vec<f64> = map.average(&inv_mass_per_fill).into_iter().map(|im| HBAR2_OVER_2M0_EV_NM2 * im).collect();
+    let kinetic_per_fill: Vec<f64> = inv_mass_per_fill.iter().map(|im| HBAR2_OVER_2M0_EV_NM2 * im).collect();
+    let faces = map.face_coefficients(&grid, &shapes, &kinetic_per_fill, FACE_SAMPLES);
+    let mut potential = band_edge.clone();
+    let default_mass = fills[0].material.mass(carrier);
+    for (i, p) in scene.potentials.iter().enumerate() {
+        add_potential(p, i, &grid, default_mass, &loaded.base_dir, &mut potential)?;
+    }
+    let problem = Problem { grid, carrier, temperature: t, fills, map, band_edge, potential, kinetic, faces };
+    // a non-finite band edge or mass is the material's fault, named as such
+    check_material_fields(&problem)?;
+    if let Some(i) = problem.potential.iter().position(|v| !v.is_finite()) {
+        return Err(QdError::input("potentials", format!("the total potential is not finite at cell {i} ({:?} nm)", problem.grid.center(i))));
+    }
+    Ok(problem)
+}
+
+impl Problem {
+    pub fn hamiltonian(&self) -> CsrMatrix {
+        crate::physics::hamiltonian::assemble_hamiltonian_with_faces(&self.grid, &self.kinetic, &self.potential, &self.faces)
+    }
+    /// Lowest band edge of the materials, eV (the reference of "meV above the band edge").
+    pub fn lowest_band_edge(&self) -> f64 {
+        self.band_edge.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+    pub fn lowest_potential(&self) -> f64 {
+        self.potential.iter().copied().fold(f64::INFINITY, f64::min)
+    }
+}
+
+
+/// Which field a cell's material comes from: `background.material` or
+/// `regions[i].material`, and the material's name, for input errors about that cell.
+fn cell_material(p: &Problem, cell: usize) -> (String, String) {
+    let f = p.map.dominant.get(cell).copied().unwrap_or(0) as usize;
+    let field = if f == 0 { "background.material".to_string() } else { format!("regions[{}].material", f - 1) };
+    let name = p.fills.get(f).map(|x| format!("{} ({})", x.material.name, x.label)).unwrap_or_default();
+    (field, name)
+}
+
+/// The assembled Schrödinger operator holds only finite numbers: a non-finite band edge,
+/// mass or potential from the input is an input error naming the cell and its material.
+pub fn check_operator(p: &Problem, h: &CsrMatrix) -> Result<()> {
+    check_material_fields(p)?;
+    let what = if let Some(c) = p.potential.iter().position(|x| !x.is_finite()) {
+        Some((c, format!("the potential is {} eV", p.potential[c])))
+    } else {
+        first_non_finite_row(h).map(|c| (c, "the Hamiltonian's row overflows (ħ²/2m*h² or the potential beyond the range of f64)".to_string()))
+    };
+    cell_error(p, what)
+}
+
+/// The band edge and ħ²/2m* of every cell are finite (an input error naming the cell's
+/// material otherwise).
+fn check_material_fields(p: &Problem) -> Result<()> {
+    let nonfinite = |v: &[f64]| v.iter().position(|x| !x.is_finite());
+    let what = if let Some(c) = nonfinite(&p.band_edge) {
+        Some((c, format!("the band edge is {}", p.band_edge[c])))
+    } else {
+        nonfinite(&p.kinetic).map(|c| (c, format!("ħ²/2m* is {} eV nm² (effective mass {} m0)", p.kinetic[c], HBAR2_OVER_2M0_EV_NM2 / p.kinetic[c])))
+    };
+    cell_error(p, what)
+}
+
+/// The input error for `what` = (cell, what is wrong there), naming the cell's material.
+fn cell_error(p: &Problem, what: Option<(usize, String)>) -> Result<()> {
+    match what {
+        None => Ok(()),
+        Some((c, why)) => {
+            let (field, name) = cell_material(p, c);
+            let at: Vec<String> = p.grid.center(c)[..p.grid.dim].iter().map(|x| format!("{x:.3}")).collect();
+            Err(QdError::input(field, format!("{why} at cell {c} ({} nm), material {name}: not a finite number; check the material's parameters", at.join(", "))))
+        }
+    }
+}
+
+
+/// The materials table of results.json: per fill its label, material, alloy fraction, band
+/// edge (eV) and mass (m0) of `carrier` at temperature `t` (K).
+pub fn materials_table(fills: &[FillInfo], carrier: Carrier, t: f64) -> Vec<MaterialRow> {
+    fills
+        .iter()
+        .enumerate()
+        .map(|(i, f)| MaterialRow {
+            fill: i,
+            label: f.label.clone(),
+            material: f.material.name.clone(),
+            x: f.material.x,
+            band_edge_ev: f.material.band_edge(carrier, t),
+            mass_m0: f.material.mass(carrier),
+        })
+        .collect()
+}
