@@ -9,7 +9,7 @@ use qdsim_gpu::backend::CpuBackend;
 use qdsim_gpu::linalg::lanczos::{lowest_eigenpairs, LanczosOptions};
 use qdsim_gpu::linalg::{dense, CsrMatrix};
 
-mod common;
+use crate::common;
 
 /// splitmix64: a small deterministic generator (no extra dependencies).
 struct Rng(u64);

@@ -6,8 +6,8 @@ use qdsim_gpu::backend::{CpuBackend, GpuBackend};
 use qdsim_gpu::linalg::backend::{random_values, Backend, Coeffs};
 use qdsim_gpu::linalg::CsrMatrix;
 
-mod common;
-use common::{close, gpu, laplacian3};
+use crate::common;
+use crate::common::{close, gpu, laplacian3};
 
 
 fn random_sym(n: usize, per_row: usize, seed: u64) -> CsrMatrix {

@@ -3,17 +3,17 @@
 //! solver tolerance, the same output files, per-rank records in results.json, and a job
 //! whose rank fails must exit non-zero with that rank's message, never hang.
 //!
-//! Built only with the cargo feature `mpi`: `cargo test --release --features mpi --test
-//! distributed` (`.ci/run` does, after installing Open MPI). Every mpirun has a timeout.
-#![cfg(feature = "mpi")]
+//! Built only with the cargo feature `mpi` (main.rs): `cargo test --release --features mpi
+//! --test it distributed::` (`.ci/run` does, after installing Open MPI). Every mpirun has a
+//! timeout.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, text, tmpdir};
+use crate::common::{bin, text, tmpdir};
 use serde_json::Value;
 
 /// A job that runs past this is killed and the test fails (never a hang).

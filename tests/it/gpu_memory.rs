@@ -8,8 +8,8 @@ use qdsim_gpu::backend::{CpuBackend, GpuBackend};
 use qdsim_gpu::linalg::backend::{random_values, Backend, Coeffs};
 use qdsim_gpu::linalg::CsrMatrix;
 
-mod common;
-use common::{close, laplacian3};
+use crate::common;
+use crate::common::{close, laplacian3};
 
 fn open(opts: GpuOptions) -> Option<GpuBackend> {
     common::gpu_or_skip(GpuBackend::with_options(None, true, opts))
