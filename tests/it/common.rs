@@ -1,35 +1,71 @@
-//! Helpers shared by the integration tests: opening the GPU backend (skipped without an
-//! adapter unless QDSIM_REQUIRE_GPU=1, which CI sets), and running the binary in a scratch
-//! folder.
+//! Helpers shared by the integration tests: the one skip rule of the GPU tests, and running
+//! the binary in a scratch folder.
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
+use qdsim_gpu::backend::gpu::GpuOptions;
 use qdsim_gpu::backend::GpuBackend;
 use qdsim_gpu::linalg::CsrMatrix;
 
-/// The backend `opened` gave, or None (skip) when there is no adapter; with
-/// QDSIM_REQUIRE_GPU=1 a missing adapter fails the test instead.
-pub fn gpu_or_skip(opened: qdsim_gpu::error::Result<Option<GpuBackend>>) -> Option<GpuBackend> {
-    match opened {
-        Ok(Some(g)) => {
-            eprintln!("GPU adapter: {:?}", g.adapter());
-            Some(g)
-        }
-        other => {
-            if std::env::var("QDSIM_REQUIRE_GPU").is_ok_and(|v| v == "1") {
-                panic!("QDSIM_REQUIRE_GPU=1 but no usable adapter: {:?}", other.err());
-            }
-            eprintln!("no GPU adapter: skipping");
-            None
+/// The variable that forbids skipping: with `QDSIM_REQUIRE_GPU=1` (.ci/run sets it) a GPU
+/// test that would skip fails instead.
+pub const REQUIRE_GPU: &str = "QDSIM_REQUIRE_GPU";
+
+/// Whether an adapter opens, software ones included (lavapipe in CI); asked once per process.
+/// Err says why not: no adapter at all, or the error opening one gave.
+fn probe() -> &'static Result<String, String> {
+    static PROBE: OnceLock<Result<String, String>> = OnceLock::new();
+    PROBE.get_or_init(|| match GpuBackend::new(None, true) {
+        Ok(Some(g)) => Ok(format!("{:?}", g.adapter())),
+        Ok(None) => Err("no adapter".into()),
+        Err(e) => Err(format!("no usable adapter: {e}")),
+    })
+}
+
+/// The one skip rule of the GPU tests: true (skip: the test returns at once) when no adapter
+/// opens. Every GPU test asks here: through [`gpu`] / [`gpu_with`] when it opens a backend
+/// in this process, directly when it runs the binary.
+pub fn skip_without_gpu() -> bool {
+    match probe() {
+        Ok(_) => false,
+        Err(why) => {
+            skip(&format!("no GPU adapter ({why})"));
+            true
         }
     }
 }
 
-/// Any adapter, software ones included (lavapipe in CI).
+/// Every skip goes through here: a `SKIPPED: <test>: <why>` line on stderr, or, with
+/// QDSIM_REQUIRE_GPU=1, a failure, so CI never skips (on lavapipe nothing does: it has f64
+/// shaders and 128 MiB storage bindings). The test returns after it.
+pub fn skip(why: &str) {
+    let name = std::thread::current().name().unwrap_or("a test").to_string();
+    if std::env::var(REQUIRE_GPU).is_ok_and(|v| v == "1") {
+        panic!("{REQUIRE_GPU}=1 forbids skipping {name}: {why}");
+    }
+    // straight to stderr: the harness captures `eprintln!` and shows it only for failures
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {name}: {why}");
+}
+
+/// A GPU backend on any adapter (lavapipe in CI), or None under the skip rule.
 pub fn gpu() -> Option<GpuBackend> {
-    gpu_or_skip(GpuBackend::new(None, true))
+    if skip_without_gpu() {
+        return None;
+    }
+    eprintln!("GPU adapter: {}", probe().as_ref().unwrap());
+    Some(GpuBackend::new(None, true).expect("the probe opened an adapter").expect("the probe found an adapter"))
+}
+
+/// The same with `opts`; a failure that the options cause fails the test.
+pub fn gpu_with(opts: GpuOptions) -> Option<GpuBackend> {
+    if skip_without_gpu() {
+        return None;
+    }
+    Some(GpuBackend::with_options(None, true, opts).expect("a GPU backend with these options").expect("the probe found an adapter"))
 }
 
 /// The qdsim-gpu binary.

@@ -1,6 +1,7 @@
 //! The GPU backend (WGSL kernels through wgpu) against the CPU backend. In CI the adapter is
 //! Mesa's lavapipe (a software Vulkan driver), so these run the real shaders on the CPU.
-//! Without any adapter the tests are skipped, unless QDSIM_REQUIRE_GPU=1 (set by .ci/run).
+//! Without any adapter the tests skip under the one rule of common.rs (and fail with
+//! QDSIM_REQUIRE_GPU=1, set by .ci/run).
 
 use qdsim_gpu::backend::{CpuBackend, GpuBackend};
 use qdsim_gpu::linalg::backend::{random_values, Backend, Coeffs};
@@ -152,7 +153,7 @@ fn vectors_longer_than_one_dispatch_dimension() {
     // 65535 workgroups × 256 threads is the most one grid dimension covers
     let n = 65_535 * 256 + 1000;
     if n > g.max_elements() {
-        eprintln!("adapter binding limit too small for this test: skipping");
+        common::skip("adapter binding limit too small for this test");
         return;
     }
     let mut x = g.alloc(n);
@@ -275,7 +276,7 @@ fn transfers_are_counted_and_staging_buffers_reused() {
 fn f64_kernels_match_cpu_to_double_precision() {
     let Some(g0) = gpu() else { return };
     if !g0.adapter().f64 {
-        eprintln!("adapter without f64 shaders: skipping");
+        common::skip("adapter without f64 shaders");
         return;
     }
     drop(g0);
