@@ -4,7 +4,9 @@
 
 use rayon::prelude::*;
 
-use crate::linalg::backend::{safe_ratio, Backend, Coeffs};
+use std::borrow::{Borrow, BorrowMut};
+
+use crate::linalg::backend::{refs, refs_mut, safe_ratio, Backend, Coeffs, HaloAccess};
 use crate::linalg::CsrMatrix;
 
 /// Rows per parallel task for streaming kernels.
@@ -210,7 +212,8 @@ impl Backend for CpuBackend {
         x.par_chunks(CHUNK).zip(y.par_chunks(CHUNK)).map(|(a, b)| dot_serial(a, b)).sum()
     }
 
-    fn multi_dot_refs(&self, basis: &[&Vec<f64>], x: &Vec<f64>) -> Vec<f64> {
+    fn multi_dot<V: Borrow<Vec<f64>>>(&self, basis: &[V], x: &Vec<f64>) -> Vec<f64> {
+        let basis = &refs(basis)[..];
         let m = basis.len();
         if m == 0 {
             return Vec::new();
@@ -236,14 +239,16 @@ impl Backend for CpuBackend {
             )
     }
 
-    fn multi_axpy_refs(&self, basis: &[&Vec<f64>], c: &[f64], y: &mut Vec<f64>) {
+    fn multi_axpy<V: Borrow<Vec<f64>>>(&self, basis: &[V], c: &[f64], y: &mut Vec<f64>) {
+        let basis = &refs(basis)[..];
         let m = basis.len().min(c.len());
         y.par_chunks_mut(BASIS_CHUNK).enumerate().for_each(|(k, yc)| {
             axpy_many(yc, &basis[..m], &c[..m], k * BASIS_CHUNK);
         });
     }
 
-    fn block_dot_refs(&self, basis: &[&Vec<f64>], xs: &[&Vec<f64>]) -> Vec<f64> {
+    fn block_dot<V: Borrow<Vec<f64>>, X: Borrow<Vec<f64>>>(&self, basis: &[V], xs: &[X]) -> Vec<f64> {
+        let (basis, xs) = (&refs(basis)[..], &refs(xs)[..]);
         let m = basis.len();
         let b = xs.len();
         if m == 0 || b == 0 {
@@ -274,7 +279,9 @@ impl Backend for CpuBackend {
                 },
             )
     }
-    fn block_sub_refs(&self, basis: &[&Vec<f64>], c: &Coeffs, ys: &mut [&mut Vec<f64>]) {
+    fn block_sub<V: Borrow<Vec<f64>>, Y: BorrowMut<Vec<f64>>>(&self, basis: &[V], c: &Coeffs, ys: &mut [Y]) {
+        let basis = &refs(basis)[..];
+        let mut ys = refs_mut(ys);
         let cols = c.cols.min(ys.len());
         let rows = c.rows.min(basis.len());
         if cols == 0 {
@@ -307,7 +314,9 @@ impl Backend for CpuBackend {
             }
         });
     }
-    fn combine_refs(&self, basis: &[&Vec<f64>], c: &Coeffs, out: &mut [&mut Vec<f64>]) {
+    fn combine<V: Borrow<Vec<f64>>, W: BorrowMut<Vec<f64>>>(&self, basis: &[V], c: &Coeffs, out: &mut [W]) {
+        let basis = &refs(basis)[..];
+        let mut out = refs_mut(out);
         let n = basis.first().map(|b| b.len()).unwrap_or(0);
         let cols = c.cols.min(out.len());
         let rows = c.rows.min(basis.len());
@@ -331,24 +340,13 @@ impl Backend for CpuBackend {
         });
     }
 
-    fn read_ranges(&self, x: &Vec<f64>, ranges: &[(usize, usize)]) -> Vec<f64> {
-        ranges.iter().flat_map(|&(s, l)| x[s..s + l].iter().copied()).collect()
-    }
-    fn add_ranges(&self, y: &mut Vec<f64>, ranges: &[(usize, usize)], values: &[f64]) {
-        let mut at = 0;
-        for &(s, l) in ranges {
-            y[s..s + l].iter_mut().zip(&values[at..at + l]).for_each(|(a, b)| *a += b);
-            at += l;
-        }
-    }
-
     fn alloc_scalars(&self, n: usize) -> Vec<f64> {
         vec![0.0; n]
     }
     fn read_scalars(&self, s: &Vec<f64>) -> Vec<f64> {
         s.clone()
     }
-    fn multi_dot_to(&self, basis: &[Vec<f64>], x: &Vec<f64>, s: &mut Vec<f64>, first: usize) {
+    fn multi_dot_to<V: Borrow<Vec<f64>>>(&self, basis: &[V], x: &Vec<f64>, s: &mut Vec<f64>, first: usize) {
         let d = self.multi_dot(basis, x);
         s[first..first + d.len()].copy_from_slice(&d);
     }
@@ -366,5 +364,19 @@ impl Backend for CpuBackend {
                 rc[i] -= alpha * qc[i];
             }
         });
+    }
+}
+
+/// Halo planes are slices of the host vectors: read and added in place.
+impl HaloAccess for CpuBackend {
+    fn read_ranges(&self, x: &Vec<f64>, ranges: &[(usize, usize)]) -> Vec<f64> {
+        ranges.iter().flat_map(|&(s, l)| x[s..s + l].iter().copied()).collect()
+    }
+    fn add_ranges(&self, y: &mut Vec<f64>, ranges: &[(usize, usize)], values: &[f64]) {
+        let mut at = 0;
+        for &(s, l) in ranges {
+            y[s..s + l].iter_mut().zip(&values[at..at + l]).for_each(|(a, b)| *a += b);
+            at += l;
+        }
     }
 }

@@ -1,10 +1,35 @@
 //! The backend trait: the vector and matrix operations the algorithms are written in.
 //!
-//! CG, Lanczos and the self-consistent loop call only these methods, so a new backend
-//! (GPU through wgpu, MPI-distributed) plugs in by implementing this trait. Batched forms
-//! (`multi_dot`, `multi_axpy`, `combine`) let a backend fuse the Gram–Schmidt and restart
-//! steps of Lanczos into one pass over the basis; their defaults fall back to the scalar
-//! operations.
+//! CG, Lanczos, multigrid and the self-consistent loop call only [`Backend`], so a new
+//! backend (GPU through wgpu, MPI-distributed) plugs in by implementing it. Its operations,
+//! in five groups: what the backend is (`name`, `details`, `precision_bits`,
+//! `cheap_readback`); storage (`upload_matrix`, `matrix_rows`, `alloc`, `from_host`,
+//! `to_host`, `len`, `random`); level-1 vector operations (`copy`, `fill`, `axpy`, `xpby`,
+//! `scale`, `pointwise_mul`, `dot`, `norm2`); the operator (`spmv`, `spmv_axpby`,
+//! `spmv_axpby_block`); operations over a basis of vectors (`multi_dot`, `multi_axpy`,
+//! `combine`, `block_dot`, `block_sub`) that let a backend fuse the Gram–Schmidt and
+//! restart steps of Lanczos into one pass over the basis; and scalars kept where the
+//! backend computes (`alloc_scalars`, `read_scalars`, `multi_dot_to`, `axpy_ratio`,
+//! `xpby_ratio`, `cg_update`) so that CG never waits for the host inside an iteration.
+//!
+//! The basis operations take any slice whose items borrow a vector (`&[Vector]`,
+//! `&[&Vector]`, `&mut [&mut Vector]`), so a wrapping backend hands its local vectors to the
+//! backend it wraps without moving them, and one method serves both (there are no `_refs`
+//! twins). A block of vectors as one object (a multivector with its own layout) will be a
+//! further associated type beside `Vector`, with these operations as its methods.
+//!
+//! What only a distributed product needs (reading and adding the planes of a halo, starting
+//! recorded work early) is [`HaloAccess`], a separate trait the distributed backend
+//! requires of the backend it wraps; the algorithms never see it (as PETSc's `KSPSolve_CG`
+//! never sees `MatMult_MPIAIJ`'s scatters).
+//!
+//! A wrapper (the distributed backend, the benchmarks' timing backend) must forward every
+//! method, provided ones included, or it silently falls back to the slower defaults; the
+//! forwarding test in `parallel::distributed` calls each of [`OPERATIONS`] through every
+//! wrapper and fails when the wrapped backend did not see it. A new operation goes into
+//! [`OPERATIONS`] and that test.
+
+use std::borrow::{Borrow, BorrowMut};
 
 /// A dense column-major block of coefficients (`rows × cols`), as used by [`Backend::combine`].
 #[derive(Clone, Debug)]
@@ -15,6 +40,16 @@ pub struct Coeffs<'a> {
     pub data: &'a [f64],
 }
 
+/// Every operation of [`Backend`] and [`HaloAccess`] that computes (the descriptive ones
+/// `name`, `details`, `precision_bits`, `cheap_readback`, `matrix_rows` and `len` aside): the
+/// list the forwarding test walks.
+pub const OPERATIONS: &[&str] = &[
+    "upload_matrix", "alloc", "from_host", "to_host", "random", "copy", "fill", "axpy", "xpby", "scale", "pointwise_mul",
+    "dot", "norm2", "spmv", "spmv_axpby", "spmv_axpby_block", "multi_dot", "multi_axpy", "combine", "block_dot",
+    "block_sub", "alloc_scalars", "read_scalars", "multi_dot_to", "axpy_ratio", "xpby_ratio", "cg_update",
+    "read_ranges", "read_ranges_many", "add_ranges", "flush",
+];
+
 pub trait Backend: Send + Sync {
     /// A vector of f64 values living wherever the backend computes.
     type Vector: Send + Sync;
@@ -23,6 +58,8 @@ pub trait Backend: Send + Sync {
     /// A few scalars kept where the backend computes, so that CG's step lengths never
     /// cross to the host inside an iteration (on the GPU: a small device buffer).
     type Scalars: Send + Sync;
+
+    // ---- what the backend is
 
     /// Short name for logs and results.json ("cpu", "gpu", ...).
     fn name(&self) -> String;
@@ -33,31 +70,33 @@ pub trait Backend: Send + Sync {
     fn precision_bits(&self) -> u32 {
         64
     }
+    /// Whether reading results back to the host is cheap (no device synchronisation). CG
+    /// checks its residual every iteration where it is, and at predicted points otherwise;
+    /// the iterates are the same either way.
+    fn cheap_readback(&self) -> bool {
+        true
+    }
+
+    // ---- storage
 
     fn upload_matrix(&self, a: &super::CsrMatrix) -> Self::Matrix;
     fn matrix_rows(&self, a: &Self::Matrix) -> usize;
-
     /// A zero vector of length n.
     fn alloc(&self, n: usize) -> Self::Vector;
     fn from_host(&self, x: &[f64]) -> Self::Vector;
     fn to_host(&self, x: &Self::Vector) -> Vec<f64>;
     fn len(&self, x: &Self::Vector) -> usize;
+    /// A reproducible pseudo-random vector with entries in [-1, 1).
+    fn random(&self, n: usize, seed: u64) -> Self::Vector {
+        self.from_host(&random_values(n, seed))
+    }
+
+    // ---- level-1 vector operations
 
     /// dst ← src
     fn copy(&self, src: &Self::Vector, dst: &mut Self::Vector);
     /// x ← value
     fn fill(&self, x: &mut Self::Vector, value: f64);
-    /// y ← A x
-    fn spmv(&self, a: &Self::Matrix, x: &Self::Vector, y: &mut Self::Vector);
-    /// y ← α A x + β x + γ y (one pass: a step of a Chebyshev recurrence). The default
-    /// composes spmv and axpy; backends fuse it.
-    fn spmv_axpby(&self, a: &Self::Matrix, x: &Self::Vector, alpha: f64, beta: f64, gamma: f64, y: &mut Self::Vector) {
-        let mut t = self.alloc(self.len(x));
-        self.spmv(a, x, &mut t);
-        self.scale(gamma, y);
-        self.axpy(alpha, &t, y);
-        self.axpy(beta, x, y);
-    }
     /// y ← y + α x
     fn axpy(&self, alpha: f64, x: &Self::Vector, y: &mut Self::Vector);
     /// y ← x + β y
@@ -73,73 +112,92 @@ pub trait Backend: Send + Sync {
         self.dot(x, x).sqrt()
     }
 
-    /// c_i = basis_iᵀ x for every vector of the basis.
-    fn multi_dot(&self, basis: &[Self::Vector], x: &Self::Vector) -> Vec<f64> {
-        self.multi_dot_refs(&refs(basis), x)
-    }
-    /// y ← y + Σ_i c_i basis_i
-    fn multi_axpy(&self, basis: &[Self::Vector], c: &[f64], y: &mut Self::Vector) {
-        self.multi_axpy_refs(&refs(basis), c, y)
-    }
-    /// out_j ← Σ_i basis_i C_ij for j < C.cols (out vectors are overwritten).
-    fn combine(&self, basis: &[Self::Vector], c: &Coeffs, out: &mut [Self::Vector]) {
-        self.combine_refs(&refs(basis), c, &mut out.iter_mut().collect::<Vec<_>>())
-    }
-    /// C = basisᵀ X for a block of vectors X: column-major, `basis.len() × xs.len()`.
-    /// One sweep over the basis serves the whole block (the block Gram–Schmidt of Lanczos).
-    fn block_dot(&self, basis: &[Self::Vector], xs: &[Self::Vector]) -> Vec<f64> {
-        self.block_dot_refs(&refs(basis), &refs(xs))
-    }
-    /// ys_j ← ys_j − Σ_i basis_i C_ij for every j < C.cols.
-    fn block_sub(&self, basis: &[Self::Vector], c: &Coeffs, ys: &mut [Self::Vector]) {
-        self.block_sub_refs(&refs(basis), c, &mut ys.iter_mut().collect::<Vec<_>>())
-    }
+    // ---- the operator
 
-    // The batched operations over borrowed vectors: backends implement these (the slice
-    // forms above call them), so that a wrapping backend (the MPI-distributed one) can
-    // hand its local vectors to the backend it wraps without moving them.
-
-    /// [`Backend::multi_dot`] over borrowed vectors.
-    fn multi_dot_refs(&self, basis: &[&Self::Vector], x: &Self::Vector) -> Vec<f64> {
-        basis.iter().map(|b| self.dot(b, x)).collect()
+    /// y ← A x
+    fn spmv(&self, a: &Self::Matrix, x: &Self::Vector, y: &mut Self::Vector);
+    /// y ← α A x + β x + γ y (one pass: a step of a Chebyshev recurrence). The default
+    /// composes spmv and axpy; backends fuse it.
+    fn spmv_axpby(&self, a: &Self::Matrix, x: &Self::Vector, alpha: f64, beta: f64, gamma: f64, y: &mut Self::Vector) {
+        let mut t = self.alloc(self.len(x));
+        self.spmv(a, x, &mut t);
+        self.scale(gamma, y);
+        self.axpy(alpha, &t, y);
+        self.axpy(beta, x, y);
     }
-    /// [`Backend::multi_axpy`] over borrowed vectors.
-    fn multi_axpy_refs(&self, basis: &[&Self::Vector], c: &[f64], y: &mut Self::Vector) {
-        for (b, &ci) in basis.iter().zip(c) {
-            if ci != 0.0 {
-                self.axpy(ci, b, y);
-            }
-        }
-    }
-    /// [`Backend::combine`] over borrowed vectors.
-    fn combine_refs(&self, basis: &[&Self::Vector], c: &Coeffs, out: &mut [&mut Self::Vector]) {
-        for (j, o) in out.iter_mut().enumerate().take(c.cols) {
-            self.fill(o, 0.0);
-            self.multi_axpy_refs(basis, &c.data[j * c.rows..(j + 1) * c.rows], o);
-        }
-    }
-    /// [`Backend::block_dot`] over borrowed vectors.
-    fn block_dot_refs(&self, basis: &[&Self::Vector], xs: &[&Self::Vector]) -> Vec<f64> {
-        xs.iter().flat_map(|x| self.multi_dot_refs(basis, x)).collect()
-    }
-    /// [`Backend::block_sub`] over borrowed vectors.
-    fn block_sub_refs(&self, basis: &[&Self::Vector], c: &Coeffs, ys: &mut [&mut Self::Vector]) {
-        for (j, y) in ys.iter_mut().enumerate().take(c.cols) {
-            let neg: Vec<f64> = c.data[j * c.rows..(j + 1) * c.rows].iter().map(|v| -v).collect();
-            self.multi_axpy_refs(basis, &neg, y);
-        }
-    }
-
     /// ys_j ← α A xs_j + β xs_j + γ ys_j for a block of vectors (the Chebyshev filter
     /// applied to a Lanczos block): a distributed backend exchanges the halos of the whole
     /// block at once. The default applies [`Backend::spmv_axpby`] to each.
     #[allow(clippy::too_many_arguments)]
-    fn spmv_axpby_block(&self, a: &Self::Matrix, xs: &[&Self::Vector], alpha: f64, beta: f64, gamma: f64, ys: &mut [&mut Self::Vector]) {
+    fn spmv_axpby_block<X: Borrow<Self::Vector>, Y: BorrowMut<Self::Vector>>(&self, a: &Self::Matrix, xs: &[X], alpha: f64, beta: f64, gamma: f64, ys: &mut [Y]) {
         for (x, y) in xs.iter().zip(ys.iter_mut()) {
-            self.spmv_axpby(a, x, alpha, beta, gamma, y);
+            self.spmv_axpby(a, x.borrow(), alpha, beta, gamma, y.borrow_mut());
         }
     }
 
+    // ---- operations over a basis of vectors (one pass over the basis)
+
+    /// c_i = basis_iᵀ x for every vector of the basis.
+    fn multi_dot<V: Borrow<Self::Vector>>(&self, basis: &[V], x: &Self::Vector) -> Vec<f64> {
+        basis.iter().map(|b| self.dot(b.borrow(), x)).collect()
+    }
+    /// y ← y + Σ_i c_i basis_i
+    fn multi_axpy<V: Borrow<Self::Vector>>(&self, basis: &[V], c: &[f64], y: &mut Self::Vector) {
+        for (b, &ci) in basis.iter().zip(c) {
+            if ci != 0.0 {
+                self.axpy(ci, b.borrow(), y);
+            }
+        }
+    }
+    /// out_j ← Σ_i basis_i C_ij for j < C.cols (out vectors are overwritten).
+    fn combine<V: Borrow<Self::Vector>, W: BorrowMut<Self::Vector>>(&self, basis: &[V], c: &Coeffs, out: &mut [W]) {
+        for (j, o) in out.iter_mut().enumerate().take(c.cols) {
+            let o = o.borrow_mut();
+            self.fill(o, 0.0);
+            self.multi_axpy(basis, &c.data[j * c.rows..(j + 1) * c.rows], o);
+        }
+    }
+    /// C = basisᵀ X for a block of vectors X: column-major, `basis.len() × xs.len()`.
+    /// One sweep over the basis serves the whole block (the block Gram–Schmidt of Lanczos).
+    fn block_dot<V: Borrow<Self::Vector>, X: Borrow<Self::Vector>>(&self, basis: &[V], xs: &[X]) -> Vec<f64> {
+        xs.iter().flat_map(|x| self.multi_dot(basis, x.borrow())).collect()
+    }
+    /// ys_j ← ys_j − Σ_i basis_i C_ij for every j < C.cols.
+    fn block_sub<V: Borrow<Self::Vector>, Y: BorrowMut<Self::Vector>>(&self, basis: &[V], c: &Coeffs, ys: &mut [Y]) {
+        for (j, y) in ys.iter_mut().enumerate().take(c.cols) {
+            let neg: Vec<f64> = c.data[j * c.rows..(j + 1) * c.rows].iter().map(|v| -v).collect();
+            self.multi_axpy(basis, &neg, y.borrow_mut());
+        }
+    }
+
+    // ---- scalars where the backend computes (CG without host round trips)
+
+    /// `n` scalars, zero.
+    fn alloc_scalars(&self, n: usize) -> Self::Scalars;
+    /// All scalars on the host (on the GPU: one synchronisation).
+    fn read_scalars(&self, s: &Self::Scalars) -> Vec<f64>;
+    /// s[first + i] ← basis_iᵀ x for every vector of the basis, left where the backend
+    /// computes (no read-back).
+    fn multi_dot_to<V: Borrow<Self::Vector>>(&self, basis: &[V], x: &Self::Vector, s: &mut Self::Scalars, first: usize);
+    /// y ← y + sign · (s[num] / s[den]) · x, the ratio taken where the scalars live
+    /// (0 when s[den] is 0).
+    fn axpy_ratio(&self, s: &Self::Scalars, num: usize, den: usize, sign: f64, x: &Self::Vector, y: &mut Self::Vector);
+    /// y ← x + (s[num] / s[den]) · y (0 when s[den] is 0).
+    fn xpby_ratio(&self, x: &Self::Vector, s: &Self::Scalars, num: usize, den: usize, y: &mut Self::Vector);
+    /// The CG update with α = s[num] / s[den]: x ← x + α p and r ← r − α q, in one pass
+    /// where the backend fuses it.
+    #[allow(clippy::too_many_arguments)]
+    fn cg_update(&self, s: &Self::Scalars, num: usize, den: usize, p: &Self::Vector, q: &Self::Vector, x: &mut Self::Vector, r: &mut Self::Vector) {
+        self.axpy_ratio(s, num, den, 1.0, p, x);
+        self.axpy_ratio(s, num, den, -1.0, q, r);
+    }
+}
+
+/// What a distributed product needs of the backend each rank computes on, beyond
+/// [`Backend`]: the planes of a halo read and added in place, and recorded work started
+/// early so the device computes during the exchange. Only
+/// [`crate::parallel::distributed::DistBackend`] requires it; the algorithms never call it.
+pub trait HaloAccess: Backend {
     /// The entries `start..start + len` of each range, concatenated, on the host (the
     /// halo of a distributed product: a few contiguous planes). The default reads the
     /// whole vector.
@@ -147,7 +205,7 @@ pub trait Backend: Send + Sync {
         let h = self.to_host(x);
         ranges.iter().flat_map(|&(s, l)| h[s..s + l].iter().copied()).collect()
     }
-    /// [`Backend::read_ranges`] of several vectors (on the GPU: one synchronisation).
+    /// [`HaloAccess::read_ranges`] of several vectors (on the GPU: one synchronisation).
     fn read_ranges_many(&self, reads: &[(&Self::Vector, &[(usize, usize)])]) -> Vec<Vec<f64>> {
         reads.iter().map(|(x, r)| self.read_ranges(x, r)).collect()
     }
@@ -166,42 +224,17 @@ pub trait Backend: Send + Sync {
     /// that the device works while the host waits for something else (a halo exchange).
     /// The default does nothing.
     fn flush(&self) {}
-    /// Whether reading results back to the host is cheap (no device synchronisation). CG
-    /// checks its residual every iteration where it is, and at predicted points otherwise;
-    /// the iterates are the same either way.
-    fn cheap_readback(&self) -> bool {
-        true
-    }
-
-    /// `n` scalars, zero.
-    fn alloc_scalars(&self, n: usize) -> Self::Scalars;
-    /// All scalars on the host (on the GPU: one synchronisation).
-    fn read_scalars(&self, s: &Self::Scalars) -> Vec<f64>;
-    /// s[first + i] ← basis_iᵀ x for every vector of the basis, left where the backend
-    /// computes (no read-back).
-    fn multi_dot_to(&self, basis: &[Self::Vector], x: &Self::Vector, s: &mut Self::Scalars, first: usize);
-    /// y ← y + sign · (s[num] / s[den]) · x, the ratio taken where the scalars live
-    /// (0 when s[den] is 0).
-    fn axpy_ratio(&self, s: &Self::Scalars, num: usize, den: usize, sign: f64, x: &Self::Vector, y: &mut Self::Vector);
-    /// y ← x + (s[num] / s[den]) · y (0 when s[den] is 0).
-    fn xpby_ratio(&self, x: &Self::Vector, s: &Self::Scalars, num: usize, den: usize, y: &mut Self::Vector);
-    /// The CG update with α = s[num] / s[den]: x ← x + α p and r ← r − α q, in one pass
-    /// where the backend fuses it.
-    #[allow(clippy::too_many_arguments)]
-    fn cg_update(&self, s: &Self::Scalars, num: usize, den: usize, p: &Self::Vector, q: &Self::Vector, x: &mut Self::Vector, r: &mut Self::Vector) {
-        self.axpy_ratio(s, num, den, 1.0, p, x);
-        self.axpy_ratio(s, num, den, -1.0, q, r);
-    }
-
-    /// A reproducible pseudo-random vector with entries in [-1, 1).
-    fn random(&self, n: usize, seed: u64) -> Self::Vector {
-        self.from_host(&random_values(n, seed))
-    }
 }
 
-/// The vectors of a slice, borrowed.
-pub fn refs<V>(v: &[V]) -> Vec<&V> {
-    v.iter().collect()
+/// The vectors of a slice of borrowed vectors, as plain references (for kernels written
+/// over `&[&Vector]`).
+pub fn refs<V: Borrow<T>, T>(v: &[V]) -> Vec<&T> {
+    v.iter().map(Borrow::borrow).collect()
+}
+
+/// The vectors of a slice of mutably borrowed vectors, as plain mutable references.
+pub fn refs_mut<V: BorrowMut<T>, T>(v: &mut [V]) -> Vec<&mut T> {
+    v.iter_mut().map(BorrowMut::borrow_mut).collect()
 }
 
 /// num / den, or 0 where den is 0 (the convention of [`Backend::axpy_ratio`]).

@@ -30,11 +30,13 @@ use serde_json::{json, Value};
 
 use super::comm::Comm;
 use super::partition::{plane_size, runs, Partition};
-use crate::linalg::backend::{Backend, Coeffs};
+use std::borrow::{Borrow, BorrowMut};
+
+use crate::linalg::backend::{refs, refs_mut, Backend, Coeffs, HaloAccess};
 use crate::linalg::CsrMatrix;
 
 /// A [`Backend`] whose vectors and operators are split over the ranks of `comm`.
-pub struct DistBackend<L: Backend> {
+pub struct DistBackend<L: HaloAccess> {
     local: L,
     comm: Arc<dyn Comm>,
     parts: Mutex<Vec<Arc<Partition>>>,
@@ -88,7 +90,7 @@ pub struct DistMatrix<M> {
     nghost: usize,
 }
 
-impl<L: Backend> DistBackend<L> {
+impl<L: HaloAccess> DistBackend<L> {
     /// Wrap `local` (collective: every rank calls it). Gathers each rank's host and
     /// backend details for results.json.
     pub fn new(local: L, comm: Arc<dyn Comm>) -> DistBackend<L> {
@@ -224,7 +226,7 @@ impl<L: Backend> DistBackend<L> {
     }
 }
 
-impl<L: Backend> Backend for DistBackend<L> {
+impl<L: HaloAccess> Backend for DistBackend<L> {
     type Vector = DistVector<L::Vector>;
     type Matrix = DistMatrix<L::Matrix>;
     type Scalars = Vec<f64>;
@@ -386,8 +388,8 @@ impl<L: Backend> Backend for DistBackend<L> {
     fn spmv_axpby(&self, a: &Self::Matrix, x: &Self::Vector, alpha: f64, beta: f64, gamma: f64, y: &mut Self::Vector) {
         self.product_block(a, &[x], Some((alpha, beta, gamma)), &mut [y]);
     }
-    fn spmv_axpby_block(&self, a: &Self::Matrix, xs: &[&Self::Vector], alpha: f64, beta: f64, gamma: f64, ys: &mut [&mut Self::Vector]) {
-        self.product_block(a, xs, Some((alpha, beta, gamma)), ys);
+    fn spmv_axpby_block<X: Borrow<Self::Vector>, Y: BorrowMut<Self::Vector>>(&self, a: &Self::Matrix, xs: &[X], alpha: f64, beta: f64, gamma: f64, ys: &mut [Y]) {
+        self.product_block(a, &refs(xs), Some((alpha, beta, gamma)), &mut refs_mut(ys));
     }
     fn axpy(&self, alpha: f64, x: &Self::Vector, y: &mut Self::Vector) {
         self.local.axpy(alpha, &x.local, &mut y.local)
@@ -404,28 +406,20 @@ impl<L: Backend> Backend for DistBackend<L> {
     fn dot(&self, x: &Self::Vector, y: &Self::Vector) -> f64 {
         self.global_sums(vec![self.local.dot(&x.local, &y.local)])[0]
     }
-    fn multi_dot(&self, basis: &[Self::Vector], x: &Self::Vector) -> Vec<f64> {
-        let b: Vec<&L::Vector> = basis.iter().map(|v| &v.local).collect();
-        self.global_sums(self.local.multi_dot_refs(&b, &x.local))
+    fn multi_dot<V: Borrow<Self::Vector>>(&self, basis: &[V], x: &Self::Vector) -> Vec<f64> {
+        self.global_sums(self.local.multi_dot(&locals(basis), &x.local))
     }
-    fn multi_axpy(&self, basis: &[Self::Vector], c: &[f64], y: &mut Self::Vector) {
-        let b: Vec<&L::Vector> = basis.iter().map(|v| &v.local).collect();
-        self.local.multi_axpy_refs(&b, c, &mut y.local)
+    fn multi_axpy<V: Borrow<Self::Vector>>(&self, basis: &[V], c: &[f64], y: &mut Self::Vector) {
+        self.local.multi_axpy(&locals(basis), c, &mut y.local)
     }
-    fn combine(&self, basis: &[Self::Vector], c: &Coeffs, out: &mut [Self::Vector]) {
-        let b: Vec<&L::Vector> = basis.iter().map(|v| &v.local).collect();
-        let mut o: Vec<&mut L::Vector> = out.iter_mut().map(|v| &mut v.local).collect();
-        self.local.combine_refs(&b, c, &mut o)
+    fn combine<V: Borrow<Self::Vector>, W: BorrowMut<Self::Vector>>(&self, basis: &[V], c: &Coeffs, out: &mut [W]) {
+        self.local.combine(&locals(basis), c, &mut locals_mut(out))
     }
-    fn block_dot(&self, basis: &[Self::Vector], xs: &[Self::Vector]) -> Vec<f64> {
-        let b: Vec<&L::Vector> = basis.iter().map(|v| &v.local).collect();
-        let x: Vec<&L::Vector> = xs.iter().map(|v| &v.local).collect();
-        self.global_sums(self.local.block_dot_refs(&b, &x))
+    fn block_dot<V: Borrow<Self::Vector>, X: Borrow<Self::Vector>>(&self, basis: &[V], xs: &[X]) -> Vec<f64> {
+        self.global_sums(self.local.block_dot(&locals(basis), &locals(xs)))
     }
-    fn block_sub(&self, basis: &[Self::Vector], c: &Coeffs, ys: &mut [Self::Vector]) {
-        let b: Vec<&L::Vector> = basis.iter().map(|v| &v.local).collect();
-        let mut y: Vec<&mut L::Vector> = ys.iter_mut().map(|v| &mut v.local).collect();
-        self.local.block_sub_refs(&b, c, &mut y)
+    fn block_sub<V: Borrow<Self::Vector>, Y: BorrowMut<Self::Vector>>(&self, basis: &[V], c: &Coeffs, ys: &mut [Y]) {
+        self.local.block_sub(&locals(basis), c, &mut locals_mut(ys))
     }
     /// The scalars are on the host: reading them is free.
     fn cheap_readback(&self) -> bool {
@@ -437,7 +431,7 @@ impl<L: Backend> Backend for DistBackend<L> {
     fn read_scalars(&self, s: &Vec<f64>) -> Vec<f64> {
         s.clone()
     }
-    fn multi_dot_to(&self, basis: &[Self::Vector], x: &Self::Vector, s: &mut Vec<f64>, first: usize) {
+    fn multi_dot_to<V: Borrow<Self::Vector>>(&self, basis: &[V], x: &Self::Vector, s: &mut Vec<f64>, first: usize) {
         let c = self.multi_dot(basis, x);
         s[first..first + c.len()].copy_from_slice(&c);
     }
@@ -447,10 +441,25 @@ impl<L: Backend> Backend for DistBackend<L> {
     fn xpby_ratio(&self, x: &Self::Vector, s: &Vec<f64>, num: usize, den: usize, y: &mut Self::Vector) {
         self.local.xpby(&x.local, crate::linalg::backend::safe_ratio(s[num], s[den]), &mut y.local)
     }
+    fn cg_update(&self, s: &Vec<f64>, num: usize, den: usize, p: &Self::Vector, q: &Self::Vector, x: &mut Self::Vector, r: &mut Self::Vector) {
+        let alpha = crate::linalg::backend::safe_ratio(s[num], s[den]);
+        self.local.axpy(alpha, &p.local, &mut x.local);
+        self.local.axpy(-alpha, &q.local, &mut r.local);
+    }
     fn random(&self, n: usize, seed: u64) -> Self::Vector {
         // the serial run's vector, restricted to this rank's block
         self.from_host(&crate::linalg::backend::random_values(n, seed))
     }
+}
+
+/// The local parts of a slice of distributed vectors.
+fn locals<V: Borrow<DistVector<T>>, T>(v: &[V]) -> Vec<&T> {
+    v.iter().map(|d| &d.borrow().local).collect()
+}
+
+/// The local parts of a slice of distributed vectors, mutably.
+fn locals_mut<V: BorrowMut<DistVector<T>>, T>(v: &mut [V]) -> Vec<&mut T> {
+    v.iter_mut().map(|d| &mut d.borrow_mut().local).collect()
 }
 
 #[cfg(test)]
@@ -486,5 +495,273 @@ mod tests {
         assert!(e_cpu.iter().zip(&e_dist).all(|(p, q)| (p - q).abs() < 1e-12), "{e_cpu:?} vs {e_dist:?}");
         assert_eq!(dist.name(), "cpu-mpi");
         assert_eq!(dist.details()["per_rank"][0]["rows"], a.nrows);
+    }
+
+    /// A CPU backend that records which of its operations were called.
+    struct Recorder {
+        cpu: CpuBackend,
+        log: Mutex<Vec<&'static str>>,
+    }
+
+    impl Recorder {
+        fn new() -> Self {
+            Recorder { cpu: CpuBackend::new(), log: Mutex::new(Vec::new()) }
+        }
+        fn note(&self, op: &'static str) {
+            self.log.lock().unwrap().push(op);
+        }
+        fn take(&self) -> Vec<&'static str> {
+            std::mem::take(&mut *self.log.lock().unwrap())
+        }
+    }
+
+    impl Backend for Recorder {
+        type Vector = Vec<f64>;
+        type Matrix = CsrMatrix;
+        type Scalars = Vec<f64>;
+        fn name(&self) -> String {
+            self.cpu.name()
+        }
+        fn details(&self) -> Value {
+            self.cpu.details()
+        }
+        fn precision_bits(&self) -> u32 {
+            self.cpu.precision_bits()
+        }
+        fn cheap_readback(&self) -> bool {
+            self.cpu.cheap_readback()
+        }
+        fn upload_matrix(&self, a: &CsrMatrix) -> CsrMatrix {
+            self.note("upload_matrix");
+            self.cpu.upload_matrix(a)
+        }
+        fn matrix_rows(&self, a: &CsrMatrix) -> usize {
+            self.cpu.matrix_rows(a)
+        }
+        fn alloc(&self, n: usize) -> Vec<f64> {
+            self.note("alloc");
+            self.cpu.alloc(n)
+        }
+        fn from_host(&self, x: &[f64]) -> Vec<f64> {
+            self.note("from_host");
+            self.cpu.from_host(x)
+        }
+        fn to_host(&self, x: &Vec<f64>) -> Vec<f64> {
+            self.note("to_host");
+            self.cpu.to_host(x)
+        }
+        fn len(&self, x: &Vec<f64>) -> usize {
+            self.cpu.len(x)
+        }
+        fn random(&self, n: usize, seed: u64) -> Vec<f64> {
+            self.note("random");
+            self.cpu.random(n, seed)
+        }
+        fn copy(&self, s: &Vec<f64>, d: &mut Vec<f64>) {
+            self.note("copy");
+            self.cpu.copy(s, d)
+        }
+        fn fill(&self, x: &mut Vec<f64>, v: f64) {
+            self.note("fill");
+            self.cpu.fill(x, v)
+        }
+        fn axpy(&self, a: f64, x: &Vec<f64>, y: &mut Vec<f64>) {
+            self.note("axpy");
+            self.cpu.axpy(a, x, y)
+        }
+        fn xpby(&self, x: &Vec<f64>, b: f64, y: &mut Vec<f64>) {
+            self.note("xpby");
+            self.cpu.xpby(x, b, y)
+        }
+        fn scale(&self, a: f64, x: &mut Vec<f64>) {
+            self.note("scale");
+            self.cpu.scale(a, x)
+        }
+        fn pointwise_mul(&self, d: &Vec<f64>, x: &Vec<f64>, z: &mut Vec<f64>) {
+            self.note("pointwise_mul");
+            self.cpu.pointwise_mul(d, x, z)
+        }
+        fn dot(&self, x: &Vec<f64>, y: &Vec<f64>) -> f64 {
+            self.note("dot");
+            self.cpu.dot(x, y)
+        }
+        fn norm2(&self, x: &Vec<f64>) -> f64 {
+            self.note("norm2");
+            self.cpu.norm2(x)
+        }
+        fn spmv(&self, a: &CsrMatrix, x: &Vec<f64>, y: &mut Vec<f64>) {
+            self.note("spmv");
+            self.cpu.spmv(a, x, y)
+        }
+        fn spmv_axpby(&self, a: &CsrMatrix, x: &Vec<f64>, al: f64, be: f64, ga: f64, y: &mut Vec<f64>) {
+            self.note("spmv_axpby");
+            self.cpu.spmv_axpby(a, x, al, be, ga, y)
+        }
+        fn spmv_axpby_block<X: Borrow<Vec<f64>>, Y: BorrowMut<Vec<f64>>>(&self, a: &CsrMatrix, xs: &[X], al: f64, be: f64, ga: f64, ys: &mut [Y]) {
+            self.note("spmv_axpby_block");
+            self.cpu.spmv_axpby_block(a, xs, al, be, ga, ys)
+        }
+        fn multi_dot<V: Borrow<Vec<f64>>>(&self, basis: &[V], x: &Vec<f64>) -> Vec<f64> {
+            self.note("multi_dot");
+            self.cpu.multi_dot(basis, x)
+        }
+        fn multi_axpy<V: Borrow<Vec<f64>>>(&self, basis: &[V], c: &[f64], y: &mut Vec<f64>) {
+            self.note("multi_axpy");
+            self.cpu.multi_axpy(basis, c, y)
+        }
+        fn combine<V: Borrow<Vec<f64>>, W: BorrowMut<Vec<f64>>>(&self, basis: &[V], c: &Coeffs, out: &mut [W]) {
+            self.note("combine");
+            self.cpu.combine(basis, c, out)
+        }
+        fn block_dot<V: Borrow<Vec<f64>>, X: Borrow<Vec<f64>>>(&self, basis: &[V], xs: &[X]) -> Vec<f64> {
+            self.note("block_dot");
+            self.cpu.block_dot(basis, xs)
+        }
+        fn block_sub<V: Borrow<Vec<f64>>, Y: BorrowMut<Vec<f64>>>(&self, basis: &[V], c: &Coeffs, ys: &mut [Y]) {
+            self.note("block_sub");
+            self.cpu.block_sub(basis, c, ys)
+        }
+        fn alloc_scalars(&self, n: usize) -> Vec<f64> {
+            self.note("alloc_scalars");
+            self.cpu.alloc_scalars(n)
+        }
+        fn read_scalars(&self, s: &Vec<f64>) -> Vec<f64> {
+            self.note("read_scalars");
+            self.cpu.read_scalars(s)
+        }
+        fn multi_dot_to<V: Borrow<Vec<f64>>>(&self, basis: &[V], x: &Vec<f64>, s: &mut Vec<f64>, first: usize) {
+            self.note("multi_dot_to");
+            self.cpu.multi_dot_to(basis, x, s, first)
+        }
+        fn axpy_ratio(&self, s: &Vec<f64>, num: usize, den: usize, sign: f64, x: &Vec<f64>, y: &mut Vec<f64>) {
+            self.note("axpy_ratio");
+            self.cpu.axpy_ratio(s, num, den, sign, x, y)
+        }
+        fn xpby_ratio(&self, x: &Vec<f64>, s: &Vec<f64>, num: usize, den: usize, y: &mut Vec<f64>) {
+            self.note("xpby_ratio");
+            self.cpu.xpby_ratio(x, s, num, den, y)
+        }
+        fn cg_update(&self, s: &Vec<f64>, num: usize, den: usize, p: &Vec<f64>, q: &Vec<f64>, x: &mut Vec<f64>, r: &mut Vec<f64>) {
+            self.note("cg_update");
+            self.cpu.cg_update(s, num, den, p, q, x, r)
+        }
+    }
+
+    impl HaloAccess for Recorder {
+        fn read_ranges(&self, x: &Vec<f64>, r: &[(usize, usize)]) -> Vec<f64> {
+            self.note("read_ranges");
+            self.cpu.read_ranges(x, r)
+        }
+        fn read_ranges_many(&self, reads: &[(&Vec<f64>, &[(usize, usize)])]) -> Vec<Vec<f64>> {
+            self.note("read_ranges_many");
+            self.cpu.read_ranges_many(reads)
+        }
+        fn add_ranges(&self, y: &mut Vec<f64>, r: &[(usize, usize)], v: &[f64]) {
+            self.note("add_ranges");
+            self.cpu.add_ranges(y, r, v)
+        }
+        fn flush(&self) {
+            self.note("flush");
+            self.cpu.flush()
+        }
+    }
+
+    /// Calls operation `op` of `be` once on small operands of the matrix `a`.
+    fn call<B: Backend>(be: &B, a: &CsrMatrix, op: &str, halo: Option<&dyn Fn(&str, &B, &mut B::Vector)>, reset: &dyn Fn()) {
+        let n = a.nrows;
+        let m = be.upload_matrix(a);
+        let x = be.from_host(&crate::linalg::backend::random_values(n, 1));
+        let mut y = be.from_host(&crate::linalg::backend::random_values(n, 2));
+        let basis = vec![be.from_host(&crate::linalg::backend::random_values(n, 3)), be.from_host(&crate::linalg::backend::random_values(n, 4))];
+        let mut outs = vec![be.alloc(n), be.alloc(n)];
+        let c = Coeffs { rows: 2, cols: 2, data: &[1.0, 2.0, 3.0, 4.0] };
+        let mut s = be.alloc_scalars(4);
+        // the setup's own calls are not what is being checked
+        reset();
+        match op {
+            "upload_matrix" => drop(be.upload_matrix(a)),
+            "alloc" => drop(be.alloc(n)),
+            "from_host" => drop(be.from_host(&vec![1.0; n])),
+            "to_host" => drop(be.to_host(&x)),
+            "random" => drop(be.random(n, 9)),
+            "copy" => be.copy(&x, &mut y),
+            "fill" => be.fill(&mut y, 2.0),
+            "axpy" => be.axpy(2.0, &x, &mut y),
+            "xpby" => be.xpby(&x, 2.0, &mut y),
+            "scale" => be.scale(2.0, &mut y),
+            "pointwise_mul" => be.pointwise_mul(&x, &basis[0], &mut y),
+            "dot" => drop(be.dot(&x, &y)),
+            "norm2" => drop(be.norm2(&x)),
+            "spmv" => be.spmv(&m, &x, &mut y),
+            "spmv_axpby" => be.spmv_axpby(&m, &x, 1.0, 2.0, 3.0, &mut y),
+            "spmv_axpby_block" => be.spmv_axpby_block(&m, &basis, 1.0, 2.0, 3.0, &mut outs),
+            "multi_dot" => drop(be.multi_dot(&basis, &x)),
+            "multi_axpy" => be.multi_axpy(&basis, &[1.0, 2.0], &mut y),
+            "combine" => be.combine(&basis, &c, &mut outs),
+            "block_dot" => drop(be.block_dot(&basis, &[&x, &y])),
+            "block_sub" => be.block_sub(&basis, &c, &mut outs),
+            "alloc_scalars" => drop(be.alloc_scalars(3)),
+            "read_scalars" => drop(be.read_scalars(&s)),
+            "multi_dot_to" => be.multi_dot_to(&basis, &x, &mut s, 1),
+            "axpy_ratio" => be.axpy_ratio(&s, 0, 1, 1.0, &x, &mut y),
+            "xpby_ratio" => be.xpby_ratio(&x, &s, 0, 1, &mut y),
+            "cg_update" => {
+                let mut r = be.alloc(n);
+                be.cg_update(&s, 0, 1, &x, &basis[0], &mut y, &mut r)
+            }
+            other => match halo {
+                Some(h) => h(other, be, &mut y),
+                None => panic!("no call for {other}"),
+            },
+        }
+    }
+
+    /// Every wrapper forwards every operation to the backend it wraps (a wrapper that
+    /// leaves a provided method to its default silently runs the slower composed form):
+    /// the timing backend forwards each operation as itself; the distributed backend as
+    /// itself too, except where it keeps the work on the host by design (listed with the
+    /// reason). A new trait operation must be added to [`OPERATIONS`] and to `call`.
+    #[test]
+    fn wrappers_forward_every_operation() {
+        use crate::backend::timing::TimingBackend;
+        use crate::linalg::backend::OPERATIONS;
+        let a = crate::bench::dot_hamiltonian(4);
+        let rec = Recorder::new();
+        let halo = |op: &str, be: &TimingBackend<Recorder>, y: &mut Vec<f64>| match op {
+            "read_ranges" => drop(be.read_ranges(y, &[(1, 3)])),
+            "read_ranges_many" => drop(be.read_ranges_many(&[(&*y, &[(1, 3)][..])])),
+            "add_ranges" => be.add_ranges(y, &[(1, 3)], &[1.0, 2.0, 3.0]),
+            "flush" => be.flush(),
+            other => panic!("no call for {other}"),
+        };
+        let timing = TimingBackend::new(&rec);
+        for &op in OPERATIONS {
+            call(&timing, &a, op, Some(&halo), &|| drop(rec.take()));
+            let seen = rec.take();
+            assert!(seen.contains(&op), "TimingBackend::{op} did not forward: the wrapped backend saw {seen:?}");
+        }
+        // DistBackend on one process: the operations it keeps on the host by design, and
+        // the local operation each must reach instead
+        let host_side: &[(&str, &str, &str)] = &[
+            ("norm2", "dot", "a global norm is the square root of a sum of local dots over ranks"),
+            ("spmv_axpby_block", "spmv_axpby", "each local product runs between the steps of the block's one halo exchange"),
+            ("random", "from_host", "the serial run's random vector restricted to this rank's block"),
+            ("alloc_scalars", "", "CG's scalars are global sums, kept on the host"),
+            ("read_scalars", "", "CG's scalars are global sums, kept on the host"),
+            ("multi_dot_to", "multi_dot", "CG's scalars are global sums, kept on the host"),
+            ("axpy_ratio", "axpy", "the ratio of host scalars is applied by the local axpy"),
+            ("xpby_ratio", "xpby", "the ratio of host scalars is applied by the local xpby"),
+            ("cg_update", "axpy", "the ratio of host scalars is applied by two local axpys"),
+        ];
+        let dist = DistBackend::new(Recorder::new(), Arc::new(super::super::Solo));
+        for &op in OPERATIONS.iter().filter(|op| !["read_ranges", "read_ranges_many", "add_ranges", "flush"].contains(op)) {
+            call(&dist, &a, op, None, &|| drop(dist.local.take()));
+            let seen = dist.local.take();
+            match host_side.iter().find(|h| h.0 == op) {
+                Some(&(_, "", _)) => {}
+                Some(&(_, via, why)) => assert!(seen.contains(&via), "DistBackend::{op} should reach the local {via} ({why}); saw {seen:?}"),
+                None => assert!(seen.contains(&op), "DistBackend::{op} did not forward: the local backend saw {seen:?}"),
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! QDSIM_REQUIRE_GPU=1, set by .ci/run).
 
 use qdsim_gpu::backend::{CpuBackend, GpuBackend};
-use qdsim_gpu::linalg::backend::{random_values, Backend, Coeffs};
+use qdsim_gpu::linalg::backend::{random_values, Backend, Coeffs, HaloAccess};
 use qdsim_gpu::linalg::CsrMatrix;
 
 use crate::common;

@@ -17,7 +17,9 @@ pub mod stencil;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::linalg::backend::Backend;
+use std::borrow::{Borrow, BorrowMut};
+
+use crate::linalg::backend::{refs, Backend, HaloAccess};
 use crate::linalg::CsrMatrix;
 pub use context::{list_adapters, AdapterSummary, GpuContext};
 pub use memory::{Access, DeviceView, GpuStats, Home, ManagedArray, MemoryManager, Placement, Residency};
@@ -695,21 +697,48 @@ impl Backend for GpuBackend {
         // the batched kernel with one basis vector: same Kahan tree reduction, one read-back
         self.block_dots8(&[x], &[y])[0]
     }
-    fn multi_dot_refs(&self, basis: &[&GpuVector], x: &GpuVector) -> Vec<f64> {
-        self.block_dots8(basis, &[x])
+    fn multi_dot<V: Borrow<GpuVector>>(&self, basis: &[V], x: &GpuVector) -> Vec<f64> {
+        self.block_dots8(&refs(basis), &[x])
     }
-    fn block_dot_refs(&self, basis: &[&GpuVector], xs: &[&GpuVector]) -> Vec<f64> {
-        self.block_dots8(basis, xs)
+    fn block_dot<V: Borrow<GpuVector>, X: Borrow<GpuVector>>(&self, basis: &[V], xs: &[X]) -> Vec<f64> {
+        self.block_dots8(&refs(basis), &refs(xs))
     }
-    fn multi_axpy_refs(&self, basis: &[&GpuVector], c: &[f64], y: &mut GpuVector) {
-        self.axpy8(basis, c, y);
+    fn multi_axpy<V: Borrow<GpuVector>>(&self, basis: &[V], c: &[f64], y: &mut GpuVector) {
+        self.axpy8(&refs(basis), c, y);
     }
-    fn block_sub_refs(&self, basis: &[&GpuVector], c: &crate::linalg::backend::Coeffs, ys: &mut [&mut GpuVector]) {
-        for (j, y) in ys.iter_mut().enumerate().take(c.cols) {
+    fn block_sub<V: Borrow<GpuVector>, Y: BorrowMut<GpuVector>>(&self, basis: &[V], c: &crate::linalg::backend::Coeffs, ys: &mut [Y]) {
+        let basis = refs(basis);
+        for (j, y) in ys.iter_mut().map(BorrowMut::borrow_mut).enumerate().take(c.cols) {
             let neg: Vec<f64> = c.data[j * c.rows..(j + 1) * c.rows].iter().map(|v| -v).collect();
             self.axpy8(&basis[..c.rows.min(basis.len())], &neg, y);
         }
     }
+    fn cheap_readback(&self) -> bool {
+        false
+    }
+    fn alloc_scalars(&self, n: usize) -> scalars::GpuScalars {
+        self.alloc_scalars_impl(n)
+    }
+    fn read_scalars(&self, s: &scalars::GpuScalars) -> Vec<f64> {
+        self.read_scalars_impl(s)
+    }
+    fn multi_dot_to<V: Borrow<GpuVector>>(&self, basis: &[V], x: &GpuVector, s: &mut scalars::GpuScalars, first: usize) {
+        self.multi_dot_to_impl(&refs(basis), x, s, first)
+    }
+    fn axpy_ratio(&self, s: &scalars::GpuScalars, num: usize, den: usize, sign: f64, x: &GpuVector, y: &mut GpuVector) {
+        self.axpy_ratio_impl(s, num, den, sign, x, y)
+    }
+    fn xpby_ratio(&self, x: &GpuVector, s: &scalars::GpuScalars, num: usize, den: usize, y: &mut GpuVector) {
+        self.xpby_ratio_impl(x, s, num, den, y)
+    }
+    fn cg_update(&self, s: &scalars::GpuScalars, num: usize, den: usize, p: &GpuVector, q: &GpuVector, x: &mut GpuVector, r: &mut GpuVector) {
+        self.cg_update_impl(s, num, den, p, q, x, r)
+    }
+}
+
+/// Halo planes are read and added through ranges of the device chunks, in one
+/// submission each.
+impl HaloAccess for GpuBackend {
     fn read_ranges(&self, x: &GpuVector, ranges: &[(usize, usize)]) -> Vec<f64> {
         self.read_ranges_many(&[(x, ranges)]).pop().unwrap_or_default()
     }
@@ -781,27 +810,6 @@ impl Backend for GpuBackend {
     }
     fn flush(&self) {
         self.mem.flush();
-    }
-    fn cheap_readback(&self) -> bool {
-        false
-    }
-    fn alloc_scalars(&self, n: usize) -> scalars::GpuScalars {
-        self.alloc_scalars_impl(n)
-    }
-    fn read_scalars(&self, s: &scalars::GpuScalars) -> Vec<f64> {
-        self.read_scalars_impl(s)
-    }
-    fn multi_dot_to(&self, basis: &[GpuVector], x: &GpuVector, s: &mut scalars::GpuScalars, first: usize) {
-        self.multi_dot_to_impl(basis, x, s, first)
-    }
-    fn axpy_ratio(&self, s: &scalars::GpuScalars, num: usize, den: usize, sign: f64, x: &GpuVector, y: &mut GpuVector) {
-        self.axpy_ratio_impl(s, num, den, sign, x, y)
-    }
-    fn xpby_ratio(&self, x: &GpuVector, s: &scalars::GpuScalars, num: usize, den: usize, y: &mut GpuVector) {
-        self.xpby_ratio_impl(x, s, num, den, y)
-    }
-    fn cg_update(&self, s: &scalars::GpuScalars, num: usize, den: usize, p: &GpuVector, q: &GpuVector, x: &mut GpuVector, r: &mut GpuVector) {
-        self.cg_update_impl(s, num, den, p, q, x, r)
     }
 }
 

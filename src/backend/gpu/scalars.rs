@@ -38,13 +38,13 @@ impl GpuBackend {
         s.vals.with_host(|b| self.values_of(b))
     }
 
-    pub(super) fn multi_dot_to_impl(&self, basis: &[GpuVector], x: &GpuVector, s: &mut GpuScalars, first: usize) {
+    pub(super) fn multi_dot_to_impl(&self, basis: &[&GpuVector], x: &GpuVector, s: &mut GpuScalars, first: usize) {
         if basis.is_empty() {
             return;
         }
         assert!(first + basis.len() <= s.vals.len(), "scalar slots {first}..{} beyond {}", first + basis.len(), s.vals.len());
         let out = s.vals.device_rw();
-        self.record_dots8(&crate::linalg::backend::refs(basis), &[x], out.chunk(0), first);
+        self.record_dots8(basis, &[x], out.chunk(0), first);
     }
 
     /// A cg.wgsl kernel over every chunk of `y` (and `r`, `a`, `b`, of the same length).
