@@ -126,6 +126,23 @@ pub fn laplacian3(m: usize) -> CsrMatrix {
     CsrMatrix::from_triplets(n, n, &t)
 }
 
+/// A random sparse symmetric matrix, diagonally dominant (4 + r on the diagonal, `per_row`
+/// off-diagonal pairs per row at random columns): a general CSR operator, not a stencil.
+pub fn random_sym(n: usize, per_row: usize, seed: u64) -> CsrMatrix {
+    let r = qdsim_gpu::linalg::backend::random_values(n * per_row * 2 + n, seed);
+    let mut t = Vec::new();
+    for i in 0..n {
+        t.push((i, i, 4.0 + r[i]));
+        for k in 0..per_row {
+            let j = ((r[n + i * per_row + k].abs() * n as f64) as usize).min(n - 1);
+            let v = r[n + n * per_row + i * per_row + k];
+            t.push((i, j, v));
+            t.push((j, i, v));
+        }
+    }
+    CsrMatrix::from_triplets(n, n, &t)
+}
+
 /// Eigensolver options for the GPU tests: iterative even on small matrices, block 3, the
 /// default filter.
 pub fn gpu_solve_options(states: usize) -> qdsim_gpu::simulation::SolveOptions {

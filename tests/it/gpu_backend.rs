@@ -8,24 +8,7 @@ use qdsim_gpu::linalg::backend::{random_values, Backend, Coeffs, HaloAccess};
 use qdsim_gpu::linalg::CsrMatrix;
 
 use crate::common;
-use crate::common::{close, gpu, laplacian3};
-
-
-fn random_sym(n: usize, per_row: usize, seed: u64) -> CsrMatrix {
-    let r = random_values(n * per_row * 2 + n, seed);
-    let mut t = Vec::new();
-    for i in 0..n {
-        t.push((i, i, 4.0 + r[i]));
-        for k in 0..per_row {
-            let j = ((r[n + i * per_row + k].abs() * n as f64) as usize).min(n - 1);
-            let v = r[n + n * per_row + i * per_row + k];
-            t.push((i, j, v));
-            t.push((j, i, v));
-        }
-    }
-    CsrMatrix::from_triplets(n, n, &t)
-}
-
+use crate::common::{close, gpu, laplacian3, random_sym};
 
 #[test]
 fn spmv_matches_cpu_with_poisoned_outputs() {

@@ -13,6 +13,7 @@
 mod common;
 
 mod cli;
+mod conformance;
 mod device;
 mod eigensolver;
 mod exact_answers;
