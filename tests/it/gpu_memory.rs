@@ -1,18 +1,18 @@
 //! The GPU buffer manager (src/backend/gpu/memory.rs): transfer counts per placement, the
 //! device-buffer pool, chunked arrays against the CPU backend, and use from several threads.
-//! In CI the adapter is Mesa's lavapipe; without any adapter the tests are skipped, unless
-//! QDSIM_REQUIRE_GPU=1.
+//! In CI the adapter is Mesa's lavapipe; without any adapter the tests skip under the one
+//! rule of common.rs (and fail with QDSIM_REQUIRE_GPU=1).
 
 use qdsim_gpu::backend::gpu::{GpuOptions, Home, Placement};
 use qdsim_gpu::backend::{CpuBackend, GpuBackend};
 use qdsim_gpu::linalg::backend::{random_values, Backend, Coeffs};
 use qdsim_gpu::linalg::CsrMatrix;
 
-mod common;
-use common::{close, laplacian3};
+use crate::common;
+use crate::common::{close, laplacian3};
 
 fn open(opts: GpuOptions) -> Option<GpuBackend> {
-    common::gpu_or_skip(GpuBackend::with_options(None, true, opts))
+    common::gpu_with(opts)
 }
 
 /// The backend with its default placement (GpuOnly unless the environment says otherwise:
@@ -403,7 +403,7 @@ fn chunk_over_65535_workgroups() {
     let Some(g0) = gpu() else { return };
     let e = elem(&g0);
     if g0.max_elements() < 1 << 24 || e != 4 {
-        eprintln!("adapter binding limit too small for this test (or f64): skipping");
+        common::skip("adapter binding limit too small for this test (or f64)");
         return;
     }
     drop(g0);

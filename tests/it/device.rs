@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
-mod common;
-use common::bin;
+use crate::common;
+use crate::common::bin;
 
 use qdsim_gpu::backend::CpuBackend;
 use qdsim_gpu::constants::{kt_ev, EPS0_SI, Q_SI};

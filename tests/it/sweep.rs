@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-mod common;
-use common::{run, text};
+use crate::common;
+use crate::common::{run, text};
 
 fn tmpdir(name: &str) -> PathBuf {
     common::tmpdir("sweep", name)

@@ -10,7 +10,7 @@
 //! naming the input (0 only when both files are right), never panic, never write an output
 //! folder on an error, and end within seconds.
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use qdsim_gpu::scene::{parse_scene, validate::validate};

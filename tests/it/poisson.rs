@@ -6,8 +6,7 @@
 
 use std::f64::consts::PI;
 
-mod common;
-use common::gpu;
+use crate::common::gpu;
 
 use qdsim_gpu::backend::CpuBackend;
 use qdsim_gpu::grid::Grid;

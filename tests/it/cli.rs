@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-mod common;
-use common::{bin, run, text};
+use crate::common;
+use crate::common::{bin, run, text};
 
 fn tmpdir(name: &str) -> PathBuf {
     common::tmpdir("cli", name)

@@ -1,30 +1,14 @@
 //! The GPU backend (WGSL kernels through wgpu) against the CPU backend. In CI the adapter is
 //! Mesa's lavapipe (a software Vulkan driver), so these run the real shaders on the CPU.
-//! Without any adapter the tests are skipped, unless QDSIM_REQUIRE_GPU=1 (set by .ci/run).
+//! Without any adapter the tests skip under the one rule of common.rs (and fail with
+//! QDSIM_REQUIRE_GPU=1, set by .ci/run).
 
 use qdsim_gpu::backend::{CpuBackend, GpuBackend};
 use qdsim_gpu::linalg::backend::{random_values, Backend, Coeffs, HaloAccess};
 use qdsim_gpu::linalg::CsrMatrix;
 
-mod common;
-use common::{close, gpu, laplacian3};
-
-
-fn random_sym(n: usize, per_row: usize, seed: u64) -> CsrMatrix {
-    let r = random_values(n * per_row * 2 + n, seed);
-    let mut t = Vec::new();
-    for i in 0..n {
-        t.push((i, i, 4.0 + r[i]));
-        for k in 0..per_row {
-            let j = ((r[n + i * per_row + k].abs() * n as f64) as usize).min(n - 1);
-            let v = r[n + n * per_row + i * per_row + k];
-            t.push((i, j, v));
-            t.push((j, i, v));
-        }
-    }
-    CsrMatrix::from_triplets(n, n, &t)
-}
-
+use crate::common;
+use crate::common::{close, gpu, laplacian3, random_sym};
 
 #[test]
 fn spmv_matches_cpu_with_poisoned_outputs() {
@@ -152,7 +136,7 @@ fn vectors_longer_than_one_dispatch_dimension() {
     // 65535 workgroups × 256 threads is the most one grid dimension covers
     let n = 65_535 * 256 + 1000;
     if n > g.max_elements() {
-        eprintln!("adapter binding limit too small for this test: skipping");
+        common::skip("adapter binding limit too small for this test");
         return;
     }
     let mut x = g.alloc(n);
@@ -273,7 +257,7 @@ fn transfers_are_counted_and_staging_buffers_reused() {
 fn f64_kernels_match_cpu_to_double_precision() {
     let Some(g0) = gpu() else { return };
     if !g0.adapter().f64 {
-        eprintln!("adapter without f64 shaders: skipping");
+        common::skip("adapter without f64 shaders");
         return;
     }
     drop(g0);

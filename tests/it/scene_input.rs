@@ -1,7 +1,7 @@
 //! Scene input errors through the public API: every bad scene is an input error (exit code
 //! 2) whose path names the offending field, in JSON-path style.
 
-mod common;
+use crate::common;
 
 use qdsim_gpu::error::QdError;
 use qdsim_gpu::scene::{load_scene, parse_scene, validate::validate};
