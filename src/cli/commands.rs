@@ -260,7 +260,7 @@ fn is_our_matrix_market(path: &std::path::Path) -> bool {
 /// folder is written): an existing file or folder of the user's, one holding an input, or a
 /// path that cannot be created.
 fn check_out_early(loaded: &crate::scene::LoadedScene, out: &std::path::Path) -> Result<()> {
-    crate::output::preflight(out, &loaded.input_files())
+    crate::output::preflight_for_rank(out, &loaded.input_files(), crate::parallel::rank())
 }
 
 fn solve(scene: PathBuf, out: Option<PathBuf>, overrides: Overrides, gpu_precision: Option<String>, placement: Option<String>, quiet: bool, stats: bool) -> Result<i32> {

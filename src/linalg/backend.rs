@@ -196,7 +196,8 @@ pub trait Backend: Send + Sync {
 /// What a distributed product needs of the backend each rank computes on, beyond
 /// [`Backend`]: the planes of a halo read and added in place, and recorded work started
 /// early so the device computes during the exchange. Only
-/// [`crate::parallel::distributed::DistBackend`] requires it; the algorithms never call it.
+/// the distributed backend (`parallel::distributed::DistBackend`) requires it; the
+/// algorithms never call it.
 pub trait HaloAccess: Backend {
     /// The entries `start..start + len` of each range, concatenated, on the host (the
     /// halo of a distributed product: a few contiguous planes). The default reads the

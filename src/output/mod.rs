@@ -140,8 +140,14 @@ pub fn check_target(final_path: &Path, inputs: &[PathBuf]) -> Result<()> {
 /// otherwise): a bad output path (a file in the way, no permission, a read-only or special
 /// file system) is refused before a long solve, not after it.
 pub fn preflight(final_path: &Path, inputs: &[PathBuf]) -> Result<()> {
+    preflight_for_rank(final_path, inputs, 0)
+}
+
+/// [`preflight`] on rank `rank` of an MPI job (the caller says which rank it is; this
+/// layer knows nothing of MPI): ranks other than 0 only check the target.
+pub fn preflight_for_rank(final_path: &Path, inputs: &[PathBuf], rank: usize) -> Result<()> {
     check_target(final_path, inputs)?;
-    if !crate::parallel::is_root() {
+    if rank != 0 {
         return Ok(());
     }
     let name = output_name(final_path)?;
@@ -265,14 +271,20 @@ impl OutputDir {
     /// no longer running) and creates the temp folder `.<name>.tmp-<pid>` next to it, with
     /// the marker file. The parent folder is created if missing.
     pub fn create(final_path: &Path, inputs: &[PathBuf]) -> Result<OutputDir> {
+        Self::create_for_rank(final_path, inputs, 0)
+    }
+
+    /// [`OutputDir::create`] on rank `rank` of an MPI job: rank 0 writes the folder; any
+    /// other rank writes a private temp folder that `commit` deletes (the caller says which
+    /// rank it is: the pipeline decides who writes, this layer knows nothing of MPI).
+    pub fn create_for_rank(final_path: &Path, inputs: &[PathBuf], rank: usize) -> Result<OutputDir> {
         let name = output_name(final_path)?;
         let parent = match final_path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        if !crate::parallel::is_root() {
+        if rank != 0 {
             check_target(final_path, inputs)?;
-            let rank = crate::parallel::world().map(|w| w.rank()).unwrap_or(0);
             let tmp_path = std::env::temp_dir().join(format!("qdsim-rank{rank}-{}-{name}", std::process::id()));
             let _ = std::fs::remove_dir_all(&tmp_path);
             std::fs::create_dir_all(&tmp_path).map_err(|e| QdError::io(format!("creating temp output folder {}", tmp_path.display()), e))?;

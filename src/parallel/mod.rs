@@ -56,6 +56,11 @@ pub fn world() -> Option<Arc<dyn Comm>> {
     WORLD.get().cloned()
 }
 
+/// This process's rank in the job (0 without MPI).
+pub fn rank() -> usize {
+    world().map_or(0, |w| w.rank())
+}
+
 /// Whether this process prints and writes output: rank 0, or any serial process.
 pub fn is_root() -> bool {
     world().is_none_or(|w| w.rank() == 0)

@@ -101,7 +101,7 @@ fn write_output(
     fields: impl FnOnce(&OutputDir) -> Result<Vec<String>>,
     finish: impl FnOnce(&mut Results),
 ) -> Result<PathBuf> {
-    let dir = OutputDir::create(path, &loaded.input_files())?;
+    let dir = OutputDir::create_for_rank(path, &loaded.input_files(), crate::parallel::rank())?;
     let mut files = fields(&dir)?;
     files.push("results.json".into());
     finish(results);

@@ -17,10 +17,7 @@ use crate::scene::{LoadedScene, Scene};
 use super::eigen::{first_non_finite_row, DENSE_LIMIT};
 use super::report::MaterialRow;
 
-/// Sample lines per tangential axis and points per line for faces cut by an interface.
-pub const FACE_SAMPLES: usize = 8;
-/// Sub-samples per axis used to get volume fractions in cells cut by an interface.
-pub const SUBSAMPLES: usize = 4;
+pub use crate::grid::{FACE_SAMPLES, SUBSAMPLES};
 
 /// One material fill of the scene: the background (index 0) or a region (index i + 1).
 #[derive(Clone, Debug)]

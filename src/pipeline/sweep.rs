@@ -324,7 +324,7 @@ pub fn run(
         }
     }
     let out_path = opts.out.clone().unwrap_or_else(|| default_out_dir(&loaded.path));
-    let out = OutputDir::create(&out_path, &loaded.input_files())?;
+    let out = OutputDir::create_for_rank(&out_path, &loaded.input_files(), crate::parallel::rank())?;
     let mut warm: Option<WarmStart> = None;
     let mut results = Vec::with_capacity(scenes.len());
     for (i, pt) in scenes.iter().enumerate() {

@@ -145,16 +145,14 @@ pub fn random_sym(n: usize, per_row: usize, seed: u64) -> CsrMatrix {
 
 /// Eigensolver options for the GPU tests: iterative even on small matrices, block 3, the
 /// default filter.
-pub fn gpu_solve_options(states: usize) -> qdsim_gpu::simulation::SolveOptions {
-    qdsim_gpu::simulation::SolveOptions {
+pub fn gpu_solve_options(states: usize) -> qdsim_gpu::pipeline::SolveOptions {
+    qdsim_gpu::pipeline::SolveOptions {
         states,
         tolerance: 1e-8,
         max_matvecs: 50_000,
         block_size: 3,
-        backend: qdsim_gpu::scene::BackendChoice::Gpu,
-        adapter: None,
         force_iterative: true,
-        filter_degree: qdsim_gpu::simulation::DEFAULT_FILTER_DEGREE,
+        filter_degree: qdsim_gpu::pipeline::DEFAULT_FILTER_DEGREE,
     }
 }
 
