@@ -94,9 +94,10 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
         let sync = || {
             let _ = g.to_host(&probe);
         };
-        // both layouts on the same matrix, the one QDSIM_SPMV_LAYOUT names first (default:
-        // stencil), since the first large allocation of a process can run faster (docs/performance.md)
-        let first = SpmvLayout::from_env().unwrap_or(SpmvLayout::Stencil);
+        // both layouts on the same matrix, the one the options name (QDSIM_SPMV_LAYOUT, read
+        // by cli/) first (default: stencil), since the first large allocation of a process
+        // can run faster (docs/performance.md)
+        let first = g.spmv_layout().unwrap_or(SpmvLayout::Stencil);
         let mut t_layout = [0.0; 2];
         for layout in [first, if first == SpmvLayout::Csr { SpmvLayout::Stencil } else { SpmvLayout::Csr }] {
             let m = g.upload_matrix_layout(&a, Some(layout));

@@ -9,13 +9,13 @@
 //! | `QDSIM_GPU_PLACEMENT` | [`GpuOptions::placement`] | `--placement` |
 //! | `QDSIM_GPU_MAX_BINDING_BYTES` | [`GpuOptions::max_binding_bytes`] | |
 //! | `QDSIM_GPU_POOL_BYTES` | [`GpuOptions::pool_bytes`] | |
+//! | `QDSIM_SPMV_LAYOUT` (csr, stencil) | [`GpuOptions::spmv_layout`] | |
+//! | `QDSIM_GPU_MEMORY_HINTS` (usage) | [`GpuOptions::memory_hints`] | |
 //! | `QDSIM_NO_MPI` | [`crate::parallel::InitOptions::no_mpi`] | |
 //! | `HOSTNAME`, `COMPUTERNAME` | [`crate::parallel::InitOptions::hostname`] | |
-//!
-//! Still read inside the GPU backend until it takes them as options: `QDSIM_SPMV_LAYOUT`
-//! and `QDSIM_GPU_MEMORY_HINTS` (and `QDSIM_ADAPTER` again when no adapter is given).
 
-use crate::backend::gpu::{GpuOptions, Placement};
+use crate::backend::gpu::stencil::SpmvLayout;
+use crate::backend::gpu::{GpuOptions, MemoryHints, Placement};
 use crate::error::{QdError, Result};
 
 /// A variable's value, None when unset or blank.
@@ -66,6 +66,11 @@ pub fn precision(flag: Option<&str>) -> Result<Option<&'static str>> {
 pub fn gpu_settings(precision_flag: Option<&str>, placement_flag: Option<&str>) -> Result<GpuSettings> {
     let precision = precision(precision_flag)?;
     let mut options = GpuOptions { f64: precision == Some("f64"), ..Default::default() };
+    options.adapter = var("QDSIM_ADAPTER");
+    options.spmv_layout = var("QDSIM_SPMV_LAYOUT").and_then(|v| SpmvLayout::parse(&v));
+    if var("QDSIM_GPU_MEMORY_HINTS").as_deref().map(str::trim) == Some("usage") {
+        options.memory_hints = MemoryHints::MemoryUsage;
+    }
     let mut invalid = None;
     if let Some(p) = placement_flag.map(str::to_string).or_else(|| var("QDSIM_GPU_PLACEMENT")) {
         match Placement::parse(&p) {
@@ -110,4 +115,11 @@ pub fn parallel_init() -> crate::parallel::InitOptions {
         no_mpi: std::env::var_os("QDSIM_NO_MPI").is_some(),
         hostname: std::env::var("HOSTNAME").ok().or_else(|| std::env::var("COMPUTERNAME").ok()),
     }
+}
+
+/// Every GPU option from the environment alone ([`GpuOptions::from_vars`] on the process's
+/// variables), for front ends without flags: the integration tests open their adapter with
+/// it, so `QDSIM_GPU_PRECISION=f64 cargo test` runs the GPU tests in f64.
+pub fn gpu_options_from_env() -> Result<GpuOptions> {
+    GpuOptions::from_vars(|k| std::env::var_os(k))
 }

@@ -19,7 +19,7 @@ pub const REQUIRE_GPU: &str = "QDSIM_REQUIRE_GPU";
 /// Err says why not: no adapter at all, or the error opening one gave.
 fn probe() -> &'static Result<String, String> {
     static PROBE: OnceLock<Result<String, String>> = OnceLock::new();
-    PROBE.get_or_init(|| match GpuBackend::new(None, true) {
+    PROBE.get_or_init(|| match GpuBackend::with_options(None, true, qdsim_gpu::cli::env::gpu_options_from_env().expect("GPU variables")) {
         Ok(Some(g)) => Ok(format!("{:?}", g.adapter())),
         Ok(None) => Err("no adapter".into()),
         Err(e) => Err(format!("no usable adapter: {e}")),
@@ -57,7 +57,7 @@ pub fn gpu() -> Option<GpuBackend> {
         return None;
     }
     eprintln!("GPU adapter: {}", probe().as_ref().unwrap());
-    Some(GpuBackend::new(None, true).expect("the probe opened an adapter").expect("the probe found an adapter"))
+    Some(GpuBackend::with_options(None, true, qdsim_gpu::cli::env::gpu_options_from_env().expect("GPU variables")).expect("the probe opened an adapter").expect("the probe found an adapter"))
 }
 
 /// The same with `opts`; a failure that the options cause fails the test.

@@ -18,12 +18,12 @@ fn open(opts: GpuOptions) -> Option<GpuBackend> {
 /// The backend with its default placement (GpuOnly unless the environment says otherwise:
 /// these tests fix it).
 fn gpu() -> Option<GpuBackend> {
-    open(GpuOptions { placement: Placement::GpuOnly, ..GpuOptions::from_env().unwrap() })
+    open(GpuOptions { placement: Placement::GpuOnly, ..qdsim_gpu::cli::env::gpu_options_from_env().unwrap() })
 }
 
 /// A backend whose chunks hold `bytes` bytes (a small forced storage-binding limit).
 fn chunked(bytes: u64) -> Option<GpuBackend> {
-    open(GpuOptions { placement: Placement::GpuOnly, max_binding_bytes: Some(bytes), ..GpuOptions::from_env().unwrap() })
+    open(GpuOptions { placement: Placement::GpuOnly, max_binding_bytes: Some(bytes), ..qdsim_gpu::cli::env::gpu_options_from_env().unwrap() })
 }
 
 fn h2d(g: &GpuBackend) -> u64 {

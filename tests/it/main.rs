@@ -20,6 +20,7 @@ mod exact_answers;
 mod fuzz_scenes;
 mod gpu_backend;
 mod gpu_memory;
+mod layers;
 mod poisson;
 mod scene_input;
 mod sweep;

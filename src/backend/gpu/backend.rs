@@ -11,16 +11,20 @@ use crate::linalg::backend::{refs, Backend};
 use crate::linalg::CsrMatrix;
 
 impl GpuBackend {
-    /// [`GpuBackend::with_options`] with the options of the environment
-    /// ([`GpuOptions::from_env`]): for cli/ and the callers not yet handed options.
+    /// [`GpuBackend::with_options`] with the default options (f32, arrays on the device).
     pub fn new(choice: Option<&str>, allow_software: bool) -> crate::error::Result<Option<GpuBackend>> {
-        Self::with_options(choice, allow_software, GpuOptions::from_env()?)
+        Self::with_options(choice, allow_software, GpuOptions::default())
     }
 
     /// As [`GpuBackend::new`], with the precision given: `f64` needs an adapter with
     /// SHADER_F64 (an input error otherwise; Metal has none).
     pub fn with_precision(choice: Option<&str>, allow_software: bool, f64_mode: bool) -> crate::error::Result<Option<GpuBackend>> {
-        Self::with_options(choice, allow_software, GpuOptions { f64: f64_mode, ..GpuOptions::from_env()? })
+        Self::with_options(choice, allow_software, GpuOptions { f64: f64_mode, ..GpuOptions::default() })
+    }
+
+    /// The product layout the options asked for (None: chosen per matrix).
+    pub fn spmv_layout(&self) -> Option<super::stencil::SpmvLayout> {
+        self.spmv_layout
     }
 
     /// Open an adapter (`choice`, else `opts.adapter`, else the best one; see

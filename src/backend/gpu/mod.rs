@@ -40,7 +40,7 @@ pub use kernel::FLUSH_EVERY;
 use kernel::{Kernel, Recorder};
 pub use matrix::{plan_row_blocks, GpuCsr, GpuMatrix, RowBlock, ROW_STEP};
 pub use memory::{Access, DeviceView, GpuStats, Home, ManagedArray, MemoryManager, Placement, Residency};
-pub use options::{precision_from_env, GpuOptions, MemoryHints};
+pub use options::{GpuOptions, MemoryHints};
 pub use scalars::GpuScalars;
 pub use shader::{shader_source, SHADERS};
 pub use vector::GpuVector;

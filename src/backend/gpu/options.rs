@@ -1,12 +1,9 @@
 //! How the GPU backend is set up: [`GpuOptions`] (adapter, precision, placement, chunk and
 //! pool limits, matrix layout, allocator hint), handed down by the caller.
 //!
-//! Nothing else in the GPU backend reads the environment. [`GpuOptions::from_vars`] turns
-//! variables into options through a lookup function; the adapters at the end of this file
-//! ([`GpuOptions::from_env`], [`precision_from_env`], [`SpmvLayout::from_env`]) are the
-//! only readers of the process environment and are meant to be called only by cli/ (and,
-//! until they are given options, by [`super::GpuBackend::new`] and
-//! [`super::GpuBackend::with_precision`], whose callers sit above the backend).
+//! Nothing in the GPU backend reads the environment: cli/env.rs does and fills these
+//! options. [`GpuOptions::from_vars`] turns variables into options through a lookup
+//! function the caller provides (cli::env::gpu_options_from_env hands it the process's).
 //!
 //! Variables: QDSIM_ADAPTER (an index from `qdsim-gpu info` or a name substring),
 //! QDSIM_GPU_PRECISION (f32 | f64), QDSIM_GPU_PLACEMENT (cpu-only | gpu-only | unified |
@@ -118,29 +115,6 @@ impl GpuOptions {
             o.memory_hints = MemoryHints::MemoryUsage;
         }
         Ok(o)
-    }
-}
-
-// ---- Environment adapters: called only by cli/ (see the module documentation) ----
-
-impl GpuOptions {
-    /// [`GpuOptions::from_vars`] on the process environment. For cli/ only.
-    pub fn from_env() -> Result<GpuOptions> {
-        GpuOptions::from_vars(|k| std::env::var_os(k))
-    }
-}
-
-/// [`parse_precision`] of the process environment's QDSIM_GPU_PRECISION (which
-/// `--gpu-precision` sets). For cli/ only.
-pub fn precision_from_env() -> Result<Option<&'static str>> {
-    parse_precision(std::env::var_os("QDSIM_GPU_PRECISION"))
-}
-
-impl SpmvLayout {
-    /// The layout the process environment's QDSIM_SPMV_LAYOUT asks for (None: choose per
-    /// matrix). For cli/ and the benchmarks only.
-    pub fn from_env() -> Option<SpmvLayout> {
-        std::env::var("QDSIM_SPMV_LAYOUT").ok().and_then(|v| SpmvLayout::parse(&v))
     }
 }
 
