@@ -16,6 +16,7 @@
 //! Units: lengths nm, energies eV, masses m0, temperature K (see [`crate::constants`]).
 
 pub mod device;
+mod device_output;
 pub mod eigen;
 pub mod options;
 pub mod prepare;
