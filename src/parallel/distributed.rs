@@ -470,7 +470,7 @@ mod tests {
     use crate::linalg::lanczos::{lowest_eigenpairs, LanczosOptions};
 
     /// On one process the distributed backend is the local backend: CG and Lanczos give
-    /// the same answers (the multi-rank cases run under mpirun in tests/distributed.rs).
+    /// the same answers (the multi-rank cases run under mpirun in tests/it/distributed.rs).
     #[test]
     fn one_rank_wraps_the_local_backend_exactly() {
         let a = crate::bench::dot_hamiltonian(9);
