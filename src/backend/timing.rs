@@ -31,6 +31,10 @@ pub struct OpTimes {
     pub combine_calls: usize,
     /// Everything else on vectors (alloc, scale, axpy, random, copies, halo ranges).
     pub other_vector_s: f64,
+    /// Calls that return values to the host (dot, norm2, multi_dot, block_dot,
+    /// read_scalars, to_host, read_ranges, read_ranges_many): on a GPU each is a host
+    /// synchronisation. The eigensolver reports it as `solver.host_syncs`.
+    pub host_reads: usize,
 }
 
 impl<'a, B: Backend> TimingBackend<'a, B> {

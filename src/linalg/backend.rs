@@ -8,9 +8,11 @@
 //! `scale`, `pointwise_mul`, `dot`, `norm2`); the operator (`spmv`, `spmv_axpby`,
 //! `spmv_axpby_block`); operations over a basis of vectors (`multi_dot`, `multi_axpy`,
 //! `combine`, `block_dot`, `block_sub`) that let a backend fuse the Gram–Schmidt and
-//! restart steps of Lanczos into one pass over the basis; and scalars kept where the
-//! backend computes (`alloc_scalars`, `read_scalars`, `multi_dot_to`, `axpy_ratio`,
-//! `xpby_ratio`, `cg_update`) so that CG never waits for the host inside an iteration.
+//! restart steps of Lanczos into one pass over the basis; block operations of LOBPCG
+//! (`spmm`, `block_axpy`, `block_scale`); and scalars kept where the backend computes
+//! (`alloc_scalars`, `read_scalars`, `multi_dot_to`, `block_dot_to`, `column_dots_to`,
+//! `axpy_ratio`, `xpby_ratio`, `cg_update`) so that CG never waits for the host inside an
+//! iteration and a LOBPCG step reads its Gram matrices and residual norms in one read-back.
 //!
 //! The basis operations take any slice whose items borrow a vector (`&[Vector]`,
 //! `&[&Vector]`, `&mut [&mut Vector]`), so a wrapping backend hands its local vectors to the
@@ -46,8 +48,8 @@ pub struct Coeffs<'a> {
 pub const OPERATIONS: &[&str] = &[
     "upload_matrix", "alloc", "from_host", "to_host", "random", "copy", "fill", "axpy", "xpby", "scale", "pointwise_mul",
     "dot", "norm2", "spmv", "spmv_axpby", "spmv_axpby_block", "multi_dot", "multi_axpy", "combine", "block_dot",
-    "block_sub", "alloc_scalars", "read_scalars", "multi_dot_to", "axpy_ratio", "xpby_ratio", "cg_update",
-    "read_ranges", "read_ranges_many", "add_ranges", "flush",
+    "block_sub", "spmm", "block_axpy", "block_scale", "alloc_scalars", "read_scalars", "multi_dot_to", "axpy_ratio", "xpby_ratio", "cg_update",
+    "block_dot_to", "column_dots_to", "read_ranges", "read_ranges_many", "add_ranges", "flush",
 ];
 
 pub trait Backend: Send + Sync {
@@ -170,6 +172,32 @@ pub trait Backend: Send + Sync {
         }
     }
 
+    // ---- block operations (LOBPCG: a block of k vectors advances at once)
+
+    /// ys_j ← A xs_j for every column of the block (overwritten): one pass over the operator
+    /// for the whole block where the backend fuses it (SpMM), one halo exchange per block on
+    /// a distributed backend. The default applies [`Backend::spmv`] to each column.
+    fn spmm<X: Borrow<Self::Vector>, Y: BorrowMut<Self::Vector>>(&self, a: &Self::Matrix, xs: &[X], ys: &mut [Y]) {
+        for (x, y) in xs.iter().zip(ys.iter_mut()) {
+            self.spmv(a, x.borrow(), y.borrow_mut());
+        }
+    }
+    /// ys_j ← ys_j + α_j xs_j, a scalar per column (e.g. R = HX − XΘ). Columns with α_j = 0
+    /// are left untouched.
+    fn block_axpy<X: Borrow<Self::Vector>, Y: BorrowMut<Self::Vector>>(&self, alphas: &[f64], xs: &[X], ys: &mut [Y]) {
+        for ((&a, x), y) in alphas.iter().zip(xs).zip(ys.iter_mut()) {
+            if a != 0.0 {
+                self.axpy(a, x.borrow(), y.borrow_mut());
+            }
+        }
+    }
+    /// xs_j ← α_j xs_j, a scalar per column.
+    fn block_scale<X: BorrowMut<Self::Vector>>(&self, alphas: &[f64], xs: &mut [X]) {
+        for (&a, x) in alphas.iter().zip(xs.iter_mut()) {
+            self.scale(a, x.borrow_mut());
+        }
+    }
+
     // ---- scalars where the backend computes (CG without host round trips)
 
     /// `n` scalars, zero.
@@ -179,6 +207,20 @@ pub trait Backend: Send + Sync {
     /// s[first + i] ← basis_iᵀ x for every vector of the basis, left where the backend
     /// computes (no read-back).
     fn multi_dot_to<V: Borrow<Self::Vector>>(&self, basis: &[V], x: &Self::Vector, s: &mut Self::Scalars, first: usize);
+    /// s[first + i + j·m] ← basis_iᵀ xs_j (m = basis.len(), column-major): a block Gram matrix
+    /// left where the backend computes, read with the other scalars of the step in one
+    /// [`Backend::read_scalars`]. The default calls [`Backend::multi_dot_to`] per column.
+    fn block_dot_to<V: Borrow<Self::Vector>, X: Borrow<Self::Vector>>(&self, basis: &[V], xs: &[X], s: &mut Self::Scalars, first: usize) {
+        for (j, x) in xs.iter().enumerate() {
+            self.multi_dot_to(basis, x.borrow(), s, first + j * basis.len());
+        }
+    }
+    /// s[first + j] ← xs_jᵀ ys_j for every column (with xs = ys: the squared column norms).
+    fn column_dots_to<X: Borrow<Self::Vector>, Y: Borrow<Self::Vector>>(&self, xs: &[X], ys: &[Y], s: &mut Self::Scalars, first: usize) {
+        for (j, (x, y)) in xs.iter().zip(ys).enumerate() {
+            self.multi_dot_to(&[x.borrow()], y.borrow(), s, first + j);
+        }
+    }
     /// y ← y + sign · (s[num] / s[den]) · x, the ratio taken where the scalars live
     /// (0 when s[den] is 0).
     fn axpy_ratio(&self, s: &Self::Scalars, num: usize, den: usize, sign: f64, x: &Self::Vector, y: &mut Self::Vector);

@@ -28,6 +28,14 @@ pub struct CgResult {
 /// symmetric positive definite (a symmetric multigrid V-cycle, Jacobi, the identity).
 pub trait Preconditioner<B: Backend> {
     fn apply(&self, be: &B, r: &B::Vector, z: &mut B::Vector);
+    /// zs_j ← M⁻¹ rs_j for a block (LOBPCG preconditions its block of residuals at once; the
+    /// multigrid V-cycle runs the block through each level together). The default applies
+    /// [`Preconditioner::apply`] to each column.
+    fn apply_block(&self, be: &B, rs: &[&B::Vector], zs: &mut [&mut B::Vector]) {
+        for (r, z) in rs.iter().zip(zs.iter_mut()) {
+            self.apply(be, r, z);
+        }
+    }
 }
 
 /// No preconditioning: z ← r.

@@ -83,6 +83,8 @@ pub struct EigenPairs<V> {
     pub block_size: usize,
     /// Degree of the Chebyshev filter used (0: none).
     pub filter_degree: usize,
+    /// Outer iterations: restart cycles of Lanczos, iterations of LOBPCG.
+    pub outer_iterations: usize,
 }
 
 struct State<'a, B: Backend> {
@@ -382,6 +384,7 @@ pub fn lowest_eigenpairs_from<B: Backend>(
                 basis_size: r.basis_size,
                 block_size: b,
                 filter_degree: opts.filter_degree,
+                outer_iterations: restarts,
             };
         }
         inner_tol /= 30.0;
@@ -450,6 +453,7 @@ fn non_finite<B: Backend>(
         basis_size,
         block_size,
         filter_degree,
+        outer_iterations: restarts,
     }
 }
 
@@ -701,6 +705,7 @@ fn thick_restart<B: Backend>(
                 basis_size: mmax,
                 block_size: b,
                 filter_degree: 0,
+                outer_iterations: restarts,
             };
         }
 

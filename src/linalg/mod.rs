@@ -7,6 +7,7 @@ pub mod cg;
 pub mod csr;
 pub mod dense;
 pub mod lanczos;
+pub mod lobpcg;
 pub mod mixing;
 pub mod multigrid;
 pub mod stencil;
