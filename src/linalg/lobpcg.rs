@@ -17,11 +17,12 @@
 //! (so the block shrinks as pairs converge) but stays in X and in the Rayleigh–Ritz, where
 //! it keeps being improved by the others' directions (Knyazev et al., BLOPEX 2007).
 //!
-//! **Few synchronisations.** Per iteration the host reads three small arrays: the column
-//! norms of R (which columns are active, whether to stop), XᵀW (to orthogonalise W against
-//! X: in low precision the Gram matrix cannot resolve a direction of W hidden under a large
-//! X component, and without it the f32 residuals stall near 1e-5·‖H‖), and the Gram matrices
-//! SᵀS and SᵀHS (one [`Backend::block_dot_to`] each, read together). Everything else is
+//! **Few synchronisations.** Per iteration the host reads twice: the column norms of R
+//! (which columns are active, whether to stop) together with XᵀW for the columns active so
+//! far (to orthogonalise W against X: in low precision the Gram matrix cannot resolve a
+//! direction of W hidden under a large X component, and without it the f32 residuals stall
+//! near 1e-5·‖H‖; the W of a column found converged in that read is dropped), then the Gram
+//! matrices SᵀS and SᵀHS (one [`Backend::block_dot_to`] each, read together). Everything else is
 //! recorded on the backend without waiting: the products, the preconditioner, the
 //! combinations X ← S C. The small algebra (3m × 3m at most) runs on the host in f64
 //! (nalgebra), so an f32 adapter computes the blocks and the host the Rayleigh–Ritz.
@@ -42,6 +43,10 @@ use super::backend::{Backend, Coeffs};
 use super::cg::Preconditioner;
 use super::lanczos::{EigenPairs, LanczosProgress};
 use super::CsrMatrix;
+
+/// Iterations without a 10 % gain of the worst wanted residual after which the iteration
+/// stops as stalled (not converged): the rounding floor of an f32 backend, typically.
+pub const STALL_WINDOW: usize = 15;
 
 #[derive(Clone, Debug)]
 pub struct LobpcgOptions {
@@ -258,15 +263,25 @@ pub fn lobpcg<B: Backend, P: Preconditioner<B>>(
     let mut p_cols: Vec<usize> = Vec::new();
     let mut active: Vec<usize> = (0..m).collect();
     let mut it = 0usize;
+    let (mut best_worst, mut best_at) = (f64::INFINITY, 0usize);
     loop {
-        // R = HX − XΘ and its column norms (read-back 1)
+        // R = HX − XΘ, its column norms, W = T R for the columns active so far and XᵀW,
+        // read together (read-back 1 of 2): W of a column found converged here is dropped
         for j in 0..m {
             be.copy(&hx[j], &mut r[j]);
         }
         let neg: Vec<f64> = theta.iter().map(|t| -t).collect();
         be.block_axpy(&neg, &x, &mut r);
         be.column_dots_to(&r, &r, &mut sc, 0);
-        let res: Vec<f64> = be.read_scalars(&sc)[..m].iter().map(|v| v.max(0.0).sqrt()).collect();
+        let nc = active.len();
+        {
+            let rs: Vec<&B::Vector> = active.iter().map(|&j| &r[j]).collect();
+            let mut ws: Vec<&mut B::Vector> = w.iter_mut().take(nc).collect();
+            prec.apply_block(be, &rs, &mut ws);
+        }
+        be.block_dot_to(&x, &w[..nc], &mut sc, m);
+        let v = be.read_scalars(&sc);
+        let res: Vec<f64> = v[..m].iter().map(|v| v.max(0.0).sqrt()).collect();
         if res.iter().chain(&theta).any(|v| !v.is_finite()) {
             return failed(x, matvecs, it);
         }
@@ -279,32 +294,37 @@ pub fn lobpcg<B: Backend, P: Preconditioner<B>>(
             worst_residual: res[..nev].iter().copied().fold(0.0, f64::max) / hnorm,
         });
         let done = conv_wanted == nev;
-        let capped = it >= opts.max_iterations || matvecs >= opts.max_matvecs;
+        // a stall (rounding floor of the working precision reached above the tolerance) ends
+        // the iteration instead of running to the cap: no 10 % gain in STALL_WINDOW iterations
+        let worst = res[..nev].iter().copied().fold(0.0, f64::max);
+        if worst < 0.9 * best_worst {
+            best_worst = worst;
+            best_at = it;
+        }
+        let stalled = it >= best_at + STALL_WINDOW;
+        let capped = it >= opts.max_iterations || matvecs >= opts.max_matvecs || stalled;
         if done || capped {
             x.truncate(nev);
             return result(theta[..nev].to_vec(), x, res[..nev].to_vec(), done, matvecs, it);
         }
         it += 1;
-        // soft locking: converged columns get no new direction
-        let new_active: Vec<usize> = active.iter().copied().filter(|&j| res[j] > thresh).collect();
+        // soft locking: converged columns get no new direction; their W is dropped (the
+        // kept ones move to the front, with their XᵀW columns)
+        let kept: Vec<usize> = (0..nc).filter(|&k| res[active[k]] > thresh).collect();
+        let mut cxw = Vec::with_capacity(m * kept.len());
+        for (t, &k) in kept.iter().enumerate() {
+            w.swap(t, k);
+            cxw.extend_from_slice(&v[m + k * m..m + (k + 1) * m]);
+        }
+        let new_active: Vec<usize> = kept.iter().map(|&k| active[k]).collect();
         // keep P only for columns still active
         let keep_p: Vec<usize> = (0..np).filter(|&q| new_active.contains(&p_cols[q])).collect();
         active = new_active;
         let na = active.len();
-        // W = T R (active columns), HW = H W
-        {
-            let rs: Vec<&B::Vector> = active.iter().map(|&j| &r[j]).collect();
-            let mut ws: Vec<&mut B::Vector> = w.iter_mut().take(na).collect();
-            prec.apply_block(be, &rs, &mut ws);
-        }
-        {
-            // W orthogonal to X explicitly (one more read-back), before its product: the
-            // Gram matrix cannot resolve a direction hidden under a large X component.
-            // (P is not: H P would then come from a cancelling difference.)
-            be.block_dot_to(&x, &w[..na], &mut sc, 0);
-            let c = be.read_scalars(&sc)[..m * na].to_vec();
-            be.block_sub(&x, &Coeffs { rows: m, cols: na, data: &c }, &mut w[..na]);
-        }
+        // W orthogonal to X explicitly, before its product: the Gram matrix cannot resolve a
+        // direction hidden under a large X component. (P is not: H P would then come from a
+        // cancelling difference.)
+        be.block_sub(&x, &Coeffs { rows: m, cols: na, data: &cxw }, &mut w[..na]);
         be.spmm(a, &w[..na], &mut hw[..na]);
         matvecs += na;
         // the basis S = [X, W, P] and HS

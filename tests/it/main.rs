@@ -21,6 +21,7 @@ mod fuzz_scenes;
 mod gpu_backend;
 mod gpu_memory;
 mod layers;
+mod lobpcg;
 mod poisson;
 mod scene_input;
 mod sweep;
