@@ -21,15 +21,18 @@ pub struct TimingBackend<'a, B: Backend> {
 /// Seconds per group of operations, and call counts.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct OpTimes {
+    /// spmv, spmv_axpby, spmv_axpby_block and spmm; a block counts a call per vector.
     pub spmv_s: f64,
     pub spmv_calls: usize,
-    /// multi_dot + multi_axpy + dot/norm2 + block_dot/block_sub (Gram–Schmidt).
+    /// multi_dot + multi_axpy + dot/norm2 + block_dot/block_sub (Gram–Schmidt), the dots
+    /// into scalars (multi_dot_to, block_dot_to, column_dots_to) and read_scalars.
     pub orthogonalise_s: f64,
     pub multi_dot_calls: usize,
     /// combine (Ritz vectors at restarts and at the end).
     pub combine_s: f64,
     pub combine_calls: usize,
-    /// Everything else on vectors (alloc, scale, axpy, random, copies, halo ranges).
+    /// Everything else on vectors (alloc, scale, axpy, block_axpy, block_scale, random,
+    /// copies, to_host, halo ranges).
     pub other_vector_s: f64,
     /// Calls that return values to the host (dot, norm2, multi_dot, block_dot,
     /// read_scalars, to_host, read_ranges, read_ranges_many): on a GPU each is a host
@@ -49,6 +52,13 @@ impl<'a, B: Backend> TimingBackend<'a, B> {
         let r = f();
         add(&mut self.acc.lock().unwrap_or_else(|e| e.into_inner()), t.elapsed().as_secs_f64());
         r
+    }
+    /// [`Self::timed`] for a call that returns values to the host: counted in `host_reads`.
+    fn read<T>(&self, f: impl FnOnce() -> T, add: impl FnOnce(&mut OpTimes, f64)) -> T {
+        self.timed(f, |o, t| {
+            o.host_reads += 1;
+            add(o, t)
+        })
     }
 }
 
@@ -91,7 +101,7 @@ impl<'a, B: Backend> Backend for TimingBackend<'a, B> {
         self.timed(|| self.inner.from_host(x), |o, t| o.other_vector_s += t)
     }
     fn to_host(&self, x: &B::Vector) -> Vec<f64> {
-        self.inner.to_host(x)
+        self.read(|| self.inner.to_host(x), |o, t| o.other_vector_s += t)
     }
     fn len(&self, x: &B::Vector) -> usize {
         self.inner.len(x)
@@ -118,10 +128,10 @@ impl<'a, B: Backend> Backend for TimingBackend<'a, B> {
         self.timed(|| self.inner.pointwise_mul(d, x, z), |o, t| o.other_vector_s += t)
     }
     fn dot(&self, x: &B::Vector, y: &B::Vector) -> f64 {
-        self.timed(|| self.inner.dot(x, y), |o, t| o.orthogonalise_s += t)
+        self.read(|| self.inner.dot(x, y), |o, t| o.orthogonalise_s += t)
     }
     fn norm2(&self, x: &B::Vector) -> f64 {
-        self.timed(|| self.inner.norm2(x), |o, t| o.orthogonalise_s += t)
+        self.read(|| self.inner.norm2(x), |o, t| o.orthogonalise_s += t)
     }
     fn spmv(&self, a: &B::Matrix, x: &B::Vector, y: &mut B::Vector) {
         self.timed(|| self.inner.spmv(a, x, y), |o, t| spmv_time(o, t, 1))
@@ -134,7 +144,7 @@ impl<'a, B: Backend> Backend for TimingBackend<'a, B> {
         self.timed(|| self.inner.spmv_axpby_block(a, xs, al, be, ga, ys), |o, t| spmv_time(o, t, k))
     }
     fn multi_dot<V: Borrow<B::Vector>>(&self, basis: &[V], x: &B::Vector) -> Vec<f64> {
-        self.timed(|| self.inner.multi_dot(basis, x), dots_time)
+        self.read(|| self.inner.multi_dot(basis, x), dots_time)
     }
     fn multi_axpy<V: Borrow<B::Vector>>(&self, basis: &[V], c: &[f64], y: &mut B::Vector) {
         self.timed(|| self.inner.multi_axpy(basis, c, y), |o, t| o.orthogonalise_s += t)
@@ -149,19 +159,35 @@ impl<'a, B: Backend> Backend for TimingBackend<'a, B> {
         )
     }
     fn block_dot<V: Borrow<B::Vector>, X: Borrow<B::Vector>>(&self, basis: &[V], xs: &[X]) -> Vec<f64> {
-        self.timed(|| self.inner.block_dot(basis, xs), dots_time)
+        self.read(|| self.inner.block_dot(basis, xs), dots_time)
     }
     fn block_sub<V: Borrow<B::Vector>, Y: BorrowMut<B::Vector>>(&self, basis: &[V], c: &Coeffs, ys: &mut [Y]) {
         self.timed(|| self.inner.block_sub(basis, c, ys), |o, t| o.orthogonalise_s += t)
+    }
+    fn spmm<X: Borrow<B::Vector>, Y: BorrowMut<B::Vector>>(&self, a: &B::Matrix, xs: &[X], ys: &mut [Y]) {
+        let k = xs.len().min(ys.len());
+        self.timed(|| self.inner.spmm(a, xs, ys), |o, t| spmv_time(o, t, k))
+    }
+    fn block_axpy<X: Borrow<B::Vector>, Y: BorrowMut<B::Vector>>(&self, alphas: &[f64], xs: &[X], ys: &mut [Y]) {
+        self.timed(|| self.inner.block_axpy(alphas, xs, ys), |o, t| o.other_vector_s += t)
+    }
+    fn block_scale<X: BorrowMut<B::Vector>>(&self, alphas: &[f64], xs: &mut [X]) {
+        self.timed(|| self.inner.block_scale(alphas, xs), |o, t| o.other_vector_s += t)
     }
     fn alloc_scalars(&self, n: usize) -> B::Scalars {
         self.inner.alloc_scalars(n)
     }
     fn read_scalars(&self, s: &B::Scalars) -> Vec<f64> {
-        self.timed(|| self.inner.read_scalars(s), |o, t| o.orthogonalise_s += t)
+        self.read(|| self.inner.read_scalars(s), |o, t| o.orthogonalise_s += t)
     }
     fn multi_dot_to<V: Borrow<B::Vector>>(&self, basis: &[V], x: &B::Vector, s: &mut B::Scalars, first: usize) {
         self.timed(|| self.inner.multi_dot_to(basis, x, s, first), |o, t| o.orthogonalise_s += t)
+    }
+    fn block_dot_to<V: Borrow<B::Vector>, X: Borrow<B::Vector>>(&self, basis: &[V], xs: &[X], s: &mut B::Scalars, first: usize) {
+        self.timed(|| self.inner.block_dot_to(basis, xs, s, first), dots_time)
+    }
+    fn column_dots_to<X: Borrow<B::Vector>, Y: Borrow<B::Vector>>(&self, xs: &[X], ys: &[Y], s: &mut B::Scalars, first: usize) {
+        self.timed(|| self.inner.column_dots_to(xs, ys, s, first), |o, t| o.orthogonalise_s += t)
     }
     fn axpy_ratio(&self, s: &B::Scalars, num: usize, den: usize, sign: f64, x: &B::Vector, y: &mut B::Vector) {
         self.timed(|| self.inner.axpy_ratio(s, num, den, sign, x, y), |o, t| o.other_vector_s += t)
@@ -178,10 +204,10 @@ impl<'a, B: Backend> Backend for TimingBackend<'a, B> {
 /// counted as vector work).
 impl<'a, B: HaloAccess> HaloAccess for TimingBackend<'a, B> {
     fn read_ranges(&self, x: &B::Vector, ranges: &[(usize, usize)]) -> Vec<f64> {
-        self.timed(|| self.inner.read_ranges(x, ranges), |o, t| o.other_vector_s += t)
+        self.read(|| self.inner.read_ranges(x, ranges), |o, t| o.other_vector_s += t)
     }
     fn read_ranges_many(&self, reads: &[(&B::Vector, &[(usize, usize)])]) -> Vec<Vec<f64>> {
-        self.timed(|| self.inner.read_ranges_many(reads), |o, t| o.other_vector_s += t)
+        self.read(|| self.inner.read_ranges_many(reads), |o, t| o.other_vector_s += t)
     }
     fn add_ranges(&self, y: &mut B::Vector, ranges: &[(usize, usize)], values: &[f64]) {
         self.timed(|| self.inner.add_ranges(y, ranges, values), |o, t| o.other_vector_s += t)

@@ -19,8 +19,11 @@
 //!   rank holds the same bits and takes the same branches).
 //! - **to_host / from_host**: whole global vectors on every rank (all-gather / own slice),
 //!   so the host-side physics and the output are those of a serial run.
+//! - **block products** (`spmm`, `spmv_axpby_block`): one halo exchange for the whole block.
 //!
-//! Scalars (CG's step lengths) live on the host: they are global sums anyway.
+//! Scalars (CG's step lengths, LOBPCG's Gram blocks) live on the host: they are global
+//! sums anyway (`block_dot_to`, `column_dots_to`: the local block kernel, one read-back from
+//! the local backend, one global sum).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -138,20 +141,26 @@ impl<L: HaloAccess> DistBackend<L> {
     /// (None) for a block of vectors, with one halo exchange for the whole block:
     /// 1. one read from the local backend of the entries other ranks need, for every x;
     /// 2. non-blocking sends and receives of the block's halo (one message per neighbour),
-    ///    while the local backend computes the products with the local couplings;
+    ///    while the local backend computes the products with the local couplings (for
+    ///    ys ← A xs one local spmm: the local operator read once for the block);
     /// 3. the ghost couplings times the received entries (host) added to the boundary rows.
     fn product_block(&self, a: &DistMatrix<L::Matrix>, xs: &[&DistVector<L::Vector>], coef: Option<(f64, f64, f64)>, ys: &mut [&mut DistVector<L::Vector>]) {
         let b = xs.len();
         let st = &self.stats;
         st.products.fetch_add(b as u64, Ordering::Relaxed);
-        let local_product = |x: &DistVector<L::Vector>, y: &mut DistVector<L::Vector>| match coef {
-            Some((al, be, ga)) => self.local.spmv_axpby(&a.local, &x.local, al, be, ga, &mut y.local),
-            None => self.local.spmv(&a.local, &x.local, &mut y.local),
+        // the local couplings' products: the block in one local spmm (the operator read
+        // once for the block), or the Chebyshev step per vector
+        let local_products = |ys: &mut [&mut DistVector<L::Vector>]| match coef {
+            Some((al, be, ga)) => {
+                for (x, y) in xs.iter().zip(ys.iter_mut()) {
+                    self.local.spmv_axpby(&a.local, &x.local, al, be, ga, &mut y.local);
+                }
+            }
+            None if b == 1 => self.local.spmv(&a.local, &xs[0].local, &mut ys[0].local),
+            None => self.local.spmm(&a.local, &locals(xs), &mut locals_mut(ys)),
         };
         if a.sends.is_empty() && a.recvs.is_empty() {
-            for (x, y) in xs.iter().zip(ys.iter_mut()) {
-                local_product(x, y);
-            }
+            local_products(ys);
             return;
         }
         let t = Instant::now();
@@ -175,9 +184,7 @@ impl<L: HaloAccess> DistBackend<L> {
             let mut recvs: Vec<(usize, &mut [f64])> = a.recvs.iter().zip(recvbufs.iter_mut()).map(|(r, buf)| (r.0, &mut buf[..])).collect();
             let t = Instant::now();
             self.comm.exchange(&sends, &mut recvs, &mut || {
-                for (x, y) in xs.iter().zip(ys.iter_mut()) {
-                    local_product(x, y);
-                }
+                local_products(ys);
                 // the device computes while this rank waits for its neighbours
                 self.local.flush();
             });
@@ -391,6 +398,15 @@ impl<L: HaloAccess> Backend for DistBackend<L> {
     fn spmv_axpby_block<X: Borrow<Self::Vector>, Y: BorrowMut<Self::Vector>>(&self, a: &Self::Matrix, xs: &[X], alpha: f64, beta: f64, gamma: f64, ys: &mut [Y]) {
         self.product_block(a, &refs(xs), Some((alpha, beta, gamma)), &mut refs_mut(ys));
     }
+    fn spmm<X: Borrow<Self::Vector>, Y: BorrowMut<Self::Vector>>(&self, a: &Self::Matrix, xs: &[X], ys: &mut [Y]) {
+        self.product_block(a, &refs(xs), None, &mut refs_mut(ys));
+    }
+    fn block_axpy<X: Borrow<Self::Vector>, Y: BorrowMut<Self::Vector>>(&self, alphas: &[f64], xs: &[X], ys: &mut [Y]) {
+        self.local.block_axpy(alphas, &locals(xs), &mut locals_mut(ys))
+    }
+    fn block_scale<X: BorrowMut<Self::Vector>>(&self, alphas: &[f64], xs: &mut [X]) {
+        self.local.block_scale(alphas, &mut locals_mut(xs))
+    }
     fn axpy(&self, alpha: f64, x: &Self::Vector, y: &mut Self::Vector) {
         self.local.axpy(alpha, &x.local, &mut y.local)
     }
@@ -434,6 +450,23 @@ impl<L: HaloAccess> Backend for DistBackend<L> {
     fn multi_dot_to<V: Borrow<Self::Vector>>(&self, basis: &[V], x: &Self::Vector, s: &mut Vec<f64>, first: usize) {
         let c = self.multi_dot(basis, x);
         s[first..first + c.len()].copy_from_slice(&c);
+    }
+    /// The local Gram block computed where the local backend computes (its block kernel),
+    /// read in one read-back, then one global sum.
+    fn block_dot_to<V: Borrow<Self::Vector>, X: Borrow<Self::Vector>>(&self, basis: &[V], xs: &[X], s: &mut Vec<f64>, first: usize) {
+        let count = basis.len() * xs.len();
+        let mut ls = self.local.alloc_scalars(count);
+        self.local.block_dot_to(&locals(basis), &locals(xs), &mut ls, 0);
+        let c = self.global_sums(self.local.read_scalars(&ls));
+        s[first..first + count].copy_from_slice(&c[..count]);
+    }
+    /// The local column dots, one read-back, one global sum.
+    fn column_dots_to<X: Borrow<Self::Vector>, Y: Borrow<Self::Vector>>(&self, xs: &[X], ys: &[Y], s: &mut Vec<f64>, first: usize) {
+        let count = xs.len().min(ys.len());
+        let mut ls = self.local.alloc_scalars(count);
+        self.local.column_dots_to(&locals(xs), &locals(ys), &mut ls, 0);
+        let c = self.global_sums(self.local.read_scalars(&ls));
+        s[first..first + count].copy_from_slice(&c[..count]);
     }
     fn axpy_ratio(&self, s: &Vec<f64>, num: usize, den: usize, sign: f64, x: &Self::Vector, y: &mut Self::Vector) {
         self.local.axpy(sign * crate::linalg::backend::safe_ratio(s[num], s[den]), &x.local, &mut y.local)
@@ -621,6 +654,26 @@ mod tests {
             self.note("block_sub");
             self.cpu.block_sub(basis, c, ys)
         }
+        fn spmm<X: Borrow<Vec<f64>>, Y: BorrowMut<Vec<f64>>>(&self, a: &CsrMatrix, xs: &[X], ys: &mut [Y]) {
+            self.note("spmm");
+            self.cpu.spmm(a, xs, ys)
+        }
+        fn block_axpy<X: Borrow<Vec<f64>>, Y: BorrowMut<Vec<f64>>>(&self, al: &[f64], xs: &[X], ys: &mut [Y]) {
+            self.note("block_axpy");
+            self.cpu.block_axpy(al, xs, ys)
+        }
+        fn block_scale<X: BorrowMut<Vec<f64>>>(&self, al: &[f64], xs: &mut [X]) {
+            self.note("block_scale");
+            self.cpu.block_scale(al, xs)
+        }
+        fn block_dot_to<V: Borrow<Vec<f64>>, X: Borrow<Vec<f64>>>(&self, basis: &[V], xs: &[X], s: &mut Vec<f64>, first: usize) {
+            self.note("block_dot_to");
+            self.cpu.block_dot_to(basis, xs, s, first)
+        }
+        fn column_dots_to<X: Borrow<Vec<f64>>, Y: Borrow<Vec<f64>>>(&self, xs: &[X], ys: &[Y], s: &mut Vec<f64>, first: usize) {
+            self.note("column_dots_to");
+            self.cpu.column_dots_to(xs, ys, s, first)
+        }
         fn alloc_scalars(&self, n: usize) -> Vec<f64> {
             self.note("alloc_scalars");
             self.cpu.alloc_scalars(n)
@@ -675,7 +728,7 @@ mod tests {
         let basis = vec![be.from_host(&crate::linalg::backend::random_values(n, 3)), be.from_host(&crate::linalg::backend::random_values(n, 4))];
         let mut outs = vec![be.alloc(n), be.alloc(n)];
         let c = Coeffs { rows: 2, cols: 2, data: &[1.0, 2.0, 3.0, 4.0] };
-        let mut s = be.alloc_scalars(4);
+        let mut s = be.alloc_scalars(8);
         // the setup's own calls are not what is being checked
         reset();
         match op {
@@ -700,6 +753,11 @@ mod tests {
             "combine" => be.combine(&basis, &c, &mut outs),
             "block_dot" => drop(be.block_dot(&basis, &[&x, &y])),
             "block_sub" => be.block_sub(&basis, &c, &mut outs),
+            "spmm" => be.spmm(&m, &basis, &mut outs),
+            "block_axpy" => be.block_axpy(&[1.0, 2.0], &basis, &mut outs),
+            "block_scale" => be.block_scale(&[1.0, 2.0], &mut outs),
+            "block_dot_to" => be.block_dot_to(&basis, &[&x, &y], &mut s, 1),
+            "column_dots_to" => be.column_dots_to(&basis, &outs, &mut s, 1),
             "alloc_scalars" => drop(be.alloc_scalars(3)),
             "read_scalars" => drop(be.read_scalars(&s)),
             "multi_dot_to" => be.multi_dot_to(&basis, &x, &mut s, 1),

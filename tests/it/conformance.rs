@@ -101,6 +101,175 @@ pub fn conformance<B: Backend>(be: &B) {
     }
     operator(be, &name, &laplacian3(11), rel);
     operator(be, &name, &random_sym(1000, 3, 5), rel);
+    block_operations(be, &name, rel, &block_matrices(true));
+}
+
+/// The matrices the block operations are checked on: grid Laplacians in 1D, 2D and 3D (the
+/// stencil layout on the GPU) of sizes that do not fill a workgroup of 256 (1, 7, 257, 273)
+/// and more; with `general`, random sparse symmetric matrices too (CSR on every backend;
+/// their rows reach all of x, so a chunked GPU backend cannot hold them).
+fn block_matrices(general: bool) -> Vec<CsrMatrix> {
+    let mut ms = vec![grid_laplacian([1, 1, 1]), grid_laplacian([7, 1, 1]), grid_laplacian([257, 1, 1]), grid_laplacian([13, 21, 1]), grid_laplacian([50, 41, 1]), laplacian3(11)];
+    if general {
+        ms.extend([random_sym(1, 1, 6), random_sym(7, 2, 7), random_sym(1000, 3, 5)]);
+    }
+    ms
+}
+
+/// −Δ on a `dims` grid (x fastest; 3-, 5- or 7-point, Dirichlet, unit spacing), with a
+/// varying diagonal so that no two rows are alike.
+fn grid_laplacian(dims: [usize; 3]) -> CsrMatrix {
+    let n = dims[0] * dims[1] * dims[2];
+    let strides = [1, dims[0], dims[0] * dims[1]];
+    let mut t = Vec::new();
+    for i in 0..n {
+        let ijk = [i % dims[0], (i / dims[0]) % dims[1], i / strides[2]];
+        t.push((i, i, 6.0 + 0.01 * (i % 11) as f64));
+        for ax in 0..3 {
+            if ijk[ax] + 1 < dims[ax] {
+                t.push((i, i + strides[ax], -1.0));
+                t.push((i + strides[ax], i, -1.0));
+            }
+        }
+    }
+    CsrMatrix::from_triplets(n, n, &t)
+}
+
+/// Lengths of the block checks: one entry, fewer than a workgroup, one past a workgroup, a
+/// few thousand.
+const BLOCK_LENGTHS: [usize; 4] = [1, 7, 257, 3001];
+/// Block sizes: one column, a few, a group of 8 and one past it, two groups and one more.
+const BLOCK_SIZES: [usize; 5] = [1, 3, 8, 9, 17];
+
+/// n NaNs on the backend: an output that must be overwritten.
+fn poisoned<B: Backend>(be: &B, n: usize) -> B::Vector {
+    let mut v = be.alloc(n);
+    be.fill(&mut v, f64::NAN);
+    v
+}
+
+/// The block operations of LOBPCG (spmm, block_axpy, block_scale, block_dot_to,
+/// column_dots_to) for every length of [`BLOCK_LENGTHS`] and block size of [`BLOCK_SIZES`],
+/// owned and borrowed blocks, and spmm on each of `matrices` (into NaN-filled outputs).
+/// The dots go into one scalar buffer at offsets, read once, as a LOBPCG step does.
+pub fn block_operations<B: Backend>(be: &B, name: &str, rel: f64, matrices: &[CsrMatrix]) {
+    for n in BLOCK_LENGTHS {
+        for k in BLOCK_SIZES {
+            block_vector_operations(be, name, n, k, rel);
+        }
+    }
+    for a in matrices {
+        for k in BLOCK_SIZES {
+            block_product(be, name, a, k, rel);
+        }
+    }
+}
+
+/// block_axpy, block_scale, column_dots_to and block_dot_to on a block of k vectors of
+/// length n.
+fn block_vector_operations<B: Backend>(be: &B, name: &str, n: usize, k: usize, rel: f64) {
+    let what = |op: &str| format!("{op} (n = {n}, k = {k})");
+    let xs_h: Vec<Vec<f64>> = (0..k).map(|j| random_values(n, 100 + j as u64)).collect();
+    let ys_h: Vec<Vec<f64>> = (0..k).map(|j| random_values(n, 200 + j as u64)).collect();
+    let xs: Vec<B::Vector> = xs_h.iter().map(|x| be.from_host(x)).collect();
+    let xs_refs: Vec<&B::Vector> = xs.iter().collect();
+
+    // block_axpy: y_j ← y_j + α_j x_j; every third α is 0 and its x_j is NaN: y_j untouched
+    let alphas: Vec<f64> = (0..k).map(|j| if j % 3 == 1 { 0.0 } else { 0.5 + 0.25 * j as f64 }).collect();
+    let mut xs_nan: Vec<B::Vector> = xs_h.iter().map(|x| be.from_host(x)).collect();
+    for (j, x) in xs_nan.iter_mut().enumerate() {
+        if alphas[j] == 0.0 {
+            be.fill(x, f64::NAN);
+        }
+    }
+    for borrowed in [false, true] {
+        let mut ys: Vec<B::Vector> = ys_h.iter().map(|y| be.from_host(y)).collect();
+        if borrowed {
+            let xr: Vec<&B::Vector> = xs_nan.iter().collect();
+            let mut yr: Vec<&mut B::Vector> = ys.iter_mut().collect();
+            be.block_axpy(&alphas, &xr, &mut yr);
+        } else {
+            be.block_axpy(&alphas, &xs_nan, &mut ys);
+        }
+        for j in 0..k {
+            let op = if borrowed { "block_axpy (borrowed)" } else { "block_axpy" };
+            close(&what(&format!("{op}, column {j} (α = {})", alphas[j])), name, &be.to_host(&ys[j]), &lin(1.0, &ys_h[j], alphas[j], &xs_h[j]), rel);
+        }
+    }
+
+    // block_scale: x_j ← α_j x_j (a zero among them)
+    let scales: Vec<f64> = (0..k).map(|j| if j % 4 == 2 { 0.0 } else { 1.5 - 0.375 * j as f64 }).collect();
+    for borrowed in [false, true] {
+        let mut zs: Vec<B::Vector> = xs_h.iter().map(|x| be.from_host(x)).collect();
+        if borrowed {
+            let mut zr: Vec<&mut B::Vector> = zs.iter_mut().collect();
+            be.block_scale(&scales, &mut zr);
+        } else {
+            be.block_scale(&scales, &mut zs);
+        }
+        for j in 0..k {
+            let op = if borrowed { "block_scale (borrowed)" } else { "block_scale" };
+            let want: Vec<f64> = xs_h[j].iter().map(|v| scales[j] * v).collect();
+            close(&what(&format!("{op}, column {j}")), name, &be.to_host(&zs[j]), &want, rel);
+        }
+    }
+
+    // One scalar buffer, as a LOBPCG step fills it: [sentinel, xᵀy per column, xᵀx per
+    // column, the basis × block Gram (m × k), the block's own Gram (k × k), sentinel],
+    // read once at the end.
+    let m = 5usize;
+    let basis_h: Vec<Vec<f64>> = (0..m).map(|i| random_values(n, 300 + i as u64)).collect();
+    let basis: Vec<B::Vector> = basis_h.iter().map(|b| be.from_host(b)).collect();
+    let basis_refs: Vec<&B::Vector> = basis.iter().collect();
+    let ys: Vec<B::Vector> = ys_h.iter().map(|y| be.from_host(y)).collect();
+    let ys_refs: Vec<&B::Vector> = ys.iter().collect();
+    let (c_xy, c_xx, c_bx, c_xk) = (1, 1 + k, 1 + 2 * k, 1 + 2 * k + m * k);
+    let total = c_xk + k * k + 1;
+    let mut s = be.alloc_scalars(total);
+    be.column_dots_to(&xs, &ys_refs, &mut s, c_xy);
+    be.column_dots_to(&xs_refs, &xs_refs, &mut s, c_xx);
+    be.block_dot_to(&basis, &xs, &mut s, c_bx);
+    be.block_dot_to(&xs_refs, &xs_refs, &mut s, c_xk);
+    let got = be.read_scalars(&s);
+    assert_eq!(got.len(), total, "{name}: {}", what("read_scalars after the block dots: count"));
+    assert_eq!((got[0], got[total - 1]), (0.0, 0.0), "{name}: {}", what("the block dots wrote outside their ranges"));
+    let norm = |v: &[Vec<f64>]| v.iter().map(|x| hnorm(x)).fold(0.0, f64::max);
+    let (nx, ny, nb) = (norm(&xs_h), norm(&ys_h), norm(&basis_h));
+    let want: Vec<f64> = (0..k).map(|j| hdot(&xs_h[j], &ys_h[j])).collect();
+    close_scalars(&what("column_dots_to"), name, &got[c_xy..c_xy + k], &want, nx * ny, rel);
+    let want: Vec<f64> = (0..k).map(|j| hdot(&xs_h[j], &xs_h[j])).collect();
+    close_scalars(&what("column_dots_to (borrowed, xs = ys: squared norms)"), name, &got[c_xx..c_xx + k], &want, nx * nx, rel);
+    let want: Vec<f64> = xs_h.iter().flat_map(|x| basis_h.iter().map(move |b| hdot(b, x))).collect();
+    close_scalars(&what("block_dot_to (m = 5)"), name, &got[c_bx..c_bx + m * k], &want, nb * nx, rel);
+    let want: Vec<f64> = xs_h.iter().flat_map(|x| xs_h.iter().map(move |b| hdot(b, x))).collect();
+    close_scalars(&what("block_dot_to (borrowed, the block's own Gram)"), name, &got[c_xk..c_xk + k * k], &want, nx * nx, rel);
+    // and the same block against the basis through block_dot (read back at once)
+    let want: Vec<f64> = xs_h.iter().flat_map(|x| basis_h.iter().map(move |b| hdot(b, x))).collect();
+    close_scalars(&what("block_dot (m = 5)"), name, &be.block_dot(&basis_refs, &xs_refs), &want, nb * nx, rel);
+}
+
+/// spmm of a block of k vectors with `a` into NaN-filled outputs, owned and borrowed.
+fn block_product<B: Backend>(be: &B, name: &str, a: &CsrMatrix, k: usize, rel: f64) {
+    let n = a.nrows;
+    let what = |op: &str| format!("{op} ({n} rows, k = {k})");
+    let m = be.upload_matrix(a);
+    let xs_h: Vec<Vec<f64>> = (0..k).map(|j| random_values(n, 400 + j as u64)).collect();
+    let want: Vec<Vec<f64>> = xs_h.iter().map(|x| a.mul_vec(x)).collect();
+    let xs: Vec<B::Vector> = xs_h.iter().map(|x| be.from_host(x)).collect();
+    for borrowed in [false, true] {
+        let mut ys: Vec<B::Vector> = (0..k).map(|_| poisoned(be, n)).collect();
+        if borrowed {
+            let xr: Vec<&B::Vector> = xs.iter().collect();
+            let mut yr: Vec<&mut B::Vector> = ys.iter_mut().collect();
+            be.spmm(&m, &xr, &mut yr);
+        } else {
+            be.spmm(&m, &xs, &mut ys);
+        }
+        for j in 0..k {
+            let op = if borrowed { "spmm (borrowed)" } else { "spmm" };
+            close(&what(&format!("{op}, column {j}")), name, &be.to_host(&ys[j]), &want[j], rel);
+        }
+    }
 }
 
 /// Storage and level-1 operations on vectors of length n.
@@ -373,7 +542,39 @@ fn timing_wrapper() {
     let t = TimingBackend::new(&c);
     conformance(&t);
     halo_conformance(&t);
-    assert!(t.times().spmv_calls > 0, "the timing backend counts what it forwards");
+    let times = t.times();
+    assert!(times.spmv_calls > 0, "the timing backend counts what it forwards");
+    assert!(times.host_reads > 0, "the timing backend counts the calls that return host values");
+    // exactly the calls that return host values count: block work and scalars kept where
+    // the backend computes do not, read_scalars does (once)
+    let before = t.times().host_reads;
+    let (x, y) = (t.from_host(&random_values(300, 1)), t.from_host(&random_values(300, 2)));
+    let mut s = t.alloc_scalars(6);
+    let a = t.upload_matrix(&laplacian3(3));
+    let (x27, mut y27) = (t.from_host(&random_values(27, 3)), t.alloc(27));
+    t.spmm(&a, &[&x27], &mut [&mut y27]);
+    t.column_dots_to(&[&x, &y], &[&y, &x], &mut s, 0);
+    t.block_dot_to(&[&x], &[&x, &y], &mut s, 2);
+    let mut zs = [t.alloc(300)];
+    t.block_axpy(&[1.0], &[&x], &mut zs);
+    t.block_scale(&[2.0], &mut zs);
+    assert_eq!(t.times().host_reads, before, "block operations are no host reads");
+    let _ = t.read_scalars(&s);
+    let _ = t.dot(&x, &y);
+    let _ = t.to_host(&x);
+    assert_eq!(t.times().host_reads, before + 3, "read_scalars, dot and to_host are one host read each");
+}
+
+/// The block operations on a GPU backend whose arrays are split into chunks of 4 KiB (1024
+/// f32 or 512 f64 entries): the vectors of 3001 entries span chunks, and so does the
+/// product of the banded grid Laplacians.
+#[test]
+fn gpu_chunked_block_operations() {
+    use qdsim_gpu::backend::gpu::{GpuOptions, Placement};
+    let opts = GpuOptions { placement: Placement::GpuOnly, max_binding_bytes: Some(4096), ..qdsim_gpu::cli::env::gpu_options_from_env().unwrap() };
+    let Some(g) = common::gpu_with(opts) else { return };
+    block_operations(&g, &format!("{} (4 KiB chunks)", g.name()), tol(&g), &block_matrices(false));
+    assert!(g.stats().to_json()["arrays"]["chunked"].as_u64().unwrap() > 0, "the vectors were chunked");
 }
 
 #[test]

@@ -127,6 +127,18 @@ impl Backend for Mutant {
         self.cpu.block_sub(basis, c, ys);
         self.nudge_first("block_sub", ys);
     }
+    fn spmm<X: std::borrow::Borrow<Vec<f64>>, Y: std::borrow::BorrowMut<Vec<f64>>>(&self, a: &CsrMatrix, xs: &[X], ys: &mut [Y]) {
+        self.cpu.spmm(a, xs, ys);
+        self.nudge_first("spmm", ys);
+    }
+    fn block_axpy<X: std::borrow::Borrow<Vec<f64>>, Y: std::borrow::BorrowMut<Vec<f64>>>(&self, al: &[f64], xs: &[X], ys: &mut [Y]) {
+        self.cpu.block_axpy(al, xs, ys);
+        self.nudge_first("block_axpy", ys);
+    }
+    fn block_scale<X: std::borrow::BorrowMut<Vec<f64>>>(&self, al: &[f64], xs: &mut [X]) {
+        self.cpu.block_scale(al, xs);
+        self.nudge_first("block_scale", xs);
+    }
     fn alloc_scalars(&self, n: usize) -> Vec<f64> {
         self.nudged("alloc_scalars", self.cpu.alloc_scalars(n))
     }
@@ -136,6 +148,14 @@ impl Backend for Mutant {
     fn multi_dot_to<V: std::borrow::Borrow<Vec<f64>>>(&self, basis: &[V], x: &Vec<f64>, s: &mut Vec<f64>, first: usize) {
         self.cpu.multi_dot_to(basis, x, s, first);
         self.nudge("multi_dot_to", &mut s[first..]);
+    }
+    fn block_dot_to<V: std::borrow::Borrow<Vec<f64>>, X: std::borrow::Borrow<Vec<f64>>>(&self, basis: &[V], xs: &[X], s: &mut Vec<f64>, first: usize) {
+        self.cpu.block_dot_to(basis, xs, s, first);
+        self.nudge("block_dot_to", &mut s[first..]);
+    }
+    fn column_dots_to<X: std::borrow::Borrow<Vec<f64>>, Y: std::borrow::Borrow<Vec<f64>>>(&self, xs: &[X], ys: &[Y], s: &mut Vec<f64>, first: usize) {
+        self.cpu.column_dots_to(xs, ys, s, first);
+        self.nudge("column_dots_to", &mut s[first..]);
     }
     fn axpy_ratio(&self, s: &Vec<f64>, num: usize, den: usize, sign: f64, x: &Vec<f64>, y: &mut Vec<f64>) {
         self.cpu.axpy_ratio(s, num, den, sign, x, y);
