@@ -12,7 +12,7 @@ const MAX_PARTIALS: u32 = 1024;
 
 impl GpuBackend {
     /// Arguments of the batched kernels: basis slots (unused beyond `chunk`), x, work, out.
-    fn multi_args<'a>(chunk: &[&'a wgpu::Buffer], x: Option<&'a wgpu::Buffer>, work: Arg<'a>, out: Option<&'a wgpu::Buffer>) -> [Arg<'a>; MULTI + 3] {
+    pub(super) fn multi_args<'a>(chunk: &[&'a wgpu::Buffer], x: Option<&'a wgpu::Buffer>, work: Arg<'a>, out: Option<&'a wgpu::Buffer>) -> [Arg<'a>; MULTI + 3] {
         let mut args = [Arg::Unused; MULTI + 3];
         for (a, b) in args.iter_mut().zip(chunk) {
             *a = Arg::Whole(b);
