@@ -18,6 +18,7 @@
 //! the distributed backend); the kernel layer: shader.rs (the WGSL files and their
 //! prelude), kernel.rs (programs, kernels, binding and dispatch), imm.rs (the immediates);
 //! memory/ (arrays, pools, transfers, the command stream), context.rs (adapters),
+//! probe.rs (buffers outside the pool and copies on them: the memory-regime benchmark),
 //! options.rs (how the backend is set up; the environment adapters for cli/).
 
 mod backend;
@@ -30,6 +31,7 @@ pub mod matrix;
 pub mod memory;
 mod multi;
 pub mod options;
+pub mod probe;
 mod scalars;
 pub mod shader;
 pub mod stencil;
@@ -44,6 +46,7 @@ pub use matrix::{plan_row_blocks, GpuCsr, GpuMatrix, RowBlock, ROW_STEP};
 pub use block::BLOCK_BINDINGS;
 pub use memory::{Access, DeviceView, GpuCounts, GpuStats, Home, ManagedArray, MemoryManager, Placement, Residency};
 pub use options::{GpuOptions, MemoryHints};
+pub use probe::ProbeBuffer;
 pub use scalars::GpuScalars;
 pub use shader::{shader_source, SHADERS};
 pub use vector::GpuVector;
