@@ -2,6 +2,10 @@
 // eigensolvers (LOBPCG): one dispatch advances eight columns instead of eight dispatches.
 //   block_axpy:  y_j ← y_j + c_j x_j for j < k
 //   block_scale: y_j ← c_j y_j for j < k (x unused)
+//   block_combine: y_j ← [y_j +] Σ_{i<m} C_ij x_i for j < k, m = npartials, the 8 × 8 tile C
+//     column-major in work[slot ..] (uploaded by the host, no read-back), y_j read and added
+//     to only where c0.x ≠ 0 (the first tile of a sum overwrites: a NaN y is never read);
+//     the products added in order of i onto y, as multi.wgsl's axpy8 adds them
 //   pair_dot_partial: the partial sums of a_j · b_j for j < k ≤ 4, a_j bound at x_j and
 //     b_j at x_{4+j} (read-only: the columns are not written), into work as multi.wgsl's
 //     dot8_partial writes them (work[j · npartials + slot + group], Kahan-compensated
@@ -104,4 +108,38 @@ fn pair_dot_partial(@builtin(local_invocation_index) lid: u32, @builtin(workgrou
         workgroupBarrier();
     }
     if (lid < k) { work[lid * imm.npartials + imm.slot + group] = sdata[lid * WG]; }
+}
+
+fn combine_col(i: u32, j: u32, acc0: real) -> real {
+    let m = imm.npartials;
+    let c = imm.slot + 8u * j;
+    var acc = fma(work[c], x0[i], acc0);
+    if (m > 1u) { acc = fma(work[c + 1u], x1[i], acc); }
+    if (m > 2u) { acc = fma(work[c + 2u], x2[i], acc); }
+    if (m > 3u) { acc = fma(work[c + 3u], x3[i], acc); }
+    if (m > 4u) { acc = fma(work[c + 4u], x4[i], acc); }
+    if (m > 5u) { acc = fma(work[c + 5u], x5[i], acc); }
+    if (m > 6u) { acc = fma(work[c + 6u], x6[i], acc); }
+    if (m > 7u) { acc = fma(work[c + 7u], x7[i], acc); }
+    return acc;
+}
+
+@compute @workgroup_size(WG)
+fn block_combine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = global_index(gid, nwg);
+    if (i >= imm.n) {
+        return;
+    }
+    let k = imm.k;
+    let add = imm.c0.x != 0.0;
+    var a: real = 0.0;
+    if (add) { a = y0[i]; }
+    y0[i] = combine_col(i, 0u, a);
+    if (k > 1u) { if (add) { a = y1[i]; } y1[i] = combine_col(i, 1u, a); }
+    if (k > 2u) { if (add) { a = y2[i]; } y2[i] = combine_col(i, 2u, a); }
+    if (k > 3u) { if (add) { a = y3[i]; } y3[i] = combine_col(i, 3u, a); }
+    if (k > 4u) { if (add) { a = y4[i]; } y4[i] = combine_col(i, 4u, a); }
+    if (k > 5u) { if (add) { a = y5[i]; } y5[i] = combine_col(i, 5u, a); }
+    if (k > 6u) { if (add) { a = y6[i]; } y6[i] = combine_col(i, 6u, a); }
+    if (k > 7u) { if (add) { a = y7[i]; } y7[i] = combine_col(i, 7u, a); }
 }

@@ -336,7 +336,7 @@ fn range_reads_and_adds_match_cpu() {
     close(&g.to_host(&gy), &cy, 1e-6);
 }
 
-/// The block operations of LOBPCG (spmm, block_axpy, block_scale, block_dot_to,
+/// The block operations of LOBPCG (spmm, block_axpy, block_scale, combine, block_dot_to,
 /// column_dots_to) on `g` against the CPU for the matrix `a` uploaded in `layout`, with
 /// blocks of every size in `ks`: outputs poisoned with NaN, a zero coefficient on a column
 /// whose x is NaN (untouched), Gram slots at an offset with sentinels around them, and no
@@ -371,10 +371,27 @@ fn check_block_ops(g: &GpuBackend, a: &CsrMatrix, layout: Option<qdsim_gpu::back
         g.block_scale(&betas, &mut gw);
         let mut cw = xs.clone();
         c.block_scale(&betas, &mut cw);
-        // one scalar buffer: [sentinel, Gram (m × k, m = 3), k column dots, sentinel]
-        let m = 3;
+        // one scalar buffer: [sentinel, Gram (m × k, m = 11: two groups of 8), k column dots, sentinel]
+        let m = 11;
         let basis: Vec<Vec<f64>> = (0..m).map(|i| random_values(n, 2000 + i as u64)).collect();
         let gb: Vec<_> = basis.iter().map(|b| g.from_host(b)).collect();
+        // out_j ← Σ_i basis_i C_ij over NaN outputs; column 8 all zero (its group of outputs
+        // has no tile: zeros), a zero 8 × 8 tile for outputs 0-7 from basis 8-10 when k = 3
+        let coef: Vec<f64> = (0..m * k)
+            .map(|p| {
+                let (i, j) = (p % m, p / m);
+                if j == 8 || (k == 3 && i >= 8) {
+                    0.0
+                } else {
+                    0.1 * (1.0 + (i * 7 + j * 3) as f64 % 5.0) - 0.25
+                }
+            })
+            .collect();
+        let cc = Coeffs { rows: m, cols: k, data: &coef };
+        let mut gcomb: Vec<_> = (0..k).map(|_| g.from_host(&vec![f64::NAN; n])).collect();
+        g.combine(&gb, &cc, &mut gcomb);
+        let mut ccomb: Vec<Vec<f64>> = (0..k).map(|_| vec![0.0; n]).collect();
+        c.combine(&basis, &cc, &mut ccomb);
         let mut s = g.alloc_scalars(2 + m * k + k);
         g.block_dot_to(&gb, &gy, &mut s, 1);
         g.column_dots_to(&gw, &gy, &mut s, 1 + m * k);
@@ -386,6 +403,7 @@ fn check_block_ops(g: &GpuBackend, a: &CsrMatrix, layout: Option<qdsim_gpu::back
         for (j, (y, z)) in gy.iter().zip(&cz).enumerate() {
             close(&g.to_host(y), z, tol);
             close(&g.to_host(&gw[j]), &cw[j], tol);
+            close(&g.to_host(&gcomb[j]), &ccomb[j], tol);
         }
         assert_eq!((vals[0], vals[1 + m * k + k]), (0.0, 0.0), "{what}: sentinels");
         let gram = c.block_dot(&basis, &cz);

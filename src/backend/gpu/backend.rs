@@ -280,6 +280,16 @@ impl Backend for GpuBackend {
             self.axpy8(&basis[..c.rows.min(basis.len())], &neg, y);
         }
     }
+    fn combine<V: Borrow<GpuVector>, W: BorrowMut<GpuVector>>(&self, basis: &[V], c: &crate::linalg::backend::Coeffs, out: &mut [W]) {
+        let basis = refs(basis);
+        let mut out = refs_mut(out);
+        if !self.combine_impl(&basis, c, &mut out) {
+            for (j, o) in out.iter_mut().enumerate().take(c.cols) {
+                self.fill(o, 0.0);
+                self.axpy8(&basis, &c.data[j * c.rows..(j + 1) * c.rows], o);
+            }
+        }
+    }
     fn spmm<X: Borrow<GpuVector>, Y: BorrowMut<GpuVector>>(&self, a: &GpuMatrix, xs: &[X], ys: &mut [Y]) {
         let xs = refs(xs);
         let mut ys = refs_mut(ys);

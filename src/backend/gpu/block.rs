@@ -13,6 +13,7 @@ use super::kernel::{Arg, Kernel, Program};
 use super::matrix::GpuCsr;
 use super::stencil::GpuStencil;
 use super::{imm, shader, DeviceView, GpuBackend, GpuScalars, GpuVector};
+use crate::linalg::backend::Coeffs;
 
 /// Columns one block kernel serves.
 pub(super) const COLS: usize = 8;
@@ -24,6 +25,7 @@ pub const BLOCK_BINDINGS: u32 = 20;
 const MAX_PARTIALS: u32 = 1024;
 
 pub(super) struct BlockKernels {
+    combine: Kernel,
     axpy: Kernel,
     scale: Kernel,
     pair_dot: Kernel,
@@ -44,6 +46,7 @@ impl GpuBackend {
                 let b = Program::new(dev, "block.wgsl", shader::SHADER_BLOCK, self.f64_mode);
                 let s = Program::new(dev, "spmm.wgsl", shader::SHADER_SPMM, self.f64_mode);
                 Some(BlockKernels {
+                    combine: b.kernel(dev, "block_combine"),
                     axpy: b.kernel(dev, "block_axpy"),
                     scale: b.kernel(dev, "block_scale"),
                     pair_dot: b.kernel(dev, "pair_dot_partial"),
@@ -148,6 +151,74 @@ impl GpuBackend {
             let yv: Vec<DeviceView> = group.iter().map(|&j| xs[j].0.device_rw()).collect();
             let coeff = Self::coeffs(group.iter().map(|&j| alphas[j]));
             self.block_elementwise(&k.scale, None, &yv, &coeff);
+        }
+        true
+    }
+
+    /// out_j ← Σ_{i<m} basis_i C_ij (m = min(basis, C.rows)), in 8 × 8 tiles: per group of
+    /// eight outputs one dispatch per group of eight basis vectors with a nonzero coefficient
+    /// (and chunk), the first overwriting, the coefficients uploaded once per call. False
+    /// where the adapter has no block kernels.
+    pub(super) fn combine_impl(&self, basis: &[&GpuVector], c: &Coeffs, out: &mut [&mut GpuVector]) -> bool {
+        let Some(k) = self.block_kernels() else { return false };
+        let (m, cols) = (basis.len().min(c.rows), c.cols.min(out.len()));
+        if cols == 0 || out[0].0.is_empty() {
+            return true;
+        }
+        // the nonzero tiles, (output group, input group, element offset), and their values
+        let mut tiles: Vec<f64> = Vec::new();
+        let mut plan: Vec<(usize, usize, usize)> = Vec::new();
+        for h in 0..cols.div_ceil(COLS) {
+            for gi in 0..m.div_ceil(COLS) {
+                let mut t = [0.0f64; COLS * COLS];
+                for j in 0..COLS.min(cols - h * COLS) {
+                    for i in 0..COLS.min(m - gi * COLS) {
+                        t[i + COLS * j] = c.data[gi * COLS + i + (h * COLS + j) * c.rows];
+                    }
+                }
+                if t.iter().any(|&v| v != 0.0) {
+                    plan.push((h, gi, tiles.len()));
+                    tiles.extend_from_slice(&t);
+                }
+            }
+        }
+        let coef = (!tiles.is_empty()).then(|| {
+            let s = self.mem.scratch(tiles.len() as u64 * self.elem);
+            self.mem.upload(&s, 0, &self.to_bytes(&tiles));
+            s
+        });
+        for h in 0..cols.div_ceil(COLS) {
+            let outs = &out[h * COLS..((h + 1) * COLS).min(cols)];
+            let mine: Vec<_> = plan.iter().filter(|p| p.0 == h).collect();
+            if mine.is_empty() {
+                for y in outs {
+                    let yv = y.0.device_overwrite();
+                    self.vec_op(&self.kern.fill, None, &yv, 1, 0.0, 0.0);
+                }
+                continue;
+            }
+            let yv: Vec<DeviceView> = outs.iter().map(|y| y.0.device_overwrite()).collect();
+            for (t, &&(_, gi, offset)) in mine.iter().enumerate() {
+                let group = &basis[gi * COLS..((gi + 1) * COLS).min(m)];
+                let xv: Vec<DeviceView> = group.iter().map(|x| x.0.device_read()).collect();
+                let add = if t == 0 { 0.0 } else { 1.0 };
+                for ch in 0..yv[0].nchunks() {
+                    let n = yv[0].chunk_len(ch);
+                    if n == 0 {
+                        continue;
+                    }
+                    let mut args = [Arg::Unused; 2 * COLS + 1];
+                    for (j, x) in xv.iter().enumerate() {
+                        args[j] = x.chunk(ch).into();
+                    }
+                    for (j, y) in yv.iter().enumerate() {
+                        args[COLS + j] = y.chunk(ch).into();
+                    }
+                    args[2 * COLS] = coef.as_deref().into();
+                    let imm = imm::multi(self.f64_mode, n as u32, yv.len() as u32, offset as u32, group.len() as u32, &[add, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+                    self.rec.run(&k.combine, &args, &imm, n);
+                }
+            }
         }
         true
     }
