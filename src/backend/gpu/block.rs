@@ -1,7 +1,8 @@
 //! The block operations of block eigensolvers (LOBPCG) on the device: SpMM in the stencil
 //! layout and in CSR (shaders/spmm.wgsl: the matrix read once per eight columns), eight
-//! columns of axpy or scaling per dispatch and column dot products four pairs per dispatch
-//! (shaders/block.wgsl), and the block Gram matrix through [`GpuBackend::record_dots8`].
+//! columns of axpy, scaling or combination per dispatch and column dot products four pairs
+//! per dispatch (shaders/block.wgsl), and block Gram matrices in tiles of 8 × 4
+//! (shaders/gram.wgsl; [`GpuBackend::record_dots8`] for a single column).
 //! Nothing here reads back: the dot products land in a [`GpuScalars`] buffer, read with
 //! the step's other scalars in one [`crate::linalg::Backend::read_scalars`].
 //!
@@ -31,6 +32,8 @@ pub(super) struct BlockKernels {
     pair_dot: Kernel,
     stencil_spmm: Kernel,
     csr_spmm: Kernel,
+    gram_partial: Kernel,
+    gram_final: Kernel,
 }
 
 impl GpuBackend {
@@ -45,6 +48,7 @@ impl GpuBackend {
                 let dev = &self.ctx.device;
                 let b = Program::new(dev, "block.wgsl", shader::SHADER_BLOCK, self.f64_mode);
                 let s = Program::new(dev, "spmm.wgsl", shader::SHADER_SPMM, self.f64_mode);
+                let gram = Program::new(dev, "gram.wgsl", shader::SHADER_GRAM, self.f64_mode);
                 Some(BlockKernels {
                     combine: b.kernel(dev, "block_combine"),
                     axpy: b.kernel(dev, "block_axpy"),
@@ -52,6 +56,8 @@ impl GpuBackend {
                     pair_dot: b.kernel(dev, "pair_dot_partial"),
                     stencil_spmm: s.kernel(dev, "stencil_spmm"),
                     csr_spmm: s.kernel(dev, "csr_spmm"),
+                    gram_partial: gram.kernel(dev, "gram_partial"),
+                    gram_final: gram.kernel(dev, "gram_final"),
                 })
             })
             .as_ref()
@@ -260,7 +266,63 @@ impl GpuBackend {
         let m = basis.len() * xs.len();
         assert!(first + m <= s.len(), "scalar slots {first}..{} beyond {}", first + m, s.len());
         let out = s.view_rw();
-        self.record_dots8(basis, xs, out.chunk(0), first);
+        self.record_block_dots(basis, xs, out.chunk(0), first);
+    }
+
+    /// Record the dispatches that write basis_iᵀ xs_j to `out[slot0 + i + j·m]` without a
+    /// read-back: tiles of 8 basis vectors × 4 columns (shaders/gram.wgsl) for a block of
+    /// columns, [`GpuBackend::record_dots8`] for one column or without block kernels.
+    pub(super) fn record_block_dots(&self, basis: &[&GpuVector], xs: &[&GpuVector], out: &wgpu::Buffer, slot0: usize) {
+        match self.block_kernels() {
+            Some(k) if xs.len() > 1 => self.record_gram(k, basis, xs, out, slot0),
+            _ => self.record_dots8(basis, xs, out, slot0),
+        }
+    }
+
+    /// The tiled Gram products: per tile, one partial dispatch per chunk (their partials
+    /// side by side) and one final reduction of its up to 32 entries.
+    fn record_gram(&self, k: &BlockKernels, basis: &[&GpuVector], xs: &[&GpuVector], out: &wgpu::Buffer, slot0: usize) {
+        let (m, b) = (basis.len(), xs.len());
+        if m == 0 || b == 0 || xs[0].0.is_empty() {
+            return;
+        }
+        let n = xs[0].0.len();
+        let bv: Vec<DeviceView> = basis.iter().map(|v| v.0.device_read()).collect();
+        let xv: Vec<DeviceView> = xs.iter().map(|v| v.0.device_read()).collect();
+        let wg = k.gram_partial.workgroup() as u64;
+        let parts: Vec<u32> = (0..xv[0].nchunks()).map(|c| ((xv[0].chunk_len(c) as u64).div_ceil(wg) as u32).clamp(1, MAX_PARTIALS)).collect();
+        let npart: u32 = parts.iter().sum();
+        let (tb, tx) = (m.div_ceil(COLS), b.div_ceil(PAIRS));
+        let tile = (COLS * PAIRS) as u64 * npart as u64 * self.elem;
+        let stride = tile.div_ceil(256) * 256;
+        let work = self.mem.scratch(stride * (tb * tx) as u64);
+        for jx in 0..tx {
+            let xg = &xv[jx * PAIRS..((jx + 1) * PAIRS).min(b)];
+            for ib in 0..tb {
+                let bg = &bv[ib * COLS..((ib + 1) * COLS).min(m)];
+                let region = Arg::Part(&work, stride * (jx * tb + ib) as u64, tile);
+                let mut first = 0u32;
+                for (c, &p) in parts.iter().enumerate() {
+                    let mut args = [Arg::Unused; COLS + PAIRS + 2];
+                    for (a, v) in args.iter_mut().zip(bg) {
+                        *a = v.chunk(c).into();
+                    }
+                    for (j, v) in xg.iter().enumerate() {
+                        args[COLS + j] = v.chunk(c).into();
+                    }
+                    args[COLS + PAIRS] = region;
+                    let imm = imm::gram(xv[0].chunk_len(c) as u32, bg.len() as u32, xg.len() as u32, first, npart, m as u32);
+                    self.rec.dispatch(&k.gram_partial, &self.rec.bind(&k.gram_partial, &args), &imm, (p, 1));
+                    first += p;
+                }
+                let mut args = [Arg::Unused; COLS + PAIRS + 2];
+                args[COLS + PAIRS] = region;
+                args[COLS + PAIRS + 1] = out.into();
+                let slot = slot0 + ib * COLS + jx * PAIRS * m;
+                let imm = imm::gram(n as u32, bg.len() as u32, xg.len() as u32, slot as u32, npart, m as u32);
+                self.rec.dispatch(&k.gram_final, &self.rec.bind(&k.gram_final, &args), &imm, ((COLS * xg.len()) as u32, 1));
+            }
+        }
     }
 
     /// s[first + j] ← xs_jᵀ ys_j, four pairs per partial dispatch and chunk plus one final

@@ -34,7 +34,7 @@ impl GpuBackend {
             return vec![0.0; m * b];
         }
         let out = self.mem.scratch((m * b) as u64 * self.elem);
-        self.record_dots8(basis, xs, &out, 0);
+        self.record_block_dots(basis, xs, &out, 0);
         self.read_values(&out, m * b)
     }
 

@@ -20,8 +20,10 @@ pub const SHADER_STENCIL: &str = include_str!("../../../shaders/stencil.wgsl");
 pub const SHADER_BLOCK: &str = include_str!("../../../shaders/block.wgsl");
 /// Products of a block of up to eight vectors (SpMM), stencil layout and CSR.
 pub const SHADER_SPMM: &str = include_str!("../../../shaders/spmm.wgsl");
+/// Tall-skinny products XᵀY in tiles of 8 × 4 (block Gram matrices).
+pub const SHADER_GRAM: &str = include_str!("../../../shaders/gram.wgsl");
 /// Every kernel file with its name (for validation).
-pub const SHADERS: [(&str, &str); 7] = [
+pub const SHADERS: [(&str, &str); 8] = [
     ("vector.wgsl", SHADER_VECTOR),
     ("spmv.wgsl", SHADER_SPMV),
     ("multi.wgsl", SHADER_MULTI),
@@ -29,6 +31,7 @@ pub const SHADERS: [(&str, &str); 7] = [
     ("stencil.wgsl", SHADER_STENCIL),
     ("block.wgsl", SHADER_BLOCK),
     ("spmm.wgsl", SHADER_SPMM),
+    ("gram.wgsl", SHADER_GRAM),
 ];
 
 /// The module text of kernel file `src` in the working precision: the alias of `real`,
