@@ -477,3 +477,46 @@ fn f64_block_operations_match_cpu_to_double_precision() {
     check_block_ops(&g, &a, None, &[3, 9], 1e-12);
     check_block_ops(&g, &a, Some(SpmvLayout::Csr), &[9], 1e-12);
 }
+
+/// One LOBPCG-shaped step on a block of k = 10 columns with a basis S = [X W P] of 30
+/// (spmm, combine S → X, block_axpy, block_scale, the 30 × 30 Gram and the column norms
+/// into one scalar buffer) records no read-back until its one `read_scalars`, and the
+/// block kernels keep its dispatches near the tile counts (the per-column defaults would
+/// take 10 + 50 + 10 + 10 + 240 + 20 = 340).
+#[test]
+fn a_lobpcg_shaped_step_records_few_dispatches_and_one_read_back() {
+    let Some(g) = gpu() else { return };
+    let a = grid_operator(&[12, 11, 10], [false; 3]);
+    let n = a.nrows;
+    let ga = g.upload_matrix(&a);
+    let k = 10;
+    let s: Vec<_> = (0..3 * k).map(|j| g.random(n, 50 + j as u64)).collect();
+    let mut x: Vec<_> = (0..k).map(|_| g.alloc(n)).collect();
+    let mut ax: Vec<_> = (0..k).map(|_| g.alloc(n)).collect();
+    let coef: Vec<f64> = (0..3 * k * k).map(|p| ((p * 37) % 11) as f64 / 11.0 - 0.5).collect();
+    let mut scal = g.alloc_scalars(3 * k * 3 * k + k);
+    let c0 = g.stats().counts();
+    g.combine(&s, &Coeffs { rows: 3 * k, cols: k, data: &coef }, &mut x);
+    let c1 = g.stats().counts();
+    g.spmm(&ga, &x, &mut ax);
+    let c2 = g.stats().counts();
+    g.block_axpy(&vec![-0.5; k], &x, &mut ax);
+    g.block_scale(&vec![2.0; k], &mut ax);
+    let c3 = g.stats().counts();
+    g.block_dot_to(&s, &s, &mut scal, 0);
+    let c4 = g.stats().counts();
+    g.column_dots_to(&ax, &ax, &mut scal, 9 * k * k);
+    let c5 = g.stats().counts();
+    let _ = g.read_scalars(&scal);
+    let c6 = g.stats().counts();
+    let d = |a: qdsim_gpu::backend::gpu::GpuCounts, b: qdsim_gpu::backend::gpu::GpuCounts| (a - b).dispatches;
+    eprintln!(
+        "LOBPCG-shaped step on lavapipe, k = {k}, basis 30: dispatches combine {}, spmm {}, axpy+scale {}, Gram 30x30 {}, column dots {}; read-backs {} before read_scalars, {} for it",
+        d(c1, c0), d(c2, c1), d(c3, c2), d(c4, c3), d(c5, c4), (c5 - c0).readbacks, (c6 - c5).readbacks
+    );
+    assert_eq!((c5 - c0).readbacks, 0);
+    assert_eq!((c6 - c5).readbacks, 1);
+    if g.has_block_kernels() {
+        assert_eq!((d(c1, c0), d(c2, c1), d(c3, c2), d(c4, c3), d(c5, c4)), (8, 2, 4, 64, 6));
+    }
+}
