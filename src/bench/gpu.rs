@@ -107,7 +107,7 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
         }
         let x = g.random(a.nrows, 1);
         let mut y = g.alloc(a.nrows);
-        let probe = g.alloc(1);
+        let probe = g.from_host(&[1.0]); // non-zero: reading it back synchronises
         let sync = || {
             let _ = g.to_host(&probe);
         };
