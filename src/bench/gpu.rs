@@ -1,5 +1,7 @@
-//! GPU benchmarks (`qdsim-gpu bench --gpu`): the device copy rate, spmv on the 3D dot
-//! Hamiltonians in GB/s against the bytes each must move, and the time to the lowest states,
+//! GPU benchmarks (`qdsim-gpu bench --gpu`): the memory-regime reproducer (regime.rs: one
+//! copy kernel on buffers allocated in different sizes, orders and ways), the device copy
+//! rate, spmv on the 3D dot Hamiltonians in GB/s against the bytes each must move, SpMM of
+//! 16 vectors against 16 single products, and the time to the lowest states,
 //! on the same matrices the CPU benchmark uses. `--export-csr DIR` also writes each matrix as
 //! NumPy arrays (row_ptr, col, val) so scripts/cupy_reference.py can run cuSPARSE, cupyx
 //! eigsh and cg on exactly the same operator.
@@ -17,6 +19,11 @@ use crate::error::{QdError, Result};
 use crate::linalg::backend::Backend;
 use crate::linalg::CsrMatrix;
 
+mod regime;
+
+/// Vectors of the SpMM line (issue 13: 16 vectors in one SpMM against 16 single products).
+const SPMM_VECTORS: usize = 16;
+
 fn io(e: std::io::Error) -> QdError {
     QdError::io("writing the benchmark table", e)
 }
@@ -27,13 +34,19 @@ pub fn spmv_bytes(a: &CsrMatrix, elem: usize) -> usize {
     (elem + 4) * a.nnz() + 4 * (a.nrows + 1) + elem * a.ncols + elem * a.nrows
 }
 
-/// Device seconds per call of `f`: `reps` calls recorded in one compute pass between two
-/// GPU timestamps (as CUDA events time kernels), after one warm-up. Falls back to wall
-/// time around a synchronising read-back where the adapter has no timestamps.
+/// Device seconds per call of `f` (one dispatch): `reps` calls recorded in one compute pass
+/// between two GPU timestamps (as CUDA events time kernels), after one warm-up. Falls back
+/// to wall time around a synchronising read-back where the adapter has no timestamps.
 fn gpu_time(g: &GpuBackend, reps: usize, sync: &dyn Fn(), f: &mut dyn FnMut()) -> f64 {
+    gpu_time_calls(g, reps, 1, sync, f)
+}
+
+/// [`gpu_time`] of an `f` that records `dispatches` dispatches per call (the repetitions
+/// are cut so that they fit one pass).
+fn gpu_time_calls(g: &GpuBackend, reps: usize, dispatches: usize, sync: &dyn Fn(), f: &mut dyn FnMut()) -> f64 {
     f();
     sync();
-    let reps = reps.min(crate::backend::gpu::FLUSH_EVERY - 1).max(1);
+    let reps = reps.min((crate::backend::gpu::FLUSH_EVERY - 1) / dispatches.max(1)).max(1);
     if let Some(t) = g.time_device(&mut || {
         for _ in 0..reps {
             f();
@@ -67,8 +80,6 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
     let a0 = g.adapter();
     let (prec, e) = if g.precision_bits() == 64 { ("f64", 8) } else { ("f32", 4) };
     writeln!(out, "\nqdsim-gpu bench --gpu: adapter [{}] {} ({}, {}), {prec}", a0.index, a0.name, a0.api, a0.device_type).map_err(io)?;
-    writeln!(out, "spmv y = A x, CSR {prec}; bytes = {} nnz + 4 (nrows+1) + {e} ncols + {e} nrows; copy = our copy kernel, {} bytes per element", e + 4, 2 * e).map_err(io)?;
-    writeln!(out, "  {:>5} {:>10} {:>10} {:>9} {:>10} {:>9} {:>10} {:>8}", "n", "rows", "nnz", "MB", "spmv ms", "GB/s", "copy GB/s", "/copy").map_err(io)?;
     // latency of one synchronising round trip: a dot product of two short vectors
     let (u, w) = (g.random(1024, 3), g.random(1024, 4));
     let _ = g.dot(&u, &w);
@@ -78,6 +89,12 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
     }
     let sync_s = t.elapsed().as_secs_f64() / 100.0;
     writeln!(out, "  one synchronising read-back (a dot of 1024 elements): {:.1} µs", sync_s * 1e6).map_err(io)?;
+    // the memory-regime reproducer first, before the other parts allocate, on operands of
+    // the largest product's vector length
+    let regime_n = sizes.iter().map(|&n| n * n * n).max().unwrap_or(1 << 20);
+    let regime = regime::run(g, regime_n, reps, out)?;
+    writeln!(out, "spmv y = A x, CSR {prec}; bytes = {} nnz + 4 (nrows+1) + {e} ncols + {e} nrows; copy = our copy kernel, {} bytes per element", e + 4, 2 * e).map_err(io)?;
+    writeln!(out, "  {:>5} {:>10} {:>10} {:>9} {:>10} {:>9} {:>10} {:>8}", "n", "rows", "nnz", "MB", "spmv ms", "GB/s", "copy GB/s", "/copy").map_err(io)?;
     let mut rows = Vec::new();
     for &n in sizes {
         let a = dot_hamiltonian(n);
@@ -90,7 +107,7 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
         }
         let x = g.random(a.nrows, 1);
         let mut y = g.alloc(a.nrows);
-        let probe = g.alloc(1);
+        let probe = g.from_host(&[1.0]); // non-zero: reading it back synchronises
         let sync = || {
             let _ = g.to_host(&probe);
         };
@@ -138,6 +155,7 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
             t_spmv / t_stencil
         )
         .map_err(io)?;
+        let spmm = spmm_line(g, &a, reps, &sync, out)?;
         // CG on H x = b (H is positive definite: every level lies above 0 eV), Jacobi
         // preconditioner, relative residual 1e-5 (f32), from x = 0, b = ones
         let b = g.from_host(&vec![1.0; a.nrows]);
@@ -155,7 +173,7 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
         let cgr = crate::linalg::cg::cg_refined(g, &m, &precondition, &host, &a, &vec![1.0; a.nrows], &mut xr, &crate::linalg::cg::CgOptions { tol: 1e-8, max_iterations: 20_000 });
         let cgr_s = t.elapsed().as_secs_f64();
         writeln!(out, "        CG refined in f64 (rel. residual 1e-8): {} iterations in {:.3} s, converged {} ({:.2e})", cgr.iterations, cgr_s, cgr.converged, cgr.relative_residual).map_err(io)?;
-        rows.push(json!({"n": n, "rows": a.nrows, "nnz": a.nnz(), "bytes": bytes, "spmv_s": t_spmv, "stencil_spmv_s": t_stencil, "stencil_bytes": stencil_bytes, "gbs": gbs, "copy_gbs": copy_gbs, "ratio_to_copy": gbs / copy_gbs,
+        rows.push(json!({"n": n, "rows": a.nrows, "nnz": a.nnz(), "bytes": bytes, "spmv_s": t_spmv, "stencil_spmv_s": t_stencil, "stencil_bytes": stencil_bytes, "gbs": gbs, "copy_gbs": copy_gbs, "ratio_to_copy": gbs / copy_gbs, "spmm": spmm,
             "cg": {"iterations": cg.iterations, "seconds": cg_s, "converged": cg.converged, "relative_residual": cg.relative_residual},
             "cg_refined_1e-8": {"iterations": cgr.iterations, "seconds": cgr_s, "converged": cgr.converged, "relative_residual": cgr.relative_residual}}));
     }
@@ -201,5 +219,41 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
             }
         }
     }
-    Ok(json!({"adapter": g.adapter(), "sync_latency_s": sync_s, "spmv": rows, "eigen": eigen, "transfers": g.stats().to_json()}))
+    Ok(json!({"adapter": g.adapter(), "sync_latency_s": sync_s, "memory_regime": regime, "spmv": rows, "eigen": eigen, "transfers": g.stats().to_json()}))
+}
+
+/// The SpMM line of one matrix: [`SPMM_VECTORS`] vectors in one `spmm` against as many
+/// single products, in the stencil layout and in CSR, as vectors per second of device time.
+fn spmm_line(g: &GpuBackend, a: &CsrMatrix, reps: usize, sync: &dyn Fn(), out: &mut dyn Write) -> Result<Value> {
+    let k = SPMM_VECTORS;
+    let xs: Vec<_> = (0..k).map(|j| g.random(a.nrows, 100 + j as u64)).collect();
+    let mut ys: Vec<_> = (0..k).map(|_| g.alloc(a.nrows)).collect();
+    let mut res = Vec::new();
+    for layout in [SpmvLayout::Stencil, SpmvLayout::Csr] {
+        let m = g.upload_matrix_layout(a, Some(layout));
+        if m.layout() != layout {
+            continue; // not a stencil (or too long for one chunk)
+        }
+        let block_dispatches = if g.has_block_kernels() { k.div_ceil(8) } else { k };
+        let t_single = gpu_time_calls(g, reps, k, sync, &mut || {
+            for (x, y) in xs.iter().zip(ys.iter_mut()) {
+                g.spmv(&m, x, y);
+            }
+        });
+        let t_block = gpu_time_calls(g, reps, block_dispatches, sync, &mut || g.spmm(&m, &xs, &mut ys));
+        let (vs_single, vs_block) = (k as f64 / t_single, k as f64 / t_block);
+        writeln!(
+            out,
+            "        SpMM {layout:?}, {k} vectors: one spmm {:.4} ms = {:.0} vectors/s; {k} spmv {:.4} ms = {:.0} vectors/s; {:.2}x{}",
+            t_block * 1e3,
+            vs_block,
+            t_single * 1e3,
+            vs_single,
+            vs_block / vs_single,
+            if g.has_block_kernels() { "" } else { " (no block kernels on this adapter: spmm is per column)" }
+        )
+        .map_err(io)?;
+        res.push(json!({"layout": layout, "vectors": k, "spmm_s": t_block, "single_s": t_single, "spmm_vectors_per_s": vs_block, "single_vectors_per_s": vs_single, "speedup": vs_block / vs_single}));
+    }
+    Ok(Value::Array(res))
 }

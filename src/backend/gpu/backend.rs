@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::kernel::{Program, Recorder};
 use super::{context, scalars, shader, AdapterSummary, GpuBackend, GpuContext, GpuMatrix, GpuOptions, GpuStats, GpuVector, Kernels, MemoryManager, Placement};
-use crate::linalg::backend::{refs, Backend};
+use crate::linalg::backend::{refs, refs_mut, Backend};
 use crate::linalg::CsrMatrix;
 
 impl GpuBackend {
@@ -75,6 +75,7 @@ impl GpuBackend {
             elem: if f64_mode { 8 } else { 4 },
             cg_kern: std::sync::OnceLock::new(),
             stencil_kern: std::sync::OnceLock::new(),
+            block_kern: std::sync::OnceLock::new(),
         }
     }
 
@@ -277,6 +278,55 @@ impl Backend for GpuBackend {
         for (j, y) in ys.iter_mut().map(BorrowMut::borrow_mut).enumerate().take(c.cols) {
             let neg: Vec<f64> = c.data[j * c.rows..(j + 1) * c.rows].iter().map(|v| -v).collect();
             self.axpy8(&basis[..c.rows.min(basis.len())], &neg, y);
+        }
+    }
+    fn combine<V: Borrow<GpuVector>, W: BorrowMut<GpuVector>>(&self, basis: &[V], c: &crate::linalg::backend::Coeffs, out: &mut [W]) {
+        let basis = refs(basis);
+        let mut out = refs_mut(out);
+        if !self.combine_impl(&basis, c, &mut out) {
+            for (j, o) in out.iter_mut().enumerate().take(c.cols) {
+                self.fill(o, 0.0);
+                self.axpy8(&basis, &c.data[j * c.rows..(j + 1) * c.rows], o);
+            }
+        }
+    }
+    fn spmm<X: Borrow<GpuVector>, Y: BorrowMut<GpuVector>>(&self, a: &GpuMatrix, xs: &[X], ys: &mut [Y]) {
+        let xs = refs(xs);
+        let mut ys = refs_mut(ys);
+        if !self.spmm_impl(a, &xs, &mut ys) {
+            for (x, y) in xs.iter().zip(ys.iter_mut()) {
+                self.spmv(a, x, y);
+            }
+        }
+    }
+    fn block_axpy<X: Borrow<GpuVector>, Y: BorrowMut<GpuVector>>(&self, alphas: &[f64], xs: &[X], ys: &mut [Y]) {
+        let xs = refs(xs);
+        let mut ys = refs_mut(ys);
+        if !self.block_axpy_impl(alphas, &xs, &mut ys) {
+            for ((&a, x), y) in alphas.iter().zip(&xs).zip(ys.iter_mut()) {
+                if a != 0.0 {
+                    self.axpy(a, x, y);
+                }
+            }
+        }
+    }
+    fn block_scale<X: BorrowMut<GpuVector>>(&self, alphas: &[f64], xs: &mut [X]) {
+        let mut xs = refs_mut(xs);
+        if !self.block_scale_impl(alphas, &mut xs) {
+            for (&a, x) in alphas.iter().zip(xs.iter_mut()) {
+                self.scale(a, x);
+            }
+        }
+    }
+    fn block_dot_to<V: Borrow<GpuVector>, X: Borrow<GpuVector>>(&self, basis: &[V], xs: &[X], s: &mut scalars::GpuScalars, first: usize) {
+        self.block_dot_to_impl(&refs(basis), &refs(xs), s, first)
+    }
+    fn column_dots_to<X: Borrow<GpuVector>, Y: Borrow<GpuVector>>(&self, xs: &[X], ys: &[Y], s: &mut scalars::GpuScalars, first: usize) {
+        let (xs, ys) = (refs(xs), refs(ys));
+        if !self.column_dots_to_impl(&xs, &ys, s, first) {
+            for (j, (x, y)) in xs.iter().zip(&ys).enumerate() {
+                self.multi_dot_to_impl(&[*x], y, s, first + j);
+            }
         }
     }
     fn cheap_readback(&self) -> bool {

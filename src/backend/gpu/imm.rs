@@ -104,6 +104,30 @@ pub struct MultiImm64 {
     pub c1: [f64; 4],
 }
 
+/// shaders/spmm.wgsl (no float member: one layout for both precisions). The block
+/// kernels of shaders/block.wgsl take [`MultiImm32`] / [`MultiImm64`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct SpmmImm {
+    pub n: u32,
+    pub k: u32,
+    pub nx: u32,
+    pub ny: u32,
+    pub nxy: u32,
+}
+
+/// shaders/gram.wgsl (no float member: one layout for both precisions).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct GramImm {
+    pub n: u32,
+    pub kb: u32,
+    pub kx: u32,
+    pub slot: u32,
+    pub npartials: u32,
+    pub ld: u32,
+}
+
 /// shaders/cg.wgsl (no float member: one layout for both precisions).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Pod, Zeroable)]
@@ -154,6 +178,17 @@ pub fn multi(f64_mode: bool, n: u32, k: u32, slot: u32, npartials: u32, c: &[f64
     }
 }
 
+/// spmm.wgsl: `n` rows, `k` columns, the grid `dims` (stencil layout; unused by CSR).
+pub fn spmm(n: u32, k: u32, dims: [usize; 3]) -> Vec<u8> {
+    bytes_of(&SpmmImm { n, k, nx: dims[0] as u32, ny: dims[1] as u32, nxy: (dims[0] * dims[1]) as u32 }).to_vec()
+}
+
+/// gram.wgsl: `n` elements, a tile of `kb` basis vectors × `kx` columns, the partial or
+/// output slot, the partials per entry, the leading dimension of the output.
+pub fn gram(n: u32, kb: u32, kx: u32, slot: u32, npartials: u32, ld: u32) -> Vec<u8> {
+    bytes_of(&GramImm { n, kb, kx, slot, npartials, ld }).to_vec()
+}
+
 /// cg.wgsl: `n` elements, the scalar slots of the ratio, its sign.
 pub fn cg(n: u32, num: u32, den: u32, sign: i32) -> Vec<u8> {
     bytes_of(&CgImm { n, num, den, sign }).to_vec()
@@ -161,7 +196,7 @@ pub fn cg(n: u32, num: u32, den: u32, sign: i32) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::shader::{shader_source, SHADER_CG, SHADER_MULTI, SHADER_SPMV, SHADER_STENCIL, SHADER_VECTOR};
+    use super::super::shader::{shader_source, SHADER_BLOCK, SHADER_CG, SHADER_GRAM, SHADER_MULTI, SHADER_SPMM, SHADER_SPMV, SHADER_STENCIL, SHADER_VECTOR};
     use std::mem::{offset_of, size_of};
     use wgpu::naga;
 
@@ -194,6 +229,12 @@ mod tests {
             (SHADER_STENCIL, true, rust_layout!(super::StencilImm64: n, nx, ny, nxy, alpha, beta, gamma)),
             (SHADER_MULTI, false, rust_layout!(super::MultiImm32: n, k, slot, npartials, c0, c1)),
             (SHADER_MULTI, true, rust_layout!(super::MultiImm64: n, k, slot, npartials, c0, c1)),
+            (SHADER_BLOCK, false, rust_layout!(super::MultiImm32: n, k, slot, npartials, c0, c1)),
+            (SHADER_BLOCK, true, rust_layout!(super::MultiImm64: n, k, slot, npartials, c0, c1)),
+            (SHADER_SPMM, false, rust_layout!(super::SpmmImm: n, k, nx, ny, nxy)),
+            (SHADER_SPMM, true, rust_layout!(super::SpmmImm: n, k, nx, ny, nxy)),
+            (SHADER_GRAM, false, rust_layout!(super::GramImm: n, kb, kx, slot, npartials, ld)),
+            (SHADER_GRAM, true, rust_layout!(super::GramImm: n, kb, kx, slot, npartials, ld)),
             (SHADER_CG, false, rust_layout!(super::CgImm: n, num, den, sign)),
             (SHADER_CG, true, rust_layout!(super::CgImm: n, num, den, sign)),
         ];

@@ -270,6 +270,9 @@ mod tests {
                     "multi.wgsl" => expect(&[true, true, true, true, true, true, true, true, true, false, false]),
                     "cg.wgsl" => expect(&[true, true, true, false, false]),
                     "stencil.wgsl" => expect(&[true, true, true, true, true, false]),
+                    "block.wgsl" => expect(&[[true; 8].as_slice(), &[false; 9]].concat()),
+                    "spmm.wgsl" => expect(&[[true; 12].as_slice(), &[false; 8]].concat()),
+                    "gram.wgsl" => expect(&[[true; 12].as_slice(), &[false; 2]].concat()),
                     _ => unreachable!(),
                 };
                 assert_eq!(i.slots, slots, "{name}");

@@ -4,14 +4,15 @@
 //! shaders/spmv.wgsl.
 
 use super::kernel::{Arg, Kernel};
-use super::{imm, stencil, GpuBackend, GpuVector, ManagedArray};
+use super::memory::Scratch;
+use super::{imm, stencil, DeviceView, GpuBackend, GpuVector, ManagedArray};
 use crate::linalg::CsrMatrix;
 
 /// One block of rows of a [`GpuCsr`]: its own row pointers (from 0), columns relative to
 /// the start of its window of x, and values, each within one storage binding.
-struct CsrBlock {
+pub(super) struct CsrBlock {
     row0: usize,
-    nrows: usize,
+    pub(super) nrows: usize,
     /// The window of x the block reads: columns w0 .. w0 + wlen (w0 a multiple of ROW_STEP).
     w0: usize,
     wlen: usize,
@@ -178,30 +179,66 @@ impl GpuBackend {
         let xv = x.0.device_read();
         // γ = 0: the kernels never read y
         let yv = if gamma == 0.0 { y.0.device_overwrite() } else { y.0.device_rw() };
-        let c = xv.chunk_elems();
         for b in &a.blocks {
-            let (rp, ci, va) = (b.row_ptr.device_read(), b.col.device_read(), b.val.device_read());
-            let (kx0, kx1) = (b.w0 / c, (b.w0 + b.wlen - 1) / c);
-            let scratch = (kx0 != kx1).then(|| {
-                let s = self.mem.scratch(b.wlen as u64 * e);
-                let mut p = self.mem.lock_pending();
-                let enc = self.mem.encoder_locked(&mut p);
-                for k in kx0..=kx1 {
-                    let r = xv.chunk_range(k);
-                    let (lo, hi) = (r.start.max(b.w0), r.end.min(b.w0 + b.wlen));
-                    enc.copy_buffer_to_buffer(xv.chunk(k), (lo - r.start) as u64 * e, &s, (lo - b.w0) as u64 * e, (hi - lo) as u64 * e);
-                }
-                s
-            });
-            let xbind = match &scratch {
-                Some(s) => Arg::Part(s, 0, b.wlen as u64 * e),
-                None => Arg::Part(xv.chunk(kx0), (b.w0 - kx0 * c) as u64 * e, b.wlen as u64 * e),
-            };
-            let ky = b.row0 / c;
-            let ybind = Arg::Part(yv.chunk(ky), (b.row0 - ky * c) as u64 * e, b.nrows as u64 * e);
+            let (rp, ci, va) = b.views();
+            let scratch = self.window_scratch(&xv, b);
+            let xbind = Self::window_arg(&xv, &scratch, b, e);
+            let ybind = Self::rows_arg(&yv, b, e);
             let args = [rp.chunks().first().into(), ci.chunks().first().into(), va.chunks().first().into(), xbind, ybind];
             let imm = imm::spmv(self.f64_mode, b.nrows as u32, (b.row0 - b.w0) as u32, alpha, beta, gamma);
             self.rec.run(kernel, &args, &imm, b.nrows);
         }
+    }
+
+    /// Where block `b`'s window of x straddles two chunks of x: a scratch copy of it,
+    /// assembled on the device (recorded into the pending stream). None: the window lies
+    /// in one chunk and is bound in place.
+    pub(super) fn window_scratch(&self, xv: &DeviceView, b: &CsrBlock) -> Option<Scratch> {
+        let (e, c) = (self.elem, xv.chunk_elems());
+        let (kx0, kx1) = (b.w0 / c, (b.w0 + b.wlen - 1) / c);
+        (kx0 != kx1).then(|| {
+            let s = self.mem.scratch(b.wlen as u64 * e);
+            let mut p = self.mem.lock_pending();
+            let enc = self.mem.encoder_locked(&mut p);
+            for k in kx0..=kx1 {
+                let r = xv.chunk_range(k);
+                let (lo, hi) = (r.start.max(b.w0), r.end.min(b.w0 + b.wlen));
+                enc.copy_buffer_to_buffer(xv.chunk(k), (lo - r.start) as u64 * e, &s, (lo - b.w0) as u64 * e, (hi - lo) as u64 * e);
+            }
+            s
+        })
+    }
+
+    /// The binding of block `b`'s window of x (`scratch`: its copy from
+    /// [`GpuBackend::window_scratch`]); `e` bytes per element.
+    pub(super) fn window_arg<'a>(xv: &'a DeviceView, scratch: &'a Option<Scratch>, b: &CsrBlock, e: u64) -> Arg<'a> {
+        let c = xv.chunk_elems();
+        match scratch {
+            Some(s) => Arg::Part(s, 0, b.wlen as u64 * e),
+            None => Arg::Part(xv.chunk(b.w0 / c), (b.w0 - b.w0 / c * c) as u64 * e, b.wlen as u64 * e),
+        }
+    }
+
+    /// The binding of block `b`'s rows of y.
+    pub(super) fn rows_arg<'a>(yv: &'a DeviceView, b: &CsrBlock, e: u64) -> Arg<'a> {
+        let c = yv.chunk_elems();
+        let ky = b.row0 / c;
+        Arg::Part(yv.chunk(ky), (b.row0 - ky * c) as u64 * e, b.nrows as u64 * e)
+    }
+}
+
+impl CsrBlock {
+    /// The block's row pointers, columns and values on the device.
+    pub(super) fn views(&self) -> (DeviceView<'_>, DeviceView<'_>, DeviceView<'_>) {
+        (self.row_ptr.device_read(), self.col.device_read(), self.val.device_read())
+    }
+}
+
+impl GpuCsr {
+    pub(super) fn blocks(&self) -> &[CsrBlock] {
+        &self.blocks
+    }
+    pub fn nrows(&self) -> usize {
+        self.nrows
     }
 }

@@ -13,13 +13,16 @@
 //! Files: backend.rs (construction and the `Backend` operations), vector.rs (vectors and
 //! the element-wise kernels), matrix.rs (CSR upload in row blocks, the product, the
 //! [`GpuMatrix`] of either layout), stencil.rs (the stencil layout), multi.rs (batched dot
-//! products and axpys), scalars.rs (device-resident CG scalars), halo.rs (the halo access of
+//! products and axpys), block.rs (the block operations of LOBPCG: SpMM, block axpy and
+//! scaling, column dots and Gram matrices into device scalars), scalars.rs (device-resident CG scalars), halo.rs (the halo access of
 //! the distributed backend); the kernel layer: shader.rs (the WGSL files and their
 //! prelude), kernel.rs (programs, kernels, binding and dispatch), imm.rs (the immediates);
 //! memory/ (arrays, pools, transfers, the command stream), context.rs (adapters),
+//! probe.rs (buffers outside the pool and copies on them: the memory-regime benchmark),
 //! options.rs (how the backend is set up; the environment adapters for cli/).
 
 mod backend;
+mod block;
 pub mod context;
 mod halo;
 pub mod imm;
@@ -28,6 +31,7 @@ pub mod matrix;
 pub mod memory;
 mod multi;
 pub mod options;
+pub mod probe;
 mod scalars;
 pub mod shader;
 pub mod stencil;
@@ -39,8 +43,10 @@ pub use context::{list_adapters, AdapterSummary, GpuContext};
 pub use kernel::FLUSH_EVERY;
 use kernel::{Kernel, Recorder};
 pub use matrix::{plan_row_blocks, GpuCsr, GpuMatrix, RowBlock, ROW_STEP};
-pub use memory::{Access, DeviceView, GpuStats, Home, ManagedArray, MemoryManager, Placement, Residency};
+pub use block::BLOCK_BINDINGS;
+pub use memory::{Access, DeviceView, GpuCounts, GpuStats, Home, ManagedArray, MemoryManager, Placement, Residency};
 pub use options::{GpuOptions, MemoryHints};
+pub use probe::ProbeBuffer;
 pub use scalars::GpuScalars;
 pub use shader::{shader_source, SHADERS};
 pub use vector::GpuVector;
@@ -80,4 +86,7 @@ pub struct GpuBackend {
     cg_kern: std::sync::OnceLock<scalars::CgKernels>,
     /// The stencil-layout kernels (shaders/stencil.wgsl), built on first use.
     stencil_kern: std::sync::OnceLock<stencil::StencilKernels>,
+    /// The block kernels (shaders/block.wgsl, shaders/spmm.wgsl), built on first use; None
+    /// where the adapter binds too few storage buffers per stage.
+    block_kern: std::sync::OnceLock<Option<block::BlockKernels>>,
 }

@@ -12,7 +12,7 @@ const MAX_PARTIALS: u32 = 1024;
 
 impl GpuBackend {
     /// Arguments of the batched kernels: basis slots (unused beyond `chunk`), x, work, out.
-    fn multi_args<'a>(chunk: &[&'a wgpu::Buffer], x: Option<&'a wgpu::Buffer>, work: Arg<'a>, out: Option<&'a wgpu::Buffer>) -> [Arg<'a>; MULTI + 3] {
+    pub(super) fn multi_args<'a>(chunk: &[&'a wgpu::Buffer], x: Option<&'a wgpu::Buffer>, work: Arg<'a>, out: Option<&'a wgpu::Buffer>) -> [Arg<'a>; MULTI + 3] {
         let mut args = [Arg::Unused; MULTI + 3];
         for (a, b) in args.iter_mut().zip(chunk) {
             *a = Arg::Whole(b);
@@ -34,7 +34,7 @@ impl GpuBackend {
             return vec![0.0; m * b];
         }
         let out = self.mem.scratch((m * b) as u64 * self.elem);
-        self.record_dots8(basis, xs, &out, 0);
+        self.record_block_dots(basis, xs, &out, 0);
         self.read_values(&out, m * b)
     }
 

@@ -10,6 +10,20 @@ pub struct GpuScalars {
     vals: ManagedArray,
 }
 
+impl GpuScalars {
+    /// Number of scalars.
+    pub fn len(&self) -> usize {
+        self.vals.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.vals.is_empty()
+    }
+    /// The one device buffer, for kernels that write scalars.
+    pub(super) fn view_rw(&self) -> DeviceView<'_> {
+        self.vals.device_rw()
+    }
+}
+
 pub(super) struct CgKernels {
     axpy_ratio: Kernel,
     xpby_ratio: Kernel,
@@ -26,7 +40,9 @@ impl GpuBackend {
     }
 
     pub(super) fn alloc_scalars_impl(&self, n: usize) -> GpuScalars {
-        GpuScalars { vals: ManagedArray::zeros(&self.mem, n.max(1), self.elem as usize, Placement::GpuOnly) }
+        // one chunk whatever the chunk limit (a forced small one in tests): the kernels
+        // address the scalars by index in one binding
+        GpuScalars { vals: ManagedArray::zeros_one_chunk(&self.mem, n.max(1), self.elem as usize, Placement::GpuOnly) }
     }
 
     pub(super) fn read_scalars_impl(&self, s: &GpuScalars) -> Vec<f64> {
@@ -38,7 +54,7 @@ impl GpuBackend {
             return;
         }
         assert!(first + basis.len() <= s.vals.len(), "scalar slots {first}..{} beyond {}", first + basis.len(), s.vals.len());
-        let out = s.vals.device_rw();
+        let out = s.view_rw();
         self.record_dots8(basis, &[x], out.chunk(0), first);
     }
 

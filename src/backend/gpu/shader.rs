@@ -16,9 +16,23 @@ pub const SHADER_MULTI: &str = include_str!("../../../shaders/multi.wgsl");
 pub const SHADER_CG: &str = include_str!("../../../shaders/cg.wgsl");
 /// Products in the stencil layout.
 pub const SHADER_STENCIL: &str = include_str!("../../../shaders/stencil.wgsl");
+/// Element-wise kernels and column dot products over a block of up to eight vectors.
+pub const SHADER_BLOCK: &str = include_str!("../../../shaders/block.wgsl");
+/// Products of a block of up to eight vectors (SpMM), stencil layout and CSR.
+pub const SHADER_SPMM: &str = include_str!("../../../shaders/spmm.wgsl");
+/// Tall-skinny products XᵀY in tiles of 8 × 4 (block Gram matrices).
+pub const SHADER_GRAM: &str = include_str!("../../../shaders/gram.wgsl");
 /// Every kernel file with its name (for validation).
-pub const SHADERS: [(&str, &str); 5] =
-    [("vector.wgsl", SHADER_VECTOR), ("spmv.wgsl", SHADER_SPMV), ("multi.wgsl", SHADER_MULTI), ("cg.wgsl", SHADER_CG), ("stencil.wgsl", SHADER_STENCIL)];
+pub const SHADERS: [(&str, &str); 8] = [
+    ("vector.wgsl", SHADER_VECTOR),
+    ("spmv.wgsl", SHADER_SPMV),
+    ("multi.wgsl", SHADER_MULTI),
+    ("cg.wgsl", SHADER_CG),
+    ("stencil.wgsl", SHADER_STENCIL),
+    ("block.wgsl", SHADER_BLOCK),
+    ("spmm.wgsl", SHADER_SPMM),
+    ("gram.wgsl", SHADER_GRAM),
+];
 
 /// The module text of kernel file `src` in the working precision: the alias of `real`,
 /// the prelude, the file.

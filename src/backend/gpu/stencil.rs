@@ -28,6 +28,14 @@ impl GpuStencil {
     pub fn nrows(&self) -> usize {
         self.diag.len()
     }
+    /// The grid the stencil couples.
+    pub fn dims(&self) -> [usize; 3] {
+        self.dims
+    }
+    /// The diagonal and the three upper couplings on the device.
+    pub(super) fn views(&self) -> (super::DeviceView<'_>, super::DeviceView<'_>, super::DeviceView<'_>, super::DeviceView<'_>) {
+        (self.diag.device_read(), self.off[0].device_read(), self.off[1].device_read(), self.off[2].device_read())
+    }
 }
 
 pub(super) struct StencilKernels {

@@ -60,8 +60,11 @@ pub struct Residency {
 impl ManagedArray {
     /// An array of `len` zeros; nothing is allocated until a side touches it.
     pub fn zeros(mm: &Arc<MemoryManager>, len: usize, elem: usize, placement: Placement) -> ManagedArray {
+        Self::zeros_chunked(mm, len, elem, placement, mm.chunk_elems(elem))
+    }
+
+    fn zeros_chunked(mm: &Arc<MemoryManager>, len: usize, elem: usize, placement: Placement, chunk: usize) -> ManagedArray {
         assert!(elem == 4 || elem == 8, "elements of 4 or 8 bytes");
-        let chunk = mm.chunk_elems(elem);
         mm.stats.arrays[placement.index()].fetch_add(1, Ordering::Relaxed);
         if len > chunk {
             mm.stats.chunked_arrays.fetch_add(1, Ordering::Relaxed);
@@ -74,6 +77,14 @@ impl ManagedArray {
             placement,
             state: Mutex::new(State { chunks: None, host: None, host_valid: false, device_valid: false, zero: true, host_touches: 0, device_touches: 0, views: 0 }),
         }
+    }
+
+    /// An array of `len` zeros in one chunk even where that exceeds the chunk limit (which
+    /// tests lower to a few kiB): small arrays that kernels address by index in one
+    /// binding (the device scalars). `len` elements must fit one storage binding.
+    pub fn zeros_one_chunk(mm: &Arc<MemoryManager>, len: usize, elem: usize, placement: Placement) -> ManagedArray {
+        assert!((len * elem) as u64 <= mm.max_binding_bytes, "{len} elements exceed one storage binding");
+        Self::zeros_chunked(mm, len, elem, placement, mm.chunk_elems(elem).max(len))
     }
 
     /// An array holding `data` (elements of `elem` bytes), written from the host.

@@ -60,7 +60,7 @@ pub use placement::{Home, Placement};
 pub use pool::{size_class, Scratch, DEFAULT_POOL_BYTES};
 use pool::DevicePool;
 use staging::StagingFree;
-pub use stats::GpuStats;
+pub use stats::{GpuCounts, GpuStats};
 pub use stream::Pending;
 
 /// The pool of device buffers, the staging pools, the pending command stream and the

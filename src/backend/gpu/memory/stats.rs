@@ -27,7 +27,56 @@ pub struct GpuStats {
     pub chunked_arrays: AtomicU64,
 }
 
+/// The synchronisation-relevant counters at one moment, as plain numbers: take one before
+/// and one after some work and subtract (`after - before`) to count its read-backs (host
+/// synchronisations), dispatches and submissions, e.g. in a test on lavapipe:
+/// `let c0 = g.stats().counts(); ...; assert!((g.stats().counts() - c0).readbacks <= 3)`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GpuCounts {
+    /// Downloads that waited for the device (to_host, dots, read_scalars, range reads).
+    pub readbacks: u64,
+    /// Kernel dispatches recorded.
+    pub dispatches: u64,
+    /// Command buffers submitted (read-backs, flushes, every FLUSH_EVERY dispatches).
+    pub submissions: u64,
+    pub uploads: u64,
+    pub bytes_host_to_device: u64,
+    pub bytes_device_to_host: u64,
+    /// Device buffers created (pool misses).
+    pub allocations: u64,
+}
+
+impl std::ops::Sub for GpuCounts {
+    type Output = GpuCounts;
+    /// The counts between two moments (saturating: a later minus an earlier snapshot).
+    fn sub(self, o: GpuCounts) -> GpuCounts {
+        GpuCounts {
+            readbacks: self.readbacks.saturating_sub(o.readbacks),
+            dispatches: self.dispatches.saturating_sub(o.dispatches),
+            submissions: self.submissions.saturating_sub(o.submissions),
+            uploads: self.uploads.saturating_sub(o.uploads),
+            bytes_host_to_device: self.bytes_host_to_device.saturating_sub(o.bytes_host_to_device),
+            bytes_device_to_host: self.bytes_device_to_host.saturating_sub(o.bytes_device_to_host),
+            allocations: self.allocations.saturating_sub(o.allocations),
+        }
+    }
+}
+
 impl GpuStats {
+    /// The counters now (see [`GpuCounts`]).
+    pub fn counts(&self) -> GpuCounts {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        GpuCounts {
+            readbacks: g(&self.readbacks),
+            dispatches: g(&self.dispatches),
+            submissions: g(&self.submissions),
+            uploads: g(&self.uploads),
+            bytes_host_to_device: g(&self.bytes_host_to_device),
+            bytes_device_to_host: g(&self.bytes_device_to_host),
+            allocations: g(&self.allocations),
+        }
+    }
+
     pub(super) fn created(&self, bytes: u64) {
         self.allocations.fetch_add(1, Ordering::Relaxed);
         self.bytes_allocated.fetch_add(bytes, Ordering::Relaxed);
