@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::pipeline::RunOptions;
-use crate::scene::BackendChoice;
+use crate::scene::{BackendChoice, Eigensolver};
 
 use super::env;
 
@@ -55,6 +55,23 @@ impl From<BackendArg> for BackendChoice {
     }
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(super) enum EigensolverArg {
+    /// LOBPCG preconditioned by the multigrid of H − σ
+    Lobpcg,
+    /// Chebyshev-filtered block Lanczos
+    Lanczos,
+}
+
+impl From<EigensolverArg> for Eigensolver {
+    fn from(e: EigensolverArg) -> Self {
+        match e {
+            EigensolverArg::Lobpcg => Eigensolver::Lobpcg,
+            EigensolverArg::Lanczos => Eigensolver::Lanczos,
+        }
+    }
+}
+
 /// What `solve` and `sweep` may override in the scene, and the adapter they use.
 #[derive(Args, Debug)]
 pub(super) struct Overrides {
@@ -64,6 +81,9 @@ pub(super) struct Overrides {
     /// Number of states, overriding the scene's solve.states
     #[arg(long)]
     pub(super) states: Option<usize>,
+    /// Iterative eigensolver, overriding the scene's solve.eigensolver
+    #[arg(long, value_enum)]
+    pub(super) eigensolver: Option<EigensolverArg>,
     /// GPU adapter: an index from `qdsim-gpu info` or a name substring (also QDSIM_ADAPTER)
     #[arg(long)]
     pub(super) adapter: Option<String>,
@@ -77,6 +97,7 @@ impl Overrides {
             out,
             backend: self.backend.map(Into::into),
             states: self.states,
+            eigensolver: self.eigensolver.map(Into::into),
             adapter: env::adapter(self.adapter),
             gpu: gpu.options,
             gpu_precision: gpu.precision,
