@@ -300,6 +300,13 @@ fn solve(scene: PathBuf, out: Option<PathBuf>, overrides: Overrides, gpu_precisi
         }
     }
     if stats {
+        let solver = match &report.results {
+            Results::Schrodinger(r) => Some((r.solver.method.as_str(), r.solver.outer_iterations, r.solver.host_syncs, r.solver.matvecs)),
+            Results::Device(r) => r.eigensolver.as_ref().map(|e| (e.method.as_str(), e.outer_iterations, e.host_syncs, e.matvecs)),
+        };
+        if let Some((method, outer, syncs, matvecs)) = solver {
+            outln!("eigensolver: {method}, {outer} outer iterations, {matvecs} products with H, {syncs} host synchronisations");
+        }
         let b = report.results.backend();
         match b.details.get("transfers") {
             Some(t) => outln!("transfer statistics: {}", serde_json::to_string_pretty(t).unwrap_or_default()),

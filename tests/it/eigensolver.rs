@@ -285,6 +285,8 @@ fn non_finite_operators_are_never_converged() {
         block_size: 1,
         force_iterative: iterative,
         filter_degree: if n > 10_000 { 16 } else { 0 },
+        eigensolver: Default::default(),
+        dims: None,
     };
     for n in [50usize, 3000, 12_000] {
         // a chain whose entries are finite but whose products overflow, and one with a NaN
