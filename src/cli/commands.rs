@@ -125,7 +125,37 @@ pub(super) fn dispatch(cli: Cli) -> Result<i32> {
             cycle_index,
             lanczos_configs,
             export_matrix,
+            eigensolvers,
+            eigen_cases,
+            eigen_solvers,
         } => {
+            if eigensolvers {
+                let cases = match eigen_cases {
+                    Some(names) => names.iter().map(|n| crate::bench::eigen::case(n.trim())).collect::<Result<Vec<_>>>()?,
+                    None => crate::bench::eigen::cases(quick),
+                };
+                let solvers: Vec<crate::scene::Eigensolver> = match eigen_solvers {
+                    Some(s) => s.into_iter().map(Into::into).collect(),
+                    None => vec![crate::scene::Eigensolver::Lobpcg, crate::scene::Eigensolver::Lanczos],
+                };
+                let mut v = serde_json::json!({});
+                let mut stdout = stdio::Stdout;
+                if !no_cpu {
+                    let be = crate::backend::CpuBackend::new();
+                    v["eigensolvers_cpu"] = crate::bench::eigen::run(&be, &cases, &solvers, export_matrix.as_deref(), export_csr.as_deref(), &mut stdout)?;
+                }
+                if gpu {
+                    let g = crate::backend::GpuBackend::with_options(env::adapter(adapter).as_deref(), true, env::gpu_options(None, placement.as_deref())?)?
+                        .ok_or_else(|| QdError::input("--gpu", "no GPU adapter is available (`qdsim-gpu info` lists them)"))?;
+                    // (the matrices are written once, by the CPU part unless it is skipped)
+                    let (m, c) = if no_cpu { (export_matrix.as_deref(), export_csr.as_deref()) } else { (None, None) };
+                    v["eigensolvers_gpu"] = crate::bench::eigen::run(&g, &cases, &solvers, m, c, &mut stdout)?;
+                }
+                if let Some(path) = json {
+                    crate::output::write_json(&path, &v)?;
+                }
+                return Ok(EXIT_OK);
+            }
             if let Some(path) = export_matrix {
                 let n = eigen_size.unwrap_or(64);
                 if n < 4 {

@@ -22,7 +22,7 @@ use crate::backend::CpuBackend;
 use crate::error::{QdError, Result};
 use crate::linalg::backend::Backend;
 use crate::linalg::lanczos::{lowest_eigenpairs_from, EigenPairs, LanczosOptions, LanczosProgress};
-use crate::linalg::lobpcg::{lobpcg, shifted_operator, LobpcgOptions};
+use crate::linalg::lobpcg::{self, lobpcg, shifted_operator, LobpcgOptions};
 use crate::linalg::multigrid::{Multigrid, MultigridOptions};
 use crate::linalg::{dense, CsrMatrix};
 pub use crate::scene::{Eigensolver, DEFAULT_EIGENSOLVER};
@@ -277,8 +277,9 @@ impl<M> Iterative<'_, M> {
             // (the product cap binds first: every iteration applies H at least once)
             max_iterations: self.opts.max_matvecs,
             max_matvecs: self.opts.max_matvecs,
-            // the solver's default: nev plus guard vectors
-            block_size: 0,
+            // nev plus guard vectors, enough for a level as degenerate as the Lanczos block
+            // allows (`solve.block_size`: the grid's largest exact degeneracy by default)
+            block_size: lobpcg::block_size(self.nev, self.opts.block_size, self.h.nrows),
             seed: 7,
             norm_bound: self.h.norm_inf(),
         };
