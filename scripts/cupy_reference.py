@@ -158,7 +158,8 @@ if args.eigensolvers:
         # lobpcg, Jacobi-preconditioned
         m = min(n, k + max(2, math.ceil(k / 4), c.get("degeneracy", 3) - 1))
         dinv = 1.0 / a.diagonal()
-        M = cspl.LinearOperator(a.shape, matvec=lambda x: dinv * x if x.ndim == 1 else dinv[:, None] * x, dtype=np.float64)
+        M = cspl.LinearOperator(a.shape, matvec=lambda x: dinv * x if x.ndim == 1 else dinv[:, None] * x,
+                                matmat=lambda x: dinv[:, None] * x, dtype=np.float64)
         X = cp.asarray(np.random.default_rng(0).standard_normal((n, m)))
         try:
             cspl.lobpcg(a, X.copy(), M=M, largest=False, tol=tol * norm, maxiter=2)  # warm-up

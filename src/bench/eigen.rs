@@ -214,9 +214,9 @@ pub fn run<B: Backend>(
                 r["solver"].as_str().unwrap_or("?"),
                 f("seconds"),
                 f("us_per_unknown"),
-                r["outer_iterations"],
-                r["matvecs"],
-                r["host_syncs"],
+                r["outer_iterations"].as_u64().unwrap_or(0),
+                r["matvecs"].as_u64().unwrap_or(0),
+                r["host_syncs"].as_u64().unwrap_or(0),
                 f("max_relative_residual"),
                 r["converged"]
             )
@@ -239,8 +239,9 @@ pub fn run<B: Backend>(
                     let outer = last["outer_iterations"].as_f64().unwrap_or(f64::NAN) / first["outer_iterations"].as_f64().unwrap_or(f64::NAN);
                     writeln!(
                         out,
-                        "  {kind} {}: time per unknown ×{g:.2} and outer iterations ×{outer:.2} from {} to {}",
+                        "  {kind} {}: time per unknown ×{g:.2} and outer iterations ×{} from {} to {}",
                         s.as_str(),
+                        if outer.is_finite() { format!("{outer:.2}") } else { "— (no restart)".into() },
                         first["case"].as_str().unwrap_or(""),
                         last["case"].as_str().unwrap_or("")
                     )
