@@ -144,7 +144,8 @@ pub fn solve_case<B: Backend>(be: &B, case: &Case, a: &CsrMatrix, solver: Eigens
     let opts = SolveOptions {
         states: case.states,
         tolerance: case.tol,
-        max_matvecs: 500_000,
+        // (Lanczos needs ~13 000 products on wire840; a stalled solve stops here)
+        max_matvecs: 50_000,
         block_size: case.degeneracy,
         force_iterative: true,
         filter_degree: DEFAULT_FILTER_DEGREE,
