@@ -1,8 +1,12 @@
 //! Criterion benches of the CPU backend on the standard "3D dot" problem
 //! (see `qdsim_gpu::bench`): spmv at 64³ and 128³ with the bytes the product must move,
-//! a memory copy of the same byte count, and the 10 lowest states of the 64³ dot.
+//! a memory copy of the same byte count, and the 10 lowest states of the 64³ dot; the
+//! multigrid V-cycle of H − σ on a block of 8 columns against 8 single cycles; and LOBPCG
+//! against Lanczos through the pipeline's solve on the eigensolver benchmark's small cases
+//! (`qdsim_gpu::bench::eigen`; the full-size ones are `qdsim-gpu bench --eigensolvers`).
 //!
-//! `cargo bench --bench spmv` (all), `cargo bench --bench spmv -- spmv` (products only).
+//! `cargo bench --bench spmv` (all), `cargo bench --bench spmv -- spmv` (products only),
+//! `cargo bench --bench spmv -- eigensolvers`.
 
 use std::hint::black_box;
 
@@ -54,5 +58,48 @@ fn lanczos(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, spmv_and_copy, lanczos);
+fn vcycle_block(c: &mut Criterion) {
+    use qdsim_gpu::linalg::multigrid::{Multigrid, MultigridOptions};
+    let be = CpuBackend::new();
+    let a = dot_hamiltonian(64);
+    let (shifted, reaction, _) = qdsim_gpu::linalg::lobpcg::shifted_operator(&a);
+    let mg = Multigrid::new(&be, [64, 64, 64], &shifted, Some(&reaction), &MultigridOptions::default()).unwrap();
+    let rs: Vec<Vec<f64>> = (0..8).map(|j| be.random(a.nrows, 10 + j)).collect();
+    let mut zs: Vec<Vec<f64>> = (0..8).map(|_| be.alloc(a.nrows)).collect();
+    let mut g = c.benchmark_group("vcycle");
+    g.sample_size(10);
+    g.bench_function("dot64_block_of_8", |b| b.iter(|| mg.vcycle_block(&be, &rs, &mut zs)));
+    g.bench_function("dot64_8_single", |b| {
+        b.iter(|| {
+            for (r, z) in rs.iter().zip(zs.iter_mut()) {
+                mg.vcycle(&be, r, z);
+            }
+        })
+    });
+    g.finish();
+}
+
+fn eigensolvers(c: &mut Criterion) {
+    use qdsim_gpu::bench::eigen::{case, solve_case};
+    use qdsim_gpu::scene::Eigensolver;
+    let be = CpuBackend::new();
+    let mut g = c.benchmark_group("eigensolvers");
+    g.sample_size(10);
+    for name in ["wire120", "dot32"] {
+        let cs = case(name).unwrap();
+        let a = cs.matrix().unwrap();
+        for s in [Eigensolver::Lobpcg, Eigensolver::Lanczos] {
+            g.bench_function(BenchmarkId::new(s.as_str(), name), |b| {
+                b.iter(|| {
+                    let r = solve_case(&be, &cs, &a, s).unwrap();
+                    assert_eq!(r["converged"], true);
+                    black_box(r)
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, spmv_and_copy, lanczos, vcycle_block, eigensolvers);
 criterion_main!(benches);

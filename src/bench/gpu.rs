@@ -187,6 +187,8 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
             block_size: 3,
             force_iterative: true,
             filter_degree,
+            eigensolver: Default::default(),
+            dims: Some([n, n, n]),
         };
         let tb = crate::backend::timing::TimingBackend::new(g);
         let t = Instant::now();

@@ -1,7 +1,8 @@
 //! Benchmarks and their problems (`qdsim-gpu bench`, `qdsim-gpu scaling`, benches/):
 //! this module is the standard benchmark (memory copy rate, CPU spmv on the "3D dot"
 //! Hamiltonian, the time to its lowest states with block Lanczos, the Poisson solvers);
-//! [`gpu`] is its GPU part and [`mpi`] the scaling runs of the distributed backend.
+//! [`gpu`] is its GPU part, [`eigen`] LOBPCG against Lanczos on 2D wires and 3D dots
+//! (`--eigensolvers`), and [`mpi`] the scaling runs of the distributed backend.
 //!
 //! The problems are scenes built through [`crate::pipeline::prepare`], the same assembly a
 //! solve uses (no second copy of it here).
@@ -31,6 +32,7 @@ use crate::linalg::lanczos::{lowest_eigenpairs, LanczosOptions};
 use crate::linalg::CsrMatrix;
 use crate::scene::{parse_scene, LoadedScene};
 
+pub mod eigen;
 pub mod gpu;
 pub mod mpi;
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::pipeline::RunOptions;
-use crate::scene::BackendChoice;
+use crate::scene::{BackendChoice, Eigensolver};
 
 use super::env;
 
@@ -55,6 +55,23 @@ impl From<BackendArg> for BackendChoice {
     }
 }
 
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(super) enum EigensolverArg {
+    /// LOBPCG preconditioned by the multigrid of H − σ
+    Lobpcg,
+    /// Chebyshev-filtered block Lanczos
+    Lanczos,
+}
+
+impl From<EigensolverArg> for Eigensolver {
+    fn from(e: EigensolverArg) -> Self {
+        match e {
+            EigensolverArg::Lobpcg => Eigensolver::Lobpcg,
+            EigensolverArg::Lanczos => Eigensolver::Lanczos,
+        }
+    }
+}
+
 /// What `solve` and `sweep` may override in the scene, and the adapter they use.
 #[derive(Args, Debug)]
 pub(super) struct Overrides {
@@ -64,6 +81,9 @@ pub(super) struct Overrides {
     /// Number of states, overriding the scene's solve.states
     #[arg(long)]
     pub(super) states: Option<usize>,
+    /// Iterative eigensolver, overriding the scene's solve.eigensolver
+    #[arg(long, value_enum)]
+    pub(super) eigensolver: Option<EigensolverArg>,
     /// GPU adapter: an index from `qdsim-gpu info` or a name substring (also QDSIM_ADAPTER)
     #[arg(long)]
     pub(super) adapter: Option<String>,
@@ -77,6 +97,7 @@ impl Overrides {
             out,
             backend: self.backend.map(Into::into),
             states: self.states,
+            eigensolver: self.eigensolver.map(Into::into),
             adapter: env::adapter(self.adapter),
             gpu: gpu.options,
             gpu_precision: gpu.precision,
@@ -262,9 +283,23 @@ pub(super) enum Command {
         #[arg(long)]
         lanczos_configs: Option<String>,
         /// Write the n³ dot Hamiltonian (n = --eigen-size, default 64) to this Matrix Market
-        /// file and stop (for scripts/scipy_eigsh.py)
+        /// file and stop (for scripts/scipy_eigsh.py). With --eigensolvers: a folder, where
+        /// each case's matrix is written as <case>.mtx with a manifest cases.json (for
+        /// scripts/scipy_peers.py), and the benchmark runs
         #[arg(long)]
         export_matrix: Option<PathBuf>,
+        /// Run the eigensolver benchmark instead: LOBPCG (multigrid-preconditioned) against
+        /// block Lanczos on the 2D wire (420², 840² cells, 4 states, tol 1e-9) and the 3D dot
+        /// (64³, 128³, 10 states, tol 1e-8); with --gpu also on the GPU; with --export-csr DIR
+        /// the matrices as .npy CSR arrays and cases.json (for scripts/cupy_reference.py)
+        #[arg(long)]
+        eigensolvers: bool,
+        /// Cases of --eigensolvers, comma-separated: wire<n> (n × n wire) or dot<n> (n³ dot)
+        #[arg(long, value_delimiter = ',')]
+        eigen_cases: Option<Vec<String>>,
+        /// Solvers of --eigensolvers, comma-separated (default lobpcg,lanczos)
+        #[arg(long, value_delimiter = ',', value_enum)]
+        eigen_solvers: Option<Vec<EigensolverArg>>,
     },
     /// Write a scene's Hamiltonian (eV) in Matrix Market format
     #[command(name = "export-matrix", after_help = "Example: qdsim-gpu export-matrix scenes/spherical_dot_3d.json --out H.mtx")]

@@ -125,7 +125,37 @@ pub(super) fn dispatch(cli: Cli) -> Result<i32> {
             cycle_index,
             lanczos_configs,
             export_matrix,
+            eigensolvers,
+            eigen_cases,
+            eigen_solvers,
         } => {
+            if eigensolvers {
+                let cases = match eigen_cases {
+                    Some(names) => names.iter().map(|n| crate::bench::eigen::case(n.trim())).collect::<Result<Vec<_>>>()?,
+                    None => crate::bench::eigen::cases(quick),
+                };
+                let solvers: Vec<crate::scene::Eigensolver> = match eigen_solvers {
+                    Some(s) => s.into_iter().map(Into::into).collect(),
+                    None => vec![crate::scene::Eigensolver::Lobpcg, crate::scene::Eigensolver::Lanczos],
+                };
+                let mut v = serde_json::json!({});
+                let mut stdout = stdio::Stdout;
+                if !no_cpu {
+                    let be = crate::backend::CpuBackend::new();
+                    v["eigensolvers_cpu"] = crate::bench::eigen::run(&be, &cases, &solvers, export_matrix.as_deref(), export_csr.as_deref(), &mut stdout)?;
+                }
+                if gpu {
+                    let g = crate::backend::GpuBackend::with_options(env::adapter(adapter).as_deref(), true, env::gpu_options(None, placement.as_deref())?)?
+                        .ok_or_else(|| QdError::input("--gpu", "no GPU adapter is available (`qdsim-gpu info` lists them)"))?;
+                    // (the matrices are written once, by the CPU part unless it is skipped)
+                    let (m, c) = if no_cpu { (export_matrix.as_deref(), export_csr.as_deref()) } else { (None, None) };
+                    v["eigensolvers_gpu"] = crate::bench::eigen::run(&g, &cases, &solvers, m, c, &mut stdout)?;
+                }
+                if let Some(path) = json {
+                    crate::output::write_json(&path, &v)?;
+                }
+                return Ok(EXIT_OK);
+            }
             if let Some(path) = export_matrix {
                 let n = eigen_size.unwrap_or(64);
                 if n < 4 {
@@ -300,6 +330,13 @@ fn solve(scene: PathBuf, out: Option<PathBuf>, overrides: Overrides, gpu_precisi
         }
     }
     if stats {
+        let solver = match &report.results {
+            Results::Schrodinger(r) => Some((r.solver.method.as_str(), r.solver.outer_iterations, r.solver.host_syncs, r.solver.matvecs)),
+            Results::Device(r) => r.eigensolver.as_ref().map(|e| (e.method.as_str(), e.outer_iterations, e.host_syncs, e.matvecs)),
+        };
+        if let Some((method, outer, syncs, matvecs)) = solver {
+            outln!("eigensolver: {method}, {outer} outer iterations, {matvecs} products with H, {syncs} host synchronisations");
+        }
         let b = report.results.backend();
         match b.details.get("transfers") {
             Some(t) => outln!("transfer statistics: {}", serde_json::to_string_pretty(t).unwrap_or_default()),

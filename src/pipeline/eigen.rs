@@ -1,7 +1,13 @@
 //! The eigen-solve of the Schrödinger path: [`solve`] finds the lowest states of an assembled
-//! Hamiltonian on a given [`Backend`] (dense diagonalisation for small problems, block
-//! Lanczos otherwise, optionally started from a warm start), with the f64 refinement on
-//! the host after a low-precision backend and the tolerance floors of each precision.
+//! Hamiltonian on a given [`Backend`] (dense diagonalisation for small problems, otherwise
+//! the iterative solver `solve.eigensolver` names: LOBPCG preconditioned by the multigrid
+//! of H − σ, or block Lanczos; optionally started from a warm start), with the f64
+//! refinement on the host after a low-precision backend and the tolerance floors of each
+//! precision.
+//!
+//! The iterative solvers run on the backend wrapped in a [`TimingBackend`], whose count of
+//! calls that return values to the host is reported as `solver.host_syncs` (on a GPU each
+//! is a synchronisation with the device).
 //!
 //! Which backend runs it is chosen by [`crate::backend::select`], not here.
 //!
@@ -11,11 +17,15 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use crate::backend::timing::TimingBackend;
 use crate::backend::CpuBackend;
 use crate::error::{QdError, Result};
 use crate::linalg::backend::Backend;
-use crate::linalg::lanczos::{lowest_eigenpairs_from, LanczosOptions, LanczosProgress};
+use crate::linalg::lanczos::{lowest_eigenpairs_from, EigenPairs, LanczosOptions, LanczosProgress};
+use crate::linalg::lobpcg::{self, lobpcg, shifted_operator, LobpcgOptions};
+use crate::linalg::multigrid::{Multigrid, MultigridOptions};
 use crate::linalg::{dense, CsrMatrix};
+pub use crate::scene::{Eigensolver, DEFAULT_EIGENSOLVER};
 use crate::scene::Scene;
 
 /// Problems up to this many unknowns are diagonalised densely (nalgebra).
@@ -33,8 +43,14 @@ pub struct SolveOptions {
     /// The iterative solver even for a problem small enough for the dense path (tests, and
     /// `backend: gpu`, which insists on running the iterations on the adapter).
     pub force_iterative: bool,
-    /// Chebyshev filter degree of the eigensolver (0: plain Lanczos).
+    /// Chebyshev filter degree of the Lanczos eigensolver (0: plain Lanczos).
     pub filter_degree: usize,
+    /// The iterative eigensolver (the scene's `solve.eigensolver`).
+    pub eigensolver: Eigensolver,
+    /// Cells per axis (x-fastest, 1 on absent axes) of the grid the Hamiltonian lives on:
+    /// LOBPCG's multigrid preconditioner coarsens it. `None` (a matrix without a grid):
+    /// LOBPCG is not available and Lanczos runs, with a notice.
+    pub dims: Option<[usize; 3]>,
 }
 
 impl SolveOptions {
@@ -49,6 +65,8 @@ impl SolveOptions {
             block_size: super::prepare::block_size(scene, states),
             force_iterative: false,
             filter_degree: DEFAULT_FILTER_DEGREE,
+            eigensolver: scene.solve.eigensolver,
+            dims: None,
         }
     }
 }
@@ -64,10 +82,19 @@ pub struct Solution {
     pub residuals: Vec<f64>,
     pub norm_estimate: f64,
     pub converged: bool,
-    /// "lanczos" or "dense".
+    /// "lobpcg", "lanczos" or "dense".
     pub method: String,
     pub matvecs: usize,
     pub restarts: usize,
+    /// Outer iterations of the iterative solver (LOBPCG iterations, Lanczos restart
+    /// cycles); 0 for the dense path.
+    pub outer_iterations: usize,
+    /// Calls of the iterative solver that returned values to the host (on a GPU: each a
+    /// synchronisation), the final download of the vectors not counted; 0 for the dense path.
+    pub host_syncs: usize,
+    /// Building and uploading LOBPCG's multigrid preconditioner, seconds (included in
+    /// `eigensolver_s`; 0 for Lanczos).
+    pub preconditioner_setup_s: f64,
     pub basis_size: usize,
     pub block_size: usize,
     pub filter_degree: usize,
@@ -100,6 +127,9 @@ impl Solution {
             method: "none".into(),
             matvecs: 0,
             restarts: 0,
+            outer_iterations: 0,
+            host_syncs: 0,
+            preconditioner_setup_s: 0.0,
             basis_size: 0,
             block_size: 0,
             filter_degree: 0,
@@ -195,11 +225,73 @@ fn refine_on_host(h: &CsrMatrix, vectors: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f
     (values, x, res)
 }
 
+/// What both iterative solvers are given.
+struct Iterative<'a, M> {
+    /// The Hamiltonian on the host, and uploaded.
+    h: &'a CsrMatrix,
+    a: &'a M,
+    nev: usize,
+    /// The tolerance the solver iterates to (relative to ‖H‖).
+    tol: f64,
+    opts: &'a SolveOptions,
+}
+
+impl<M> Iterative<'_, M> {
+    /// Chebyshev-filtered block Lanczos.
+    fn lanczos<B: Backend<Matrix = M>>(&self, be: &B, start: &[B::Vector], progress: &mut dyn FnMut(&LanczosProgress)) -> EigenPairs<B::Vector> {
+        let lo = LanczosOptions {
+            nev: self.nev,
+            tol: self.tol,
+            max_matvecs: self.opts.max_matvecs,
+            block_size: self.opts.block_size,
+            basis_size: 0,
+            seed: 7,
+            norm_bound: Some(self.h.norm_inf()),
+            filter_degree: self.opts.filter_degree,
+        };
+        lowest_eigenpairs_from(be, self.a, &lo, start, progress)
+    }
+
+    /// LOBPCG preconditioned by a multigrid V-cycle of H − σ (σ below the spectrum, so the
+    /// shifted operator is SPD) on the cells of `dims`, built on the host and uploaded to
+    /// `be`. Returns the pairs and the preconditioner's setup time, or why the
+    /// preconditioner could not be built.
+    fn lobpcg<B: Backend<Matrix = M>>(
+        &self,
+        be: &B,
+        dims: [usize; 3],
+        start: &[B::Vector],
+        progress: &mut dyn FnMut(&LanczosProgress),
+    ) -> std::result::Result<(EigenPairs<B::Vector>, f64), String> {
+        if dims.iter().product::<usize>() != self.h.nrows {
+            return Err(format!("the grid {dims:?} does not match the {} unknowns of the operator", self.h.nrows));
+        }
+        let t = Instant::now();
+        let (shifted, reaction, _sigma) = shifted_operator(self.h);
+        let mg = Multigrid::new(be, dims, &shifted, Some(&reaction), &MultigridOptions::default())
+            .map_err(|e| format!("its multigrid preconditioner could not be built ({e})"))?;
+        let setup = t.elapsed().as_secs_f64();
+        let lo = LobpcgOptions {
+            nev: self.nev,
+            tol: self.tol,
+            // (the product cap binds first: every iteration applies H at least once)
+            max_iterations: self.opts.max_matvecs,
+            max_matvecs: self.opts.max_matvecs,
+            // nev plus guard vectors, enough for a level as degenerate as the Lanczos block
+            // allows (`solve.block_size`: the grid's largest exact degeneracy by default)
+            block_size: lobpcg::block_size(self.nev, self.opts.block_size, self.h.nrows),
+            seed: 7,
+            norm_bound: self.h.norm_inf(),
+        };
+        Ok((lobpcg(be, self.a, &mg, &lo, start, progress), setup))
+    }
+}
+
 /// Solve for the lowest states of `h` on backend `be` (the algorithms do not know which
 /// one). `warm`: host vectors of length `h.nrows` to start the iterative eigensolver from
 /// (e.g. the previous point of a sweep; others are ignored): the same eigenpairs to the
 /// tolerance, in fewer products when the guess is good. The dense path ignores it.
-/// `progress` sees the Lanczos iterations.
+/// `progress` sees the iterations (Lanczos restarts, LOBPCG iterations).
 pub fn solve<B: Backend>(
     be: &B,
     h: &CsrMatrix,
@@ -237,6 +329,9 @@ pub fn solve<B: Backend>(
             method: "dense".into(),
             matvecs: 0,
             restarts: 0,
+            outer_iterations: 0,
+            host_syncs: 0,
+            preconditioner_setup_s: 0.0,
             basis_size: n,
             block_size: 0,
             filter_degree: 0,
@@ -253,6 +348,9 @@ pub fn solve<B: Backend>(
             failure: None,
         }
     } else {
+        // every call is counted: `host_syncs` is the wrapper's count of read-backs
+        let tb = TimingBackend::new(be);
+        let be = &tb;
         let a = be.upload_matrix(h);
         // the accepted tolerance; a low-precision backend iterates to a quarter of it, so
         // that the f64 check on the host passes
@@ -268,20 +366,25 @@ pub fn solve<B: Backend>(
             ));
         }
         let inner_tol = if be.precision_bits() < 64 { tol / 4.0 } else { tol };
-        let lo = LanczosOptions {
-            nev: k,
-            tol: inner_tol,
-            max_matvecs: opts.max_matvecs,
-            block_size: opts.block_size,
-            basis_size: 0,
-            seed: 7,
-            norm_bound: Some(h.norm_inf()),
-            filter_degree: opts.filter_degree,
-        };
         let t = Instant::now();
         let start: Vec<B::Vector> = warm.unwrap_or(&[]).iter().filter(|v| v.len() == n).map(|v| be.from_host(v)).collect();
-        let r = lowest_eigenpairs_from(be, &a, &lo, &start, progress);
+        let it = Iterative { h, a: &a, nev: k, tol: inner_tol, opts };
+        let (r, method, preconditioner_setup_s) = match (opts.eigensolver, opts.dims) {
+            (Eigensolver::Lobpcg, Some(dims)) => match it.lobpcg(be, dims, &start, progress) {
+                Ok((r, setup)) => (r, "lobpcg", setup),
+                Err(why) => {
+                    notices.push(format!("solve.eigensolver = \"lobpcg\": {why}; solved with \"lanczos\" instead"));
+                    (it.lanczos(be, &start, progress), "lanczos", 0.0)
+                }
+            },
+            (Eigensolver::Lobpcg, None) => {
+                notices.push("solve.eigensolver = \"lobpcg\" needs the grid of the operator (its multigrid preconditioner coarsens it); solved with \"lanczos\" instead".into());
+                (it.lanczos(be, &start, progress), "lanczos", 0.0)
+            }
+            (Eigensolver::Lanczos, _) => (it.lanczos(be, &start, progress), "lanczos", 0.0),
+        };
         let eigensolver_s = t.elapsed().as_secs_f64();
+        let host_syncs = tb.times().host_reads;
         let vectors: Vec<Vec<f64>> = r.vectors.iter().map(|v| be.to_host(v)).collect();
         let mut refine_s = 0.0;
         let (energies, vectors, residuals, converged) = if be.precision_bits() < 64 {
@@ -300,9 +403,12 @@ pub fn solve<B: Backend>(
             residuals,
             norm_estimate: r.norm_estimate,
             converged,
-            method: "lanczos".into(),
+            method: method.into(),
             matvecs: r.matvecs,
             restarts: r.restarts,
+            outer_iterations: r.outer_iterations,
+            host_syncs,
+            preconditioner_setup_s,
             basis_size: r.basis_size,
             block_size: r.block_size,
             filter_degree: r.filter_degree,

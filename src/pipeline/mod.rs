@@ -51,7 +51,7 @@ pub fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmStart>, pr
 }
 
 /// The scene a run solves: `loaded` with the overrides of `opts` applied (`--states`, at
-/// least 1, and `--backend`). The one place the number of states is taken from the
+/// least 1, `--backend` and `--eigensolver`). The one place the number of states is taken from the
 /// command line; [`SolveOptions::from_scene`] and the memory check read it from the
 /// scene this returns.
 pub fn resolve(loaded: &LoadedScene, opts: &RunOptions) -> Result<LoadedScene> {
@@ -64,6 +64,9 @@ pub fn resolve(loaded: &LoadedScene, opts: &RunOptions) -> Result<LoadedScene> {
     }
     if let Some(b) = opts.backend {
         loaded.scene.solve.backend = b;
+    }
+    if let Some(e) = opts.eigensolver {
+        loaded.scene.solve.eigensolver = e;
     }
     Ok(loaded)
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::backend::gpu::GpuOptions;
 use crate::grid::Grid;
 use crate::linalg::lanczos::LanczosProgress;
-use crate::scene::BackendChoice;
+use crate::scene::{BackendChoice, Eigensolver};
 
 use super::device::ScfStep;
 
@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub backend: Option<BackendChoice>,
     /// Number of states, overriding the scene's `solve.states` (at least 1).
     pub states: Option<usize>,
+    /// The iterative eigensolver, overriding the scene's `solve.eigensolver`.
+    pub eigensolver: Option<Eigensolver>,
     /// GPU adapter by index or name substring, or one per rank comma-separated (the CLI
     /// fills it from `--adapter` or `QDSIM_ADAPTER`).
     pub adapter: Option<String>,

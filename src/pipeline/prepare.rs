@@ -54,7 +54,17 @@ pub fn memory_estimate(scene: &Scene, grid: &Grid, states: usize, block: usize) 
     // CSR: values 8 + column 4 per nonzero, row pointer 8, plus the assembly's row lists
     let matrix = n * nnz_per_row * 12.0 * 2.0 + n * 8.0;
     let basis = lanczos_scratch(states, block, grid.len());
-    let solver = if grid.len() <= DENSE_LIMIT { n * n * 8.0 * 3.0 } else { (basis as f64 + 2.0 * states as f64 + 4.0) * n * 8.0 };
+    let solver = if grid.len() <= DENSE_LIMIT {
+        n * n * 8.0 * 3.0
+    } else if scene.solve.eigensolver == crate::scene::Eigensolver::Lobpcg {
+        // LOBPCG's blocks, the V-cycle's work per column (3 vectors per fine cell, about
+        // a seventh more on the coarser levels), the shifted operator and the hierarchy's
+        // operators and transfers (about two matrices more)
+        let m = crate::linalg::lobpcg::block_size(states, block, grid.len()) as f64;
+        (crate::linalg::lobpcg::vectors_needed(1) as f64 * m + 3.5 * m + 2.0 * states as f64 + 4.0) * n * 8.0 + 2.0 * matrix + 2.0 * n * 16.0
+    } else {
+        (basis as f64 + 2.0 * states as f64 + 4.0) * n * 8.0
+    };
     // output: |ψ|² per state plus the fields copied for writing
     let outputs = n * 8.0 * (states as f64 + 4.0) * if scene.output.wavefunctions { 2.0 } else { 1.0 };
     (setup + matrix + solver + outputs) as u64

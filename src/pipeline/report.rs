@@ -124,7 +124,7 @@ pub struct Reference {
 /// How the eigenproblem was solved.
 #[derive(Clone, Debug, Serialize)]
 pub struct SolverReport {
-    /// "lanczos", "dense" or "none".
+    /// "lobpcg", "lanczos", "dense" or "none".
     pub method: String,
     pub tolerance: f64,
     pub criterion: &'static str,
@@ -132,6 +132,13 @@ pub struct SolverReport {
     pub matvecs: usize,
     pub max_matvecs: usize,
     pub restarts: usize,
+    /// Outer iterations (LOBPCG iterations, Lanczos restart cycles; 0 for dense).
+    pub outer_iterations: usize,
+    /// Calls of the iterative solver that returned values to the host (GPU: each a
+    /// synchronisation), the final download of the states not counted.
+    pub host_syncs: usize,
+    /// Setup of LOBPCG's multigrid preconditioner (part of `eigensolver_s`).
+    pub preconditioner_setup_s: f64,
     pub basis_size: usize,
     pub block_size: usize,
     pub chebyshev_filter_degree: usize,
@@ -359,6 +366,9 @@ pub struct EigenSummary {
     pub matvecs: usize,
     pub converged: bool,
     pub tolerance: f64,
+    /// As `solver.outer_iterations` and `solver.host_syncs` of mode schrodinger.
+    pub outer_iterations: usize,
+    pub host_syncs: usize,
 }
 
 /// Wall times of a device run, seconds (`output` only when a folder was written).

@@ -27,6 +27,7 @@ pub(super) fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmSta
     let mut sopts = SolveOptions::from_scene(&loaded.scene);
     let backend_notices = super::precision_notices(loaded, opts);
     let problem = prepare(loaded, sopts.states)?;
+    sopts.dims = Some(problem.grid.n);
     let mut timings = Timings { setup: t0.elapsed().as_secs_f64(), ..Default::default() };
     let t1 = Instant::now();
     let h = problem.hamiltonian();
@@ -160,6 +161,9 @@ pub fn results_json(loaded: &LoadedScene, p: &Problem, h: &CsrMatrix, sol: &Solu
             matvecs: sol.matvecs,
             max_matvecs: sol.max_matvecs,
             restarts: sol.restarts,
+            outer_iterations: sol.outer_iterations,
+            host_syncs: sol.host_syncs,
+            preconditioner_setup_s: sol.preconditioner_setup_s,
             basis_size: sol.basis_size,
             block_size: sol.block_size,
             chebyshev_filter_degree: sol.filter_degree,
@@ -271,6 +275,9 @@ pub fn continuum_threshold(p: &Problem, energies: &[f64]) -> Option<f64> {
                 block_size: 1,
                 force_iterative: false,
                 filter_degree: DEFAULT_FILTER_DEGREE,
+                // (a small face problem, solved once: the threshold, not a benchmark)
+                eigensolver: crate::scene::Eigensolver::Lanczos,
+                dims: None,
             };
             crate::on_ranks!(crate::backend::CpuBackend::new(), |be| solve(be, &hf, &opts, None, &mut |_| {})).ok().and_then(|s| s.energies.first().copied())
         };

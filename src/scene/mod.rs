@@ -409,6 +409,35 @@ pub enum BackendChoice {
     Gpu,
 }
 
+/// The iterative eigensolver of a Schrödinger solve (`solve.eigensolver`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Eigensolver {
+    /// LOBPCG preconditioned by the geometric multigrid of H − σ (`linalg::lobpcg`).
+    Lobpcg,
+    /// Chebyshev-filtered block Lanczos with thick restarts (`linalg::lanczos`).
+    Lanczos,
+}
+
+/// The eigensolver a scene gets when it does not name one: the one constant to change.
+pub const DEFAULT_EIGENSOLVER: Eigensolver = Eigensolver::Lanczos;
+
+impl Default for Eigensolver {
+    fn default() -> Self {
+        DEFAULT_EIGENSOLVER
+    }
+}
+
+impl Eigensolver {
+    /// The name used in scenes, on the command line and in results.json.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Eigensolver::Lobpcg => "lobpcg",
+            Eigensolver::Lanczos => "lanczos",
+        }
+    }
+}
+
 /// What a solve computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -539,6 +568,10 @@ pub struct Solve {
     pub max_iterations: usize,
     #[serde(default)]
     pub backend: BackendChoice,
+    /// The iterative eigensolver (default [`DEFAULT_EIGENSOLVER`]); the dense path of small
+    /// problems ignores it.
+    #[serde(default)]
+    pub eigensolver: Eigensolver,
     /// Lanczos block size (default: the dimension, or 6 with a periodic axis; at most
     /// `states`). Should be at least the largest degeneracy among the wanted levels for
     /// every copy of a degenerate level to be found reliably.
@@ -580,6 +613,7 @@ impl Default for Solve {
             tolerance: default_tolerance(),
             max_iterations: default_max_iterations(),
             backend: BackendChoice::Auto,
+            eigensolver: DEFAULT_EIGENSOLVER,
             block_size: None,
         }
     }

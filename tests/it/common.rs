@@ -153,6 +153,8 @@ pub fn gpu_solve_options(states: usize) -> qdsim_gpu::pipeline::SolveOptions {
         block_size: 3,
         force_iterative: true,
         filter_degree: qdsim_gpu::pipeline::DEFAULT_FILTER_DEGREE,
+        eigensolver: Default::default(),
+        dims: None,
     }
 }
 

@@ -285,6 +285,8 @@ fn non_finite_operators_are_never_converged() {
         block_size: 1,
         force_iterative: iterative,
         filter_degree: if n > 10_000 { 16 } else { 0 },
+        eigensolver: Default::default(),
+        dims: None,
     };
     for n in [50usize, 3000, 12_000] {
         // a chain whose entries are finite but whose products overflow, and one with a NaN
@@ -418,4 +420,92 @@ fn levels_below_a_wetting_layers_subband_are_bound() {
     // a 1D problem keeps the plain rule: the potential at the ends
     let (t1, _) = unbound_levels(&p1, &[well]);
     assert_eq!(t1, qdsim_gpu::pipeline::schrodinger::boundary_minimum(&p1.grid, &p1.potential));
+}
+
+// ---- issue 13: LOBPCG with the multigrid of H − σ, selectable beside Lanczos ----
+
+/// A GaAs disc (2D) or sphere (3D) in Al0.3Ga0.7As, `cells` per axis of 0.5 nm.
+fn dot_scene(dim: usize, cells: usize, states: usize, solve: &str) -> String {
+    let size = vec![0.5 * cells as f64; dim];
+    // (a "sphere" in 2D is a disc)
+    let (shape, center) = ("sphere", vec![0.0; dim]);
+    format!(
+        r#"{{
+  "domain": {{ "size": {size:?}, "spacing": 0.5 }},
+  "background": {{ "material": "AlGaAs", "x": 0.3 }},
+  "regions": [ {{ "shape": {{ "type": "{shape}", "center": {center:?}, "radius": {r} }}, "material": "GaAs" }} ],
+  "solve": {{ "states": {states}, "backend": "cpu", "tolerance": 1e-9{solve} }},
+  "output": {{ "npy": false, "vtk": false, "plots": false }}
+}}"#,
+        r = 0.15 * cells as f64
+    )
+}
+
+/// `solve.eigensolver` and `--eigensolver` choose the solver; LOBPCG and Lanczos find the
+/// same levels (with their multiplicities: the 2D disc's and the sphere's degenerate
+/// levels) to the tolerance; results.json and --stats report the solver's outer
+/// iterations and host synchronisations.
+#[test]
+fn lobpcg_and_lanczos_find_the_same_levels_and_report_their_synchronisations() {
+    let d = common::tmpdir("eigen", "lobpcg");
+    for (dim, cells, states) in [(2usize, 72usize, 6usize), (3, 20, 7)] {
+        let scene = d.join(format!("dot{dim}.json"));
+        // the scene asks for LOBPCG; the command line overrides it for the second run
+        std::fs::write(&scene, dot_scene(dim, cells, states, r#", "eigensolver": "lobpcg""#)).unwrap();
+        let mut runs = Vec::new();
+        for cli in [None, Some("lanczos")] {
+            let out = d.join(format!("dot{dim}-{}.out", cli.unwrap_or("scene")));
+            let mut args = vec!["solve", scene.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet", "--stats"];
+            if let Some(e) = cli {
+                args.extend(["--eigensolver", e]);
+            }
+            let o = common::run(&args);
+            let t = common::text(&o);
+            assert_eq!(o.status.code(), Some(0), "{t}");
+            let method = cli.unwrap_or("lobpcg");
+            assert!(t.contains(&format!("eigensolver: {method}, ")) && t.contains("host synchronisations"), "{t}");
+            let r = results(&out);
+            let s = &r["solver"];
+            assert_eq!(s["method"], method, "{s}");
+            assert!(s["outer_iterations"].as_u64().unwrap() > 0, "{s}");
+            assert!(s["host_syncs"].as_u64().is_some(), "{s}");
+            if method == "lobpcg" {
+                assert!(s["preconditioner_setup_s"].as_f64().unwrap() > 0.0, "{s}");
+            }
+            runs.push(r);
+        }
+        let e = |r: &serde_json::Value| -> Vec<f64> { r["states"].as_array().unwrap().iter().map(|s| s["energy_ev"].as_f64().unwrap()).collect() };
+        let norm = runs[0]["solver"]["norm_estimate_ev"].as_f64().unwrap();
+        let (a, b) = (e(&runs[0]), e(&runs[1]));
+        assert_eq!(a.len(), states);
+        // residuals ≤ 1e-9·‖H‖ put both within ~(1e-9‖H‖)²/gap of the level
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() <= 1e-9 * norm, "{dim}D: lobpcg {a:?} lanczos {b:?}");
+        }
+        for st in runs[0]["states"].as_array().unwrap() {
+            assert!(st["relative_residual"].as_f64().unwrap() <= 1e-8, "{st}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// An unknown solver, in the scene or on the command line, is an input error (exit 2)
+/// naming the field.
+#[test]
+fn unknown_eigensolvers_are_input_errors() {
+    let d = common::tmpdir("eigen", "bad-solver");
+    let scene = d.join("bad.json");
+    std::fs::write(&scene, dot_scene(2, 40, 2, r#", "eigensolver": "arnoldi""#)).unwrap();
+    let o = common::run(&["solve", scene.to_str().unwrap(), "--out", d.join("o").to_str().unwrap(), "--quiet"]);
+    let t = common::text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("solve.eigensolver") && t.contains("arnoldi"), "{t}");
+    let good = d.join("good.json");
+    std::fs::write(&good, dot_scene(2, 40, 2, "")).unwrap();
+    let o = common::run(&["solve", good.to_str().unwrap(), "--out", d.join("o").to_str().unwrap(), "--quiet", "--eigensolver", "arnoldi"]);
+    let t = common::text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("--eigensolver") && t.contains("arnoldi"), "{t}");
+    assert!(!d.join("o").exists());
+    let _ = std::fs::remove_dir_all(&d);
 }

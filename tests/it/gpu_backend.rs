@@ -287,6 +287,8 @@ fn f64_kernels_match_cpu_to_double_precision() {
         block_size: 2,
         force_iterative: true,
         filter_degree: qdsim_gpu::pipeline::DEFAULT_FILTER_DEGREE,
+        eigensolver: Default::default(),
+        dims: None,
     };
     let sg = qdsim_gpu::pipeline::solve(&g, &a, &opts, None, &mut |_| {}).unwrap();
     let sc = qdsim_gpu::pipeline::solve(&c, &a, &opts, None, &mut |_| {}).unwrap();
