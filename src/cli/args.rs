@@ -57,6 +57,8 @@ impl From<BackendArg> for BackendChoice {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub(super) enum EigensolverArg {
+    /// LOBPCG for Schrödinger solves, Lanczos in device quantum regions
+    Auto,
     /// LOBPCG preconditioned by the multigrid of H − σ
     Lobpcg,
     /// Chebyshev-filtered block Lanczos
@@ -66,6 +68,7 @@ pub(super) enum EigensolverArg {
 impl From<EigensolverArg> for Eigensolver {
     fn from(e: EigensolverArg) -> Self {
         match e {
+            EigensolverArg::Auto => Eigensolver::Auto,
             EigensolverArg::Lobpcg => Eigensolver::Lobpcg,
             EigensolverArg::Lanczos => Eigensolver::Lanczos,
         }

@@ -154,7 +154,7 @@ fn quantum_states<B: Backend>(be: &B, model: &DeviceModel, qb: &QuantumBox, phi:
     let kinetic: Vec<f64> = qb.cells.iter().map(|&c| HBAR2_OVER_2M0_EV_NM2 / model.electron_mass[c]).collect();
     let potential: Vec<f64> = qb.cells.iter().map(|&c| model.bands[c].ec0 - phi[c]).collect();
     let h = crate::physics::hamiltonian::assemble_hamiltonian(&qb.grid, &kinetic, &potential);
-    let sopts = SolveOptions { dims: Some(qb.grid.n), ..sopts.clone() };
+    let sopts = SolveOptions { dims: Some(qb.grid.n), eigensolver: sopts.eigensolver.for_device(), ..sopts.clone() };
     let sol = eigen::solve(be, &h, &sopts, None, &mut |_| {})?;
     // in-plane mass of each subband (first-order k·p): 1/m = ⟨ψ|1/m*(r)|ψ⟩
     let m_free: Vec<f64> = sol.vectors.iter().map(|v| 1.0 / v.iter().zip(&qb.cells).map(|(p, &c)| p * p / model.electron_mass[c]).sum::<f64>()).collect();

@@ -56,7 +56,7 @@ pub fn memory_estimate(scene: &Scene, grid: &Grid, states: usize, block: usize) 
     let basis = lanczos_scratch(states, block, grid.len());
     let solver = if grid.len() <= DENSE_LIMIT {
         n * n * 8.0 * 3.0
-    } else if scene.solve.eigensolver == crate::scene::Eigensolver::Lobpcg {
+    } else if scene.solve.eigensolver.for_schrodinger() == crate::scene::Eigensolver::Lobpcg {
         // LOBPCG's blocks, the V-cycle's work per column (3 vectors per fine cell, about
         // a seventh more on the coarser levels), the shifted operator and the hierarchy's
         // operators and transfers (about two matrices more)

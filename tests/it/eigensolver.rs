@@ -247,7 +247,7 @@ fn tolerance_below_reach_is_raised_with_a_notice_and_the_dense_path_says_what_do
     assert!(t.contains("notice: solve.tolerance = 1e-300") && t.contains("solved to 1e-12"), "{t}");
     let r = results(&out);
     let s = &r["solver"];
-    assert_eq!(s["method"], "lanczos");
+    assert_eq!(s["method"], "lobpcg", "the default eigensolver");
     assert_eq!(s["tolerance_requested"].as_f64(), Some(1e-300));
     assert_eq!(s["tolerance_used"].as_f64(), Some(1e-12));
     assert!(s["notices"][0].as_str().unwrap().contains("1e-12"), "{s}");
@@ -379,7 +379,7 @@ fn gpu_backend_insists_and_bad_precision_requests_are_input_errors() {
     assert_eq!(o.status.code(), Some(0), "{t}");
     let r = results(&out);
     assert_eq!(r["backend"]["name"], "gpu");
-    assert_eq!(r["solver"]["method"], "lanczos", "200 unknowns on the GPU: the iterative solver, not the CPU's dense path");
+    assert_eq!(r["solver"]["method"], "lobpcg", "200 unknowns on the GPU: the iterative solver (the default, LOBPCG), not the CPU's dense path");
     let _ = std::fs::remove_dir_all(&d);
 }
 
