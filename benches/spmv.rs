@@ -59,11 +59,9 @@ fn lanczos(c: &mut Criterion) {
 }
 
 fn vcycle_block(c: &mut Criterion) {
-    use qdsim_gpu::linalg::multigrid::{Multigrid, MultigridOptions};
     let be = CpuBackend::new();
     let a = dot_hamiltonian(64);
-    let (shifted, reaction, _) = qdsim_gpu::linalg::lobpcg::shifted_operator(&a);
-    let mg = Multigrid::new(&be, [64, 64, 64], &shifted, Some(&reaction), &MultigridOptions::default()).unwrap();
+    let mg = qdsim_gpu::linalg::lobpcg::shifted_multigrid(&be, [64, 64, 64], &a).unwrap();
     let rs: Vec<Vec<f64>> = (0..8).map(|j| be.random(a.nrows, 10 + j)).collect();
     let mut zs: Vec<Vec<f64>> = (0..8).map(|_| be.alloc(a.nrows)).collect();
     let mut g = c.benchmark_group("vcycle");

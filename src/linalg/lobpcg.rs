@@ -42,6 +42,7 @@ use nalgebra::DMatrix;
 use super::backend::{Backend, Coeffs};
 use super::cg::Preconditioner;
 use super::lanczos::{EigenPairs, LanczosProgress};
+use super::multigrid::{Multigrid, MultigridOptions};
 use super::CsrMatrix;
 
 /// Iterations without a 10 % gain of the worst wanted residual after which the iteration
@@ -111,6 +112,13 @@ pub fn shifted_operator(h: &CsrMatrix) -> (CsrMatrix, Vec<f64>, f64) {
     }
     let reaction = sums.iter().map(|v| v - sigma).collect();
     (s, reaction, sigma)
+}
+
+/// The preconditioner LOBPCG runs with: the multigrid V-cycle of [`shifted_operator`]`(h)`
+/// on the cells of `dims`, its hierarchy built on the host and uploaded to `be`.
+pub fn shifted_multigrid<B: Backend>(be: &B, dims: [usize; 3], h: &CsrMatrix) -> crate::error::Result<Multigrid<B>> {
+    let (shifted, reaction, _sigma) = shifted_operator(h);
+    Multigrid::new(be, dims, &shifted, Some(&reaction), &MultigridOptions::default())
 }
 
 /// What one Rayleigh–Ritz step decided: the Ritz values (lowest m, ascending) and the
@@ -416,7 +424,6 @@ mod tests {
     use super::*;
     use crate::backend::CpuBackend;
     use crate::linalg::cg::{Identity, Jacobi};
-    use crate::linalg::multigrid::{Multigrid, MultigridOptions};
 
     /// −∇²/h² + v on n cells (Dirichlet), 1D/2D/3D.
     fn operator(n: [usize; 3], h: f64, v: impl Fn([usize; 3]) -> f64) -> CsrMatrix {
@@ -450,8 +457,7 @@ mod tests {
 
     fn run_mg(h: &CsrMatrix, n: [usize; 3], nev: usize, tol: f64) -> EigenPairs<Vec<f64>> {
         let be = CpuBackend::new();
-        let (shifted, reaction, _) = shifted_operator(h);
-        let mg = Multigrid::new(&be, n, &shifted, Some(&reaction[..]), &MultigridOptions::default()).unwrap();
+        let mg = shifted_multigrid(&be, n, h).unwrap();
         lobpcg(&be, h, &mg, &opts(nev, h, tol), &[], &mut |_| {})
     }
 

@@ -22,8 +22,7 @@ use crate::backend::CpuBackend;
 use crate::error::{QdError, Result};
 use crate::linalg::backend::Backend;
 use crate::linalg::lanczos::{lowest_eigenpairs_from, EigenPairs, LanczosOptions, LanczosProgress};
-use crate::linalg::lobpcg::{self, lobpcg, shifted_operator, LobpcgOptions};
-use crate::linalg::multigrid::{Multigrid, MultigridOptions};
+use crate::linalg::lobpcg::{self, lobpcg, LobpcgOptions};
 use crate::linalg::{dense, CsrMatrix};
 pub use crate::scene::{Eigensolver, DEFAULT_EIGENSOLVER};
 use crate::scene::Scene;
@@ -267,8 +266,7 @@ impl<M> Iterative<'_, M> {
             return Err(format!("the grid {dims:?} does not match the {} unknowns of the operator", self.h.nrows));
         }
         let t = Instant::now();
-        let (shifted, reaction, _sigma) = shifted_operator(self.h);
-        let mg = Multigrid::new(be, dims, &shifted, Some(&reaction), &MultigridOptions::default())
+        let mg = lobpcg::shifted_multigrid(be, dims, self.h)
             .map_err(|e| format!("its multigrid preconditioner could not be built ({e})"))?;
         let setup = t.elapsed().as_secs_f64();
         let lo = LobpcgOptions {

@@ -7,8 +7,7 @@
 use qdsim_gpu::backend::CpuBackend;
 use qdsim_gpu::linalg::backend::Backend;
 use qdsim_gpu::linalg::lanczos::EigenPairs;
-use qdsim_gpu::linalg::lobpcg::{block_size, lobpcg, shifted_operator, LobpcgOptions};
-use qdsim_gpu::linalg::multigrid::{Multigrid, MultigridOptions};
+use qdsim_gpu::linalg::lobpcg::{block_size, lobpcg, shifted_multigrid, LobpcgOptions};
 use qdsim_gpu::linalg::CsrMatrix;
 use qdsim_gpu::scene::{parse_scene, LoadedScene};
 
@@ -40,41 +39,37 @@ fn options(h: &CsrMatrix, nev: usize, tol: f64) -> LobpcgOptions {
 }
 
 fn solve<B: Backend>(be: &B, h: &CsrMatrix, dims: [usize; 3], nev: usize, tol: f64) -> EigenPairs<B::Vector> {
-    let (shifted, reaction, _) = shifted_operator(h);
-    let mg = Multigrid::new(be, dims, &shifted, Some(&reaction[..]), &MultigridOptions::default()).expect("multigrid builds");
+    let mg = shifted_multigrid(be, dims, h).expect("multigrid builds");
     let a = be.upload_matrix(h);
     lobpcg(be, &a, &mg, &options(h, nev, tol), &[], &mut |_| {})
+}
+
+/// Outer iterations of the dot of `dim` dimensions (box `size` nm, radius nm, `states`
+/// states, tol 1e-9) at each spacing, every solve converged.
+fn iterations_at(dim: usize, size: f64, radius: f64, states: usize, spacings: [f64; 2]) -> Vec<usize> {
+    let cpu = CpuBackend::new();
+    spacings
+        .iter()
+        .map(|&s| {
+            let (h, d) = dot(dim, size, s, radius, states);
+            let r = solve(&cpu, &h, d, states, 1e-9);
+            assert!(r.converged, "spacing {s}: {:?}", r.residuals);
+            r.outer_iterations
+        })
+        .collect()
 }
 
 #[test]
 fn outer_iterations_are_flat_under_refinement_in_2d() {
     // a 30 nm disc in a 60 nm box at 0.6 and 0.3 nm: 10 000 and 40 000 unknowns, 4 states
-    let cpu = CpuBackend::new();
-    let its: Vec<usize> = [0.6, 0.3]
-        .iter()
-        .map(|&s| {
-            let (h, d) = dot(2, 60.0, s, 15.0, 4);
-            let r = solve(&cpu, &h, d, 4, 1e-9);
-            assert!(r.converged, "spacing {s}: {:?}", r.residuals);
-            r.outer_iterations
-        })
-        .collect();
+    let its = iterations_at(2, 60.0, 15.0, 4, [0.6, 0.3]);
     assert!(its[1] as f64 <= 1.3 * its[0] as f64, "outer iterations at h and h/2: {its:?}");
 }
 
 #[test]
 fn outer_iterations_are_flat_under_refinement_in_3d() {
     // a 10 nm sphere in a 24 nm box at 1 and 0.5 nm: 24³ and 48³ cells, 6 states
-    let cpu = CpuBackend::new();
-    let its: Vec<usize> = [1.0, 0.5]
-        .iter()
-        .map(|&s| {
-            let (h, d) = dot(3, 24.0, s, 5.0, 6);
-            let r = solve(&cpu, &h, d, 6, 1e-9);
-            assert!(r.converged, "spacing {s}: {:?}", r.residuals);
-            r.outer_iterations
-        })
-        .collect();
+    let its = iterations_at(3, 24.0, 5.0, 6, [1.0, 0.5]);
     assert!(its[1] as f64 <= 1.3 * its[0] as f64, "outer iterations at h and h/2: {its:?}");
 }
 
