@@ -16,23 +16,24 @@ use super::gpu::{list_adapters, GpuOptions};
 use super::{CpuBackend, GpuBackend};
 
 /// The smallest problem (unknowns of the solved operator) that `auto` runs on a hardware
-/// GPU; smaller ones run on the CPU. Measured on an NVIDIA H200 against its host's 16 CPU
-/// threads (docs/performance.md, "Every example scene on both backends"; issue 13):
+/// GPU; smaller ones run on the CPU. Measured with LOBPCG (issue 13) on an NVIDIA H200
+/// against its host's 16 CPU threads, whole runs (`timings_s.total`, output included), one
+/// call, 2026-12-02 (docs/performance.md, "LOBPCG"):
 ///
 /// | scene                                | unknowns | GPU     | CPU     |
 /// |--------------------------------------|---------:|--------:|--------:|
-/// | 1D quantum well (Schrödinger)        |      600 | 0.88 s  | 0.08 s  |
-/// | 2D dot in a p-n diode (device, SCF)  |   20 000 | 1.97 s  | 1.33 s  |
-/// | 3D dots, 64³ (Schrödinger)           |  262 144 | 0.55 s  | 1.5 s   |
-/// | Schrödinger scenes ≥ 125 000 cells   | ≥125 000 | 0.39–0.44 s | 0.65–1.33 s |
+/// | 1D quantum well (Schrödinger)        |      600 | 0.43 s  | 0.18 s  |
+/// | 1D p-n junction (device)             |      800 | 0.63 s  | 0.32 s  |
+/// | 2D dot in a p-n diode (device, SCF)  |   20 000 | 1.35 s  | 1.44 s  |
+/// | 2D harmonic dot                      |   25 600 | 0.55 s  | 0.65 s  |
+/// | 3D sphere, 32³                       |   32 768 | 0.72 s  | 0.85 s  |
+/// | 2D InAs dot                          |   80 000 | 0.53 s  | 0.67 s  |
+/// | 3D sphere, 48³ / 64³ / 128³          | 110 592 – 2 097 152 | 0.72 / 1.13 / 4.0 s | 1.17 / 2.17 / 12.4 s |
 ///
-/// The GPU wins from the 125 000-cell 3D harmonic scene up and loses at 20 000 unknowns and
-/// below; the 2D Schrödinger scenes in between (25 600 and 80 000 unknowns) were not timed
-/// apart, so the crossover is put at 100 000, which runs every measured scene on its faster
-/// backend. The device path uses the same threshold on its grid (its largest example has
-/// 20 000 cells; its self-consistent loop is latency-bound on the GPU, so the crossover
-/// there is if anything higher). Re-measure when the eigensolver changes (issue 13).
-pub const AUTO_GPU_MIN_UNKNOWNS: usize = 100_000;
+/// The GPU wins from the 25 600-unknown 2D scene up and is even (within run-to-run spread)
+/// at 20 000; the crossover is put at 25 000. The device path uses the same threshold on
+/// its grid: the 2D dot in a p-n diode, 20 000 cells, stays on the CPU.
+pub const AUTO_GPU_MIN_UNKNOWNS: usize = 25_000;
 
 /// What is solved, for the choice.
 #[derive(Clone, Copy, Debug)]
