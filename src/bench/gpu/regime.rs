@@ -169,6 +169,19 @@ pub fn run(g: &GpuBackend, n: usize, reps: usize, out: &mut dyn Write) -> Result
         let t = ((batch(large) - batch(small)) / (large - small) as f64).max(1e-12);
         line(out, "encoder-copy", &format!("copy_buffer_to_buffer, the driver's copy (wall time: {large} copies less {small}, each batch with one read-back), compare CuPy's device copy"), gbs(t), None)?;
     }
+    // live device memory: the table after this reproducer holds a matrix and several
+    // vectors (~1 GB at 208³) when its copy runs at 40 % of the rate seen here (H200,
+    // 2026-12-02: 3644-3660 GB/s with 1-8 GiB alive, so live memory is not it). Only for
+    // operands of 4 M elements and more: a smoke run on a small software adapter skips it.
+    let live: &[u64] = if n >= 1 << 22 { &[1, 2, 4, 8] } else { &[] };
+    for &gib in live {
+        let held: Vec<_> = (0..gib * 4).map(|_| g.probe_buffer(256 * MIB)).collect();
+        g.flush();
+        let (a, b) = pooled(g);
+        line(out, &format!("live-{gib}GiB"), &format!("fresh pooled arrays while {gib} GiB of other buffers (256 MiB each) are alive"), a, Some(b))?;
+        drop(held);
+        g.memory().trim();
+    }
     g.memory().trim();
     let (a, b) = pooled(g);
     line(out, "pool-first-again", "the first variant repeated at the end (fresh pooled arrays): a drift here is not the allocations", a, Some(b))?;
