@@ -34,6 +34,14 @@ pub fn spmv_bytes(a: &CsrMatrix, elem: usize) -> usize {
     (elem + 4) * a.nnz() + 4 * (a.nrows + 1) + elem * a.ncols + elem * a.nrows
 }
 
+fn elem_bytes(g: &GpuBackend) -> f64 {
+    if g.precision_bits() == 64 {
+        8.0
+    } else {
+        4.0
+    }
+}
+
 /// Device seconds per call of `f` (one dispatch): `reps` calls recorded in one compute pass
 /// between two GPU timestamps (as CUDA events time kernels), after one warm-up. Falls back
 /// to wall time around a synchronising read-back where the adapter has no timestamps.
@@ -127,6 +135,17 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
         let t_copy4 = gpu_time(g, reps, &sync, &mut || g.copy_vec4(&x, &mut z));
         let copy4_gbs = 2.0 * (if g.precision_bits() == 64 { 8.0 } else { 4.0 }) * (a.nrows / 4 * 4) as f64 / t_copy4 / 1e9;
         writeln!(out, "        copy with vec4 loads: {copy4_gbs:.1} GB/s").map_err(io)?;
+        {
+            // the same copy on arrays allocated after the matrix uploads (the 208³ copy above
+            // has run at 40 % of the regime reproducer's rate: which arrays carry it?)
+            let x2 = g.random(a.nrows, 7);
+            let mut z2 = g.alloc(a.nrows);
+            let t_fresh = gpu_time(g, reps, &sync, &mut || g.copy_vec4(&x2, &mut z2));
+            let t_xz2 = gpu_time(g, reps, &sync, &mut || g.copy_vec4(&x, &mut z2));
+            let t_x2z = gpu_time(g, reps, &sync, &mut || g.copy_vec4(&x2, &mut z));
+            let r = |t: f64| 2.0 * elem_bytes(g) * (a.nrows / 4 * 4) as f64 / t / 1e9;
+            writeln!(out, "        copy with vec4 loads, fresh arrays after the uploads: {:.1} GB/s; old x to fresh z: {:.1}; fresh x to old z: {:.1}", r(t_fresh), r(t_xz2), r(t_x2z)).map_err(io)?;
+        }
         let elem = if g.precision_bits() == 64 { 8 } else { 4 };
         let bytes = spmv_bytes(&a, elem);
         let gbs = bytes as f64 / t_spmv / 1e9;
