@@ -34,6 +34,7 @@ pub fn spmv_bytes(a: &CsrMatrix, elem: usize) -> usize {
     (elem + 4) * a.nnz() + 4 * (a.nrows + 1) + elem * a.ncols + elem * a.nrows
 }
 
+/// Bytes of one vector element on `g` (f32 or f64 storage).
 fn elem_bytes(g: &GpuBackend) -> f64 {
     if g.precision_bits() == 64 {
         8.0
@@ -133,7 +134,7 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
         let mut z = g.alloc(a.nrows);
         let t_copy = gpu_time(g, reps, &sync, &mut || g.copy(&x, &mut z));
         let t_copy4 = gpu_time(g, reps, &sync, &mut || g.copy_vec4(&x, &mut z));
-        let copy4_gbs = 2.0 * (if g.precision_bits() == 64 { 8.0 } else { 4.0 }) * (a.nrows / 4 * 4) as f64 / t_copy4 / 1e9;
+        let copy4_gbs = 2.0 * elem_bytes(g) * (a.nrows / 4 * 4) as f64 / t_copy4 / 1e9;
         writeln!(out, "        copy with vec4 loads: {copy4_gbs:.1} GB/s").map_err(io)?;
         {
             // the same copy on arrays allocated after the matrix uploads (the 208³ copy above
@@ -149,7 +150,7 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
         let elem = if g.precision_bits() == 64 { 8 } else { 4 };
         let bytes = spmv_bytes(&a, elem);
         let gbs = bytes as f64 / t_spmv / 1e9;
-        let copy_gbs = 2.0 * (if g.precision_bits() == 64 { 8.0 } else { 4.0 }) * a.nrows as f64 / t_copy / 1e9;
+        let copy_gbs = 2.0 * elem_bytes(g) * a.nrows as f64 / t_copy / 1e9;
         writeln!(
             out,
             "  {:>5} {:>10} {:>10} {:>9.1} {:>10.4} {:>9.1} {:>10.1} {:>7.0}%",
