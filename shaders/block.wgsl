@@ -2,6 +2,9 @@
 // eigensolvers (LOBPCG): one dispatch advances eight columns instead of eight dispatches.
 //   block_axpy:  y_j ← y_j + c_j x_j for j < k
 //   block_scale: y_j ← c_j y_j for j < k (x unused)
+//   block_copy:  y_j ← x_j for j < k
+//   block_diag_axpby: y_j ← (d_i x_j) α + β y_j for j < k, d bound at work, α = c0.x,
+//     β = c0.y; y_j not read where β = 0 (the multigrid smoother's Jacobi-scaled step)
 //   block_combine: y_j ← [y_j +] Σ_{i<m} C_ij x_i for j < k, m = npartials, the 8 × 8 tile C
 //     column-major in work[slot ..] (uploaded by the host, no read-back), y_j read and added
 //     to only where c0.x ≠ 0 (the first tile of a sum overwrites: a NaN y is never read);
@@ -72,6 +75,45 @@ fn block_scale(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
         if (k > 5u) { y5[i] = imm.c1.y * y5[i]; }
         if (k > 6u) { y6[i] = imm.c1.z * y6[i]; }
         if (k > 7u) { y7[i] = imm.c1.w * y7[i]; }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn block_copy(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = global_index(gid, nwg);
+    if (i < imm.n) {
+        let k = imm.k;
+        y0[i] = x0[i];
+        if (k > 1u) { y1[i] = x1[i]; }
+        if (k > 2u) { y2[i] = x2[i]; }
+        if (k > 3u) { y3[i] = x3[i]; }
+        if (k > 4u) { y4[i] = x4[i]; }
+        if (k > 5u) { y5[i] = x5[i]; }
+        if (k > 6u) { y6[i] = x6[i]; }
+        if (k > 7u) { y7[i] = x7[i]; }
+    }
+}
+
+fn diag_axpby(d: real, x: real, y: real) -> real {
+    let t = d * x * imm.c0.x;
+    if (imm.c0.y == 0.0) { return t; }
+    return fma(imm.c0.y, y, t);
+}
+
+@compute @workgroup_size(WG)
+fn block_diag_axpby(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = global_index(gid, nwg);
+    if (i < imm.n) {
+        let k = imm.k;
+        let d = work[i];
+        y0[i] = diag_axpby(d, x0[i], y0[i]);
+        if (k > 1u) { y1[i] = diag_axpby(d, x1[i], y1[i]); }
+        if (k > 2u) { y2[i] = diag_axpby(d, x2[i], y2[i]); }
+        if (k > 3u) { y3[i] = diag_axpby(d, x3[i], y3[i]); }
+        if (k > 4u) { y4[i] = diag_axpby(d, x4[i], y4[i]); }
+        if (k > 5u) { y5[i] = diag_axpby(d, x5[i], y5[i]); }
+        if (k > 6u) { y6[i] = diag_axpby(d, x6[i], y6[i]); }
+        if (k > 7u) { y7[i] = diag_axpby(d, x7[i], y7[i]); }
     }
 }
 

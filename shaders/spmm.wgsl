@@ -8,6 +8,11 @@
 //   csr_spmm: CSR (row pointers, columns, values at bindings 0-2, one row block of
 //     spmv.wgsl's: columns relative to the bound window of each x_j); the products added in
 //     column order as spmv.wgsl does.
+//   transfer_restrict / transfer_prolong: the transfers of a multigrid aggregation by 2
+//     along the axes of `flags` (bit a: axis a), from the grids alone (no matrix bound):
+//     restriction y_j[c] = Σ_{children f of c} x_j[f], the children in ascending index (as
+//     CSR's row of R adds them), n coarse rows, m fine cells; prolongation y_j[f] =
+//     x_j[parent(f)], n fine rows. nx, ny, nxy: the fine grid; cnx, cny, cnxy: the coarse.
 // Unused slots (j ≥ k) are bound to a dummy buffer and never read.
 
 struct Imm {
@@ -16,6 +21,11 @@ struct Imm {
     nx: u32,
     ny: u32,
     nxy: u32,
+    cnx: u32,
+    cny: u32,
+    cnxy: u32,
+    m: u32,
+    flags: u32,
 }
 var<immediate> imm: Imm;
 
@@ -141,4 +151,61 @@ fn csr_spmm(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     if (k > 5u) { y5[row] = a5; }
     if (k > 6u) { y6[row] = a6; }
     if (k > 7u) { y7[row] = a7; }
+}
+
+// the children of coarse index c along one axis of `nf` fine cells: [first, end)
+fn child_range(c: u32, nf: u32, bit: u32) -> vec2<u32> {
+    if ((imm.flags & bit) != 0u) { return vec2<u32>(2u * c, min(2u * c + 2u, nf)); }
+    return vec2<u32>(c, c + 1u);
+}
+
+fn parent_of(f: u32, bit: u32) -> u32 {
+    if ((imm.flags & bit) != 0u) { return f / 2u; }
+    return f;
+}
+
+@compute @workgroup_size(WG)
+fn transfer_restrict(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let c = global_index(gid, nwg);
+    if (c >= imm.n) { return; }
+    let rx = child_range(c % imm.cnx, imm.nx, 1u);
+    let ry = child_range((c / imm.cnx) % imm.cny, imm.ny, 2u);
+    let rz = child_range(c / imm.cnxy, imm.m / imm.nxy, 4u);
+    var idx: array<u32, 8>;
+    var cnt = 0u;
+    for (var kz = rz.x; kz < rz.y; kz++) {
+        for (var jy = ry.x; jy < ry.y; jy++) {
+            for (var ix = rx.x; ix < rx.y; ix++) {
+                idx[cnt] = ix + imm.nx * jy + imm.nxy * kz;
+                cnt++;
+            }
+        }
+    }
+    let k = imm.k;
+    var s: real = 0.0;
+    for (var t = 0u; t < cnt; t++) { s += x0[idx[t]]; }
+    y0[c] = s;
+    if (k > 1u) { s = 0.0; for (var t = 0u; t < cnt; t++) { s += x1[idx[t]]; } y1[c] = s; }
+    if (k > 2u) { s = 0.0; for (var t = 0u; t < cnt; t++) { s += x2[idx[t]]; } y2[c] = s; }
+    if (k > 3u) { s = 0.0; for (var t = 0u; t < cnt; t++) { s += x3[idx[t]]; } y3[c] = s; }
+    if (k > 4u) { s = 0.0; for (var t = 0u; t < cnt; t++) { s += x4[idx[t]]; } y4[c] = s; }
+    if (k > 5u) { s = 0.0; for (var t = 0u; t < cnt; t++) { s += x5[idx[t]]; } y5[c] = s; }
+    if (k > 6u) { s = 0.0; for (var t = 0u; t < cnt; t++) { s += x6[idx[t]]; } y6[c] = s; }
+    if (k > 7u) { s = 0.0; for (var t = 0u; t < cnt; t++) { s += x7[idx[t]]; } y7[c] = s; }
+}
+
+@compute @workgroup_size(WG)
+fn transfer_prolong(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let f = global_index(gid, nwg);
+    if (f >= imm.n) { return; }
+    let p = parent_of(f % imm.nx, 1u) + imm.cnx * parent_of((f / imm.nx) % imm.ny, 2u) + imm.cnxy * parent_of(f / imm.nxy, 4u);
+    let k = imm.k;
+    y0[f] = x0[p];
+    if (k > 1u) { y1[f] = x1[p]; }
+    if (k > 2u) { y2[f] = x2[p]; }
+    if (k > 3u) { y3[f] = x3[p]; }
+    if (k > 4u) { y4[f] = x4[p]; }
+    if (k > 5u) { y5[f] = x5[p]; }
+    if (k > 6u) { y6[f] = x6[p]; }
+    if (k > 7u) { y7[f] = x7[p]; }
 }

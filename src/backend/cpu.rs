@@ -567,6 +567,38 @@ impl Backend for CpuBackend {
             }
         });
     }
+    fn block_copy<X: Borrow<Vec<f64>>, Y: BorrowMut<Vec<f64>>>(&self, xs: &[X], ys: &mut [Y]) {
+        let k = xs.len().min(ys.len());
+        let (xs, mut ys) = (refs(&xs[..k]), refs_mut(&mut ys[..k]));
+        let Some(n) = ys.first().map(|y| y.len()) else { return };
+        chunks_of_block(&mut ys, n, CHUNK).into_par_iter().enumerate().for_each(|(c, ycs)| {
+            let r0 = c * CHUNK;
+            for (yc, x) in ycs.into_iter().zip(&xs) {
+                yc.copy_from_slice(&x[r0..r0 + yc.len()]);
+            }
+        });
+    }
+    fn block_diag_axpby<X: Borrow<Vec<f64>>, Y: BorrowMut<Vec<f64>>>(&self, d: &Vec<f64>, alpha: f64, xs: &[X], beta: f64, ys: &mut [Y]) {
+        // (d_i x_i) α + β y_i: the rounding of pointwise_mul, scale and xpby in turn
+        let k = xs.len().min(ys.len());
+        let (xs, mut ys) = (refs(&xs[..k]), refs_mut(&mut ys[..k]));
+        let Some(n) = ys.first().map(|y| y.len()) else { return };
+        chunks_of_block(&mut ys, n, CHUNK).into_par_iter().enumerate().for_each(|(c, ycs)| {
+            let r0 = c * CHUNK;
+            for (yc, x) in ycs.into_iter().zip(&xs) {
+                let (dc, xc) = (&d[r0..r0 + yc.len()], &x[r0..r0 + yc.len()]);
+                if beta == 0.0 {
+                    for ((y, dv), xv) in yc.iter_mut().zip(dc).zip(xc) {
+                        *y = dv * xv * alpha;
+                    }
+                } else {
+                    for ((y, dv), xv) in yc.iter_mut().zip(dc).zip(xc) {
+                        *y = dv * xv * alpha + beta * *y;
+                    }
+                }
+            }
+        });
+    }
 
     fn alloc_scalars(&self, n: usize) -> Vec<f64> {
         vec![0.0; n]

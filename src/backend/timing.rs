@@ -91,6 +91,12 @@ impl<'a, B: Backend> Backend for TimingBackend<'a, B> {
     fn upload_matrix(&self, a: &CsrMatrix) -> B::Matrix {
         self.inner.upload_matrix(a)
     }
+    fn upload_stencil(&self, a: &crate::linalg::stencil::StencilMatrix) -> B::Matrix {
+        self.inner.upload_stencil(a)
+    }
+    fn upload_transfer(&self, t: &crate::linalg::multigrid::Aggregation) -> B::Matrix {
+        self.inner.upload_transfer(t)
+    }
     fn matrix_rows(&self, a: &B::Matrix) -> usize {
         self.inner.matrix_rows(a)
     }
@@ -173,6 +179,12 @@ impl<'a, B: Backend> Backend for TimingBackend<'a, B> {
     }
     fn block_scale<X: BorrowMut<B::Vector>>(&self, alphas: &[f64], xs: &mut [X]) {
         self.timed(|| self.inner.block_scale(alphas, xs), |o, t| o.other_vector_s += t)
+    }
+    fn block_copy<X: Borrow<B::Vector>, Y: BorrowMut<B::Vector>>(&self, xs: &[X], ys: &mut [Y]) {
+        self.timed(|| self.inner.block_copy(xs, ys), |o, t| o.other_vector_s += t)
+    }
+    fn block_diag_axpby<X: Borrow<B::Vector>, Y: BorrowMut<B::Vector>>(&self, d: &B::Vector, alpha: f64, xs: &[X], beta: f64, ys: &mut [Y]) {
+        self.timed(|| self.inner.block_diag_axpby(d, alpha, xs, beta, ys), |o, t| o.other_vector_s += t)
     }
     fn alloc_scalars(&self, n: usize) -> B::Scalars {
         self.inner.alloc_scalars(n)

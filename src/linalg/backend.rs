@@ -46,9 +46,9 @@ pub struct Coeffs<'a> {
 /// `name`, `details`, `precision_bits`, `cheap_readback`, `matrix_rows` and `len` aside): the
 /// list the forwarding test walks.
 pub const OPERATIONS: &[&str] = &[
-    "upload_matrix", "alloc", "from_host", "to_host", "random", "copy", "fill", "axpy", "xpby", "scale", "pointwise_mul",
+    "upload_matrix", "upload_stencil", "upload_transfer", "alloc", "from_host", "to_host", "random", "copy", "fill", "axpy", "xpby", "scale", "pointwise_mul",
     "dot", "norm2", "spmv", "spmv_axpby", "spmv_axpby_block", "multi_dot", "multi_axpy", "combine", "block_dot",
-    "block_sub", "spmm", "block_axpy", "block_scale", "alloc_scalars", "read_scalars", "multi_dot_to", "axpy_ratio", "xpby_ratio", "cg_update",
+    "block_sub", "spmm", "block_axpy", "block_scale", "block_copy", "block_diag_axpby", "alloc_scalars", "read_scalars", "multi_dot_to", "axpy_ratio", "xpby_ratio", "cg_update",
     "block_dot_to", "column_dots_to", "read_ranges", "read_ranges_many", "add_ranges", "flush",
 ];
 
@@ -82,6 +82,16 @@ pub trait Backend: Send + Sync {
     // ---- storage
 
     fn upload_matrix(&self, a: &super::CsrMatrix) -> Self::Matrix;
+    /// Upload a grid operator held in the stencil layout. The default uploads its CSR form
+    /// ([`super::stencil::StencilMatrix::to_csr`]) with [`Backend::upload_matrix`].
+    fn upload_stencil(&self, a: &super::stencil::StencilMatrix) -> Self::Matrix {
+        self.upload_matrix(&a.to_csr())
+    }
+    /// Upload a multigrid transfer (restriction or prolongation of a grid aggregation). The
+    /// default uploads its CSR form ([`super::multigrid::Aggregation::to_csr`]).
+    fn upload_transfer(&self, t: &super::multigrid::Aggregation) -> Self::Matrix {
+        self.upload_matrix(&t.to_csr())
+    }
     fn matrix_rows(&self, a: &Self::Matrix) -> usize;
     /// A zero vector of length n.
     fn alloc(&self, n: usize) -> Self::Vector;
@@ -195,6 +205,36 @@ pub trait Backend: Send + Sync {
     fn block_scale<X: BorrowMut<Self::Vector>>(&self, alphas: &[f64], xs: &mut [X]) {
         for (&a, x) in alphas.iter().zip(xs.iter_mut()) {
             self.scale(a, x.borrow_mut());
+        }
+    }
+
+    /// ys_j ← xs_j for every column (the multigrid smoother's residual start and first
+    /// step). One dispatch per group of columns where the backend fuses it.
+    fn block_copy<X: Borrow<Self::Vector>, Y: BorrowMut<Self::Vector>>(&self, xs: &[X], ys: &mut [Y]) {
+        for (x, y) in xs.iter().zip(ys.iter_mut()) {
+            self.copy(x.borrow(), y.borrow_mut());
+        }
+    }
+    /// ys_j ← α d∘xs_j + β ys_j for every column, `d` one vector for the whole block (the
+    /// Jacobi-scaled step of the multigrid smoother's Chebyshev recurrence, with d = D⁻¹).
+    /// With β = 0 the outputs are overwritten, never read (a NaN there does not spread).
+    /// The default is [`Backend::pointwise_mul`] and [`Backend::scale`] per column, through
+    /// a temporary where β ≠ 0.
+    fn block_diag_axpby<X: Borrow<Self::Vector>, Y: BorrowMut<Self::Vector>>(&self, d: &Self::Vector, alpha: f64, xs: &[X], beta: f64, ys: &mut [Y]) {
+        let mut t = if beta != 0.0 { Some(self.alloc(self.len(d))) } else { None };
+        for (x, y) in xs.iter().zip(ys.iter_mut()) {
+            let y = y.borrow_mut();
+            match t.as_mut() {
+                None => {
+                    self.pointwise_mul(d, x.borrow(), y);
+                    self.scale(alpha, y);
+                }
+                Some(t) => {
+                    self.pointwise_mul(d, x.borrow(), t);
+                    self.scale(alpha, t);
+                    self.xpby(t, beta, y);
+                }
+            }
         }
     }
 

@@ -5,8 +5,11 @@
 //! axis that has at least 2 cells (odd counts: the last aggregate along that axis holds one
 //! cell), until at most `max_coarse` unknowns are left. Prolongation P is piecewise
 //! constant (each fine cell takes the value of the coarse cell that contains it: one
-//! nonzero per row) and restriction R = Pᵀ; both are [`CsrMatrix`]es (rectangular) applied
-//! with the backend's `spmv`, so the cycle runs unchanged on every backend.
+//! nonzero per row) and restriction R = Pᵀ; both are backend matrices applied with `spmv`
+//! and `spmm` (an [`Aggregation`]: CSR on the host and the CPU, the two grids alone on the
+//! GPU), so the cycle runs unchanged on every backend. The hierarchy is built from a CSR
+//! operator ([`build_hierarchy`]) or, for a grid operator without periodic faces, in the
+//! stencil layout ([`build_stencil_hierarchy`]: the same levels, no CSR copy of any).
 //!
 //! **Coarse operators.** The Galerkin product Pᵀ A P of a piecewise-constant P sums the
 //! fine couplings between two aggregates; for a diffusion operator that is twice the
@@ -48,6 +51,7 @@ use std::sync::Mutex;
 use nalgebra::Cholesky;
 use rayon::prelude::*;
 
+use super::stencil::StencilMatrix;
 use super::{Backend, CsrMatrix};
 use crate::error::{QdError, Result};
 
@@ -152,9 +156,7 @@ pub fn build_hierarchy_owned(dims: impl Into<Dims>, a: CsrMatrix, reaction: Opti
             return Err(QdError::Internal("multigrid: reaction diagonal of the wrong length".into()));
         }
     }
-    if opts.smoother_degree == 0 || opts.smoothing_ratio <= 1.0 || opts.max_levels == 0 || opts.cycle_index == 0 {
-        return Err(QdError::input("multigrid", "smoother_degree, max_levels and cycle_index must be ≥ 1, smoothing_ratio > 1"));
-    }
+    check_options(opts)?;
     let m_matrix = is_m_matrix(&a);
     let scale = if m_matrix { opts.coupling_scale } else { 1.0 };
     let n_rows = a.nrows;
@@ -221,29 +223,72 @@ fn children(c: [usize; 3], nf: [usize; 3], coarsen: [bool; 3]) -> impl Iterator<
     })
 }
 
+/// A transfer between a grid and its aggregation by 2 along the axes `coarsen` (module
+/// docs): the restriction R (rows: coarse cells, a one per child) or the prolongation
+/// P = Rᵀ (rows: fine cells, a one at the parent). Backends that know the layout apply it
+/// from the two grids alone ([`Backend::upload_transfer`]); [`Aggregation::to_csr`] is its
+/// matrix for the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Aggregation {
+    pub fine: [usize; 3],
+    pub coarse: [usize; 3],
+    pub coarsen: [bool; 3],
+    /// R (coarse × fine) if true, P (fine × coarse) if false.
+    pub restrict: bool,
+}
+
+impl Aggregation {
+    /// The aggregation of `fine` along `coarsen` (the coarse counts rounded up).
+    pub fn of(fine: [usize; 3], coarsen: [bool; 3], restrict: bool) -> Aggregation {
+        let coarse = std::array::from_fn(|ax| if coarsen[ax] { fine[ax].div_ceil(2) } else { fine[ax] });
+        Aggregation { fine, coarse, coarsen, restrict }
+    }
+    pub fn fine_len(&self) -> usize {
+        self.fine.iter().product()
+    }
+    pub fn coarse_len(&self) -> usize {
+        self.coarse.iter().product()
+    }
+    /// Rows of the transfer's matrix.
+    pub fn nrows(&self) -> usize {
+        if self.restrict {
+            self.coarse_len()
+        } else {
+            self.fine_len()
+        }
+    }
+    /// The matrix: R's rows list the children in ascending order, P's row its parent.
+    pub fn to_csr(&self) -> CsrMatrix {
+        let (nf, nc, coarsen) = (self.fine, self.coarse, self.coarsen);
+        let (n_f, n_c) = (self.fine_len(), self.coarse_len());
+        if !self.restrict {
+            let pcol: Vec<u32> = (0..n_f).into_par_iter().map(|i| flat(nc, parent(unflat(nf, i), coarsen)) as u32).collect();
+            return CsrMatrix { nrows: n_f, ncols: n_c, row_ptr: (0..=n_f).collect(), col: pcol, val: vec![1.0; n_f], stencil: None };
+        }
+        let rows: Vec<Vec<u32>> = (0..n_c)
+            .into_par_iter()
+            .map(|c| {
+                let mut v: Vec<u32> = children(unflat(nc, c), nf, coarsen).map(|f| flat(nf, f) as u32).collect();
+                v.sort_unstable();
+                v
+            })
+            .collect();
+        let mut row_ptr = Vec::with_capacity(n_c + 1);
+        row_ptr.push(0);
+        let mut col = Vec::with_capacity(n_f);
+        for r in rows {
+            col.extend(r);
+            row_ptr.push(col.len());
+        }
+        CsrMatrix { nrows: n_c, ncols: n_f, row_ptr, col, val: vec![1.0; n_f], stencil: None }
+    }
+}
+
 /// Restriction R (coarse × fine, ones) and prolongation P = Rᵀ.
 fn transfer(nf: [usize; 3], nc: [usize; 3], coarsen: [bool; 3]) -> (CsrMatrix, CsrMatrix) {
-    let n_f = nf[0] * nf[1] * nf[2];
-    let n_c = nc[0] * nc[1] * nc[2];
-    let pcol: Vec<u32> = (0..n_f).into_par_iter().map(|i| flat(nc, parent(unflat(nf, i), coarsen)) as u32).collect();
-    let p = CsrMatrix { nrows: n_f, ncols: n_c, row_ptr: (0..=n_f).collect(), col: pcol, val: vec![1.0; n_f], stencil: None };
-    let rows: Vec<Vec<u32>> = (0..n_c)
-        .into_par_iter()
-        .map(|c| {
-            let mut v: Vec<u32> = children(unflat(nc, c), nf, coarsen).map(|f| flat(nf, f) as u32).collect();
-            v.sort_unstable();
-            v
-        })
-        .collect();
-    let mut row_ptr = Vec::with_capacity(n_c + 1);
-    row_ptr.push(0);
-    let mut col = Vec::with_capacity(n_f);
-    for r in rows {
-        col.extend(r);
-        row_ptr.push(col.len());
-    }
-    let r = CsrMatrix { nrows: n_c, ncols: n_f, row_ptr, col, val: vec![1.0; n_f], stencil: None };
-    (r, p)
+    let r = Aggregation { fine: nf, coarse: nc, coarsen, restrict: true };
+    let p = Aggregation { restrict: false, ..r };
+    (r.to_csr(), p.to_csr())
 }
 
 /// The scaled Galerkin coarse operator (module docs) and the coarse reaction diagonal.
@@ -320,6 +365,159 @@ fn coarse_operator(
     (CsrMatrix { nrows: n_c, ncols: n_c, row_ptr, col, val, stencil: None }, rc)
 }
 
+/// [`coarse_operator`] of a stencil: the same scaled Galerkin product, computed in the
+/// stencil layout (aggregates of a 2 × 2 × 2 aggregation couple only across faces, so the
+/// coarse operator is again a 7-point stencil). Per coarse cell C: the diagonal sums the
+/// children's diagonals and twice their internal couplings, the coupling to the upper
+/// neighbour along an axis sums the fine faces between the two aggregates; the scaling of
+/// the couplings along coarsened axes and of the non-reaction excess, with the diagonal kept
+/// consistent, is `coarse_operator`'s (the same values up to the order of the sums).
+fn coarse_stencil(a: &StencilMatrix, reac: &[f64], nc: [usize; 3], coarsen: [bool; 3], s: f64) -> (StencilMatrix, Vec<f64>) {
+    let nf = a.dims;
+    let n_c = nc[0] * nc[1] * nc[2];
+    let fs = a.strides();
+    let cs = [1, nc[0], nc[0] * nc[1]];
+    // per coarse cell: merged diagonal, upper couplings, reaction, and the sum of all fine
+    // entries of its children (the excess, before scaling)
+    let cells: Vec<(f64, [f64; 3], f64, f64)> = (0..n_c)
+        .into_par_iter()
+        .map(|ci| {
+            let c = unflat(nc, ci);
+            let (mut diag, mut up, mut reaction, mut excess) = (0.0, [0.0; 3], 0.0, 0.0);
+            for f in children(c, nf, coarsen) {
+                let i = flat(nf, f);
+                reaction += reac[i];
+                diag += a.diag[i];
+                excess += a.diag[i];
+                for ax in 0..3 {
+                    if f[ax] >= 1 {
+                        let v = a.off[ax][i - fs[ax]];
+                        excess += v;
+                        let mut g = f;
+                        g[ax] -= 1;
+                        if parent(g, coarsen) == c {
+                            diag += v;
+                        }
+                    }
+                    if f[ax] + 1 < nf[ax] {
+                        let v = a.off[ax][i];
+                        excess += v;
+                        let mut g = f;
+                        g[ax] += 1;
+                        if parent(g, coarsen) == c {
+                            diag += v;
+                        } else {
+                            up[ax] += v;
+                        }
+                    }
+                }
+            }
+            (diag, up, reaction, excess)
+        })
+        .collect();
+    let scaled = |ax: usize| if coarsen[ax] { s } else { 1.0 };
+    let off: [Vec<f64>; 3] = std::array::from_fn(|ax| cells.par_iter().map(|c| c.1[ax] * scaled(ax)).collect());
+    let diag: Vec<f64> = (0..n_c)
+        .into_par_iter()
+        .map(|ci| {
+            let (d, up, reaction, excess) = cells[ci];
+            if s == 1.0 {
+                return d;
+            }
+            let c = unflat(nc, ci);
+            let mut adjust = -(1.0 - s) * (excess - reaction);
+            for ax in 0..3 {
+                let sij = scaled(ax);
+                if c[ax] >= 1 {
+                    adjust += (1.0 - sij) * cells[ci - cs[ax]].1[ax];
+                }
+                if c[ax] + 1 < nc[ax] {
+                    adjust += (1.0 - sij) * up[ax];
+                }
+            }
+            d + adjust
+        })
+        .collect();
+    let rc = cells.iter().map(|c| c.2).collect();
+    (StencilMatrix { dims: nc, diag, off }, rc)
+}
+
+/// [`is_m_matrix`] of a stencil.
+fn is_m_matrix_stencil(a: &StencilMatrix) -> bool {
+    (0..a.nrows()).into_par_iter().all(|i| {
+        let (mut sum, mut abs) = (0.0, 0.0);
+        for (c, v) in a.row(i) {
+            if c != i && v > 0.0 {
+                return false;
+            }
+            sum += v;
+            abs += v.abs();
+        }
+        sum >= -1e-12 * abs
+    })
+}
+
+/// [`gershgorin_dinv_a`] of a stencil.
+fn gershgorin_stencil(a: &StencilMatrix) -> f64 {
+    (0..a.nrows())
+        .into_par_iter()
+        .map(|i| {
+            let d = a.diag[i];
+            let s: f64 = a.row(i).map(|e| e.1.abs()).sum();
+            if d > 0.0 {
+                s / d
+            } else {
+                1.0
+            }
+        })
+        .reduce(|| 0.0, f64::max)
+}
+
+/// One level of a hierarchy in the stencil layout: its operator; the transfers to the next
+/// level are the aggregation of its grid (no matrices are stored).
+#[derive(Clone, Debug)]
+pub struct StencilLevel {
+    pub a: StencilMatrix,
+    /// The axes coarsened towards the next level (None on the coarsest).
+    pub coarsen: Option<[bool; 3]>,
+}
+
+/// [`build_hierarchy_owned`] of an operator in the stencil layout: every level a stencil
+/// ([`coarse_stencil`]), the transfers implicit. `reaction` as there.
+pub fn build_stencil_hierarchy(a: StencilMatrix, reaction: Option<&[f64]>, opts: &MultigridOptions) -> Result<Vec<StencilLevel>> {
+    let n_rows = a.nrows();
+    if let Some(r) = reaction {
+        if r.len() != n_rows {
+            return Err(QdError::Internal("multigrid: reaction diagonal of the wrong length".into()));
+        }
+    }
+    check_options(opts)?;
+    let scale = if is_m_matrix_stencil(&a) { opts.coupling_scale } else { 1.0 };
+    let mut levels = vec![StencilLevel { a, coarsen: None }];
+    let mut reac: Vec<f64> = reaction.map(|r| r.to_vec()).unwrap_or_else(|| vec![0.0; n_rows]);
+    loop {
+        let cur = levels.last().unwrap();
+        let nf = cur.a.dims;
+        let coarsen: [bool; 3] = [nf[0] >= 2, nf[1] >= 2, nf[2] >= 2];
+        if cur.a.nrows() <= opts.max_coarse || levels.len() >= opts.max_levels || !coarsen.iter().any(|&c| c) {
+            break;
+        }
+        let nc = Aggregation::of(nf, coarsen, true).coarse;
+        let (ac, rc) = coarse_stencil(&cur.a, &reac, nc, coarsen, scale);
+        levels.last_mut().unwrap().coarsen = Some(coarsen);
+        levels.push(StencilLevel { a: ac, coarsen: None });
+        reac = rc;
+    }
+    Ok(levels)
+}
+
+fn check_options(opts: &MultigridOptions) -> Result<()> {
+    if opts.smoother_degree == 0 || opts.smoothing_ratio <= 1.0 || opts.max_levels == 0 || opts.cycle_index == 0 {
+        return Err(QdError::input("multigrid", "smoother_degree, max_levels and cycle_index must be ≥ 1, smoothing_ratio > 1"));
+    }
+    Ok(())
+}
+
 /// Gershgorin bound of the spectrum of D⁻¹A (rows with a zero diagonal count 1).
 fn gershgorin_dinv_a(a: &CsrMatrix) -> f64 {
     (0..a.nrows)
@@ -351,6 +549,21 @@ struct DeviceLevel<B: Backend> {
     /// Centre and half-width of the Chebyshev interval.
     theta: f64,
     delta: f64,
+}
+
+/// A level as uploaded, before the smoother's data are derived.
+struct LevelParts<B: Backend> {
+    a: B::Matrix,
+    r: Option<B::Matrix>,
+    p: Option<B::Matrix>,
+    /// The operator's diagonal (host).
+    diag: Vec<f64>,
+    /// The Gershgorin bound of D⁻¹A.
+    lmax: f64,
+    n: [usize; 3],
+    nnz: usize,
+    /// Nonzeros of R and P together.
+    transfer_nnz: usize,
 }
 
 /// Work vectors of one level: residual, Chebyshev direction, a temporary, and the
@@ -412,64 +625,94 @@ impl<B: Backend> Multigrid<B> {
     /// Upload a hierarchy built by [`build_hierarchy`].
     pub fn from_hierarchy(be: &B, host: &[HostLevel], opts: &MultigridOptions) -> Result<Self> {
         let last = host.last().ok_or_else(|| QdError::Internal("multigrid: empty hierarchy".into()))?;
-        let chol = Cholesky::new(last.a.to_dense()).ok_or_else(|| {
+        let parts = host
+            .iter()
+            .map(|h| LevelParts {
+                a: be.upload_matrix(&h.a),
+                r: h.r.as_ref().map(|m| be.upload_matrix(m)),
+                p: h.p.as_ref().map(|m| be.upload_matrix(m)),
+                diag: h.a.diagonal(),
+                lmax: gershgorin_dinv_a(&h.a),
+                n: h.n,
+                nnz: h.a.nnz(),
+                transfer_nnz: h.r.as_ref().map_or(0, |r| r.nnz()) + h.p.as_ref().map_or(0, |p| p.nnz()),
+            })
+            .collect();
+        Self::assemble(be, parts, &last.a, opts)
+    }
+
+    /// [`Multigrid::new`] of an operator in the stencil layout ([`build_stencil_hierarchy`]):
+    /// every level uploaded with [`Backend::upload_stencil`], the transfers with
+    /// [`Backend::upload_transfer`], so a backend that holds both layouts natively keeps no
+    /// CSR copy of any level (on the GPU, the transfers need no memory at all).
+    pub fn new_stencil(be: &B, a: StencilMatrix, reaction: Option<&[f64]>, opts: &MultigridOptions) -> Result<Self> {
+        let host = build_stencil_hierarchy(a, reaction, opts)?;
+        Self::from_stencil_hierarchy(be, &host, opts)
+    }
+
+    /// Upload a hierarchy built by [`build_stencil_hierarchy`].
+    pub fn from_stencil_hierarchy(be: &B, host: &[StencilLevel], opts: &MultigridOptions) -> Result<Self> {
+        let last = host.last().ok_or_else(|| QdError::Internal("multigrid: empty hierarchy".into()))?;
+        let parts = host
+            .iter()
+            .map(|h| {
+                let t = |restrict| h.coarsen.map(|c| Aggregation::of(h.a.dims, c, restrict));
+                LevelParts {
+                    a: be.upload_stencil(&h.a),
+                    r: t(true).map(|t| be.upload_transfer(&t)),
+                    p: t(false).map(|t| be.upload_transfer(&t)),
+                    diag: h.a.diag.clone(),
+                    lmax: gershgorin_stencil(&h.a),
+                    n: h.a.dims,
+                    nnz: h.a.nnz(),
+                    transfer_nnz: if h.coarsen.is_some() { 2 * h.a.nrows() } else { 0 },
+                }
+            })
+            .collect();
+        Self::assemble(be, parts, &last.a.to_csr(), opts)
+    }
+
+    /// The preconditioner from its uploaded levels and the coarsest operator (inverted here).
+    fn assemble(be: &B, host: Vec<LevelParts<B>>, coarsest: &CsrMatrix, opts: &MultigridOptions) -> Result<Self> {
+        let chol = Cholesky::new(coarsest.to_dense()).ok_or_else(|| {
             QdError::NotConverged(format!(
                 "multigrid: the coarsest operator ({} unknowns) is not positive definite: the matrix is singular \
                  (no Dirichlet boundary or fixed cell?) or not SPD",
-                last.a.nrows
+                coarsest.nrows
             ))
         })?;
         let inv = chol.inverse();
         let nc0 = inv.nrows();
         let triplets: Vec<(usize, usize, f64)> = (0..nc0).flat_map(|i| (0..nc0).map(move |j| (i, j))).map(|(i, j)| (i, j, 0.5 * (inv[(i, j)] + inv[(j, i)]))).collect();
         let coarse = be.upload_matrix(&CsrMatrix::from_triplets(nc0, nc0, &triplets));
-        let mut levels = Vec::with_capacity(host.len());
-        let mut work = Vec::with_capacity(host.len());
-        for (l, h) in host.iter().enumerate() {
-            let inv: Vec<f64> = h.a.diagonal().iter().map(|&d| if d > 0.0 { 1.0 / d } else { 1.0 }).collect();
-            let lmax = gershgorin_dinv_a(&h.a);
-            let lmin = lmax / opts.smoothing_ratio;
-            let n = h.a.nrows;
-            levels.push(DeviceLevel {
-                a: be.upload_matrix(&h.a),
-                r: h.r.as_ref().map(|m| be.upload_matrix(m)),
-                p: h.p.as_ref().map(|m| be.upload_matrix(m)),
-                inv_diag: be.from_host(&inv),
-                n,
-                theta: 0.5 * (lmax + lmin),
-                delta: 0.5 * (lmax - lmin),
-            });
-            let nc = host.get(l + 1).map(|c| c.a.nrows).unwrap_or(0);
-            if l + 1 < host.len() {
+        let nlev = host.len();
+        let sizes: Vec<[usize; 3]> = host.iter().map(|h| h.n).collect();
+        let nnz: Vec<usize> = host.iter().map(|h| h.nnz).collect();
+        let transfer_nnz: Vec<usize> = host.iter().map(|h| h.transfer_nnz).collect();
+        let mut levels = Vec::with_capacity(nlev);
+        let mut work = Vec::with_capacity(nlev);
+        for (l, h) in host.into_iter().enumerate() {
+            let inv: Vec<f64> = h.diag.iter().map(|&d| if d > 0.0 { 1.0 / d } else { 1.0 }).collect();
+            let lmin = h.lmax / opts.smoothing_ratio;
+            let n: usize = h.n.iter().product();
+            levels.push(DeviceLevel { a: h.a, r: h.r, p: h.p, inv_diag: be.from_host(&inv), n, theta: 0.5 * (h.lmax + lmin), delta: 0.5 * (h.lmax - lmin) });
+            if l + 1 < nlev {
+                let nc: usize = sizes[l + 1].iter().product();
                 let extra = if opts.cycle_index > 1 { nc } else { 0 };
-                work.push(Work {
-                    r: be.alloc(n),
-                    d: be.alloc(n),
-                    t: be.alloc(n),
-                    bc: be.alloc(nc),
-                    xc: be.alloc(nc),
-                    rc: be.alloc(extra),
-                    ec: be.alloc(extra),
-                });
+                work.push(Work { r: be.alloc(n), d: be.alloc(n), t: be.alloc(n), bc: be.alloc(nc), xc: be.alloc(nc), rc: be.alloc(extra), ec: be.alloc(extra) });
             }
         }
-        let fine_nnz = host[0].a.nnz().max(1) as f64;
+        let fine_nnz = nnz[0].max(1) as f64;
         // work of a cycle on level l, from the coarsest up
-        let nc = last.a.nrows as f64;
+        let nc = coarsest.nrows as f64;
         let mut w = nc * nc; // the dense inverse's product
-        for l in (0..host.len() - 1).rev() {
-            let h = &host[l];
-            let gamma = if l + 2 == host.len() { 1 } else { opts.cycle_index };
-            let own = (2 * opts.smoother_degree * h.a.nnz() + h.r.as_ref().unwrap().nnz() + h.p.as_ref().unwrap().nnz()) as f64;
-            w = own + gamma as f64 * w + (gamma - 1) as f64 * host[l + 1].a.nnz() as f64;
+        for l in (0..nlev - 1).rev() {
+            let gamma = if l + 2 == nlev { 1 } else { opts.cycle_index };
+            let own = (2 * opts.smoother_degree * nnz[l] + transfer_nnz[l]) as f64;
+            w = own + gamma as f64 * w + (gamma - 1) as f64 * nnz[l + 1] as f64;
         }
-        let info = MultigridInfo {
-            level_sizes: host.iter().map(|h| h.n).collect(),
-            level_nnz: host.iter().map(|h| h.a.nnz()).collect(),
-            work_per_cycle: w / fine_nnz,
-            options: opts.clone(),
-        };
-        let block_work = (0..host.len() - 1)
+        let info = MultigridInfo { level_sizes: sizes, level_nnz: nnz, work_per_cycle: w / fine_nnz, options: opts.clone() };
+        let block_work = (0..nlev - 1)
             .map(|_| BlockWork { r: Vec::new(), d: Vec::new(), t: Vec::new(), bc: Vec::new(), xc: Vec::new(), rc: Vec::new(), ec: Vec::new() })
             .collect();
         Ok(Multigrid {
@@ -580,9 +823,7 @@ impl<B: Backend> Multigrid<B> {
         let m = self.degree;
         let sigma = lev.theta / lev.delta;
         let (r, d, t) = (&mut w.r[..k], &mut w.d[..k], &mut w.t[..k]);
-        for (bj, rj) in b.iter().zip(r.iter_mut()) {
-            be.copy(bj.borrow(), rj);
-        }
+        be.block_copy(b, &mut *r);
         let minus = vec![-1.0; k];
         // r_j ← r_j − A v_j for the block: one SpMM (the operator read once per group of
         // columns) and one block axpy, a few dispatches where spmv_axpby_block is one per
@@ -595,17 +836,15 @@ impl<B: Backend> Multigrid<B> {
             let xs: Vec<&B::Vector> = x.iter().map(|v| v.borrow()).collect();
             residual(&xs, &mut *r, &mut *t);
         }
-        for (rj, dj) in r.iter().zip(d.iter_mut()) {
-            be.pointwise_mul(&lev.inv_diag, rj, dj);
-        }
-        be.block_scale(&vec![1.0 / lev.theta; k], &mut *d);
+        // d_j ← D⁻¹ r_j / θ; each later step d_j ← (2ρ'/δ) D⁻¹ r_j + ρ'ρ d_j: one block
+        // operation each (the per-column pointwise_mul, scale and xpby of `smooth`, with
+        // the same rounding on the CPU)
+        be.block_diag_axpby(&lev.inv_diag, 1.0 / lev.theta, &*r, 0.0, &mut *d);
         let ones = vec![1.0; k];
         let mut rho = 1.0 / sigma;
         for it in 0..m {
             if from_zero && it == 0 {
-                for (dj, xj) in d.iter().zip(x.iter_mut()) {
-                    be.copy(dj, xj.borrow_mut());
-                }
+                be.block_copy(&*d, &mut *x);
             } else {
                 be.block_axpy(&ones, &*d, &mut *x);
             }
@@ -619,13 +858,7 @@ impl<B: Backend> Multigrid<B> {
             let ds: Vec<&B::Vector> = d.iter().collect();
             residual(&ds, &mut *r, &mut *t);
             let rho_new = 1.0 / (2.0 * sigma - rho);
-            for (rj, tj) in r.iter().zip(t.iter_mut()) {
-                be.pointwise_mul(&lev.inv_diag, rj, tj);
-            }
-            be.block_scale(&vec![2.0 * rho_new / lev.delta; k], &mut *t);
-            for (tj, dj) in t.iter().zip(d.iter_mut()) {
-                be.xpby(tj, rho_new * rho, dj);
-            }
+            be.block_diag_axpby(&lev.inv_diag, 2.0 * rho_new / lev.delta, &*r, rho_new * rho, &mut *d);
             rho = rho_new;
         }
     }
@@ -646,9 +879,7 @@ impl<B: Backend> Multigrid<B> {
         if l + 2 < self.levels.len() {
             let next = &self.levels[l + 1].a;
             for _ in 1..self.cycle_index {
-                for (bc, rc) in w.bc[..k].iter().zip(w.rc[..k].iter_mut()) {
-                    be.copy(bc, rc);
-                }
+                be.block_copy(&w.bc[..k], &mut w.rc[..k]);
                 be.spmv_axpby_block(next, &w.xc[..k], -1.0, 0.0, 1.0, &mut w.rc[..k]);
                 self.cycle_block(be, l + 1, &w.rc[..k], &mut w.ec[..k], rest);
                 be.block_axpy(&ones, &w.ec[..k], &mut w.xc[..k]);
@@ -778,6 +1009,71 @@ mod tests {
             assert!((a1 - a2).abs() < 1e-12 * a1.abs().max(1.0), "cycle {cycle_index}: {a1} vs {a2}");
             let xmx: f64 = x.iter().zip(&mx).map(|(a, b)| a * b).sum();
             assert!(xmx > 0.0);
+        }
+    }
+
+    /// The stencil hierarchy is the CSR hierarchy: every level's operator (to rounding:
+    /// the sums run in another order), and a V-cycle through stencils and implicit transfers
+    /// gives the CSR cycle's result, for odd and even axes, 1D, 2D and 3D, with a reaction
+    /// term and for a non-M-matrix (plain Galerkin).
+    #[test]
+    fn stencil_hierarchy_equals_the_csr_hierarchy() {
+        use crate::linalg::cg::Preconditioner;
+        use crate::linalg::stencil::StencilMatrix;
+        let be = CpuBackend::new();
+        for (n, m_matrix) in [([11, 7, 6], true), ([16, 9, 1], true), ([37, 1, 1], true), ([9, 8, 5], false)] {
+            let mut a = laplacian(n, [1.0, 0.7, 1.3], [false; 3]);
+            let len = a.nrows;
+            let reaction: Vec<f64> = (0..len).map(|i| 0.05 + 0.01 * (i % 7) as f64).collect();
+            for i in 0..len {
+                let p = (a.row_ptr[i]..a.row_ptr[i + 1]).find(|&p| a.col[p] as usize == i).unwrap();
+                a.val[p] += reaction[i];
+                if !m_matrix {
+                    // a positive coupling somewhere: not an M-matrix, so plain Galerkin
+                    if let Some(q) = (a.row_ptr[i]..a.row_ptr[i + 1]).find(|&q| a.col[q] as usize == i + 1) {
+                        if i % 5 == 0 {
+                            a.val[q] = -a.val[q];
+                        }
+                    }
+                }
+            }
+            if !m_matrix {
+                // symmetrise the flipped couplings
+                let d = a.to_dense();
+                let t: Vec<(usize, usize, f64)> = (0..len).flat_map(|i| (0..len).map(move |j| (i, j))).filter_map(|(i, j)| {
+                    let v = if j > i { d[(i, j)] } else { d[(j, i)] };
+                    (v != 0.0).then_some((i, j, v))
+                }).collect();
+                a = CsrMatrix::from_triplets(len, len, &t);
+            }
+            let o = MultigridOptions { max_coarse: 12, ..Default::default() };
+            let csr = build_hierarchy(n, &a, Some(&reaction), &o).unwrap();
+            let st = build_stencil_hierarchy(StencilMatrix::detect(&a).unwrap(), Some(&reaction), &o).unwrap();
+            assert_eq!(csr.len(), st.len(), "{n:?}: levels");
+            for (l, (c, s)) in csr.iter().zip(&st).enumerate() {
+                assert_eq!(c.n, s.a.dims, "{n:?} level {l}");
+                let sc = s.a.to_csr();
+                assert_eq!((&sc.row_ptr, &sc.col), (&c.a.row_ptr, &c.a.col), "{n:?} level {l}: pattern");
+                let scale = c.a.norm_inf();
+                let diff = sc.val.iter().zip(&c.a.val).fold(0.0f64, |m, (p, q)| m.max((p - q).abs()));
+                assert!(diff <= 1e-13 * scale, "{n:?} level {l}: {diff} of {scale}");
+                if let Some(cz) = s.coarsen {
+                    let r = Aggregation::of(s.a.dims, cz, true);
+                    assert_eq!(r.to_csr(), *c.r.as_ref().unwrap(), "{n:?} level {l}: R");
+                    assert_eq!(Aggregation { restrict: false, ..r }.to_csr(), *c.p.as_ref().unwrap(), "{n:?} level {l}: P");
+                }
+            }
+            let mc = Multigrid::from_hierarchy(&be, &csr, &o).unwrap();
+            let ms = Multigrid::from_stencil_hierarchy(&be, &st, &o).unwrap();
+            assert_eq!(mc.info().level_nnz, ms.info().level_nnz);
+            assert!((mc.work_per_cycle() - ms.work_per_cycle()).abs() <= 1e-12 * mc.work_per_cycle());
+            let r = crate::linalg::backend::random_values(len, 5);
+            let (mut z1, mut z2) = (vec![0.0; len], vec![0.0; len]);
+            mc.apply(&be, &r, &mut z1);
+            ms.apply(&be, &r, &mut z2);
+            let scale = z1.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            let diff = z1.iter().zip(&z2).fold(0.0f64, |m, (p, q)| m.max((p - q).abs()));
+            assert!(diff <= 1e-10 * scale, "{n:?}: V-cycles differ by {diff} of {scale}");
         }
     }
 

@@ -407,6 +407,12 @@ impl<L: HaloAccess> Backend for DistBackend<L> {
     fn block_scale<X: BorrowMut<Self::Vector>>(&self, alphas: &[f64], xs: &mut [X]) {
         self.local.block_scale(alphas, &mut locals_mut(xs))
     }
+    fn block_copy<X: Borrow<Self::Vector>, Y: BorrowMut<Self::Vector>>(&self, xs: &[X], ys: &mut [Y]) {
+        self.local.block_copy(&locals(xs), &mut locals_mut(ys))
+    }
+    fn block_diag_axpby<X: Borrow<Self::Vector>, Y: BorrowMut<Self::Vector>>(&self, d: &Self::Vector, alpha: f64, xs: &[X], beta: f64, ys: &mut [Y]) {
+        self.local.block_diag_axpby(&d.local, alpha, &locals(xs), beta, &mut locals_mut(ys))
+    }
     fn axpy(&self, alpha: f64, x: &Self::Vector, y: &mut Self::Vector) {
         self.local.axpy(alpha, &x.local, &mut y.local)
     }
@@ -568,6 +574,14 @@ mod tests {
             self.note("upload_matrix");
             self.cpu.upload_matrix(a)
         }
+        fn upload_stencil(&self, a: &crate::linalg::stencil::StencilMatrix) -> CsrMatrix {
+            self.note("upload_stencil");
+            self.cpu.upload_stencil(a)
+        }
+        fn upload_transfer(&self, t: &crate::linalg::multigrid::Aggregation) -> CsrMatrix {
+            self.note("upload_transfer");
+            self.cpu.upload_transfer(t)
+        }
         fn matrix_rows(&self, a: &CsrMatrix) -> usize {
             self.cpu.matrix_rows(a)
         }
@@ -666,6 +680,14 @@ mod tests {
             self.note("block_scale");
             self.cpu.block_scale(al, xs)
         }
+        fn block_copy<X: Borrow<Vec<f64>>, Y: BorrowMut<Vec<f64>>>(&self, xs: &[X], ys: &mut [Y]) {
+            self.note("block_copy");
+            self.cpu.block_copy(xs, ys)
+        }
+        fn block_diag_axpby<X: Borrow<Vec<f64>>, Y: BorrowMut<Vec<f64>>>(&self, d: &Vec<f64>, al: f64, xs: &[X], be: f64, ys: &mut [Y]) {
+            self.note("block_diag_axpby");
+            self.cpu.block_diag_axpby(d, al, xs, be, ys)
+        }
         fn block_dot_to<V: Borrow<Vec<f64>>, X: Borrow<Vec<f64>>>(&self, basis: &[V], xs: &[X], s: &mut Vec<f64>, first: usize) {
             self.note("block_dot_to");
             self.cpu.block_dot_to(basis, xs, s, first)
@@ -733,6 +755,8 @@ mod tests {
         reset();
         match op {
             "upload_matrix" => drop(be.upload_matrix(a)),
+            "upload_stencil" => drop(be.upload_stencil(&crate::linalg::stencil::StencilMatrix::of(a).expect("a stencil"))),
+            "upload_transfer" => drop(be.upload_transfer(&crate::linalg::multigrid::Aggregation::of([4, 4, 4], [true; 3], true))),
             "alloc" => drop(be.alloc(n)),
             "from_host" => drop(be.from_host(&vec![1.0; n])),
             "to_host" => drop(be.to_host(&x)),
@@ -756,6 +780,8 @@ mod tests {
             "spmm" => be.spmm(&m, &basis, &mut outs),
             "block_axpy" => be.block_axpy(&[1.0, 2.0], &basis, &mut outs),
             "block_scale" => be.block_scale(&[1.0, 2.0], &mut outs),
+            "block_copy" => be.block_copy(&basis, &mut outs),
+            "block_diag_axpby" => be.block_diag_axpby(&x, 2.0, &basis, 0.5, &mut outs),
             "block_dot_to" => be.block_dot_to(&basis, &[&x, &y], &mut s, 1),
             "column_dots_to" => be.column_dots_to(&basis, &outs, &mut s, 1),
             "alloc_scalars" => drop(be.alloc_scalars(3)),
@@ -802,6 +828,8 @@ mod tests {
         // the local operation each must reach instead
         let host_side: &[(&str, &str, &str)] = &[
             ("norm2", "dot", "a global norm is the square root of a sum of local dots over ranks"),
+            ("upload_stencil", "upload_matrix", "a rank's rows are cut from the global CSR form"),
+            ("upload_transfer", "upload_matrix", "a rank's rows are cut from the global CSR form"),
             ("spmv_axpby_block", "spmv_axpby", "each local product runs between the steps of the block's one halo exchange"),
             ("random", "from_host", "the serial run's random vector restricted to this rank's block"),
             ("alloc_scalars", "", "CG's scalars are global sums, kept on the host"),

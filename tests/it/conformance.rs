@@ -21,6 +21,8 @@ use std::sync::Arc;
 use qdsim_gpu::backend::timing::TimingBackend;
 use qdsim_gpu::backend::{CpuBackend, GpuBackend};
 use qdsim_gpu::linalg::backend::{random_values, Backend, Coeffs, HaloAccess};
+use qdsim_gpu::linalg::multigrid::Aggregation;
+use qdsim_gpu::linalg::stencil::StencilMatrix;
 use qdsim_gpu::linalg::CsrMatrix;
 use qdsim_gpu::parallel::{DistBackend, Solo};
 
@@ -101,7 +103,7 @@ pub fn conformance<B: Backend>(be: &B) {
     }
     operator(be, &name, &laplacian3(11), rel);
     operator(be, &name, &random_sym(1000, 3, 5), rel);
-    block_operations(be, &name, rel, &block_matrices(true));
+    block_operations(be, &name, rel, &block_matrices(true), true);
 }
 
 /// The matrices the block operations are checked on: grid Laplacians in 1D, 2D and 3D (the
@@ -148,11 +150,11 @@ fn poisoned<B: Backend>(be: &B, n: usize) -> B::Vector {
     v
 }
 
-/// The block operations of LOBPCG (spmm, block_axpy, block_scale, block_dot_to,
-/// column_dots_to) for every length of [`BLOCK_LENGTHS`] and block size of [`BLOCK_SIZES`],
+/// The block operations of LOBPCG and the block smoother (spmm, block_axpy, block_scale,
+/// block_copy, block_diag_axpby, block_dot_to, column_dots_to) for every length of [`BLOCK_LENGTHS`] and block size of [`BLOCK_SIZES`],
 /// owned and borrowed blocks, and spmm on each of `matrices` (into NaN-filled outputs).
 /// The dots go into one scalar buffer at offsets, read once, as a LOBPCG step does.
-pub fn block_operations<B: Backend>(be: &B, name: &str, rel: f64, matrices: &[CsrMatrix]) {
+pub fn block_operations<B: Backend>(be: &B, name: &str, rel: f64, matrices: &[CsrMatrix], general: bool) {
     for n in BLOCK_LENGTHS {
         for k in BLOCK_SIZES {
             block_vector_operations(be, name, n, k, rel);
@@ -162,11 +164,58 @@ pub fn block_operations<B: Backend>(be: &B, name: &str, rel: f64, matrices: &[Cs
         for k in BLOCK_SIZES {
             block_product(be, name, a, k, rel);
         }
+        if let Some(st) = StencilMatrix::detect(a) {
+            // the chunked GPU run (no general matrices) holds a transfer of a grid beyond one
+            // 4 KiB chunk in CSR, whose 64-row blocks then read a window wider than a chunk:
+            // such transfers need unchunked vectors (as the CSR hierarchy always did)
+            grid_uploads(be, name, &st, rel, general || st.nrows() <= 512);
+        }
     }
 }
 
-/// block_axpy, block_scale, column_dots_to and block_dot_to on a block of k vectors of
-/// length n.
+/// upload_stencil (spmv and spmm against CSR's product) and upload_transfer (the
+/// restriction and prolongation of the stencil's grid coarsened along every axis with two
+/// or more cells, and along x alone) on a stencil's grid, into NaN-filled outputs.
+fn grid_uploads<B: Backend>(be: &B, name: &str, st: &StencilMatrix, rel: f64, transfers: bool) {
+    let dims = st.dims;
+    let what = |op: &str| format!("{op} (grid {dims:?})");
+    let csr = st.to_csr();
+    let m = be.upload_stencil(st);
+    assert_eq!(be.matrix_rows(&m), st.nrows(), "{name}: {}", what("upload_stencil: rows"));
+    let x_h = random_values(st.nrows(), 500);
+    let x = be.from_host(&x_h);
+    let mut y = poisoned(be, st.nrows());
+    be.spmv(&m, &x, &mut y);
+    close(&what("spmv of upload_stencil"), name, &be.to_host(&y), &csr.mul_vec(&x_h), rel);
+    let mut cases = vec![[dims[0] >= 2, dims[1] >= 2, dims[2] >= 2]];
+    if dims[1] >= 2 && dims[0] >= 2 {
+        cases.push([true, false, false]);
+    }
+    for coarsen in cases.into_iter().filter(|c| transfers && c.iter().any(|&v| v)) {
+        for restrict in [true, false] {
+            let t = Aggregation::of(dims, coarsen, restrict);
+            let tm = t.to_csr();
+            let op = format!("upload_transfer ({} along {coarsen:?})", if restrict { "R" } else { "P" });
+            let m = be.upload_transfer(&t);
+            assert_eq!(be.matrix_rows(&m), tm.nrows, "{name}: {}", what(&format!("{op}: rows")));
+            for k in [1usize, 3, 9] {
+                let xs_h: Vec<Vec<f64>> = (0..k).map(|j| random_values(tm.ncols, 600 + j as u64)).collect();
+                let xs: Vec<B::Vector> = xs_h.iter().map(|x| be.from_host(x)).collect();
+                let mut ys: Vec<B::Vector> = (0..k).map(|_| poisoned(be, tm.nrows)).collect();
+                be.spmm(&m, &xs, &mut ys);
+                for j in 0..k {
+                    close(&what(&format!("spmm of {op}, k = {k}, column {j}")), name, &be.to_host(&ys[j]), &tm.mul_vec(&xs_h[j]), rel);
+                }
+                let mut y = poisoned(be, tm.nrows);
+                be.spmv(&m, &xs[0], &mut y);
+                close(&what(&format!("spmv of {op}")), name, &be.to_host(&y), &tm.mul_vec(&xs_h[0]), rel);
+            }
+        }
+    }
+}
+
+/// block_axpy, block_scale, block_copy, block_diag_axpby, column_dots_to and block_dot_to
+/// on a block of k vectors of length n.
 fn block_vector_operations<B: Backend>(be: &B, name: &str, n: usize, k: usize, rel: f64) {
     let what = |op: &str| format!("{op} (n = {n}, k = {k})");
     let xs_h: Vec<Vec<f64>> = (0..k).map(|j| random_values(n, 100 + j as u64)).collect();
@@ -211,6 +260,33 @@ fn block_vector_operations<B: Backend>(be: &B, name: &str, n: usize, k: usize, r
             let op = if borrowed { "block_scale (borrowed)" } else { "block_scale" };
             let want: Vec<f64> = xs_h[j].iter().map(|v| scales[j] * v).collect();
             close(&what(&format!("{op}, column {j}")), name, &be.to_host(&zs[j]), &want, rel);
+        }
+    }
+
+    // block_copy: y_j ← x_j into NaN-filled outputs
+    for borrowed in [false, true] {
+        let mut ys: Vec<B::Vector> = (0..k).map(|_| poisoned(be, n)).collect();
+        if borrowed {
+            let mut yr: Vec<&mut B::Vector> = ys.iter_mut().collect();
+            be.block_copy(&xs_refs, &mut yr);
+        } else {
+            be.block_copy(&xs, &mut ys);
+        }
+        for j in 0..k {
+            let op = if borrowed { "block_copy (borrowed)" } else { "block_copy" };
+            close(&what(&format!("{op}, column {j}")), name, &be.to_host(&ys[j]), &xs_h[j], rel);
+        }
+    }
+
+    // block_diag_axpby: y_j ← α d∘x_j + β y_j; β = 0 into NaN-filled outputs (not read)
+    let d_h = random_values(n, 77);
+    let dv = be.from_host(&d_h);
+    for (alpha, beta) in [(0.75, 0.0), (-1.25, 0.5)] {
+        let mut ys: Vec<B::Vector> = if beta == 0.0 { (0..k).map(|_| poisoned(be, n)).collect() } else { ys_h.iter().map(|y| be.from_host(y)).collect() };
+        be.block_diag_axpby(&dv, alpha, &xs_refs, beta, &mut ys);
+        for j in 0..k {
+            let want: Vec<f64> = (0..n).map(|i| alpha * d_h[i] * xs_h[j][i] + if beta == 0.0 { 0.0 } else { beta * ys_h[j][i] }).collect();
+            close(&what(&format!("block_diag_axpby (α = {alpha}, β = {beta}), column {j}")), name, &be.to_host(&ys[j]), &want, rel);
         }
     }
 
@@ -573,7 +649,7 @@ fn gpu_chunked_block_operations() {
     use qdsim_gpu::backend::gpu::{GpuOptions, Placement};
     let opts = GpuOptions { placement: Placement::GpuOnly, max_binding_bytes: Some(4096), ..qdsim_gpu::cli::env::gpu_options_from_env().unwrap() };
     let Some(g) = common::gpu_with(opts) else { return };
-    block_operations(&g, &format!("{} (4 KiB chunks)", g.name()), tol(&g), &block_matrices(false));
+    block_operations(&g, &format!("{} (4 KiB chunks)", g.name()), tol(&g), &block_matrices(false), false);
     assert!(g.stats().to_json()["arrays"]["chunked"].as_u64().unwrap() > 0, "the vectors were chunked");
 }
 

@@ -208,6 +208,12 @@ impl Backend for GpuBackend {
     fn upload_matrix(&self, a: &CsrMatrix) -> GpuMatrix {
         self.upload_matrix_layout(a, self.spmv_layout)
     }
+    fn upload_stencil(&self, a: &crate::linalg::stencil::StencilMatrix) -> GpuMatrix {
+        self.upload_stencil_matrix(a)
+    }
+    fn upload_transfer(&self, t: &crate::linalg::multigrid::Aggregation) -> GpuMatrix {
+        self.upload_aggregation(t)
+    }
     fn matrix_rows(&self, a: &GpuMatrix) -> usize {
         a.nrows()
     }
@@ -235,12 +241,25 @@ impl Backend for GpuBackend {
         match a {
             GpuMatrix::Stencil(st) => self.stencil_spmv(st, false, x, 1.0, 0.0, 0.0, y),
             GpuMatrix::Csr(a) => self.spmv_axpby_inner(&self.kern.spmv, a, x, 1.0, 0.0, 0.0, y),
+            GpuMatrix::Aggregation(t) => self.transfer_apply(t, &[x], &mut [y]),
         }
     }
     fn spmv_axpby(&self, a: &GpuMatrix, x: &GpuVector, alpha: f64, beta: f64, gamma: f64, y: &mut GpuVector) {
         match a {
             GpuMatrix::Stencil(st) => self.stencil_spmv(st, true, x, alpha, beta, gamma, y),
             GpuMatrix::Csr(a) => self.spmv_axpby_inner(&self.kern.spmv_axpby, a, x, alpha, beta, gamma, y),
+            GpuMatrix::Aggregation(t) => {
+                // a rectangular matrix: β x is undefined (the product's callers pass β = 0)
+                assert!(beta == 0.0, "spmv_axpby with β ≠ 0 on a rectangular transfer");
+                let mut tmp = self.alloc(t.nrows());
+                self.transfer_apply(t, &[x], &mut [&mut tmp]);
+                if gamma == 0.0 {
+                    self.fill(y, 0.0);
+                } else {
+                    self.scale(gamma, y);
+                }
+                self.axpy(alpha, &tmp, y);
+            }
         }
     }
     fn axpy(&self, alpha: f64, x: &GpuVector, y: &mut GpuVector) {
@@ -315,6 +334,36 @@ impl Backend for GpuBackend {
         if !self.block_scale_impl(alphas, &mut xs) {
             for (&a, x) in alphas.iter().zip(xs.iter_mut()) {
                 self.scale(a, x);
+            }
+        }
+    }
+    fn block_copy<X: Borrow<GpuVector>, Y: BorrowMut<GpuVector>>(&self, xs: &[X], ys: &mut [Y]) {
+        let xs = refs(xs);
+        let mut ys = refs_mut(ys);
+        if !self.block_copy_impl(&xs, &mut ys) {
+            for (x, y) in xs.iter().zip(ys.iter_mut()) {
+                self.copy(x, y);
+            }
+        }
+    }
+    fn block_diag_axpby<X: Borrow<GpuVector>, Y: BorrowMut<GpuVector>>(&self, d: &GpuVector, alpha: f64, xs: &[X], beta: f64, ys: &mut [Y]) {
+        let xs = refs(xs);
+        let mut ys = refs_mut(ys);
+        if !self.block_diag_axpby_impl(d, alpha, &xs, beta, &mut ys) {
+            // the trait's composed form (pointwise_mul, scale, xpby per column)
+            let mut t = (beta != 0.0).then(|| self.alloc(self.len(d)));
+            for (x, y) in xs.iter().zip(ys.iter_mut()) {
+                match t.as_mut() {
+                    None => {
+                        self.pointwise_mul(d, x, y);
+                        self.scale(alpha, y);
+                    }
+                    Some(t) => {
+                        self.pointwise_mul(d, x, t);
+                        self.scale(alpha, t);
+                        self.xpby(t, beta, y);
+                    }
+                }
             }
         }
     }

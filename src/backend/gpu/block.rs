@@ -29,9 +29,13 @@ pub(super) struct BlockKernels {
     combine: Kernel,
     axpy: Kernel,
     scale: Kernel,
+    copy: Kernel,
+    diag_axpby: Kernel,
     pair_dot: Kernel,
     stencil_spmm: Kernel,
     csr_spmm: Kernel,
+    restrict: Kernel,
+    prolong: Kernel,
     gram_partial: Kernel,
     gram_final: Kernel,
 }
@@ -53,9 +57,13 @@ impl GpuBackend {
                     combine: b.kernel(dev, "block_combine"),
                     axpy: b.kernel(dev, "block_axpy"),
                     scale: b.kernel(dev, "block_scale"),
+                    copy: b.kernel(dev, "block_copy"),
+                    diag_axpby: b.kernel(dev, "block_diag_axpby"),
                     pair_dot: b.kernel(dev, "pair_dot_partial"),
                     stencil_spmm: s.kernel(dev, "stencil_spmm"),
                     csr_spmm: s.kernel(dev, "csr_spmm"),
+                    restrict: s.kernel(dev, "transfer_restrict"),
+                    prolong: s.kernel(dev, "transfer_prolong"),
                     gram_partial: gram.kernel(dev, "gram_partial"),
                     gram_final: gram.kernel(dev, "gram_final"),
                 })
@@ -77,9 +85,43 @@ impl GpuBackend {
             match a {
                 super::GpuMatrix::Stencil(st) => self.stencil_spmm8(&k.stencil_spmm, st, xg, yg),
                 super::GpuMatrix::Csr(m) => self.csr_spmm8(&k.csr_spmm, m, xg, yg),
+                super::GpuMatrix::Aggregation(t) => self.transfer8(k, t, xg, yg),
             }
         }
         true
+    }
+
+    /// ys_j ← T xs_j for a transfer held as its grids (uploaded only where the adapter has
+    /// block kernels), eight columns per dispatch.
+    pub(super) fn transfer_apply(&self, t: &crate::linalg::multigrid::Aggregation, xs: &[&GpuVector], ys: &mut [&mut GpuVector]) {
+        let k = self.block_kernels().expect("a transfer held as its grids needs the block kernels");
+        let cols = xs.len().min(ys.len());
+        for (xg, yg) in xs[..cols].chunks(COLS).zip(ys[..cols].chunks_mut(COLS)) {
+            self.transfer8(k, t, xg, yg);
+        }
+    }
+
+    /// Up to eight columns of a transfer: the restriction sums each aggregate's children
+    /// (in ascending index, CSR's order), the prolongation copies the parent.
+    fn transfer8(&self, k: &BlockKernels, t: &crate::linalg::multigrid::Aggregation, xs: &[&GpuVector], ys: &mut [&mut GpuVector]) {
+        let n = t.nrows();
+        if n == 0 {
+            return;
+        }
+        let xv: Vec<DeviceView> = xs.iter().map(|x| x.0.device_read()).collect();
+        let yv: Vec<DeviceView> = ys.iter().map(|y| y.0.device_overwrite()).collect();
+        debug_assert!(xv.iter().chain(&yv).all(|v| v.nchunks() == 1));
+        let mut args = [Arg::Unused; 4 + 2 * COLS];
+        for (j, v) in xv.iter().enumerate() {
+            args[4 + j] = v.chunk(0).into();
+        }
+        for (j, v) in yv.iter().enumerate() {
+            args[4 + COLS + j] = v.chunk(0).into();
+        }
+        let flags = t.coarsen.iter().enumerate().map(|(a, &c)| (c as u32) << a).sum::<u32>();
+        let other = if t.restrict { t.fine_len() } else { t.coarse_len() };
+        let kern = if t.restrict { &k.restrict } else { &k.prolong };
+        self.rec.run(kern, &args, &imm::transfer(n as u32, xs.len() as u32, t.fine, t.coarse, other as u32, flags), n);
     }
 
     /// Up to eight columns of the stencil product (vectors of one chunk: the layout is
@@ -157,6 +199,43 @@ impl GpuBackend {
             let yv: Vec<DeviceView> = group.iter().map(|&j| xs[j].0.device_rw()).collect();
             let coeff = Self::coeffs(group.iter().map(|&j| alphas[j]));
             self.block_elementwise(&k.scale, None, &yv, &coeff);
+        }
+        true
+    }
+
+    /// ys_j ← xs_j, eight columns per dispatch and chunk. False where the adapter has no
+    /// block kernels.
+    pub(super) fn block_copy_impl(&self, xs: &[&GpuVector], ys: &mut [&mut GpuVector]) -> bool {
+        let Some(k) = self.block_kernels() else { return false };
+        let cols = xs.len().min(ys.len());
+        let live: Vec<usize> = (0..cols).filter(|&j| !ys[j].0.is_empty()).collect();
+        for group in live.chunks(COLS) {
+            let xv: Vec<DeviceView> = group.iter().map(|&j| xs[j].0.device_read()).collect();
+            let yv: Vec<DeviceView> = group.iter().map(|&j| ys[j].0.device_overwrite()).collect();
+            self.block_elementwise_with(&k.copy, Some(&xv), &yv, None, &[0.0; 8]);
+        }
+        true
+    }
+
+    /// ys_j ← α d∘xs_j + β ys_j (β = 0: ys overwritten, not read), eight columns per
+    /// dispatch and chunk, d bound at block.wgsl's `work`. False where the adapter has no
+    /// block kernels.
+    pub(super) fn block_diag_axpby_impl(&self, d: &GpuVector, alpha: f64, xs: &[&GpuVector], beta: f64, ys: &mut [&mut GpuVector]) -> bool {
+        let Some(k) = self.block_kernels() else { return false };
+        let cols = xs.len().min(ys.len());
+        let live: Vec<usize> = (0..cols).filter(|&j| !ys[j].0.is_empty()).collect();
+        if live.is_empty() {
+            return true;
+        }
+        let dv = d.0.device_read();
+        let mut coeff = [0.0; 8];
+        coeff[0] = alpha;
+        coeff[1] = beta;
+        for group in live.chunks(COLS) {
+            let xv: Vec<DeviceView> = group.iter().map(|&j| xs[j].0.device_read()).collect();
+            let yv: Vec<DeviceView> =
+                group.iter().map(|&j| if beta == 0.0 { ys[j].0.device_overwrite() } else { ys[j].0.device_rw() }).collect();
+            self.block_elementwise_with(&k.diag_axpby, Some(&xv), &yv, Some(&dv), &coeff);
         }
         true
     }
@@ -239,6 +318,12 @@ impl GpuBackend {
 
     /// A block.wgsl element-wise kernel over up to eight columns of one length, chunk by chunk.
     fn block_elementwise(&self, kern: &Kernel, xs: Option<&[DeviceView]>, ys: &[DeviceView], coeff: &[f64; 8]) {
+        self.block_elementwise_with(kern, xs, ys, None, coeff)
+    }
+
+    /// [`GpuBackend::block_elementwise`] with a vector of the same chunking bound at
+    /// block.wgsl's `work` (binding 16).
+    fn block_elementwise_with(&self, kern: &Kernel, xs: Option<&[DeviceView]>, ys: &[DeviceView], work: Option<&DeviceView>, coeff: &[f64; 8]) {
         let Some(y0) = ys.first() else { return };
         for c in 0..y0.nchunks() {
             let n = y0.chunk_len(c);
@@ -253,6 +338,9 @@ impl GpuBackend {
             }
             for (j, y) in ys.iter().enumerate() {
                 args[COLS + j] = y.chunk(c).into();
+            }
+            if let Some(w) = work {
+                args[2 * COLS] = w.chunk(c).into();
             }
             self.rec.run(kern, &args, &imm::multi(self.f64_mode, n as u32, ys.len() as u32, 0, 0, coeff), n);
         }

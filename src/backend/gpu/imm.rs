@@ -114,6 +114,13 @@ pub struct SpmmImm {
     pub nx: u32,
     pub ny: u32,
     pub nxy: u32,
+    /// The transfer kernels only: the coarse grid, the element count of the input grid,
+    /// the coarsened axes (bit a for axis a).
+    pub cnx: u32,
+    pub cny: u32,
+    pub cnxy: u32,
+    pub m: u32,
+    pub flags: u32,
 }
 
 /// shaders/gram.wgsl (no float member: one layout for both precisions).
@@ -180,7 +187,26 @@ pub fn multi(f64_mode: bool, n: u32, k: u32, slot: u32, npartials: u32, c: &[f64
 
 /// spmm.wgsl: `n` rows, `k` columns, the grid `dims` (stencil layout; unused by CSR).
 pub fn spmm(n: u32, k: u32, dims: [usize; 3]) -> Vec<u8> {
-    bytes_of(&SpmmImm { n, k, nx: dims[0] as u32, ny: dims[1] as u32, nxy: (dims[0] * dims[1]) as u32 }).to_vec()
+    bytes_of(&SpmmImm { n, k, nx: dims[0] as u32, ny: dims[1] as u32, nxy: (dims[0] * dims[1]) as u32, cnx: 0, cny: 0, cnxy: 0, m: 0, flags: 0 }).to_vec()
+}
+
+/// spmm.wgsl's transfer kernels: `n` output rows, `k` columns, the fine and coarse grids,
+/// `m` elements of the input, the coarsened axes as bits.
+pub fn transfer(n: u32, k: u32, fine: [usize; 3], coarse: [usize; 3], m: u32, flags: u32) -> Vec<u8> {
+    let u = |v: usize| v as u32;
+    bytes_of(&SpmmImm {
+        n,
+        k,
+        nx: u(fine[0]),
+        ny: u(fine[1]),
+        nxy: u(fine[0] * fine[1]),
+        cnx: u(coarse[0]),
+        cny: u(coarse[1]),
+        cnxy: u(coarse[0] * coarse[1]),
+        m,
+        flags,
+    })
+    .to_vec()
 }
 
 /// gram.wgsl: `n` elements, a tile of `kb` basis vectors × `kx` columns, the partial or
@@ -231,8 +257,8 @@ mod tests {
             (SHADER_MULTI, true, rust_layout!(super::MultiImm64: n, k, slot, npartials, c0, c1)),
             (SHADER_BLOCK, false, rust_layout!(super::MultiImm32: n, k, slot, npartials, c0, c1)),
             (SHADER_BLOCK, true, rust_layout!(super::MultiImm64: n, k, slot, npartials, c0, c1)),
-            (SHADER_SPMM, false, rust_layout!(super::SpmmImm: n, k, nx, ny, nxy)),
-            (SHADER_SPMM, true, rust_layout!(super::SpmmImm: n, k, nx, ny, nxy)),
+            (SHADER_SPMM, false, rust_layout!(super::SpmmImm: n, k, nx, ny, nxy, cnx, cny, cnxy, m, flags)),
+            (SHADER_SPMM, true, rust_layout!(super::SpmmImm: n, k, nx, ny, nxy, cnx, cny, cnxy, m, flags)),
             (SHADER_GRAM, false, rust_layout!(super::GramImm: n, kb, kx, slot, npartials, ld)),
             (SHADER_GRAM, true, rust_layout!(super::GramImm: n, kb, kx, slot, npartials, ld)),
             (SHADER_CG, false, rust_layout!(super::CgImm: n, num, den, sign)),

@@ -34,6 +34,9 @@ pub enum GpuMatrix {
     Csr(GpuCsr),
     /// A grid operator whose vectors fit one chunk.
     Stencil(stencil::GpuStencil),
+    /// A multigrid transfer whose vectors fit one chunk, applied from its grids
+    /// (shaders/spmm.wgsl's transfer kernels).
+    Aggregation(crate::linalg::multigrid::Aggregation),
 }
 
 impl GpuMatrix {
@@ -41,12 +44,14 @@ impl GpuMatrix {
         match self {
             GpuMatrix::Csr(_) => stencil::SpmvLayout::Csr,
             GpuMatrix::Stencil(_) => stencil::SpmvLayout::Stencil,
+            GpuMatrix::Aggregation(_) => stencil::SpmvLayout::Aggregation,
         }
     }
     pub fn nrows(&self) -> usize {
         match self {
             GpuMatrix::Csr(a) => a.nrows,
             GpuMatrix::Stencil(s) => s.nrows(),
+            GpuMatrix::Aggregation(t) => t.nrows(),
         }
     }
 }
@@ -136,10 +141,30 @@ impl GpuBackend {
     pub fn upload_matrix_layout(&self, a: &CsrMatrix, layout: Option<stencil::SpmvLayout>) -> GpuMatrix {
         if layout != Some(stencil::SpmvLayout::Csr) && a.nrows <= self.max_elements() {
             if let Some(s) = crate::linalg::stencil::StencilMatrix::of(a) {
-                return GpuMatrix::Stencil(self.upload_stencil(&s));
+                return GpuMatrix::Stencil(self.stencil_to_device(&s));
             }
         }
         GpuMatrix::Csr(self.upload_csr(a))
+    }
+
+    /// A grid operator in the stencil layout, or in CSR where the options ask for it or its
+    /// vectors span more than one chunk.
+    pub(super) fn upload_stencil_matrix(&self, s: &crate::linalg::stencil::StencilMatrix) -> GpuMatrix {
+        if self.spmv_layout != Some(stencil::SpmvLayout::Csr) && s.nrows() <= self.max_elements() {
+            GpuMatrix::Stencil(self.stencil_to_device(s))
+        } else {
+            GpuMatrix::Csr(self.upload_csr(&s.to_csr()))
+        }
+    }
+
+    /// A multigrid transfer held as its grids, or in CSR where the options ask for CSR, the
+    /// fine vectors span more than one chunk or the adapter has no block kernels.
+    pub(super) fn upload_aggregation(&self, t: &crate::linalg::multigrid::Aggregation) -> GpuMatrix {
+        if self.spmv_layout != Some(stencil::SpmvLayout::Csr) && t.fine_len() <= self.max_elements() && self.has_block_kernels() {
+            GpuMatrix::Aggregation(*t)
+        } else {
+            GpuMatrix::Csr(self.upload_csr(&t.to_csr()))
+        }
     }
 
     /// Upload `a` in CSR, in the row blocks of [`GpuBackend::plan_matrix`].

@@ -15,6 +15,9 @@ pub enum SpmvLayout {
     Csr,
     /// Diagonal plus upper couplings per axis: grid operators without periodic faces.
     Stencil,
+    /// A multigrid transfer of a grid aggregation, held as its two grids (no memory; the
+    /// options never choose it: it is what [`crate::linalg::Backend::upload_transfer`] gives).
+    Aggregation,
 }
 
 /// A stencil matrix on the device.
@@ -52,7 +55,7 @@ impl GpuBackend {
         })
     }
 
-    pub(super) fn upload_stencil(&self, s: &StencilMatrix) -> GpuStencil {
+    pub(super) fn stencil_to_device(&self, s: &StencilMatrix) -> GpuStencil {
         let up = |v: &[f64]| ManagedArray::from_bytes(&self.mem, &self.to_bytes(v), self.elem as usize, self.placement);
         GpuStencil { dims: s.dims, diag: up(&s.diag), off: [up(&s.off[0]), up(&s.off[1]), up(&s.off[2])] }
     }

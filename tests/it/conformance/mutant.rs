@@ -49,6 +49,16 @@ impl Backend for Mutant {
         self.nudge("upload_matrix", &mut m.val);
         m
     }
+    fn upload_stencil(&self, a: &qdsim_gpu::linalg::stencil::StencilMatrix) -> CsrMatrix {
+        let mut m = self.cpu.upload_stencil(a);
+        self.nudge("upload_stencil", &mut m.val);
+        m
+    }
+    fn upload_transfer(&self, t: &qdsim_gpu::linalg::multigrid::Aggregation) -> CsrMatrix {
+        let mut m = self.cpu.upload_transfer(t);
+        self.nudge("upload_transfer", &mut m.val);
+        m
+    }
     fn matrix_rows(&self, a: &CsrMatrix) -> usize {
         self.cpu.matrix_rows(a)
     }
@@ -138,6 +148,14 @@ impl Backend for Mutant {
     fn block_scale<X: std::borrow::BorrowMut<Vec<f64>>>(&self, al: &[f64], xs: &mut [X]) {
         self.cpu.block_scale(al, xs);
         self.nudge_first("block_scale", xs);
+    }
+    fn block_copy<X: std::borrow::Borrow<Vec<f64>>, Y: std::borrow::BorrowMut<Vec<f64>>>(&self, xs: &[X], ys: &mut [Y]) {
+        self.cpu.block_copy(xs, ys);
+        self.nudge_first("block_copy", ys);
+    }
+    fn block_diag_axpby<X: std::borrow::Borrow<Vec<f64>>, Y: std::borrow::BorrowMut<Vec<f64>>>(&self, d: &Vec<f64>, al: f64, xs: &[X], be: f64, ys: &mut [Y]) {
+        self.cpu.block_diag_axpby(d, al, xs, be, ys);
+        self.nudge_first("block_diag_axpby", ys);
     }
     fn alloc_scalars(&self, n: usize) -> Vec<f64> {
         self.nudged("alloc_scalars", self.cpu.alloc_scalars(n))
