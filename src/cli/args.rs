@@ -105,6 +105,7 @@ impl Overrides {
             gpu: gpu.options,
             gpu_precision: gpu.precision,
             gpu_invalid: gpu.invalid,
+            keep_fields: false,
         }
     }
 }
