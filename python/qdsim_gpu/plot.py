@@ -70,9 +70,10 @@ def _extent(result, a: int, b: int):
     return [xa[0] - ha / 2, xa[-1] + ha / 2, xb[0] - hb / 2, xb[-1] + hb / 2]
 
 
-def plot_slices(result, states: Optional[Sequence[int]] = None, max_states: int = 6, title: Optional[str] = None):
+def plot_slices(result, states: Optional[Sequence[int]] = None, max_states: int = 6, title: Optional[str] = None, zoom_states: bool = True):
     """Heat maps: the potential, then each |ψ|² (2D: the plane; 3D: the xy plane through
-    each density's maximum, and its xz plane in a second row)."""
+    each density's maximum, and its xz plane in a second row), the states zoomed to where
+    they are (``zoom_states=False``: the whole domain)."""
     plt = _plt()
     d = len(result.dims)
     if d == 1:
@@ -84,21 +85,41 @@ def plot_slices(result, states: Optional[Sequence[int]] = None, max_states: int 
     pot = result.potential
     unit = "V" if result.mode != "schrodinger" else "eV"
 
-    def show(ax, img, a, b, label, cmap):
+    # the states' panels are zoomed to where the shown densities are above 1e-3 of their
+    # peaks (with a margin), as the CLI's slices.png; the potential shows the whole domain
+    zoom = None
+    if zoom_states and idx:
+        mask = np.zeros(result.dims, bool)
+        for i in idx:
+            mask |= result.psi2[i] > 1e-3 * float(result.psi2[i].max())
+        zoom = []
+        for a in range(d):
+            other = tuple(b for b in range(d) if b != a)
+            hit = np.flatnonzero(mask.any(axis=other))
+            xa = result.axis(a)
+            lo, hi = xa[hit[0]], xa[hit[-1]]
+            pad = 0.25 * (hi - lo) + 2 * result.spacing_nm[a]
+            full = _extent(result, a, a)[:2]
+            zoom.append((max(lo - pad, full[0]), min(hi + pad, full[1])))
+
+    def show(ax, img, a, b, label, cmap, zoomed=True):
         im = ax.imshow(img.T, origin="lower", extent=_extent(result, a, b), cmap=cmap, aspect="equal")
+        if zoomed and zoom is not None:
+            ax.set_xlim(*zoom[a])
+            ax.set_ylim(*zoom[b])
         ax.set_xlabel(f"{'xyz'[a]} (nm)")
         ax.set_ylabel(f"{'xyz'[b]} (nm)")
         ax.set_title(label, fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
 
     if d == 2:
-        show(axes[0, 0], pot, 0, 1, f"potential ({unit})", "viridis")
+        show(axes[0, 0], pot, 0, 1, f"potential ({unit})", "viridis", zoomed=False)
         for n, i in enumerate(idx):
             show(axes[0, n + 1], result.psi2[i], 0, 1, f"|ψ{i}|² (nm⁻²), E = {result.energies[i]:.4f} eV", "magma")
     else:
         k0 = np.unravel_index(int(np.argmax(result.psi2[idx[0]])), result.dims) if idx else tuple(n // 2 for n in result.dims)
-        show(axes[0, 0], pot[:, :, k0[2]], 0, 1, f"potential ({unit}), z = {result.z[k0[2]]:.1f} nm", "viridis")
-        show(axes[1, 0], pot[:, k0[1], :], 0, 2, f"potential ({unit}), y = {result.y[k0[1]]:.1f} nm", "viridis")
+        show(axes[0, 0], pot[:, :, k0[2]], 0, 1, f"potential ({unit}), z = {result.z[k0[2]]:.1f} nm", "viridis", zoomed=False)
+        show(axes[1, 0], pot[:, k0[1], :], 0, 2, f"potential ({unit}), y = {result.y[k0[1]]:.1f} nm", "viridis", zoomed=False)
         for n, i in enumerate(idx):
             p = result.psi2[i]
             m = np.unravel_index(int(np.argmax(p)), result.dims)
