@@ -36,12 +36,6 @@ create_exception!(_native, SceneError, PyValueError, "Bad input: a scene (or a m
 /// waits in [`Hooks::error`]).
 struct Stop;
 
-/// The error a run ended with: the library's, or the Python exception a hook stopped it with.
-enum Failure {
-    Qd(QdError),
-    Py(PyErr),
-}
-
 fn to_py(py: Python<'_>, e: QdError) -> PyErr {
     match e {
         QdError::Input { path, reason } => {
