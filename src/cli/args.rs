@@ -105,6 +105,7 @@ impl Overrides {
             gpu: gpu.options,
             gpu_precision: gpu.precision,
             gpu_invalid: gpu.invalid,
+            keep_fields: false,
         }
     }
 }
@@ -303,6 +304,16 @@ pub(super) enum Command {
         /// Solvers of --eigensolvers, comma-separated (default lobpcg,lanczos)
         #[arg(long, value_delimiter = ',', value_enum)]
         eigen_solvers: Option<Vec<EigensolverArg>>,
+    },
+    /// Convert a QDSim configuration (simple_qd.json / .yaml, or batch_qd.yaml) to a scene: units converted, what has no counterpart listed in a note (stderr, and the scene's description)
+    #[command(name = "import-qdsim", after_help = "Example: qdsim-gpu import-qdsim simple_qd.yaml --out scene.json && qdsim-gpu solve scene.json")]
+    ImportQdsim {
+        /// QDSim configuration file (.json, .yaml or .yml)
+        config: PathBuf,
+        /// Scene file to write (through a temp file; only a scene that import-qdsim wrote is
+        /// replaced). Default: the scene on stdout
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Write a scene's Hamiltonian (eV) in Matrix Market format
     #[command(name = "export-matrix", after_help = "Example: qdsim-gpu export-matrix scenes/spherical_dot_3d.json --out H.mtx")]

@@ -250,6 +250,23 @@ pub(super) fn dispatch(cli: Cli) -> Result<i32> {
             }
             Ok(EXIT_OK)
         }
+        Command::ImportQdsim { config, out } => {
+            let imported = crate::scene::qdsim_import::import_file(&config)?;
+            let text = serde_json::to_string_pretty(&imported.scene).map_err(|e| QdError::Internal(format!("scene to JSON: {e}")))?;
+            if !imported.note.is_empty() {
+                stdio::eprint_line(&format!("note: what the conversion assumed or could not map (also in the scene's description):\n{}", imported.note));
+            }
+            match out {
+                Some(path) => {
+                    crate::output::write_file_atomically(&path, std::slice::from_ref(&config), is_imported_scene, |tmp| {
+                        std::fs::write(tmp, format!("{text}\n")).map_err(|e| QdError::io(format!("writing {}", tmp.display()), e))
+                    })?;
+                    stdio::eprint_line(&format!("wrote {}", path.display()));
+                }
+                None => outln!("{text}"),
+            }
+            Ok(EXIT_OK)
+        }
         Command::ExportMatrix { scene, out } => {
             let loaded = crate::scene::load_scene(&scene)?;
             // a folder, an input or a file of the user's at --out is refused before assembling
@@ -271,6 +288,14 @@ pub(super) fn dispatch(cli: Cli) -> Result<i32> {
             Ok(EXIT_OK)
         }
     }
+}
+
+/// Whether `path` is a scene that `import-qdsim` wrote: its description says so near the top.
+fn is_imported_scene(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4096);
+    let read = std::fs::File::open(path).and_then(|f| f.take(4096).read_to_end(&mut head));
+    read.is_ok() && String::from_utf8_lossy(&head).contains("by qdsim-gpu import-qdsim")
 }
 
 /// Whether `path` is a Matrix Market file that `export-matrix` wrote: its first line is the

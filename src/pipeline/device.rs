@@ -21,7 +21,7 @@ use crate::linalg::Backend;
 use crate::physics::device::{Charge, DeviceModel, NewtonReport, QuantumCharge};
 use crate::scene::{LoadedScene, MixingMethod, SolveMode};
 
-use super::device_output::{device_results, write_device_fields};
+use super::device_output::{device_fields, device_results, write_device_fields};
 use super::eigen::{self, Solution, SolveOptions};
 use super::options::{notice_once, RunOptions, RunReport, WarmStart};
 use super::prepare::{self, SUBSAMPLES};
@@ -378,6 +378,7 @@ pub(super) fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmSta
         r.self_consistency.warm_start = Some(start.is_some());
     }
     let energies = sol.eigen.as_ref().map(|e| e.energies.clone()).unwrap_or_default();
+    let fields = opts.keep_fields.then(|| device_fields(&model, &map, &sol));
     let warm = WarmStart { grid: Some(model.grid.clone()), vectors: Vec::new(), potential: Some(sol.phi) };
-    Ok(RunReport { out_dir, converged: sol.converged, energies, results, warm })
+    Ok(RunReport { out_dir, converged: sol.converged, energies, results, warm, fields })
 }

@@ -13,22 +13,69 @@ use crate::physics::device::DeviceModel;
 use crate::scene::{LoadedScene, SolveMode};
 
 use super::device::DeviceSolution;
+use super::options::Fields;
 use super::prepare;
 use super::report::{
     BackendReport, ChargeReport, ContactReport, DeviceReference, DeviceResults, DeviceTimings, DeviceUnits, EigenSummary, FermiLevels, GridReport, HistoryRow,
     PotentialReport, Program, Quantity, QuantumReport, QuantumState, SelfConsistency, Span, Status, SCHEMA_VERSION,
 };
 
-/// φ, Ec, Ev, n, p, ρ as .npy and in the .vti; plots.
-pub(super) fn write_device_fields(out: &OutputDir, loaded: &LoadedScene, model: &DeviceModel, map: &MaterialMap, sol: &DeviceSolution) -> Result<Vec<String>> {
-    let scene = &loaded.scene;
-    let g = &model.grid;
-    let dims = g.dims();
+/// Ec and Ev (eV), |E| (V/nm) and the fill of each cell: the fields computed from φ.
+fn derived_fields(model: &DeviceModel, map: &MaterialMap, sol: &DeviceSolution) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
     let ec: Vec<f64> = model.bands.iter().zip(&sol.phi).map(|(b, p)| b.ec0 - p).collect();
     let ev: Vec<f64> = model.bands.iter().zip(&sol.phi).map(|(b, p)| b.ev0 - p).collect();
     let fill: Vec<f64> = map.dominant.iter().map(|&f| f as f64).collect();
     let field = model.system.electric_field(&sol.phi);
     let efield: Vec<f64> = field.iter().map(|e| (e[0] * e[0] + e[1] * e[1] + e[2] * e[2]).sqrt()).collect();
+    (ec, ev, efield, fill)
+}
+
+/// The fields of a device solve in memory, as [`write_device_fields`] writes them (φ, Ec,
+/// Ev, n, p, ρ, |E|, material), with |ψ|² and ψ of the quantum states on the whole grid
+/// (zero outside the quantum region).
+pub(super) fn device_fields(model: &DeviceModel, map: &MaterialMap, sol: &DeviceSolution) -> Fields {
+    let g = &model.grid;
+    let (ec, ev, efield, fill) = derived_fields(model, map, sol);
+    let ch = &sol.charge;
+    let (mut psi2, mut psi, mut states) = (Vec::new(), Vec::new(), 0);
+    if let Some(q) = &sol.quantum {
+        states = q.states.len();
+        psi2 = vec![0.0; g.len() * states];
+        psi = vec![0.0; g.len() * states];
+        let s = 1.0 / q.cell_volume.sqrt();
+        for (i, v) in q.states.iter().enumerate() {
+            for (x, &c) in v.iter().zip(&q.cells) {
+                psi2[i * g.len() + c] = x * x / q.cell_volume;
+                psi[i * g.len() + c] = x * s;
+            }
+        }
+    }
+    Fields {
+        dims: g.dims(),
+        spacing_nm: g.h[..g.dim].to_vec(),
+        origin_nm: g.origin[..g.dim].to_vec(),
+        arrays: vec![
+            ("potential_v".into(), sol.phi.clone()),
+            ("ec_ev".into(), ec),
+            ("ev_ev".into(), ev),
+            ("n_cm3".into(), ch.n.clone()),
+            ("p_cm3".into(), ch.p.clone()),
+            ("rho_cm3".into(), ch.rho.clone()),
+            ("field_v_per_nm".into(), efield),
+            ("material".into(), fill),
+        ],
+        psi2,
+        psi,
+        states,
+    }
+}
+
+/// φ, Ec, Ev, n, p, ρ as .npy and in the .vti; plots.
+pub(super) fn write_device_fields(out: &OutputDir, loaded: &LoadedScene, model: &DeviceModel, map: &MaterialMap, sol: &DeviceSolution) -> Result<Vec<String>> {
+    let scene = &loaded.scene;
+    let g = &model.grid;
+    let dims = g.dims();
+    let (ec, ev, efield, fill) = derived_fields(model, map, sol);
     let ch = &sol.charge;
     let fields: Vec<(&str, &[f64])> = vec![
         ("potential_v", &sol.phi),

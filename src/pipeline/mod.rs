@@ -32,7 +32,7 @@ use crate::output::{self, OutputDir};
 use crate::scene::{BackendChoice, LoadedScene, SolveMode};
 
 pub use eigen::{solve, tolerance_floor, Solution, SolveOptions, DEFAULT_FILTER_DEGREE, DENSE_LIMIT, F64_TOLERANCE_FLOOR, POISSON_TOLERANCE_FLOOR_V};
-pub use options::{default_out_dir, notice_once, Progress, RunOptions, RunReport, Timings, WarmStart};
+pub use options::{default_out_dir, notice_once, Fields, Progress, RunOptions, RunReport, Timings, WarmStart};
 pub use prepare::{prepare, Problem, FACE_SAMPLES, SUBSAMPLES};
 pub use report::Results;
 

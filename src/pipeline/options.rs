@@ -46,6 +46,9 @@ pub struct RunOptions {
     /// An invalid GPU setting the front end read (field, reason): reported as an input
     /// error when a GPU backend is about to be opened, and ignored by runs on the CPU.
     pub gpu_invalid: Option<(String, String)>,
+    /// Keep the computed fields in memory ([`RunReport::fields`]): what a front end that
+    /// hands the arrays over without files (the Python bindings) asks for.
+    pub keep_fields: bool,
 }
 
 /// What a run reports while it works. Either callback may be a no-op ([`Progress::none`]).
@@ -75,6 +78,32 @@ pub struct RunReport {
     pub results: super::report::Results,
     /// The solution as a start for a nearby problem (the next point of a sweep).
     pub warm: WarmStart,
+    /// The fields the output folder holds as .npy, in memory (only when
+    /// [`RunOptions::keep_fields`] is set).
+    pub fields: Option<Fields>,
+}
+
+/// A run's fields in memory: the arrays that the output folder writes as `NAME.npy`, each
+/// one value per cell in the grid's x-fastest order (the .npy files' Fortran order).
+/// Units are in the names as in the files (`band_edge`, `potential`: eV; device fields
+/// `potential_v` V, `ec_ev` eV, `n_cm3` cm⁻³, ...).
+#[derive(Clone, Debug, Default)]
+pub struct Fields {
+    /// Cells per axis, the grid's dimension long (the .npy shape).
+    pub dims: Vec<usize>,
+    /// Spacing per axis, nm.
+    pub spacing_nm: Vec<f64>,
+    /// The first cell's corner per axis, nm.
+    pub origin_nm: Vec<f64>,
+    /// Named arrays, in the order the output folder lists them.
+    pub arrays: Vec<(String, Vec<f64>)>,
+    /// |ψ|² of every state, normalised to ∫|ψ|² dV = 1 (nm⁻ᵈ), state after state (each
+    /// one grid long); zero outside a device's quantum region.
+    pub psi2: Vec<f64>,
+    /// ψ of every state (nm^(−d/2)), laid out like `psi2`.
+    pub psi: Vec<f64>,
+    /// How many states `psi2` and `psi` hold.
+    pub states: usize,
 }
 
 /// A solution handed to the next solve of a nearby problem (a sweep's next point) as its

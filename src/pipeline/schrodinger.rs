@@ -17,7 +17,7 @@ use crate::output::{self, OutputDir};
 use crate::scene::{BackendChoice, LoadedScene, Scene};
 
 use super::eigen::{solve, Solution, SolveOptions, DEFAULT_FILTER_DEGREE, DENSE_LIMIT};
-use super::options::{notice_once, RunOptions, RunReport, Timings, WarmStart};
+use super::options::{notice_once, Fields, RunOptions, RunReport, Timings, WarmStart};
 use super::prepare::{check_operator, materials_table, prepare, Problem};
 use super::report::{BackendReport, GridReport, Program, Reference, Results, SchrodingerResults, SchrodingerUnits, SolverReport, StateReport, Status, SCHEMA_VERSION};
 
@@ -91,8 +91,36 @@ pub(super) fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmSta
             PathBuf::new()
         }
     };
+    let fields = opts.keep_fields.then(|| fields(&problem, &sol));
     let warm = WarmStart { grid: Some(problem.grid.clone()), vectors: sol.vectors, potential: None };
-    Ok(RunReport { out_dir, converged: sol.converged, energies: sol.energies, results, warm })
+    Ok(RunReport { out_dir, converged: sol.converged, energies: sol.energies, results, warm, fields })
+}
+
+/// The fields of a solve in memory, as [`write_fields`] writes them: band edge, potential,
+/// material, |ψ|² and ψ of every state.
+pub fn fields(p: &Problem, sol: &Solution) -> Fields {
+    let g = &p.grid;
+    let n = g.len();
+    let s = 1.0 / g.cell_volume().sqrt();
+    let mut psi2 = Vec::with_capacity(n * sol.vectors.len());
+    let mut psi = Vec::with_capacity(n * sol.vectors.len());
+    for v in &sol.vectors {
+        psi2.extend(density(g, v));
+        psi.extend(v.iter().map(|x| x * s));
+    }
+    Fields {
+        dims: g.dims(),
+        spacing_nm: g.h[..g.dim].to_vec(),
+        origin_nm: g.origin[..g.dim].to_vec(),
+        arrays: vec![
+            ("band_edge".into(), p.band_edge.clone()),
+            ("potential".into(), p.potential.clone()),
+            ("material".into(), p.map.dominant.iter().map(|&f| f as f64).collect()),
+        ],
+        psi2,
+        psi,
+        states: sol.vectors.len(),
+    }
 }
 
 /// The results document of a solve (`timings` as far as they are known; the file list

@@ -17,6 +17,7 @@
 pub mod domain;
 mod load;
 pub mod path;
+pub mod qdsim_import;
 pub mod shapes;
 pub mod validate;
 

@@ -23,6 +23,7 @@ mod gpu_memory;
 mod layers;
 mod lobpcg;
 mod poisson;
+mod qdsim_import;
 mod scene_input;
 mod sweep;
 
