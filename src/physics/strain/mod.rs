@@ -268,4 +268,39 @@ mod tests {
             }
         }
     }
+
+    /// An InAs sphere (r = L/4) in a GaAs cube, all faces free (3-2-1 support), n³ cells.
+    pub(crate) fn dot_problem(n: usize, faces: [FaceBc; 6]) -> ElasticProblem {
+        let h = 32.0 / n as f64;
+        let g = Grid::uniform(&[n, n, n], &[h, h, h]);
+        let cells = g.len();
+        let inside = |c: usize| {
+            let r = g.center(c);
+            r[0] * r[0] + r[1] * r[1] + r[2] * r[2] < 64.0
+        };
+        let (cw, cb) = ([832.9, 452.6, 395.9], [1221.0, 566.0, 600.0]);
+        let eps_w = (6.0583 - 5.65325) / 6.0583;
+        let c: Vec<[f64; 3]> = (0..cells).map(|i| if inside(i) { cw } else { cb }).collect();
+        let eigenstrain: Vec<f64> = (0..cells).map(|i| if inside(i) { eps_w } else { 0.0 }).collect();
+        let eigenstress: Vec<f64> = (0..cells).map(|i| (c[i][0] + 2.0 * c[i][1]) * eigenstrain[i]).collect();
+        ElasticProblem { grid: g, c, eigenstrain, eigenstress, faces }
+    }
+
+    /// PCG iterations under refinement (run by hand: `cargo test --release --lib
+    /// iterations_under_refinement -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn iterations_under_refinement() {
+        let be = CpuBackend::new();
+        for faces in [[FaceBc::Free; 6], [FaceBc::Periodic, FaceBc::Periodic, FaceBc::Periodic, FaceBc::Periodic, FaceBc::Clamped, FaceBc::Free]] {
+            for n in [16, 32, 64] {
+                let p = dot_problem(n, faces);
+                let s = p.solve(&be, &StrainSolveOptions::default()).unwrap();
+                println!(
+                    "{:?} n = {n}: {} iterations, residual {:.1e}, {} unknowns, {} nnz, levels {:?}, setup {:.2} s, solve {:.2} s",
+                    faces[4], s.cg.iterations, s.cg.relative_residual, s.unknowns, s.nonzeros, s.levels, s.setup_s, s.solve_s
+                );
+            }
+        }
+    }
 }
