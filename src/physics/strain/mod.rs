@@ -102,7 +102,7 @@ impl Default for StrainSolveOptions {
         StrainSolveOptions {
             cg: CgOptions { tol: 1e-8, max_iterations: 500 },
             multigrid: MultigridOptions { smoother_degree: 3, smoothing_ratio: 8.0, ..Default::default() },
-            max_coarse: 1500,
+            max_coarse: 600,
         }
     }
 }
