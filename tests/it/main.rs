@@ -24,6 +24,7 @@ mod layers;
 mod lobpcg;
 mod poisson;
 mod scene_input;
+mod strain;
 mod sweep;
 
 /// MPI runs (`mpirun -np N`): built only with the `mpi` feature,
