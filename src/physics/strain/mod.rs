@@ -303,4 +303,22 @@ mod tests {
             }
         }
     }
+
+    /// The 64³ → 128³ step of the target (< 1.5× more iterations), both face sets
+    /// (run by hand on a machine with ~20 GB free: `cargo test --release --lib
+    /// iterations_64_to_128 -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn iterations_64_to_128() {
+        let be = CpuBackend::new();
+        for faces in [[FaceBc::Free; 6], [FaceBc::Periodic, FaceBc::Periodic, FaceBc::Periodic, FaceBc::Periodic, FaceBc::Clamped, FaceBc::Free]] {
+            for n in [64, 128] {
+                let s = dot_problem(n, faces).solve(&be, &StrainSolveOptions::default()).unwrap();
+                println!(
+                    "{:?} n = {n}: {} iterations, residual {:.1e}, {} unknowns, {} nnz, levels {:?}, setup {:.2} s, solve {:.2} s",
+                    faces[4], s.cg.iterations, s.cg.relative_residual, s.unknowns, s.nonzeros, s.levels, s.setup_s, s.solve_s
+                );
+            }
+        }
+    }
 }
