@@ -30,11 +30,12 @@ pub const STRAIN_PROPERTIES: [(&str, &str, &str); 9] = [
 pub const N_STRAIN: usize = STRAIN_PROPERTIES.len();
 
 /// Physical ranges of the strain properties (low, high, unit), both ends included: wide, to
-/// catch unit slips (elastic constants in Mbar or Pa, deformation potentials in meV).
+/// catch unit slips (elastic constants in kbar, as VMR's tables print them, or in Pa;
+/// deformation potentials in meV). III-V elastic constants are 30-150 GPa.
 pub const STRAIN_RANGES: [(f64, f64, &str); N_STRAIN] = [
-    (1.0, 2000.0, "GPa"),
-    (0.0, 2000.0, "GPa"),
-    (1.0, 2000.0, "GPa"),
+    (1.0, 1000.0, "GPa"),
+    (0.0, 1000.0, "GPa"),
+    (1.0, 1000.0, "GPa"),
     (-30.0, 30.0, "eV"),
     (-30.0, 30.0, "eV"),
     (-30.0, 30.0, "eV"),
