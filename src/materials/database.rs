@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::parse::*;
+use super::strain::{StrainParams, N_STRAIN, STRAIN_PROPERTIES};
 use super::{check_params, prop_index, Material, Params, BUILTIN_JSON, N_PROPS};
 use crate::error::{QdError, Result};
 
@@ -40,6 +41,8 @@ impl Bowing {
 pub(super) struct Binary {
     pub(super) name: String,
     pub(super) params: Params,
+    /// The optional strain properties (module `strain`).
+    pub(super) strain: StrainParams,
     pub(super) gamma: Option<(f64, f64)>,
     pub(super) note: Option<String>,
     /// Property (or "*") -> source text.
@@ -221,10 +224,11 @@ impl MaterialDb {
             )
         })?;
         for k in patch.keys() {
-            if !BINARY_KEYS.contains(&k.as_str()) {
+            if !BINARY_KEYS.contains(&k.as_str()) && super::strain_index(k).is_none() {
+                let strain: Vec<&str> = STRAIN_PROPERTIES.iter().map(|p| p.0).collect();
                 return Err(QdError::input(
                     at(k),
-                    format!("unknown field (allowed: {})", BINARY_KEYS.join(", ")),
+                    format!("unknown field (allowed: {}, and the optional strain parameters {})", BINARY_KEYS.join(", "), strain.join(", ")),
                 ));
             }
         }
@@ -291,7 +295,7 @@ impl MaterialDb {
                     crate::error::fmt_num(x)
                 ));
             }
-            return Ok(Material::from_params(b.name.clone(), None, &b.params));
+            return Ok(Material::from_params_strain(b.name.clone(), None, &b.params, b.strain));
         }
         if let Some(al) = self.alloys.get(&key) {
             let x = match x {
@@ -310,16 +314,27 @@ impl MaterialDb {
             if !x.is_finite() || !(0.0..=1.0).contains(&x) {
                 return Err(format!("alloy fraction x = {} outside [0, 1]", crate::error::fmt_num(x)));
             }
-            let pa = &self
+            let ba = self
                 .binaries
                 .get(&al.a)
-                .ok_or_else(|| format!("alloy {} refers to unknown binary '{}'", al.name, al.a))?
-                .params;
-            let pb = &self
+                .ok_or_else(|| format!("alloy {} refers to unknown binary '{}'", al.name, al.a))?;
+            let bb = self
                 .binaries
                 .get(&al.b)
-                .ok_or_else(|| format!("alloy {} refers to unknown binary '{}'", al.name, al.b))?
-                .params;
+                .ok_or_else(|| format!("alloy {} refers to unknown binary '{}'", al.name, al.b))?;
+            let (pa, pb) = (&ba.params, &bb.params);
+            // strain properties: interpolated where both endpoints have them
+            let mut sv = [None; N_STRAIN];
+            for (j, s) in sv.iter_mut().enumerate() {
+                if let (Some(va), Some(vb)) = (ba.strain.0[j], bb.strain.0[j]) {
+                    let c = al.bowing.get(&(N_PROPS + j)).map(|b| b.at(x)).unwrap_or(0.0);
+                    let v = x * va + (1.0 - x) * vb - x * (1.0 - x) * c;
+                    if let Err(reason) = super::strain::check_strain_value(j, v) {
+                        return Err(format!("{} at x = {} gives {} = {}: {reason}", al.name, crate::error::fmt_num(x), STRAIN_PROPERTIES[j].0, crate::error::fmt_num(v)));
+                    }
+                    *s = Some(v);
+                }
+            }
             let mut v = [0.0; N_PROPS];
             for i in 0..N_PROPS {
                 let c = al.bowing.get(&i).map(|b| b.at(x)).unwrap_or(0.0);
@@ -334,7 +349,7 @@ impl MaterialDb {
                     crate::error::fmt_num(v[prop_index(field).unwrap()])
                 ));
             }
-            return Ok(Material::from_params(alloy_display(al, x), Some(x), &p));
+            return Ok(Material::from_params_strain(alloy_display(al, x), Some(x), &p, StrainParams(sv)));
         }
         Err(format!(
             "unknown material '{}' (known: {})",

@@ -102,7 +102,7 @@ pub(super) fn bowing_summary(al: &Alloy) -> String {
     }
     al.bowing
         .iter()
-        .map(|(i, b)| format!("{}: {}", PROPERTIES[*i].0, b.describe()))
+        .map(|(i, b)| format!("{}: {}", strain::any_name(*i), b.describe()))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -233,6 +233,12 @@ pub(super) fn describe_one(
             field, shown, unit_shown, what, src
         );
     }
+    for (field, unit, what) in STRAIN_PROPERTIES.iter() {
+        if let Some(v) = m.strain_param(field) {
+            let src = db.source_of(name, field).unwrap_or_else(|| "(no source given)".into());
+            let _ = writeln!(s, "  {:<7} = {:>10.5} {:<6} {:<46} source: {}", field, v, unit, what, src);
+        }
+    }
     let _ = writeln!(s, "\nDerived at T = {t} K:");
     let _ = writeln!(s, "  Eg(T) = {:.5} eV   (Eg0 − αT²/(T+β))", m.band_gap(t));
     let _ = writeln!(s, "  Ec(T) = {:.5} eV   (VBO + Eg(T))", m.ec(t));
@@ -245,7 +251,7 @@ pub(super) fn describe_one(
     );
     // Citations used.
     let mut cites: Vec<String> = Vec::new();
-    for (field, _, _) in PROPERTIES.iter() {
+    for (field, _, _) in PROPERTIES.iter().chain(STRAIN_PROPERTIES.iter()) {
         if let Some(src) = db.source_of(name, field) {
             if let Some(c) = db.expand_citation(&src) {
                 if !cites.contains(&c) {
@@ -256,7 +262,7 @@ pub(super) fn describe_one(
     }
     if let Some(al) = db.alloys.get(&key) {
         for k in [&al.a, &al.b] {
-            for (field, _, _) in PROPERTIES.iter() {
+            for (field, _, _) in PROPERTIES.iter().chain(STRAIN_PROPERTIES.iter()) {
                 if let Some(src) = db.source_of(k, field) {
                     if let Some(c) = db.expand_citation(&src) {
                         if !cites.contains(&c) {

@@ -32,9 +32,11 @@
 mod database;
 mod describe;
 mod parse;
+mod strain;
 
 pub use database::MaterialDb;
 pub use describe::describe;
+pub use strain::{strain_index, StrainConstants, StrainParams, N_STRAIN, STRAIN_PROPERTIES, STRAIN_RANGES};
 #[cfg(test)]
 use {
     crate::error::{QdError, Result},
@@ -110,6 +112,10 @@ pub struct Material {
     pub eps_r: f64,
     /// Lattice constant at 300 K, Å.
     pub a_lc: f64,
+    /// The optional elastic, deformation-potential and piezoelectric properties
+    /// ([`STRAIN_PROPERTIES`]; module `strain`).
+    #[serde(skip_serializing_if = "StrainParams::is_empty")]
+    pub strain: StrainParams,
 }
 
 impl Material {
@@ -178,6 +184,10 @@ impl Material {
     }
 
     fn from_params(name: String, x: Option<f64>, p: &Params) -> Material {
+        Self::from_params_strain(name, x, p, StrainParams::default())
+    }
+
+    fn from_params_strain(name: String, x: Option<f64>, p: &Params, strain: StrainParams) -> Material {
         let v = &p.0;
         Material {
             name,
@@ -191,6 +201,7 @@ impl Material {
             vbo: v[6],
             eps_r: v[7],
             a_lc: v[8],
+            strain,
         }
     }
 
@@ -242,6 +253,9 @@ pub const MAX_TEMPERATURE_K: f64 = 1000.0;
 
 /// `[lo, hi] unit` of property `i`, for messages.
 fn range_text(i: usize) -> String {
+    if i >= N_PROPS {
+        return strain::strain_range_text(i - N_PROPS);
+    }
     let (lo, hi, unit) = RANGES[i];
     let lo_br = if PROPERTIES[i].0 == "eg0" { "(" } else { "[" };
     let unit = if unit.is_empty() { String::new() } else { format!(" {unit}") };
@@ -266,8 +280,10 @@ fn check_params(p: &Params) -> std::result::Result<(), (&'static str, String)> {
 
 /// A bowing parameter's bound: since x(1−x) ≤ 1/4, a bowing of 4 × the width of the
 /// property's range moves the value across the whole range; a larger one is never meant.
+/// `i` counts the band properties, then the strain properties ([`strain`]).
 fn bowing_bound(i: usize) -> f64 {
-    4.0 * (RANGES[i].1 - RANGES[i].0)
+    let (lo, hi, _) = strain::any_range(i);
+    4.0 * (hi - lo)
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ pub(super) fn overlay(base: &mut Map<String, Value>, patch: &Map<String, Value>,
         src.insert("*".into(), Value::String(tag.clone()));
     }
     for k in patch.keys() {
-        if prop_index(k).is_some() || k == "gamma1" || k == "gamma2" {
+        if super::strain::any_index(k).is_some() || k == "gamma1" || k == "gamma2" {
             src.insert(k.clone(), Value::String(tag.clone()));
         }
         if k == "gamma1" || k == "gamma2" {
@@ -117,7 +117,7 @@ pub(super) fn parse_source(
         }
         Some(Value::Object(m)) => {
             for (k, v) in m {
-                if k != "*" && prop_index(k).is_none() && k != "gamma1" && k != "gamma2" {
+                if k != "*" && super::strain::any_index(k).is_none() && k != "gamma1" && k != "gamma2" {
                     return Err(QdError::input(
                         at(&format!("source.{k}")),
                         "source keys are property names or \"*\" (default)",
@@ -199,9 +199,17 @@ pub(super) fn parse_binary(name: &str, raw: &Map<String, Value>, origin: &str) -
             format!("{reason}, got {}", crate::error::fmt_num(v[prop_index(field).unwrap()])),
         ));
     }
+    let mut strain = super::strain::StrainParams::default();
+    for (j, (field, _, _)) in super::strain::STRAIN_PROPERTIES.iter().enumerate() {
+        if let Some(val) = num(raw, field, &at)? {
+            super::strain::check_strain_value(j, val).map_err(|r| QdError::input(at(field), format!("{r}, got {}", crate::error::fmt_num(val))))?;
+            strain.0[j] = Some(val);
+        }
+    }
     Ok(Binary {
         name: name.to_string(),
         params,
+        strain,
         gamma,
         note: opt_str(raw, "note", &at)?,
         source: parse_source(raw, &at)?,
@@ -249,13 +257,14 @@ pub(super) fn parse_alloy(
         None | Some(Value::Null) => {}
         Some(Value::Object(m)) => {
             for (k, v) in m {
-                let i = prop_index(k).ok_or_else(|| {
+                let i = super::strain::any_index(k).ok_or_else(|| {
                     QdError::input(
                         at(&format!("bowing.{k}")),
                         format!(
                             "unknown property (allowed: {})",
                             PROPERTIES
                                 .iter()
+                                .chain(super::strain::STRAIN_PROPERTIES.iter())
                                 .map(|p| p.0)
                                 .collect::<Vec<_>>()
                                 .join(", ")

@@ -494,3 +494,48 @@ fn gap_must_stay_open_at_the_temperature() {
     // the materials command bounds its temperature the same way
     assert!(describe(&db, Some("GaAs"), None, 5000.0).unwrap_err().contains("[0, 1000] K"));
 }
+
+#[test]
+fn strain_parameters_resolve_interpolate_and_cite() {
+    let d = db();
+    let g = d.resolve("GaAs", None).unwrap();
+    let c = g.strain_constants(300.0).unwrap();
+    assert_eq!((c.c11, c.c12, c.c44, c.a_c, c.a_v, c.b, c.d), (122.1, 56.6, 60.0, -7.17, -1.16, -2.0, -4.8));
+    assert!(close(g.lattice_constant(0.0), 5.65325 - 3.88e-5 * 300.0, 1e-12));
+    assert_eq!(g.strain_param("e14"), Some(-0.16));
+    // InGaAs: linear elastic constants, a_c with VMR's bowing 2.61 eV
+    let m = d.resolve("InGaAs", Some(0.25)).unwrap().strain_constants(300.0).unwrap();
+    assert!(close(m.c11, 0.25 * 83.29 + 0.75 * 122.1, 1e-9));
+    assert!(close(m.a_c, 0.25 * -5.08 + 0.75 * -7.17 - 0.25 * 0.75 * 2.61, 1e-12));
+    assert!(close(m.a_lc, 0.25 * 6.0583 + 0.75 * 5.65325, 1e-12));
+    for b in ["GaAs", "AlAs", "InAs", "GaP", "InP", "GaSb", "AlSb", "InSb"] {
+        let m = d.resolve(b, None).unwrap();
+        assert!(m.strain_constants(300.0).is_ok(), "{b}");
+        for p in ["c11", "c12", "c44", "a_c", "a_v", "b", "d", "a_lc_dt"] {
+            let s = d.source_of(b, p).unwrap();
+            assert!(s.starts_with("vurgaftman2001"), "{b}.{p}: {s}");
+            assert!(d.expand_citation(&s).is_some(), "{b}.{p}: {s}");
+        }
+    }
+}
+
+#[test]
+fn bad_strain_parameters_name_the_field() {
+    for (json, field, what) in [
+        (r#"{"binaries": {"GaAs": {"c11": 1.2e11}}}"#, "m.json:GaAs.c11", "[1, 1000] GPa"),
+        (r#"{"binaries": {"GaAs": {"a_v": "x"}}}"#, "m.json:GaAs.a_v", "must be a number"),
+        (r#"{"binaries": {"GaAs": {"c13": 1}}}"#, "m.json:GaAs.c13", "unknown field"),
+        (r#"{"alloys": {"InGaAs": {"bowing": {"c44": 1e9}}}}"#, "m.json:InGaAs.bowing.c44", "beyond"),
+    ] {
+        let mut d = db();
+        let (path, reason) = input_err(d.merge_json(json, "m.json"));
+        assert_eq!(path, field, "{json}: {reason}");
+        assert!(reason.contains(what), "{json}: {reason}");
+    }
+    // a material without elastic data resolves, and a strained scene is told which field
+    let mut d = db();
+    d.merge_json(r#"{"binaries": {"MyMat": {"me": 0.05, "mhh": 0.5, "mlh": 0.08, "eg0": 1.0, "alpha": 0, "beta": 0, "vbo": 0, "eps_r": 12, "a_lc": 5.6, "c11": 100, "c12": 50}}}"#, "m.json").unwrap();
+    let (field, reason) = d.resolve("MyMat", None).unwrap().strain_constants(300.0).unwrap_err();
+    assert_eq!(field, "c44");
+    assert!(reason.contains("MyMat"), "{reason}");
+}

@@ -11,5 +11,6 @@ pub mod hamiltonian;
 pub mod poisson;
 pub mod potentials;
 pub mod quantum_charge;
+pub mod strain;
 
 pub use hamiltonian::assemble_hamiltonian;

@@ -12,6 +12,7 @@
 //! - [`device`]: modes "poisson" and "self_consistent" (Newton–Poisson, Schrödinger–Poisson).
 //! - [`report`]: the typed results documents (results.json, sweep.json).
 //! - [`sweep`]: parameter sweeps, one warm-started [`run`] per point.
+//! - [`strain`]: the scene's `strain` block: elasticity, band shifts, summary and files.
 //!
 //! Units: lengths nm, energies eV, masses m0, temperature K (see [`crate::constants`]).
 
@@ -22,6 +23,7 @@ pub mod options;
 pub mod prepare;
 pub mod report;
 pub mod schrodinger;
+pub mod strain;
 pub mod sweep;
 
 use std::path::{Path, PathBuf};

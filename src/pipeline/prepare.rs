@@ -35,7 +35,8 @@ pub struct Problem {
     pub temperature: f64,
     pub fills: Vec<FillInfo>,
     pub map: MaterialMap,
-    /// Band edge of the materials alone (volume-averaged in cut cells), eV.
+    /// Band edge of the materials alone (volume-averaged in cut cells), with the strain
+    /// shift where the scene has `strain`, eV.
     pub band_edge: Vec<f64>,
     /// Total potential energy in H: band edge plus the scene's potentials, eV.
     pub potential: Vec<f64>,
@@ -43,6 +44,8 @@ pub struct Problem {
     pub kinetic: Vec<f64>,
     /// ħ²/(2m*) on the faces that touch a cut cell, sampled across the interface.
     pub faces: crate::physics::hamiltonian::FaceCoefficients,
+    /// The strain of the scene's `strain` block (its band shift is in `band_edge`).
+    pub strain: Option<super::strain::StrainField>,
 }
 
 /// Memory the solve is expected to need, bytes, from the scene alone (nothing allocated).
@@ -201,7 +204,14 @@ pub fn prepare(loaded: &LoadedScene, states: usize) -> Result<Problem> {
     let map = MaterialMap::paint(&grid, &shapes, SUBSAMPLES);
     let edge_per_fill: Vec<f64> = fills.iter().map(|f| f.material.band_edge(carrier, t)).collect();
     let inv_mass_per_fill: Vec<f64> = fills.iter().map(|f| 1.0 / f.material.mass(carrier)).collect();
-    let band_edge = map.average(&edge_per_fill);
+    let mut band_edge = map.average(&edge_per_fill);
+    // strain: the deformation-potential shift of the carrier's band edge (issue 14)
+    let strain = super::strain::compute(scene, &db, &fills, &grid, &map, carrier)?;
+    if let Some(s) = &strain {
+        for (e, d) in band_edge.iter_mut().zip(&s.shift) {
+            *e += d;
+        }
+    }
     let kinetic: Vec<f64> = map.average(&inv_mass_per_fill).into_iter().map(|im| HBAR2_OVER_2M0_EV_NM2 * im).collect();
     let kinetic_per_fill: Vec<f64> = inv_mass_per_fill.iter().map(|im| HBAR2_OVER_2M0_EV_NM2 * im).collect();
     let faces = map.face_coefficients(&grid, &shapes, &kinetic_per_fill, FACE_SAMPLES);
@@ -210,7 +220,7 @@ pub fn prepare(loaded: &LoadedScene, states: usize) -> Result<Problem> {
     for (i, p) in scene.potentials.iter().enumerate() {
         add_potential(p, i, &grid, default_mass, &loaded.base_dir, &mut potential)?;
     }
-    let problem = Problem { grid, carrier, temperature: t, fills, map, band_edge, potential, kinetic, faces };
+    let problem = Problem { grid, carrier, temperature: t, fills, map, band_edge, potential, kinetic, faces, strain };
     // a non-finite band edge or mass is the material's fault, named as such
     check_material_fields(&problem)?;
     if let Some(i) = problem.potential.iter().position(|v| !v.is_finite()) {

@@ -194,6 +194,9 @@ pub struct SchrodingerResults {
     /// The files of the output folder (present in a written results.json).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<Vec<String>>,
+    /// The strain summary, where the scene has an enabled `strain` block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strain: Option<super::strain::StrainSummary>,
 }
 
 // ---------------------------------------------------------------- device modes

@@ -66,6 +66,16 @@ pub(super) fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmSta
         Err(QdError::NotConverged(why)) => Solution::failed(&sopts, "none", why),
         Err(e) => return Err(e),
     };
+    // a strain solve that did not converge flags the run (exit 3) like the eigensolver
+    if let Some(st) = problem.strain.as_ref().filter(|s| !s.summary.converged) {
+        sol.converged = false;
+        if sol.failure.is_none() {
+            sol.failure = Some(format!(
+                "the strain PCG did not reach strain.tolerance = {:e} within strain.max_iterations = {} (relative residual {:e})",
+                st.summary.tolerance, st.summary.pcg_iterations, st.summary.relative_residual
+            ));
+        }
+    }
     sol.notices.splice(0..0, backend_notices);
     for n in &sol.notices {
         notice_once(n);
@@ -210,6 +220,7 @@ pub fn results_json(loaded: &LoadedScene, p: &Problem, h: &CsrMatrix, sol: &Solu
         }),
         peak_memory_bytes: None,
         files: None,
+        strain: p.strain.as_ref().map(|s| s.summary.clone()),
     }
 }
 
@@ -392,6 +403,9 @@ pub fn write_fields(out: &OutputDir, scene: &Scene, p: &Problem, sol: &Solution)
             output::plot::plot_panels(&out.path("slices.png"), &title, &panels)?;
             files.push("slices.png".into());
         }
+    }
+    if let Some(s) = &p.strain {
+        files.extend(super::strain::write_files(out, scene, g, s)?);
     }
     Ok(files)
 }

@@ -71,6 +71,73 @@ pub struct Scene {
     /// A parameter sweep over this scene (read by the sweep command; `solve` ignores it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<Sweep>,
+    /// Continuum strain from the lattice mismatch and its shift of the band edges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strain: Option<StrainOptions>,
+}
+
+/// The `strain` block: continuum elasticity with the lattice mismatch as eigenstrain
+/// (see `physics::strain` and docs/scene-format.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrainOptions {
+    /// Whether the strain is computed (default true when the block is present).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The lattice the eigenstrain is measured against: "background" (default),
+    /// "substrate" (the fill at the centre of the domain's lowest face along the growth
+    /// axis) or a material name (with `reference_x` for an alloy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// Alloy fraction of a reference given by material name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_x: Option<f64>,
+    /// Per axis: "free", "clamped" or "periodic" for both faces, or [lower, upper].
+    #[serde(default)]
+    pub boundary: StrainBoundary,
+    /// The growth (quantisation) axis of the hole band shifts: default the domain's last
+    /// axis (x in 1D, y in 2D, z in 3D).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth_axis: Option<Axis>,
+    /// PCG tolerance, relative residual.
+    #[serde(default = "default_strain_tolerance")]
+    pub tolerance: f64,
+    /// Cap on PCG iterations.
+    #[serde(default = "default_strain_iterations")]
+    pub max_iterations: usize,
+}
+
+fn default_strain_tolerance() -> f64 {
+    1e-8
+}
+fn default_strain_iterations() -> usize {
+    500
+}
+
+/// Boundary conditions of the elasticity problem per axis (`strain.boundary`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrainBoundary {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<StrainFaces>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<StrainFaces>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub z: Option<StrainFaces>,
+}
+
+impl StrainBoundary {
+    pub fn axis(&self, a: usize) -> Option<&StrainFaces> {
+        [&self.x, &self.y, &self.z][a].as_ref()
+    }
+}
+
+/// One condition for both faces of an axis, or [lower face, upper face].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StrainFaces {
+    Both(String),
+    Each(Vec<String>),
 }
 
 impl Scene {

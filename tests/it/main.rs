@@ -25,6 +25,7 @@ mod lobpcg;
 mod poisson;
 mod qdsim_import;
 mod scene_input;
+mod strain;
 mod sweep;
 
 /// MPI runs (`mpirun -np N`): built only with the `mpi` feature,

@@ -195,3 +195,48 @@ pub fn plot_levels(path: &Path, title: &str, x_label: &str, energy_label: &str, 
     root.present().map_err(|e| perr(e.to_string()))?;
     Ok(())
 }
+
+/// Named profiles against position (the strain of a 1D scene): one line per series,
+/// `series[k].1` sampled on `x_nm` (NaN breaks a line); the legend sits right of the plot.
+pub fn plot_profiles(path: &Path, title: &str, x_label: &str, y_label: &str, x_nm: &[f64], series: &[(String, Vec<f64>)]) -> Result<()> {
+    let name = path.display().to_string();
+    let bad = |reason: String| QdError::input(name.clone(), reason);
+    if x_nm.is_empty() {
+        return Err(bad("no grid points to plot".into()));
+    }
+    if let Some(k) = series.iter().position(|s| s.1.len() != x_nm.len()) {
+        return Err(bad(format!("series {k} has {} values for {} grid points", series[k].1.len(), x_nm.len())));
+    }
+    let (mut xmin, mut xmax) = finite_range(x_nm.iter().copied()).ok_or_else(|| bad("x has no finite values".into()))?;
+    if xmax <= xmin {
+        xmin -= 0.5;
+        xmax += 0.5;
+    }
+    let (mut ylo, mut yhi) = finite_range(series.iter().flat_map(|s| s.1.iter().copied())).unwrap_or((-1.0, 1.0));
+    if yhi <= ylo {
+        ylo -= 0.5;
+        yhi += 0.5;
+    }
+    let ym = 0.05 * (yhi - ylo);
+    let (ylo, yhi) = (ylo - ym, yhi + ym);
+    let entries: Vec<LegendEntry> = series
+        .iter()
+        .enumerate()
+        .map(|(n, s)| LegendEntry { label: s.0.clone(), colour: STATE_COLOURS[n % STATE_COLOURS.len()], width: 2, dash: Dash::Solid, marker: Marker::None })
+        .collect();
+    ensure_font()?;
+    let perr = |m: String| QdError::Internal(format!("drawing plot {}: {m}", path.display()));
+    let root = BitMapBackend::new(path, (figure_width(&entries), 700)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| perr(e.to_string()))?;
+    let (left, right) = split_for_legend(&root, &entries).map_err(perr)?;
+    let xa = Axis::linear(xmin, xmax, 8, false, x_label);
+    let ya = Axis::linear(ylo, yhi, 8, false, y_label);
+    let chart = line_chart(&left, title, "", &xa, &ya).map_err(perr)?;
+    for (n, s) in series.iter().enumerate() {
+        let colour = STATE_COLOURS[n % STATE_COLOURS.len()];
+        draw_curve(&chart, x_nm.iter().copied().zip(s.1.iter().copied()), colour, 2, Dash::Solid).map_err(perr)?;
+    }
+    draw_legend(&right, plot_top(&chart), &entries).map_err(perr)?;
+    root.present().map_err(|e| perr(e.to_string()))?;
+    Ok(())
+}

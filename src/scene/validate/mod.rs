@@ -30,6 +30,9 @@
 //! - `solve.poisson` only with mode poisson or self_consistent; `quantum_region` only (and
 //!   always) with self_consistent, inside the domain, at least 3 cell centres per axis.
 //! - A sweep's parameter must exist in the scene and every value must give a valid scene.
+//! - `strain` (mode schrodinger only): known face conditions, periodic on both faces of an
+//!   axis and wherever the domain is periodic, no condition for an absent axis, growth axis
+//!   of the domain, tolerance and iteration cap in range (`strain`).
 //!
 //! Where the checks are: here the limits, the message helpers, the domain, the order of
 //! the checks ([`validate`]); `geometry` the shapes, `potentials` the potentials, `device`
@@ -44,6 +47,7 @@ use crate::error::{QdError, Result};
 mod device;
 mod geometry;
 mod potentials;
+mod strain;
 mod sweep;
 #[cfg(test)]
 mod tests;
@@ -51,6 +55,7 @@ mod tests;
 use device::{contacts, doping, gate, poisson};
 use geometry::{shape, touches_domain};
 use potentials::potential;
+pub use strain::{strain_faces, STRAIN_FACE_NAMES};
 use sweep::sweep;
 
 /// Upper bound on the temperature, K: the materials' limit (their Varshni fits rest on data
@@ -252,6 +257,7 @@ pub fn validate(scene: &Scene) -> Result<()> {
         }
     }
     poisson(scene, dim)?;
+    strain::strain(scene, dim)?;
     if let Some(sw) = &scene.sweep {
         sweep(scene, sw)?;
     }
