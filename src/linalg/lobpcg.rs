@@ -83,8 +83,20 @@ pub fn vectors_needed(m: usize) -> usize {
 }
 
 /// Soft locking takes a column out of the active set once its residual is this fraction of
-/// the tolerance (see the iteration).
+/// the tolerance (see the iteration), where that stays above [`lock_floor`].
 const LOCK_MARGIN: f64 = 0.1;
+
+/// The relative residual below which `bits`-bit arithmetic cannot be trusted to take a
+/// column (the eigensolver's tolerance floors: 1e-6 in f32, 1e-12 in f64): a margin below
+/// it would never lock (an f32 dot at tol 5e-7 then stalled above the tolerance), so there
+/// columns lock at the tolerance itself.
+fn lock_floor(bits: u32) -> f64 {
+    if bits >= 64 {
+        1e-12
+    } else {
+        1e-6
+    }
+}
 
 /// Gram directions whose eigenvalue (of the unit-diagonal Gram matrix) is below this
 /// fraction of the largest are dropped: above the rounding of a Gram matrix computed in
@@ -352,7 +364,7 @@ pub fn lobpcg<B: Backend, P: Preconditioner<B>>(
         // drifts back above the tolerance, and the count of converged columns flips between
         // iterations (a 10³ cube, threefold levels, tol 1e-9: 46 iterations, stalled at
         // 1.2–1.5e-9, where a rounding-level change of the preconditioner converged in 22)
-        let lock = LOCK_MARGIN * thresh;
+        let lock = if LOCK_MARGIN * opts.tol >= lock_floor(be.precision_bits()) { LOCK_MARGIN * thresh } else { thresh };
         let kept: Vec<usize> = (0..nc).filter(|&k| res[active[k]] > lock).collect();
         let mut cxw = Vec::with_capacity(m * kept.len());
         for (t, &k) in kept.iter().enumerate() {
