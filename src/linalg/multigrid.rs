@@ -561,6 +561,8 @@ struct LevelParts<B: Backend> {
     /// The Gershgorin bound of D⁻¹A.
     lmax: f64,
     n: [usize; 3],
+    /// Rows of the operator (the cells, times the unknowns per cell of a vector problem).
+    rows: usize,
     nnz: usize,
     /// Nonzeros of R and P together.
     transfer_nnz: usize,
@@ -634,6 +636,7 @@ impl<B: Backend> Multigrid<B> {
                 diag: h.a.diagonal(),
                 lmax: gershgorin_dinv_a(&h.a),
                 n: h.n,
+                rows: h.a.nrows,
                 nnz: h.a.nnz(),
                 transfer_nnz: h.r.as_ref().map_or(0, |r| r.nnz()) + h.p.as_ref().map_or(0, |p| p.nnz()),
             })
@@ -664,6 +667,7 @@ impl<B: Backend> Multigrid<B> {
                     diag: h.a.diag.clone(),
                     lmax: gershgorin_stencil(&h.a),
                     n: h.a.dims,
+                    rows: h.a.nrows(),
                     nnz: h.a.nnz(),
                     transfer_nnz: if h.coarsen.is_some() { 2 * h.a.nrows() } else { 0 },
                 }
@@ -689,15 +693,16 @@ impl<B: Backend> Multigrid<B> {
         let sizes: Vec<[usize; 3]> = host.iter().map(|h| h.n).collect();
         let nnz: Vec<usize> = host.iter().map(|h| h.nnz).collect();
         let transfer_nnz: Vec<usize> = host.iter().map(|h| h.transfer_nnz).collect();
+        let rows: Vec<usize> = host.iter().map(|h| h.rows).collect();
         let mut levels = Vec::with_capacity(nlev);
         let mut work = Vec::with_capacity(nlev);
         for (l, h) in host.into_iter().enumerate() {
             let inv: Vec<f64> = h.diag.iter().map(|&d| if d > 0.0 { 1.0 / d } else { 1.0 }).collect();
             let lmin = h.lmax / opts.smoothing_ratio;
-            let n: usize = h.n.iter().product();
+            let n = h.rows;
             levels.push(DeviceLevel { a: h.a, r: h.r, p: h.p, inv_diag: be.from_host(&inv), n, theta: 0.5 * (h.lmax + lmin), delta: 0.5 * (h.lmax - lmin) });
             if l + 1 < nlev {
-                let nc: usize = sizes[l + 1].iter().product();
+                let nc = rows[l + 1];
                 let extra = if opts.cycle_index > 1 { nc } else { 0 };
                 work.push(Work { r: be.alloc(n), d: be.alloc(n), t: be.alloc(n), bc: be.alloc(nc), xc: be.alloc(nc), rc: be.alloc(extra), ec: be.alloc(extra) });
             }
