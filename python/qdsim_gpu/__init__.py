@@ -56,6 +56,7 @@ from .scene import (
     Solve,
     Sphere,
     SquareWell,
+    Strain,
     Sweep,
 )
 

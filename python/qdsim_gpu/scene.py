@@ -526,6 +526,22 @@ class Sweep(_Node):
     _nested: ClassVar[Dict[str, Any]] = {"values": _values}
 
 
+@dataclass
+class Strain(_Node):
+    """Continuum strain from the lattice mismatch (docs/scene-format.md#strain):
+    `reference` "background", "substrate" or a material name (with `reference_x`),
+    `boundary` per axis {"x": "free" | "clamped" | "periodic" | [lower, upper], ...},
+    `growth_axis`, the PCG `tolerance` and `max_iterations`."""
+
+    enabled: Optional[bool] = None
+    reference: Optional[str] = None
+    reference_x: Optional[Number] = None
+    boundary: Optional[Dict[str, Any]] = None
+    growth_axis: Optional[str] = None
+    tolerance: Optional[Number] = None
+    max_iterations: Optional[int] = None
+
+
 # ---------------------------------------------------------------------------------------
 # the scene
 
@@ -549,6 +565,7 @@ class Scene(_Node):
     solve: Optional[Solve] = None
     output: Optional[Output] = None
     sweep: Optional[Sweep] = None
+    strain: Optional[Strain] = None
     name: Optional[str] = None
     description: Optional[str] = None
     temperature: Optional[Number] = None
@@ -558,11 +575,12 @@ class Scene(_Node):
     _nested: ClassVar[Dict[str, Any]] = {
         "domain": Domain, "background": Fill, "regions": Region, "potentials": Potential,
         "contacts": Contact, "gates": Gate, "solve": Solve, "output": Output, "sweep": Sweep,
+        "strain": Strain,
     }
     # the order of the scene format's documentation (top level)
     _order: ClassVar[Sequence[str]] = (
         "name", "description", "domain", "temperature", "materials_file", "background",
-        "regions", "potentials", "contacts", "gates", "solve", "output", "sweep",
+        "regions", "potentials", "contacts", "gates", "strain", "solve", "output", "sweep",
     )
 
     def to_dict(self) -> Dict[str, Any]:
