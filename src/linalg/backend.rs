@@ -221,21 +221,7 @@ pub trait Backend: Send + Sync {
     /// The default is [`Backend::pointwise_mul`] and [`Backend::scale`] per column, through
     /// a temporary where β ≠ 0.
     fn block_diag_axpby<X: Borrow<Self::Vector>, Y: BorrowMut<Self::Vector>>(&self, d: &Self::Vector, alpha: f64, xs: &[X], beta: f64, ys: &mut [Y]) {
-        let mut t = if beta != 0.0 { Some(self.alloc(self.len(d))) } else { None };
-        for (x, y) in xs.iter().zip(ys.iter_mut()) {
-            let y = y.borrow_mut();
-            match t.as_mut() {
-                None => {
-                    self.pointwise_mul(d, x.borrow(), y);
-                    self.scale(alpha, y);
-                }
-                Some(t) => {
-                    self.pointwise_mul(d, x.borrow(), t);
-                    self.scale(alpha, t);
-                    self.xpby(t, beta, y);
-                }
-            }
-        }
+        diag_axpby_per_column(self, d, alpha, xs, beta, ys)
     }
 
     // ---- scalars where the backend computes (CG without host round trips)
@@ -307,6 +293,27 @@ pub trait HaloAccess: Backend {
     /// that the device works while the host waits for something else (a halo exchange).
     /// The default does nothing.
     fn flush(&self) {}
+}
+
+/// [`Backend::block_diag_axpby`] composed of `pointwise_mul`, `scale` and `xpby` per column
+/// (through a temporary where β ≠ 0): the trait's default, and the fallback of a backend
+/// whose fused kernel is unavailable.
+pub fn diag_axpby_per_column<B: Backend + ?Sized, X: Borrow<B::Vector>, Y: BorrowMut<B::Vector>>(be: &B, d: &B::Vector, alpha: f64, xs: &[X], beta: f64, ys: &mut [Y]) {
+    let mut t = if beta != 0.0 { Some(be.alloc(be.len(d))) } else { None };
+    for (x, y) in xs.iter().zip(ys.iter_mut()) {
+        let y = y.borrow_mut();
+        match t.as_mut() {
+            None => {
+                be.pointwise_mul(d, x.borrow(), y);
+                be.scale(alpha, y);
+            }
+            Some(t) => {
+                be.pointwise_mul(d, x.borrow(), t);
+                be.scale(alpha, t);
+                be.xpby(t, beta, y);
+            }
+        }
+    }
 }
 
 /// The vectors of a slice of borrowed vectors, as plain references (for kernels written

@@ -350,21 +350,7 @@ impl Backend for GpuBackend {
         let xs = refs(xs);
         let mut ys = refs_mut(ys);
         if !self.block_diag_axpby_impl(d, alpha, &xs, beta, &mut ys) {
-            // the trait's composed form (pointwise_mul, scale, xpby per column)
-            let mut t = (beta != 0.0).then(|| self.alloc(self.len(d)));
-            for (x, y) in xs.iter().zip(ys.iter_mut()) {
-                match t.as_mut() {
-                    None => {
-                        self.pointwise_mul(d, x, y);
-                        self.scale(alpha, y);
-                    }
-                    Some(t) => {
-                        self.pointwise_mul(d, x, t);
-                        self.scale(alpha, t);
-                        self.xpby(t, beta, y);
-                    }
-                }
-            }
+            crate::linalg::backend::diag_axpby_per_column(self, d, alpha, &xs, beta, &mut ys);
         }
     }
     fn block_dot_to<V: Borrow<GpuVector>, X: Borrow<GpuVector>>(&self, basis: &[V], xs: &[X], s: &mut scalars::GpuScalars, first: usize) {
