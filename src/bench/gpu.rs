@@ -28,6 +28,34 @@ fn io(e: std::io::Error) -> QdError {
     QdError::io("writing the benchmark table", e)
 }
 
+/// Print a per-kernel profile (the 12 longest kernels and the rest summed, then the busy
+/// time against the timeline) and return it as JSON.
+pub fn print_kernel_profile(p: &crate::backend::gpu::KernelProfile, out: &mut dyn Write) -> Result<Value> {
+    let total = p.busy_s.max(1e-300);
+    writeln!(out, "  kernel profile (GPU timestamps, one pass per dispatch): {} dispatches", p.dispatches()).map_err(io)?;
+    writeln!(out, "    {:<22} {:>9} {:>10} {:>9} {:>6}", "kernel", "dispatches", "device ms", "µs each", "share").map_err(io)?;
+    for k in p.kernels.iter().take(12) {
+        writeln!(out, "    {:<22} {:>9} {:>10.3} {:>9.2} {:>5.1}%", k.kernel, k.dispatches, 1e3 * k.seconds, 1e6 * k.seconds / k.dispatches.max(1) as f64, 100.0 * k.seconds / total).map_err(io)?;
+    }
+    if p.kernels.len() > 12 {
+        let rest = &p.kernels[12..];
+        let (n, t): (u64, f64) = rest.iter().fold((0, 0.0), |a, k| (a.0 + k.dispatches, a.1 + k.seconds));
+        writeln!(out, "    {:<22} {:>9} {:>10.3} {:>9} {:>5.1}%", format!("({} others)", rest.len()), n, 1e3 * t, "", 100.0 * t / total).map_err(io)?;
+    }
+    writeln!(
+        out,
+        "    device busy {:.3} ms, gaps between dispatches of one submission {:.3} ms, timeline {:.3} ms (busy {:.0}%){}",
+        1e3 * p.busy_s,
+        1e3 * p.in_batch_gaps_s,
+        1e3 * p.timeline_s,
+        100.0 * p.busy_s / p.timeline_s.max(1e-300),
+        if p.lost_batches > 0 { format!("; {} batches lost", p.lost_batches) } else { String::new() }
+    )
+    .map_err(io)?;
+    let kernels: Vec<Value> = p.kernels.iter().map(|k| json!({"kernel": k.kernel, "dispatches": k.dispatches, "seconds": k.seconds})).collect();
+    Ok(json!({"kernels": kernels, "busy_s": p.busy_s, "in_batch_gaps_s": p.in_batch_gaps_s, "timeline_s": p.timeline_s, "lost_batches": p.lost_batches}))
+}
+
 /// Bytes one CSR product must move with values of `elem` bytes: value + 4-byte column per
 /// nonzero, row pointers, x read once, y written once.
 pub fn spmv_bytes(a: &CsrMatrix, elem: usize) -> usize {

@@ -304,6 +304,10 @@ pub(super) enum Command {
         /// Solvers of --eigensolvers, comma-separated (default lobpcg,lanczos)
         #[arg(long, value_delimiter = ',', value_enum)]
         eigen_solvers: Option<Vec<EigensolverArg>>,
+        /// With --eigensolvers --gpu: a per-kernel profile of each case's GPU solve from GPU
+        /// timestamps (kernel, dispatches, device time; busy time against the timeline)
+        #[arg(long)]
+        profile_kernels: bool,
     },
     /// Convert a QDSim configuration (simple_qd.json / .yaml, or batch_qd.yaml) to a scene: units converted, what has no counterpart listed in a note (stderr, and the scene's description)
     #[command(name = "import-qdsim", after_help = "Example: qdsim-gpu import-qdsim simple_qd.yaml --out scene.json && qdsim-gpu solve scene.json")]

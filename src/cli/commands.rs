@@ -128,6 +128,7 @@ pub(super) fn dispatch(cli: Cli) -> Result<i32> {
             eigensolvers,
             eigen_cases,
             eigen_solvers,
+            profile_kernels,
         } => {
             if eigensolvers {
                 let cases = match eigen_cases {
@@ -145,11 +146,26 @@ pub(super) fn dispatch(cli: Cli) -> Result<i32> {
                     v["eigensolvers_cpu"] = crate::bench::eigen::run(&be, &cases, &solvers, export_matrix.as_deref(), export_csr.as_deref(), &mut stdout)?;
                 }
                 if gpu {
-                    let g = crate::backend::GpuBackend::with_options(env::adapter(adapter).as_deref(), true, env::gpu_options(None, placement.as_deref())?)?
+                    let options = crate::backend::gpu::GpuOptions { profile_kernels, ..env::gpu_options(None, placement.as_deref())? };
+                    let g = crate::backend::GpuBackend::with_options(env::adapter(adapter).as_deref(), true, options)?
                         .ok_or_else(|| QdError::input("--gpu", "no GPU adapter is available (`qdsim-gpu info` lists them)"))?;
                     // (the matrices are written once, by the CPU part unless it is skipped)
                     let (m, c) = if no_cpu { (export_matrix.as_deref(), export_csr.as_deref()) } else { (None, None) };
-                    v["eigensolvers_gpu"] = crate::bench::eigen::run(&g, &cases, &solvers, m, c, &mut stdout)?;
+                    if profile_kernels {
+                        // one case at a time, each with its own profile
+                        let mut runs = Vec::new();
+                        for case in &cases {
+                            g.memory().start_profile();
+                            let mut r = crate::bench::eigen::run(&g, std::slice::from_ref(case), &solvers, m, c, &mut stdout)?;
+                            if let Some(p) = g.memory().kernel_profile() {
+                                r["kernel_profile"] = crate::bench::gpu::print_kernel_profile(&p, &mut stdout)?;
+                            }
+                            runs.push(r);
+                        }
+                        v["eigensolvers_gpu"] = serde_json::Value::Array(runs);
+                    } else {
+                        v["eigensolvers_gpu"] = crate::bench::eigen::run(&g, &cases, &solvers, m, c, &mut stdout)?;
+                    }
                 }
                 if let Some(path) = json {
                     crate::output::write_json(&path, &v)?;

@@ -522,3 +522,29 @@ fn a_lobpcg_shaped_step_records_few_dispatches_and_one_read_back() {
         assert_eq!((d(c1, c0), d(c2, c1), d(c3, c2), d(c4, c3), d(c5, c4)), (8, 2, 4, 64, 6));
     }
 }
+
+#[test]
+fn kernel_profile_sees_every_dispatch_without_extra_syncs() {
+    let opts = qdsim_gpu::backend::gpu::GpuOptions { profile_kernels: true, ..Default::default() };
+    let Some(g) = common::gpu_with(opts) else { return };
+    let x = g.from_host(&random_values(5000, 3));
+    let mut y = g.alloc(5000);
+    g.memory().start_profile();
+    let before = g.stats().to_json();
+    for _ in 0..20 {
+        g.copy(&x, &mut y);
+        g.scale(0.5, &mut y);
+        g.axpy(1.0, &x, &mut y);
+    }
+    g.flush();
+    let mid = g.stats().to_json();
+    let p = g.memory().kernel_profile().expect("profiling was started");
+    let n = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap();
+    // every dispatch recorded is in the profile, with a device time
+    assert_eq!(p.dispatches(), n(&mid, "dispatches") - n(&before, "dispatches"), "{p:?}");
+    assert_eq!(p.lost_batches, 0);
+    assert!(p.busy_s > 0.0 && p.busy_s <= p.timeline_s, "{p:?}");
+    assert!(p.kernels.iter().all(|k| k.seconds >= 0.0 && k.dispatches > 0));
+    // the profile's read-backs are not the stream's: no host read was counted while recording
+    assert_eq!(n(&mid, "bytes_device_to_host"), n(&before, "bytes_device_to_host"));
+}

@@ -39,6 +39,12 @@ impl GpuBackend {
                 format!("f64 was asked for but adapter '{}' has no 64-bit float shaders; use f32", ctx.adapter.name),
             ));
         }
+        if opts.profile_kernels && !ctx.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return Err(crate::error::QdError::input(
+                "--profile-kernels",
+                format!("adapter '{}' has no timestamp queries, which the kernel profile needs", ctx.adapter.name),
+            ));
+        }
         Ok(Some(Self::from_context(ctx, &opts)))
     }
 
@@ -64,6 +70,9 @@ impl GpuBackend {
         };
         let mem = MemoryManager::new(ctx.device.clone(), ctx.queue.clone(), &ctx.limits, opts.max_binding_bytes, opts.pool_bytes);
         let rec = Recorder::new(mem.clone(), ctx.limits.max_compute_workgroups_per_dimension);
+        if opts.profile_kernels {
+            mem.start_profile();
+        }
         GpuBackend {
             ctx,
             kern,

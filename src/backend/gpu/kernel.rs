@@ -223,7 +223,12 @@ impl Recorder {
     /// open compute pass while dispatches keep coming; submitted every [`FLUSH_EVERY`]).
     pub fn dispatch(&self, k: &Kernel, bind: &wgpu::BindGroup, imm: &[u8], groups: (u32, u32)) {
         debug_assert_eq!(imm.len() as u32, k.interface.immediate_size, "{}: immediates", k.name);
-        let mut p = self.mem.lock_pending();
+        let mut guard = self.mem.lock_pending();
+        let p = &mut *guard;
+        if p.profiler.is_some() {
+            self.dispatch_profiled(p, k, bind, imm, groups);
+            return;
+        }
         if p.pass.is_none() {
             let dev = self.mem.device();
             let enc = p.encoder.get_or_insert_with(|| dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
@@ -239,7 +244,35 @@ impl Recorder {
         p.dispatches += 1;
         self.mem.stats.dispatches.fetch_add(1, Ordering::Relaxed);
         if p.dispatches >= FLUSH_EVERY {
-            self.mem.submit_locked(&mut p);
+            self.mem.submit_locked(p);
+        }
+    }
+
+    /// [`Recorder::dispatch`] while profiling: the dispatch in a compute pass of its own,
+    /// between two timestamps.
+    fn dispatch_profiled(&self, p: &mut super::memory::Pending, k: &Kernel, bind: &wgpu::BindGroup, imm: &[u8], groups: (u32, u32)) {
+        p.pass = None;
+        if p.profiler.as_ref().is_some_and(|pr| pr.full()) {
+            self.mem.submit_locked(p);
+        }
+        let dev = self.mem.device();
+        let Some(pr) = p.profiler.as_mut() else { return };
+        let (i, qs) = pr.slot(dev, k.name);
+        let enc = p.encoder.get_or_insert_with(|| dev.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None }));
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(k.name),
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites { query_set: qs, beginning_of_pass_write_index: Some(i), end_of_pass_write_index: Some(i + 1) }),
+            });
+            pass.set_pipeline(&k.pipeline);
+            pass.set_bind_group(0, bind, &[]);
+            pass.set_immediates(0, imm);
+            pass.dispatch_workgroups(groups.0, groups.1, 1);
+        }
+        p.dispatches += 1;
+        self.mem.stats.dispatches.fetch_add(1, Ordering::Relaxed);
+        if p.dispatches >= FLUSH_EVERY {
+            self.mem.submit_locked(p);
         }
     }
 }

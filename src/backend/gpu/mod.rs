@@ -44,7 +44,7 @@ pub use kernel::FLUSH_EVERY;
 use kernel::{Kernel, Recorder};
 pub use matrix::{plan_row_blocks, GpuCsr, GpuMatrix, RowBlock, ROW_STEP};
 pub use block::BLOCK_BINDINGS;
-pub use memory::{Access, DeviceView, GpuCounts, GpuStats, Home, ManagedArray, MemoryManager, Placement, Residency};
+pub use memory::{Access, DeviceView, GpuCounts, GpuStats, Home, KernelProfile, KernelTime, ManagedArray, MemoryManager, Placement, Residency};
 pub use options::{GpuOptions, MemoryHints};
 pub use probe::ProbeBuffer;
 pub use scalars::GpuScalars;

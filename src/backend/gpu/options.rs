@@ -45,6 +45,9 @@ pub struct GpuOptions {
     pub spmv_layout: Option<SpmvLayout>,
     /// The allocator hint of the device.
     pub memory_hints: MemoryHints,
+    /// Profile every kernel with GPU timestamps from the start (`bench --profile-kernels`;
+    /// an input error on an adapter without TIMESTAMP_QUERY). See memory/profile.rs.
+    pub profile_kernels: bool,
 }
 
 impl Default for GpuOptions {
@@ -57,6 +60,7 @@ impl Default for GpuOptions {
             pool_bytes: DEFAULT_POOL_BYTES,
             spmv_layout: None,
             memory_hints: MemoryHints::Performance,
+            profile_kernels: false,
         }
     }
 }

@@ -43,12 +43,13 @@
 //!
 //! Files: placement.rs (Placement, Home), array.rs (ManagedArray, DeviceView), pool.rs
 //! (device-buffer pool, Scratch), staging.rs (uploads and downloads), stream.rs (the pending
-//! encoder and its submission), stats.rs (GpuStats); this file, the MemoryManager that owns
+//! encoder and its submission), stats.rs (GpuStats), profile.rs (per-kernel timestamps); this file, the MemoryManager that owns
 //! the pools and the stream.
 
 mod array;
 mod placement;
 mod pool;
+mod profile;
 mod staging;
 mod stats;
 mod stream;
@@ -58,6 +59,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub use array::{Access, DeviceView, ManagedArray, Residency};
 pub use placement::{Home, Placement};
 pub use pool::{size_class, Scratch, DEFAULT_POOL_BYTES};
+pub use profile::{KernelProfile, KernelTime};
 use pool::DevicePool;
 use staging::StagingFree;
 pub use stats::{GpuCounts, GpuStats};

@@ -4,6 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::MutexGuard;
 
+use super::profile::{KernelProfile, Profiler};
 use super::{lock, MemoryManager};
 
 /// Commands recorded but not yet submitted: one encoder and, while dispatches keep coming,
@@ -18,6 +19,8 @@ pub struct Pending {
     /// Upload staging buffers used by the recorded copies; re-mapped after the submission.
     pub(super) uploads: Vec<wgpu::Buffer>,
     pub(super) upload_bytes: u64,
+    /// The per-kernel timestamps, while profiling (see profile.rs).
+    pub profiler: Option<Profiler>,
 }
 
 impl MemoryManager {
@@ -36,11 +39,18 @@ impl MemoryManager {
     /// background and return to their pool.
     pub fn submit_locked(&self, p: &mut Pending) -> Option<wgpu::SubmissionIndex> {
         p.pass = None;
-        let enc = p.encoder.take()?;
+        let mut enc = p.encoder.take()?;
         p.dispatches = 0;
         p.upload_bytes = 0;
+        let timestamps = p.profiler.as_mut().and_then(|pr| pr.resolve(&self.device, &mut enc));
         self.stats.submissions.fetch_add(1, Ordering::Relaxed);
         let idx = self.queue.submit([enc.finish()]);
+        if let Some(pr) = p.profiler.as_mut() {
+            if let Some((buf, labels)) = timestamps {
+                pr.launched(buf, labels);
+            }
+            pr.harvest();
+        }
         for b in p.uploads.drain(..) {
             let free = self.write_staging.clone();
             let back = b.clone();
@@ -57,6 +67,41 @@ impl MemoryManager {
     pub fn flush(&self) {
         let mut p = self.lock_pending();
         self.submit_locked(&mut p);
+    }
+
+    /// Start a per-kernel profile from GPU timestamps (the adapter must have
+    /// TIMESTAMP_QUERY), or, when one runs, forget what it holds.
+    pub fn start_profile(&self) {
+        let mut p = self.lock_pending();
+        self.submit_locked(&mut p);
+        match p.profiler.as_mut() {
+            Some(pr) => {
+                pr.harvest();
+                pr.reset();
+            }
+            None => p.profiler = Some(Profiler::default()),
+        }
+    }
+
+    /// The per-kernel profile of the work recorded since [`MemoryManager::start_profile`]
+    /// (None when not profiling): submits what is pending and waits for the device.
+    pub fn kernel_profile(&self) -> Option<KernelProfile> {
+        {
+            let mut p = self.lock_pending();
+            p.profiler.as_ref()?;
+            self.submit_locked(&mut p);
+        }
+        for _ in 0..100 {
+            let _ = self.device.poll(wgpu::PollType::Wait { submission_index: None, timeout: None });
+            let mut p = self.lock_pending();
+            let pr = p.profiler.as_mut()?;
+            pr.harvest();
+            if !pr.in_flight() {
+                break;
+            }
+        }
+        let period = self.queue.get_timestamp_period() as f64;
+        self.lock_pending().profiler.as_ref().map(|pr| pr.report(period))
     }
 
     /// Record a zero fill of `buf` into the pending stream.
