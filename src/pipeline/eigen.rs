@@ -173,12 +173,65 @@ pub const F64_TOLERANCE_FLOOR: f64 = 1e-12;
 pub const POISSON_TOLERANCE_FLOOR_V: f64 = 1e-12;
 
 /// Rayleigh–Ritz with H in f64 on the host over the given vectors: the eigenpairs and true
-/// residuals of a solve done in lower precision. Runs on the (parallel) CPU backend.
+/// residuals of a solve done in lower precision. Runs on the (parallel) CPU backend, in block
+/// operations that read H and the vectors a few times each: HV in one SpMM, the Gram matrix
+/// G = VᵀV and A = VᵀHV in two block dots, and the pencil (A, G) reduced by the Cholesky
+/// factor of G (the vectors come orthonormal to f32 rounding, so G is within ~1e-6 of I).
+/// Where G is not safely positive definite (vectors nearly dependent) the vectors are first
+/// orthonormalised by classical Gram–Schmidt, twice ([`refine_orthonormalised`]).
 fn refine_on_host(h: &CsrMatrix, vectors: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>, Vec<f64>) {
     let cpu = CpuBackend::new();
     let k = vectors.len();
     let n = h.nrows;
-    // orthonormalise in f64 (classical Gram–Schmidt, twice)
+    let mut hv: Vec<Vec<f64>> = (0..k).map(|_| cpu.alloc(n)).collect();
+    cpu.spmm(h, &vectors, &mut hv);
+    let g = nalgebra::DMatrix::from_column_slice(k, k, &cpu.block_dot(&vectors, &vectors));
+    let a = nalgebra::DMatrix::from_column_slice(k, k, &cpu.block_dot(&vectors, &hv));
+    let g = (&g + g.transpose()) * 0.5;
+    let a = (&a + a.transpose()) * 0.5;
+    // a factor whose diagonal spreads by more than 1e4 (cond(G) > 1e8) loses too much of f64
+    let chol = nalgebra::Cholesky::new(g).filter(|c| {
+        let d = c.l_dirty().diagonal();
+        let (lo, hi) = d.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        lo.is_finite() && lo > 1e-4 * hi
+    });
+    let Some(chol) = chol else { return refine_orthonormalised(&cpu, h, vectors) };
+    // C = L⁻¹ A L⁻ᵀ, its eigenvectors W, the Ritz coefficients Y = L⁻ᵀ W (YᵀGY = I)
+    let l = chol.l();
+    let Some(la) = l.solve_lower_triangular(&a) else { return refine_orthonormalised(&cpu, h, vectors) };
+    let Some(c) = l.solve_lower_triangular(&la.transpose()) else { return refine_orthonormalised(&cpu, h, vectors) };
+    let c = (&c + c.transpose()) * 0.5;
+    let Some(eig) = dense::symmetric_eigen(c) else {
+        return (vec![f64::NAN; k], vectors, vec![f64::NAN; k]);
+    };
+    let Some(y) = l.transpose().solve_upper_triangular(&eig.eigenvectors) else { return refine_orthonormalised(&cpu, h, vectors) };
+    ritz_pairs(&cpu, &vectors, &hv, &eig.eigenvalues, &y)
+}
+
+/// The Ritz pairs X = V·Y (columns ordered by value), HX = HV·Y and their residual norms.
+fn ritz_pairs(cpu: &CpuBackend, v: &[Vec<f64>], hv: &[Vec<f64>], values: &nalgebra::DVector<f64>, y: &nalgebra::DMatrix<f64>) -> (Vec<f64>, Vec<Vec<f64>>, Vec<f64>) {
+    let k = v.len();
+    let n = v.first().map_or(0, |x| x.len());
+    let mut order: Vec<usize> = (0..k).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let sorted: Vec<f64> = order.iter().map(|&c| values[c]).collect();
+    let yd: Vec<f64> = order.iter().flat_map(|&c| (0..k).map(move |i| y[(i, c)])).collect();
+    let coeffs = crate::linalg::backend::Coeffs { rows: k, cols: k, data: &yd };
+    let mut x: Vec<Vec<f64>> = (0..k).map(|_| cpu.alloc(n)).collect();
+    let mut hx: Vec<Vec<f64>> = (0..k).map(|_| cpu.alloc(n)).collect();
+    cpu.combine(v, &coeffs, &mut x);
+    cpu.combine(hv, &coeffs, &mut hx);
+    let minus: Vec<f64> = sorted.iter().map(|l| -l).collect();
+    cpu.block_axpy(&minus, &x, &mut hx);
+    let res = hx.iter().map(|r| cpu.norm2(r)).collect();
+    (sorted, x, res)
+}
+
+/// [`refine_on_host`] for nearly dependent vectors: orthonormalised first in f64 (classical
+/// Gram–Schmidt, twice), then Rayleigh–Ritz over the orthonormal basis.
+fn refine_orthonormalised(cpu: &CpuBackend, h: &CsrMatrix, vectors: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>, Vec<f64>) {
+    let k = vectors.len();
+    let n = h.nrows;
     let mut q: Vec<Vec<f64>> = Vec::with_capacity(k);
     for mut w in vectors {
         for _ in 0..2 {
@@ -191,37 +244,15 @@ fn refine_on_host(h: &CsrMatrix, vectors: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f
         }
         q.push(w);
     }
-    let hq: Vec<Vec<f64>> = q
-        .iter()
-        .map(|v| {
-            let mut y = cpu.alloc(n);
-            cpu.spmv(h, v, &mut y);
-            y
-        })
-        .collect();
-    let g = cpu.block_dot(&q, &hq);
-    let g = nalgebra::DMatrix::from_column_slice(k, k, &g);
+    let mut hq: Vec<Vec<f64>> = (0..k).map(|_| cpu.alloc(n)).collect();
+    cpu.spmm(h, &q, &mut hq);
+    let g = nalgebra::DMatrix::from_column_slice(k, k, &cpu.block_dot(&q, &hq));
     let g = (&g + g.transpose()) * 0.5;
     let Some(eig) = dense::symmetric_eigen(g) else {
         // non-finite vectors or products: NaN energies and residuals, flagged by the caller
         return (vec![f64::NAN; k], q, vec![f64::NAN; k]);
     };
-    let mut order: Vec<usize> = (0..k).collect();
-    order.sort_by(|&a, &b| eig.eigenvalues[a].total_cmp(&eig.eigenvalues[b]));
-    let values: Vec<f64> = order.iter().map(|&c| eig.eigenvalues[c]).collect();
-    let y: Vec<f64> = order.iter().flat_map(|&c| (0..k).map(move |i| (i, c))).map(|(i, c)| eig.eigenvectors[(i, c)]).collect();
-    let coeffs = crate::linalg::backend::Coeffs { rows: k, cols: k, data: &y };
-    let mut x: Vec<Vec<f64>> = (0..k).map(|_| cpu.alloc(n)).collect();
-    let mut hx: Vec<Vec<f64>> = (0..k).map(|_| cpu.alloc(n)).collect();
-    cpu.combine(&q, &coeffs, &mut x);
-    cpu.combine(&hq, &coeffs, &mut hx);
-    let res = (0..k)
-        .map(|i| {
-            cpu.axpy(-values[i], &x[i], &mut hx[i]);
-            cpu.norm2(&hx[i])
-        })
-        .collect();
-    (values, x, res)
+    ritz_pairs(cpu, &q, &hq, &eig.eigenvalues, &eig.eigenvectors)
 }
 
 /// What both iterative solvers are given.
@@ -455,3 +486,65 @@ pub fn solve<B: Backend>(
     Ok(sol)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 1D Laplacian with unit spacing on `n` cells (Dirichlet): eigenvalues
+    /// 2 − 2cos(jπ/(n+1)), eigenvectors sin(ijπ/(n+1)).
+    fn laplacian(n: usize) -> CsrMatrix {
+        let mut t = Vec::new();
+        for i in 0..n {
+            t.push((i, i, 2.0));
+            if i + 1 < n {
+                t.push((i, i + 1, -1.0));
+                t.push((i + 1, i, -1.0));
+            }
+        }
+        CsrMatrix::from_triplets(n, n, &t)
+    }
+
+    fn mode(n: usize, j: usize) -> Vec<f64> {
+        (0..n).map(|i| ((i + 1) as f64 * j as f64 * std::f64::consts::PI / (n + 1) as f64).sin()).collect()
+    }
+
+    #[test]
+    fn refinement_recovers_exact_pairs_from_perturbed_vectors() {
+        let n = 300;
+        let h = laplacian(n);
+        let exact: Vec<f64> = (1..=4).map(|j| 2.0 - 2.0 * (j as f64 * std::f64::consts::PI / (n + 1) as f64).cos()).collect();
+        // f32-rounded exact modes, mixed slightly (as a low-precision solve returns them)
+        let modes: Vec<Vec<f64>> = (1..=4).map(|j| mode(n, j)).collect();
+        let v: Vec<Vec<f64>> = (0..4)
+            .map(|a| (0..n).map(|i| (modes[a][i] + 1e-4 * modes[(a + 1) % 4][i]) as f32 as f64).collect())
+            .collect();
+        let (values, x, res) = refine_on_host(&h, v);
+        for (e, l) in exact.iter().zip(&values) {
+            // the Ritz values of a subspace within ~1e-7 of the exact one
+            assert!((e - l).abs() < 1e-10, "{values:?} against {exact:?}");
+        }
+        assert!(res.iter().all(|&r| r < 1e-5), "{res:?}");
+        for a in 0..4 {
+            for b in 0..4 {
+                let d: f64 = x[a].iter().zip(&x[b]).map(|(p, q)| p * q).sum();
+                assert!((d - if a == b { 1.0 } else { 0.0 }).abs() < 1e-12, "XᵀX[{a},{b}] = {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn refinement_of_nearly_dependent_vectors_goes_through_gram_schmidt() {
+        let n = 200;
+        let h = laplacian(n);
+        let m1 = mode(n, 1);
+        let m2 = mode(n, 2);
+        // the second vector is the first to 1e-7: G has a condition number ~1e14
+        let v = vec![m1.clone(), m1.iter().zip(&m2).map(|(a, b)| a + 1e-7 * b).collect(), m2];
+        let (values, x, res) = refine_on_host(&h, v);
+        assert!(values.iter().chain(&res).all(|v| v.is_finite()), "{values:?} {res:?}");
+        let e1 = 2.0 - 2.0 * (std::f64::consts::PI / (n + 1) as f64).cos();
+        assert!((values[0] - e1).abs() < 1e-12, "{values:?}");
+        let d: f64 = x[0].iter().zip(&x[1]).map(|(p, q)| p * q).sum();
+        assert!(d.abs() < 1e-8, "{d}");
+    }
+}
