@@ -40,35 +40,39 @@ pub(super) struct BlockKernels {
     gram_final: Kernel,
 }
 
+impl BlockKernels {
+    /// Compile the block kernels; None where the adapter binds fewer than
+    /// [`BLOCK_BINDINGS`] storage buffers per stage (`storage_buffers`).
+    pub(super) fn build(dev: &wgpu::Device, storage_buffers: u32, f64_mode: bool) -> Option<BlockKernels> {
+        if storage_buffers < BLOCK_BINDINGS {
+            return None;
+        }
+        let b = Program::new(dev, "block.wgsl", shader::SHADER_BLOCK, f64_mode);
+        let s = Program::new(dev, "spmm.wgsl", shader::SHADER_SPMM, f64_mode);
+        let gram = Program::new(dev, "gram.wgsl", shader::SHADER_GRAM, f64_mode);
+        Some(BlockKernels {
+            combine: b.kernel(dev, "block_combine"),
+            axpy: b.kernel(dev, "block_axpy"),
+            scale: b.kernel(dev, "block_scale"),
+            copy: b.kernel(dev, "block_copy"),
+            diag_axpby: b.kernel(dev, "block_diag_axpby"),
+            pair_dot: b.kernel(dev, "pair_dot_partial"),
+            stencil_spmm: s.kernel(dev, "stencil_spmm"),
+            csr_spmm: s.kernel(dev, "csr_spmm"),
+            restrict: s.kernel(dev, "transfer_restrict"),
+            prolong: s.kernel(dev, "transfer_prolong"),
+            gram_partial: gram.kernel(dev, "gram_partial"),
+            gram_final: gram.kernel(dev, "gram_final"),
+        })
+    }
+}
+
 impl GpuBackend {
-    /// The block kernels, built on first use; None where the adapter binds fewer than
+    /// The block kernels (compiled in the background from the backend's construction, see
+    /// [`GpuBackend::compile_in_background`]); None where the adapter binds fewer than
     /// [`BLOCK_BINDINGS`] storage buffers per stage.
     pub(super) fn block_kernels(&self) -> Option<&BlockKernels> {
-        self.block_kern
-            .get_or_init(|| {
-                if self.ctx.limits.max_storage_buffers_per_shader_stage < BLOCK_BINDINGS {
-                    return None;
-                }
-                let dev = &self.ctx.device;
-                let b = Program::new(dev, "block.wgsl", shader::SHADER_BLOCK, self.f64_mode);
-                let s = Program::new(dev, "spmm.wgsl", shader::SHADER_SPMM, self.f64_mode);
-                let gram = Program::new(dev, "gram.wgsl", shader::SHADER_GRAM, self.f64_mode);
-                Some(BlockKernels {
-                    combine: b.kernel(dev, "block_combine"),
-                    axpy: b.kernel(dev, "block_axpy"),
-                    scale: b.kernel(dev, "block_scale"),
-                    copy: b.kernel(dev, "block_copy"),
-                    diag_axpby: b.kernel(dev, "block_diag_axpby"),
-                    pair_dot: b.kernel(dev, "pair_dot_partial"),
-                    stencil_spmm: s.kernel(dev, "stencil_spmm"),
-                    csr_spmm: s.kernel(dev, "csr_spmm"),
-                    restrict: s.kernel(dev, "transfer_restrict"),
-                    prolong: s.kernel(dev, "transfer_prolong"),
-                    gram_partial: gram.kernel(dev, "gram_partial"),
-                    gram_final: gram.kernel(dev, "gram_final"),
-                })
-            })
-            .as_ref()
+        self.block_kern.get_or_init(|| BlockKernels::build(&self.ctx.device, self.ctx.limits.max_storage_buffers_per_shader_stage, self.f64_mode)).as_ref()
     }
 
     /// Whether the block operations run as block kernels (else a dispatch per column).

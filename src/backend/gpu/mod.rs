@@ -82,11 +82,12 @@ pub struct GpuBackend {
     f64_mode: bool,
     /// Bytes per vector element: 4 or 8.
     elem: u64,
-    /// The CG kernels (shaders/cg.wgsl), built on first use.
-    cg_kern: std::sync::OnceLock<scalars::CgKernels>,
-    /// The stencil-layout kernels (shaders/stencil.wgsl), built on first use.
-    stencil_kern: std::sync::OnceLock<stencil::StencilKernels>,
-    /// The block kernels (shaders/block.wgsl, shaders/spmm.wgsl), built on first use; None
-    /// where the adapter binds too few storage buffers per stage.
-    block_kern: std::sync::OnceLock<Option<block::BlockKernels>>,
+    /// The CG kernels (shaders/cg.wgsl), compiled in the background from construction on
+    /// (a first use before that is done waits for it, or compiles them itself).
+    cg_kern: Arc<std::sync::OnceLock<scalars::CgKernels>>,
+    /// The stencil-layout kernels (shaders/stencil.wgsl), likewise.
+    stencil_kern: Arc<std::sync::OnceLock<stencil::StencilKernels>>,
+    /// The block kernels (shaders/block.wgsl, shaders/spmm.wgsl), likewise; None where the
+    /// adapter binds too few storage buffers per stage.
+    block_kern: Arc<std::sync::OnceLock<Option<block::BlockKernels>>>,
 }

@@ -30,13 +30,16 @@ pub(super) struct CgKernels {
     cg_update: Kernel,
 }
 
+impl CgKernels {
+    pub(super) fn build(dev: &wgpu::Device, f64_mode: bool) -> CgKernels {
+        let p = Program::new(dev, "cg.wgsl", shader::SHADER_CG, f64_mode);
+        CgKernels { axpy_ratio: p.kernel(dev, "axpy_ratio"), xpby_ratio: p.kernel(dev, "xpby_ratio"), cg_update: p.kernel(dev, "cg_update") }
+    }
+}
+
 impl GpuBackend {
-    fn cg_kernels(&self) -> &CgKernels {
-        self.cg_kern.get_or_init(|| {
-            let dev = &self.ctx.device;
-            let p = Program::new(dev, "cg.wgsl", shader::SHADER_CG, self.f64_mode);
-            CgKernels { axpy_ratio: p.kernel(dev, "axpy_ratio"), xpby_ratio: p.kernel(dev, "xpby_ratio"), cg_update: p.kernel(dev, "cg_update") }
-        })
+    pub(super) fn cg_kernels(&self) -> &CgKernels {
+        self.cg_kern.get_or_init(|| CgKernels::build(&self.ctx.device, self.f64_mode))
     }
 
     pub(super) fn alloc_scalars_impl(&self, n: usize) -> GpuScalars {

@@ -46,13 +46,16 @@ pub(super) struct StencilKernels {
     spmv_axpby: Kernel,
 }
 
+impl StencilKernels {
+    pub(super) fn build(dev: &wgpu::Device, f64_mode: bool) -> StencilKernels {
+        let p = Program::new(dev, "stencil.wgsl", shader::SHADER_STENCIL, f64_mode);
+        StencilKernels { spmv: p.kernel(dev, "stencil_spmv"), spmv_axpby: p.kernel(dev, "stencil_spmv_axpby") }
+    }
+}
+
 impl GpuBackend {
-    fn stencil_kernels(&self) -> &StencilKernels {
-        self.stencil_kern.get_or_init(|| {
-            let dev = &self.ctx.device;
-            let p = Program::new(dev, "stencil.wgsl", shader::SHADER_STENCIL, self.f64_mode);
-            StencilKernels { spmv: p.kernel(dev, "stencil_spmv"), spmv_axpby: p.kernel(dev, "stencil_spmv_axpby") }
-        })
+    pub(super) fn stencil_kernels(&self) -> &StencilKernels {
+        self.stencil_kern.get_or_init(|| StencilKernels::build(&self.ctx.device, self.f64_mode))
     }
 
     pub(super) fn stencil_to_device(&self, s: &StencilMatrix) -> GpuStencil {
