@@ -24,6 +24,8 @@ pub const HBAR2_OVER_2M0_EV_NM2: f64 = HBAR_SI * HBAR_SI / (2.0 * M0_SI) / Q_SI 
 
 /// nm³ in one cm³ (1 cm = 1e7 nm): a density in nm^-3 times this is in cm^-3.
 pub const NM3_PER_CM3: f64 = 1e21;
+/// nm in one m: a gradient per nm times this is per m.
+pub const NM_PER_M: f64 = 1e9;
 /// cm³ in one m³: a density in m^-3 divided by this is in cm^-3.
 pub const CM3_PER_M3: f64 = 1e6;
 

@@ -531,7 +531,8 @@ class Strain(_Node):
     """Continuum strain from the lattice mismatch (docs/scene-format.md#strain):
     `reference` "background", "substrate" or a material name (with `reference_x`),
     `boundary` per axis {"x": "free" | "clamped" | "periodic" | [lower, upper], ...},
-    `growth_axis`, the PCG `tolerance` and `max_iterations`."""
+    `growth_axis`, the PCG `tolerance` and `max_iterations`, `piezoelectric` (bool) and
+    `piezo_boundary` ("dirichlet" | "neumann")."""
 
     enabled: Optional[bool] = None
     reference: Optional[str] = None
@@ -540,6 +541,8 @@ class Strain(_Node):
     growth_axis: Optional[str] = None
     tolerance: Optional[Number] = None
     max_iterations: Optional[int] = None
+    piezoelectric: Optional[bool] = None
+    piezo_boundary: Optional[str] = None
 
 
 # ---------------------------------------------------------------------------------------

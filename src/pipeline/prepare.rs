@@ -38,13 +38,15 @@ pub struct Problem {
     /// Band edge of the materials alone (volume-averaged in cut cells), with the strain
     /// shift where the scene has `strain`, eV.
     pub band_edge: Vec<f64>,
-    /// Total potential energy in H: band edge plus the scene's potentials, eV.
+    /// Total potential energy in H: band edge plus the scene's potentials (and the
+    /// piezoelectric potential's energy with `strain.piezoelectric`), eV.
     pub potential: Vec<f64>,
     /// ħ²/(2m*) per cell, eV nm² (1/m* volume-averaged in cut cells).
     pub kinetic: Vec<f64>,
     /// ħ²/(2m*) on the faces that touch a cut cell, sampled across the interface.
     pub faces: crate::physics::hamiltonian::FaceCoefficients,
-    /// The strain of the scene's `strain` block (its band shift is in `band_edge`).
+    /// The strain of the scene's `strain` block (its band shift is in `band_edge`, its
+    /// piezoelectric energy in `potential`).
     pub strain: Option<super::strain::StrainField>,
 }
 
@@ -216,6 +218,12 @@ pub fn prepare(loaded: &LoadedScene, states: usize) -> Result<Problem> {
     let kinetic_per_fill: Vec<f64> = inv_mass_per_fill.iter().map(|im| HBAR2_OVER_2M0_EV_NM2 * im).collect();
     let faces = map.face_coefficients(&grid, &shapes, &kinetic_per_fill, FACE_SAMPLES);
     let mut potential = band_edge.clone();
+    // the piezoelectric potential's energy (carrier-energy convention) is a potential, not a band edge
+    if let Some(p) = strain.as_ref().and_then(|s| s.piezo.as_ref()) {
+        for (v, e) in potential.iter_mut().zip(&p.energy_ev) {
+            *v += e;
+        }
+    }
     let default_mass = fills[0].material.mass(carrier);
     for (i, p) in scene.potentials.iter().enumerate() {
         add_potential(p, i, &grid, default_mass, &loaded.base_dir, &mut potential)?;

@@ -76,6 +76,16 @@ pub(super) fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmSta
             ));
         }
     }
+    // so does the piezoelectric Poisson solve
+    if let Some(ps) = problem.strain.as_ref().and_then(|s| s.summary.piezo.as_ref()).filter(|p| !p.piezo_converged) {
+        sol.converged = false;
+        if sol.failure.is_none() {
+            sol.failure = Some(format!(
+                "the piezoelectric Poisson PCG did not reach strain.tolerance within strain.max_iterations = {} (relative residual {:e})",
+                ps.piezo_pcg_iterations, ps.piezo_relative_residual
+            ));
+        }
+    }
     sol.notices.splice(0..0, backend_notices);
     for n in &sol.notices {
         notice_once(n);

@@ -1,9 +1,12 @@
 //! The scene's `strain` block in a run: the elasticity problem from the painted fills
 //! (per-cell constants and eigenstrain against the reference lattice), its solve, the
-//! band-edge shift of the carrier ([`crate::physics::strain::band_shift`]), the summary
-//! results.json records and the strain files of the output folder.
+//! band-edge shift of the carrier ([`crate::physics::strain::band_shift`]), with
+//! `strain.piezoelectric` the piezoelectric charge and potential
+//! ([`crate::physics::strain::piezo`]), the summary results.json records and the strain
+//! files of the output folder.
 //!
-//! Units: lengths nm, elastic constants GPa, energies eV, lattice constants Å.
+//! Units: lengths nm, elastic constants GPa, energies eV, lattice constants Å, e14 C/m²,
+//! potentials V, charge densities cm⁻³ of elementary charges.
 
 use serde::Serialize;
 
@@ -11,6 +14,9 @@ use crate::error::{QdError, Result};
 use crate::grid::{Grid, MaterialMap};
 use crate::materials::{Carrier, MaterialDb, StrainConstants};
 use crate::output::{self, OutputDir};
+use crate::linalg::cg::CgOptions;
+use crate::physics::poisson::PoissonSolveOptions;
+use crate::physics::strain::piezo::{PiezoBoundary, PiezoProblem};
 use crate::physics::strain::{band_shift, biaxial, trace, ElasticProblem, FaceBc, StrainSolveOptions};
 use crate::scene::Scene;
 
@@ -26,6 +32,40 @@ pub struct StrainField {
     pub trace: Vec<f64>,
     pub biaxial: Vec<f64>,
     pub shift: Vec<f64>,
+    /// With `strain.piezoelectric`: the bound charge and its potential.
+    pub piezo: Option<PiezoField>,
+}
+
+/// The piezoelectric part of a strain field, per cell.
+#[derive(Clone, Debug)]
+pub struct PiezoField {
+    /// Bound charge −∇·P, cm⁻³ of elementary charges.
+    pub charge_cm3: Vec<f64>,
+    /// Potential φ, V.
+    pub potential_v: Vec<f64>,
+    /// The carrier's potential energy in φ, eV, carrier-energy convention (electrons −φ,
+    /// holes +φ): what is added to the carrier's potential.
+    pub energy_ev: Vec<f64>,
+}
+
+/// The piezoelectric part of `strain` in results.json (flattened into it: the keys carry
+/// the `piezo_` prefix).
+#[derive(Clone, Debug, Serialize)]
+pub struct PiezoSummary {
+    /// "dirichlet" (φ = 0 on the non-periodic faces) or "neumann".
+    pub piezo_boundary: &'static str,
+    pub piezo_potential_min_v: f64,
+    pub piezo_potential_max_v: f64,
+    pub piezo_charge_min_cm3: f64,
+    pub piezo_charge_max_cm3: f64,
+    /// Σ ρ over the cells relative to Σ |ρ| (0 up to rounding unless charge leaves through
+    /// Dirichlet faces).
+    pub piezo_net_charge_relative: f64,
+    pub piezo_pcg_iterations: usize,
+    pub piezo_relative_residual: f64,
+    pub piezo_converged: bool,
+    pub piezo_solve_s: f64,
+    pub piezo_model: &'static str,
 }
 
 /// `strain` in results.json.
@@ -61,11 +101,20 @@ pub struct StrainSummary {
     pub solve_s: f64,
     pub backend: &'static str,
     pub model: &'static str,
+    /// Whether the piezoelectric potential is computed (`strain.piezoelectric`).
+    pub piezoelectric: bool,
+    #[serde(flatten)]
+    pub piezo: Option<PiezoSummary>,
 }
 
 const MODEL: &str = "linear elasticity of cubic crystals (axes = grid axes), Q1 elements at the nodes, lattice mismatch as the dilatational eigenstrain (a - a_ref)/a; \
 strain reported and used = elastic strain (relative to the local unstrained lattice); dEc = a_c Tr e; holes: diagonal Bir-Pikus terms about the growth axis n, \
-dE_hh = -a_v Tr e - b e_B, dE_lh = -a_v Tr e + b e_B, e_B = e_nn - (Tr e - e_nn)/2 (VMR signs, a_v < 0); shear (d) terms, split-off coupling and strained masses neglected";
+dE_hh = -a_v Tr e - b e_B, dE_lh = -a_v Tr e + b e_B, e_B = e_nn - (Tr e - e_nn)/2 (VMR signs, a_v < 0); shear (d) terms, split-off coupling and strained masses neglected; \
+with strain.piezoelectric: first-order piezoelectric polarization (below)";
+
+const PIEZO_MODEL: &str = "zincblende first-order piezoelectricity, cubic axes = grid axes: P = 2 e14 (e_yz, e_xz, e_xy) C/m^2 (e14 GaAs -0.16, InAs -0.045, Bester et al. 2006), \
+bound charge -div P by finite volumes (face P = mean of the two cells), -div(eps0 eps_r grad phi) = rho, carrier energy -phi (electrons), +phi (holes); \
+second-order piezoelectricity neglected";
 
 /// Which field of the scene a fill's material is: `background.material` or `regions[i].material`.
 fn fill_field(f: usize) -> String {
@@ -86,6 +135,31 @@ pub fn compute(scene: &Scene, db: &MaterialDb, fills: &[FillInfo], grid: &Grid, 
         .map(|(i, f)| f.material.strain_constants(t).map_err(|(field, reason)| QdError::input(fill_field(i), format!("{reason} (property \"{field}\" of the materials database)"))))
         .collect::<Result<_>>()?;
     let growth = st.growth_axis.map(|a| a.index()).unwrap_or(grid.dim - 1);
+    // e14 of every fill, before any solve: a missing one is the scene's input error
+    let e14_fill: Option<Vec<f64>> = if st.piezoelectric {
+        let v = fills
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                f.material.strain_param("e14").ok_or_else(|| {
+                    QdError::input(
+                        fill_field(i),
+                        format!(
+                            "{} has no piezoelectric constant e14 (C/m²), which strain.piezoelectric needs: give \"e14\" in a materials file (property \"e14\" of the materials database)",
+                            f.material.name
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+        Some(v)
+    } else {
+        None
+    };
+    let piezo_bc = match crate::scene::validate::piezo_boundary(st)? {
+        "neumann" => PiezoBoundary::Neumann,
+        _ => PiezoBoundary::Dirichlet,
+    };
     // the reference lattice
     let (reference, ref_material, a_ref) = match st.reference.as_deref() {
         None | Some("background") => ("background".to_string(), fills[0].material.name.clone(), consts[0].a_lc),
@@ -146,6 +220,42 @@ pub fn compute(scene: &Scene, db: &MaterialDb, fills: &[FillInfo], grid: &Grid, 
         return Err(QdError::NotConverged(format!("strain: the band shift is not finite at cell {i} (PCG relative residual {:e})", sol.cg.relative_residual)));
     }
     let range = |v: &[f64]| v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    // the piezoelectric charge of the elastic strain and its potential (same tolerance and
+    // iteration cap as the elasticity PCG)
+    let mut piezo = None;
+    let mut piezo_summary = None;
+    if let Some(e14_fill) = &e14_fill {
+        let eps_fill: Vec<f64> = fills.iter().map(|f| f.material.eps_r).collect();
+        let pp = PiezoProblem { grid: grid.clone(), eps_r: map.average(&eps_fill), e14: map.average(e14_fill), boundary: piezo_bc };
+        let popts = PoissonSolveOptions { cg: CgOptions { tol: st.tolerance, max_iterations: st.max_iterations }, ..Default::default() };
+        let ps = pp.solve(&be, &sol.elastic, &popts)?;
+        if let Some(i) = ps.phi.iter().position(|v| !v.is_finite()) {
+            return Err(QdError::NotConverged(format!("strain: the piezoelectric potential is not finite at cell {i} (PCG relative residual {:e})", ps.cg.relative_residual)));
+        }
+        let sign = match carrier {
+            Carrier::Electron => -1.0,
+            Carrier::HeavyHole | Carrier::LightHole => 1.0,
+        };
+        let (pmin, pmax) = range(&ps.phi);
+        let (qmin, qmax) = range(&ps.charge_cm3);
+        let total: f64 = ps.charge_cm3.iter().map(|q| q.abs()).sum();
+        let net: f64 = ps.charge_cm3.iter().sum();
+        piezo_summary = Some(PiezoSummary {
+            piezo_boundary: piezo_bc.as_str(),
+            piezo_potential_min_v: pmin,
+            piezo_potential_max_v: pmax,
+            piezo_charge_min_cm3: qmin,
+            piezo_charge_max_cm3: qmax,
+            piezo_net_charge_relative: if total > 0.0 { net / total } else { 0.0 },
+            piezo_pcg_iterations: ps.cg.iterations,
+            piezo_relative_residual: ps.cg.relative_residual,
+            piezo_converged: ps.cg.converged,
+            piezo_solve_s: ps.solve_s,
+            piezo_model: PIEZO_MODEL,
+        });
+        let energy_ev = ps.phi.iter().map(|p| sign * p).collect();
+        piezo = Some(PiezoField { charge_cm3: ps.charge_cm3, potential_v: ps.phi, energy_ev });
+    }
     let (trace_min, trace_max) = range(&tr);
     let (biaxial_min, biaxial_max) = range(&bi);
     let (band_shift_min_ev, band_shift_max_ev) = range(&shift);
@@ -173,15 +283,18 @@ pub fn compute(scene: &Scene, db: &MaterialDb, fills: &[FillInfo], grid: &Grid, 
         solve_s: sol.solve_s,
         backend: "cpu",
         model: MODEL,
+        piezoelectric: st.piezoelectric,
+        piezo: piezo_summary,
     };
-    Ok(Some(StrainField { summary, elastic: sol.elastic, trace: tr, biaxial: bi, shift }))
+    Ok(Some(StrainField { summary, elastic: sol.elastic, trace: tr, biaxial: bi, shift, piezo }))
 }
 
 /// The component names of [`StrainField::elastic`].
 pub const COMPONENTS: [&str; 6] = ["xx", "yy", "zz", "yz", "xz", "xy"];
 
 /// Write the strain files: `strain_<ij>.npy`, `strain_trace.npy`, `strain_biaxial.npy`,
-/// `band_shift.npy`, `strain.vti` and `strain.png`, as the scene's output switches say.
+/// `band_shift.npy` (with piezoelectricity also `piezo_potential.npy`, V, and
+/// `piezo_charge.npy`, cm⁻³), `strain.vti` and `strain.png`, as the scene's output switches say.
 pub fn write_files(out: &OutputDir, scene: &Scene, grid: &Grid, s: &StrainField) -> Result<Vec<String>> {
     let mut files = Vec::new();
     let comps: Vec<Vec<f64>> = (0..6).map(|k| s.elastic.iter().map(|e| e[k]).collect()).collect();
@@ -189,6 +302,10 @@ pub fn write_files(out: &OutputDir, scene: &Scene, grid: &Grid, s: &StrainField)
     fields.push(("strain_trace".into(), &s.trace));
     fields.push(("strain_biaxial".into(), &s.biaxial));
     fields.push(("band_shift".into(), &s.shift));
+    if let Some(p) = &s.piezo {
+        fields.push(("piezo_potential".into(), &p.potential_v));
+        fields.push(("piezo_charge".into(), &p.charge_cm3));
+    }
     if scene.output.npy {
         for (name, data) in &fields {
             let f = format!("{name}.npy");
@@ -206,11 +323,14 @@ pub fn write_files(out: &OutputDir, scene: &Scene, grid: &Grid, s: &StrainField)
         let path = out.path("strain.png");
         if grid.dim == 1 {
             let x = grid.axis_centers(0);
-            let series = vec![
+            let mut series = vec![
                 ("Tr ε (%)".to_string(), s.trace.iter().map(|v| 100.0 * v).collect::<Vec<f64>>()),
                 (format!("biaxial ε_B about {} (%)", s.summary.growth_axis), s.biaxial.iter().map(|v| 100.0 * v).collect()),
                 ("band shift (meV / 10)".to_string(), s.shift.iter().map(|v| 100.0 * v).collect()),
             ];
+            if let Some(p) = &s.piezo {
+                series.push(("piezo potential (mV / 10)".to_string(), p.potential_v.iter().map(|v| 100.0 * v).collect()));
+            }
             output::plot::plot_profiles(&path, &title, "x (nm)", "strain (%)", &x, &series)?;
         } else {
             output::plot::plot_panels(&path, &title, &slice_panels(grid, s))?;
@@ -220,7 +340,8 @@ pub fn write_files(out: &OutputDir, scene: &Scene, grid: &Grid, s: &StrainField)
     Ok(files)
 }
 
-/// Heat maps of Tr ε, the biaxial part and the band shift: the plane in 2D; in 3D the
+/// Heat maps of Tr ε, the biaxial part, the band shift and the piezoelectric potential
+/// (where computed): the plane in 2D; in 3D the
 /// xz plane through the domain's centre (the growth cross-section) and the xy plane.
 fn slice_panels(g: &Grid, s: &StrainField) -> Vec<output::plot::Panel> {
     let names = ["x", "y", "z"];
@@ -252,7 +373,11 @@ fn slice_panels(g: &Grid, s: &StrainField) -> Vec<output::plot::Panel> {
         let ur = (g.origin[u], g.origin[u] + nu as f64 * g.h[u]);
         let vr = (g.origin[v], g.origin[v] + nv as f64 * g.h[v]);
         let at = fixed.map(|(a, k)| format!(" at {} = {:.2} nm", names[a], g.center_coord(a, k))).unwrap_or_default();
-        for (what, data, scale, unit) in [("Tr ε", &s.trace, 100.0, "%"), ("biaxial ε_B", &s.biaxial, 100.0, "%"), ("band shift", &s.shift, 1e3, "meV")] {
+        let mut maps: Vec<(&str, &[f64], f64, &str)> = vec![("Tr ε", &s.trace, 100.0, "%"), ("biaxial ε_B", &s.biaxial, 100.0, "%"), ("band shift", &s.shift, 1e3, "meV")];
+        if let Some(p) = &s.piezo {
+            maps.push(("piezo potential", &p.potential_v, 1e3, "mV"));
+        }
+        for (what, data, scale, unit) in maps {
             panels.push(output::plot::Panel::new(
                 format!("{what}{at}"),
                 nu,

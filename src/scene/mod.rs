@@ -105,6 +105,14 @@ pub struct StrainOptions {
     /// Cap on PCG iterations.
     #[serde(default = "default_strain_iterations")]
     pub max_iterations: usize,
+    /// First-order piezoelectric polarization of the strain, its bound charge and potential
+    /// added to the carrier's potential (default false: see docs/scene-format.md).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub piezoelectric: bool,
+    /// The piezoelectric potential's condition on the non-periodic outer faces:
+    /// "dirichlet" (φ = 0, the default) or "neumann" (zero normal displacement field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub piezo_boundary: Option<String>,
 }
 
 fn default_strain_tolerance() -> f64 {

@@ -1,6 +1,8 @@
 //! Continuum strain (issue 14): Eshelby's spherical inclusion, the pseudomorphic layer and
 //! its band shifts against closed forms computed by hand, CPU and GPU agreeing, and bad
-//! elastic data or strain settings as input errors (exit 2) naming the field.
+//! elastic data or strain settings as input errors (exit 2) naming the field; the
+//! piezoelectric potential (a manufactured solution's convergence order, the octupole
+//! symmetry of a strained sphere, zero for a pseudomorphic well, its input errors).
 
 use qdsim_gpu::grid::Grid;
 use qdsim_gpu::linalg::Backend;
@@ -234,4 +236,187 @@ fn bad_elastic_data_and_strain_settings_exit_2_naming_the_field() {
     // and the good scene solves, with the summary in results.json
     let (code, out) = solve("good", &base, &[]);
     assert_eq!(code, Some(0), "{out}");
+}
+
+// ---- piezoelectricity (strain.piezoelectric) ----
+
+/// A prescribed shear field ε_yz = A s(x) c(y) c(z), ε_xz = A c(x) s(y) c(z), ε_xy = A c(x)
+/// c(y) s(z) (s = sin πu/L, c = cos πu/L) in the cube [−L/2, L/2]³ with constant e14 and ε_r
+/// has −∇·P = −6 e14 A (π/L) C, C = c(x) c(y) c(z), so φ = Φ C with
+/// Φ = −2 e14 A L / (π ε0 ε_r), which vanishes on the faces (the Dirichlet default).
+/// Returns the max-norm error of φ (V) on n³ cells and Φ.
+fn manufactured_piezo_error(n: usize) -> (f64, f64) {
+    use qdsim_gpu::constants::{EPS0_SI, NM_PER_M};
+    use qdsim_gpu::physics::poisson::PoissonSolveOptions;
+    use qdsim_gpu::physics::strain::piezo::{PiezoBoundary, PiezoProblem};
+    let (l, a, e14, eps_r) = (20.0, 0.01, -0.16, 12.9);
+    let h = l / n as f64;
+    let g = Grid::uniform(&[n, n, n], &[h, h, h]);
+    let k = std::f64::consts::PI / l;
+    let strain: Vec<[f64; 6]> = (0..g.len())
+        .map(|c| {
+            let p = g.center(c);
+            let (s, co) = (|u: f64| (k * u).sin(), |u: f64| (k * u).cos());
+            [0.0, 0.0, 0.0, a * s(p[0]) * co(p[1]) * co(p[2]), a * co(p[0]) * s(p[1]) * co(p[2]), a * co(p[0]) * co(p[1]) * s(p[2])]
+        })
+        .collect();
+    let big_phi = -2.0 * e14 * a * (l / NM_PER_M) / (std::f64::consts::PI * EPS0_SI * eps_r);
+    let pp = PiezoProblem { grid: g.clone(), eps_r: vec![eps_r; g.len()], e14: vec![e14; g.len()], boundary: PiezoBoundary::Dirichlet };
+    let mut opts = PoissonSolveOptions::default();
+    opts.cg.tol = 1e-12;
+    let sol = pp.solve(&qdsim_gpu::backend::CpuBackend::new(), &strain, &opts).unwrap();
+    assert!(sol.cg.converged, "{:?}", sol.cg);
+    let err = (0..g.len())
+        .map(|c| {
+            let p = g.center(c);
+            (sol.phi[c] - big_phi * (k * p[0]).cos() * (k * p[1]).cos() * (k * p[2]).cos()).abs()
+        })
+        .fold(0.0, f64::max);
+    (err, big_phi)
+}
+
+#[test]
+fn piezo_potential_of_a_manufactured_shear_converges_at_second_order() {
+    let (e1, phi0) = manufactured_piezo_error(12);
+    let (e2, _) = manufactured_piezo_error(24);
+    let (e3, _) = manufactured_piezo_error(48);
+    let (k1, k2) = ((e1 / e2).log2(), (e2 / e3).log2());
+    eprintln!("manufactured piezo: Φ = {:.4} mV; max error {:.3e} / {:.3e} / {:.3e} V at 12³ / 24³ / 48³: order {k1:.3}, {k2:.3}", 1e3 * phi0, e1, e2, e3);
+    assert!(e3 < 2e-3 * phi0.abs(), "error {e3:e} of Φ = {phi0:e}");
+    assert!((k1 - 2.0).abs() < 0.15 && (k2 - 2.0).abs() < 0.15, "orders {k1}, {k2}");
+}
+
+fn sphere_scene(piezo_boundary: Option<&str>) -> Value {
+    let mut v = json!({
+        "domain": { "size": [24.0, 24.0, 24.0], "spacing": 1.0 },
+        "temperature": 4,
+        "background": { "material": "GaAs" },
+        "regions": [ { "shape": { "type": "sphere", "center": [0, 0, 0], "radius": 4.0 }, "material": "InAs" } ],
+        "strain": { "piezoelectric": true },
+        "solve": { "states": 1 }
+    });
+    if let Some(b) = piezo_boundary {
+        v["strain"]["piezo_boundary"] = json!(b);
+    }
+    v
+}
+
+#[test]
+fn piezo_potential_of_a_strained_sphere_is_an_octupole() {
+    for bc in [None, Some("neumann")] {
+        let p = qdsim_gpu::pipeline::prepare(&loaded(&sphere_scene(bc)), 1).unwrap();
+        let st = p.strain.as_ref().unwrap();
+        let pz = st.piezo.as_ref().expect("piezo computed");
+        let sum = st.summary.piezo.as_ref().unwrap();
+        assert!(st.summary.converged && sum.piezo_converged, "{sum:?}");
+        let g = &p.grid;
+        let phi = &pz.potential_v;
+        let max = phi.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let (n0, n1, n2) = (g.n[0], g.n[1], g.n[2]);
+        let mut worst: f64 = 0.0;
+        for k in 0..n2 {
+            for j in 0..n1 {
+                for i in 0..n0 {
+                    let v = phi[g.index(i, j, k)];
+                    for m in [g.index(n0 - 1 - i, j, k), g.index(i, n1 - 1 - j, k), g.index(i, j, n2 - 1 - k)] {
+                        worst = worst.max((v + phi[m]).abs());
+                    }
+                }
+            }
+        }
+        // ∝ xyz near the dot: the same sign in the octants of the same sign of xyz
+        let at = |x: f64, y: f64, z: f64| {
+            let f = |a: usize, u: f64| ((u - g.origin[a]) / g.h[a]) as usize;
+            phi[g.index(f(0, x), f(1, y), f(2, z))]
+        };
+        let (ppp, mmp, mpp) = (at(3.5, 3.5, 3.5), at(-3.5, -3.5, 3.5), at(-3.5, 3.5, 3.5));
+        let (q, net) = (&pz.charge_cm3, pz.charge_cm3.iter().sum::<f64>());
+        let total: f64 = q.iter().map(|v| v.abs()).sum();
+        eprintln!(
+            "InAs sphere (r = 4 nm) in GaAs, piezo boundary {}: φ in ±{:.2} mV, worst |φ(r) + φ(mirrored r)| {:.2e} V ({:.1e} of max), φ(±3.5 nm octants) {:.3} / {:.3} / {:.3} mV, net charge {:.1e} of Σ|ρ|, {} PCG iterations",
+            sum.piezo_boundary, 1e3 * max, worst, worst / max, 1e3 * ppp, 1e3 * mmp, 1e3 * mpp, net / total, sum.piezo_pcg_iterations
+        );
+        assert!(max > 1e-3, "piezo potential {max} V is too small for InAs/GaAs");
+        assert!(worst < 1e-6 * max, "not odd: {worst:e} against {max:e}");
+        assert!(ppp * mmp > 0.0 && ppp * mpp < 0.0 && ppp.abs() > 0.1 * max, "{ppp} {mmp} {mpp}");
+        assert!(net.abs() < 1e-9 * total, "net bound charge {net:e} of {total:e}");
+        // electrons see −φ in their potential
+        for c in (0..g.len()).step_by(97) {
+            assert!((p.potential[c] - p.band_edge[c] + phi[c]).abs() < 1e-12);
+        }
+    }
+}
+
+#[test]
+fn a_pseudomorphic_well_has_no_piezo_potential() {
+    let mut one_d = well_scene("electron");
+    one_d["strain"]["piezoelectric"] = json!(true);
+    let three_d = json!({
+        "domain": { "size": [2.0, 2.0, 30.0], "spacing": 0.5, "periodic": [true, true, false] },
+        "temperature": 300,
+        "background": { "material": "GaAs" },
+        "regions": [ { "shape": { "type": "layer", "axis": "z", "from": -3.0, "to": 3.0 }, "material": "InGaAs", "x": 0.2 } ],
+        "strain": { "piezoelectric": true },
+        "solve": { "states": 1, "carrier": "heavy_hole" }
+    });
+    for v in [one_d, three_d] {
+        let p = qdsim_gpu::pipeline::prepare(&loaded(&v), 1).unwrap();
+        let st = p.strain.as_ref().unwrap();
+        let pz = st.piezo.as_ref().unwrap();
+        let shear = st.elastic.iter().map(|e| e[3].abs().max(e[4].abs()).max(e[5].abs())).fold(0.0, f64::max);
+        let phi = pz.potential_v.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        eprintln!("pseudomorphic well ({}D): max shear {shear:.1e}, max |φ| {phi:.1e} V", p.grid.dim);
+        assert!(phi < 1e-9, "{phi} V");
+        assert!(st.summary.piezo.as_ref().unwrap().piezo_converged);
+    }
+}
+
+#[test]
+fn piezo_input_errors_exit_2_naming_the_field() {
+    let mut base = well_scene("electron");
+    base["strain"]["piezoelectric"] = json!(true);
+    let edit = |f: &dyn Fn(&mut Value)| {
+        let mut v = base.clone();
+        f(&mut v);
+        v
+    };
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        ("region_without_e14", edit(&|v| {
+            v["regions"][0]["material"] = json!("AlAs");
+            v["regions"][0].as_object_mut().unwrap().remove("x");
+        }), "regions[0].material", "e14"),
+        ("background_without_e14", edit(&|v| v["background"]["material"] = json!("AlAs")), "background.material", "e14"),
+        ("not_a_bool", edit(&|v| v["strain"]["piezoelectric"] = json!("yes")), "strain.piezoelectric", "boolean"),
+        ("bad_boundary", edit(&|v| v["strain"]["piezo_boundary"] = json!("grounded")), "strain.piezo_boundary", "dirichlet"),
+        ("boundary_without_piezo", edit(&|v| {
+            v["strain"]["piezoelectric"] = json!(false);
+            v["strain"]["piezo_boundary"] = json!("neumann");
+        }), "strain.piezo_boundary", "piezoelectric"),
+    ];
+    for (name, scene, field, word) in cases {
+        let (code, out) = solve(name, &scene, &[]);
+        assert_eq!(code, Some(2), "{name}: {out}");
+        let first = out.lines().find(|l| l.contains("error")).unwrap_or("");
+        assert!(first.contains(field) && out.contains(word), "{name}: wanted {field} / {word} in: {out}");
+    }
+    // without e14 and without piezoelectricity the scene runs
+    let mut off = edit(&|v| v["background"]["material"] = json!("AlAs"));
+    off["strain"]["piezoelectric"] = json!(false);
+    assert_eq!(solve("off", &off, &[]).0, Some(0));
+}
+
+#[test]
+fn a_piezo_solve_that_stops_early_is_not_converged() {
+    let mut v = sphere_scene(None);
+    v["domain"]["size"] = json!([12.0, 12.0, 12.0]);
+    v["regions"][0]["shape"]["radius"] = json!(3.0);
+    v["strain"]["max_iterations"] = json!(1);
+    let (code, out) = solve("piezo_stops", &v, &[]);
+    assert_eq!(code, Some(3), "{out}");
+    // the folder `solve` made (common::tmpdir would empty it)
+    let d = std::env::temp_dir().join(format!("qdsim-strain-piezo_stops-{}", std::process::id()));
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(d.join("out/results.json")).unwrap()).unwrap();
+    assert_eq!(r["strain"]["piezo_converged"], json!(false), "{}", r["strain"]);
+    assert_eq!(r["strain"]["piezo_pcg_iterations"], json!(1));
+    assert!(r["strain"]["piezo_potential_max_v"].is_number());
 }

@@ -41,6 +41,7 @@
 
 pub mod fem;
 pub mod mg;
+pub mod piezo;
 
 use std::time::Instant;
 

@@ -32,7 +32,8 @@
 //! - A sweep's parameter must exist in the scene and every value must give a valid scene.
 //! - `strain` (mode schrodinger only): known face conditions, periodic on both faces of an
 //!   axis and wherever the domain is periodic, no condition for an absent axis, growth axis
-//!   of the domain, tolerance and iteration cap in range (`strain`).
+//!   of the domain, tolerance and iteration cap in range, `piezo_boundary` a known condition
+//!   and only with `piezoelectric: true` (`strain`).
 //!
 //! Where the checks are: here the limits, the message helpers, the domain, the order of
 //! the checks ([`validate`]); `geometry` the shapes, `potentials` the potentials, `device`
@@ -55,7 +56,7 @@ mod tests;
 use device::{contacts, doping, gate, poisson};
 use geometry::{shape, touches_domain};
 use potentials::potential;
-pub use strain::{strain_faces, STRAIN_FACE_NAMES};
+pub use strain::{piezo_boundary, strain_faces, PIEZO_BOUNDARY_NAMES, STRAIN_FACE_NAMES};
 use sweep::sweep;
 
 /// Upper bound on the temperature, K: the materials' limit (their Varshni fits rest on data

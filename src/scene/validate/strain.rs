@@ -84,5 +84,23 @@ pub(super) fn strain(scene: &Scene, dim: usize) -> Result<()> {
     if st.max_iterations < 1 || st.max_iterations > 100_000 {
         return Err(err("strain.max_iterations", format!("must be between 1 and 100000, got {}", st.max_iterations)));
     }
+    piezo_boundary(st)?;
     Ok(())
+}
+
+/// The condition names of `strain.piezo_boundary`.
+pub const PIEZO_BOUNDARY_NAMES: [&str; 2] = ["dirichlet", "neumann"];
+
+/// `strain.piezo_boundary` as written ("dirichlet" where left out); only with
+/// `strain.piezoelectric: true`. Err names the field.
+pub fn piezo_boundary(st: &StrainOptions) -> Result<&'static str> {
+    let Some(v) = st.piezo_boundary.as_deref() else { return Ok(PIEZO_BOUNDARY_NAMES[0]) };
+    if !st.piezoelectric {
+        return Err(err("strain.piezo_boundary", "only with \"piezoelectric\": true"));
+    }
+    PIEZO_BOUNDARY_NAMES
+        .iter()
+        .copied()
+        .find(|n| *n == v)
+        .ok_or_else(|| err("strain.piezo_boundary", format!("unknown condition \"{v}\" (allowed: {})", PIEZO_BOUNDARY_NAMES.join(", "))))
 }
