@@ -109,6 +109,9 @@ impl<'a, B: Backend> Backend for TimingBackend<'a, B> {
     fn to_host(&self, x: &B::Vector) -> Vec<f64> {
         self.read(|| self.inner.to_host(x), |o, t| o.other_vector_s += t)
     }
+    fn to_host_many<X: std::borrow::Borrow<B::Vector>>(&self, xs: &[X]) -> Vec<Vec<f64>> {
+        self.read(|| self.inner.to_host_many(xs), |o, t| o.other_vector_s += t)
+    }
     fn len(&self, x: &B::Vector) -> usize {
         self.inner.len(x)
     }

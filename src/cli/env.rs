@@ -11,6 +11,7 @@
 //! | `QDSIM_GPU_POOL_BYTES` | [`GpuOptions::pool_bytes`] | |
 //! | `QDSIM_SPMV_LAYOUT` (csr, stencil) | [`GpuOptions::spmv_layout`] | |
 //! | `QDSIM_GPU_MEMORY_HINTS` (usage) | [`GpuOptions::memory_hints`] | |
+//! | `QDSIM_GPU_FIRST_FLUSH` | [`GpuOptions::first_flush`] | |
 //! | `QDSIM_NO_MPI` | [`crate::parallel::InitOptions::no_mpi`] | |
 //! | `HOSTNAME`, `COMPUTERNAME` | [`crate::parallel::InitOptions::hostname`] | |
 
@@ -94,6 +95,12 @@ pub fn gpu_settings(precision_flag: Option<&str>, placement_flag: Option<&str>) 
         Ok(Some(b)) => options.pool_bytes = b,
         Ok(None) => {}
         Err(e) => invalid = invalid.or(Some(e)),
+    }
+    if let Some(v) = var("QDSIM_GPU_FIRST_FLUSH") {
+        match crate::backend::gpu::options::parse_first_flush(&v) {
+            Ok(n) => options.first_flush = n,
+            Err(r) => invalid = invalid.or(Some(("QDSIM_GPU_FIRST_FLUSH".to_string(), r))),
+        }
     }
     Ok(GpuSettings { options, precision, invalid })
 }

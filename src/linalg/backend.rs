@@ -97,6 +97,11 @@ pub trait Backend: Send + Sync {
     fn alloc(&self, n: usize) -> Self::Vector;
     fn from_host(&self, x: &[f64]) -> Self::Vector;
     fn to_host(&self, x: &Self::Vector) -> Vec<f64>;
+    /// Several vectors on the host (on a GPU: all copies in one submission and one wait,
+    /// instead of one synchronisation each). The default reads them one by one.
+    fn to_host_many<X: Borrow<Self::Vector>>(&self, xs: &[X]) -> Vec<Vec<f64>> {
+        xs.iter().map(|x| self.to_host(x.borrow())).collect()
+    }
     fn len(&self, x: &Self::Vector) -> usize;
     /// A reproducible pseudo-random vector with entries in [-1, 1).
     fn random(&self, n: usize, seed: u64) -> Self::Vector {

@@ -90,9 +90,13 @@ impl CsrMatrix {
 
     /// Largest absolute row sum: an upper bound on the 2-norm of a symmetric matrix.
     pub fn norm_inf(&self) -> f64 {
+        use rayon::prelude::*;
+        // (in parallel: a solve takes it several times, ~18 ms each at 2 M rows on one thread)
         (0..self.nrows)
+            .into_par_iter()
+            .with_min_len(4096)
             .map(|r| self.val[self.row_ptr[r]..self.row_ptr[r + 1]].iter().map(|v| v.abs()).sum::<f64>())
-            .fold(0.0, f64::max)
+            .reduce(|| 0.0, f64::max)
     }
 
     /// Largest |A_ij − A_ji| (0 for a symmetric matrix).

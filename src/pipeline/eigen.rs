@@ -147,7 +147,8 @@ impl Solution {
 
 /// The first row of `h` holding a non-finite entry, if any.
 pub fn first_non_finite_row(h: &CsrMatrix) -> Option<usize> {
-    (0..h.nrows).find(|&r| h.val[h.row_ptr[r]..h.row_ptr[r + 1]].iter().any(|v| !v.is_finite()))
+    use rayon::prelude::*;
+    (0..h.nrows).into_par_iter().with_min_len(4096).find_first(|&r| h.val[h.row_ptr[r]..h.row_ptr[r + 1]].iter().any(|v| !v.is_finite()))
 }
 
 
@@ -205,11 +206,12 @@ fn refine_on_host(h: &CsrMatrix, vectors: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f
         return (vec![f64::NAN; k], vectors, vec![f64::NAN; k]);
     };
     let Some(y) = l.transpose().solve_upper_triangular(&eig.eigenvectors) else { return refine_orthonormalised(&cpu, h, vectors) };
-    ritz_pairs(&cpu, &vectors, &hv, &eig.eigenvalues, &y)
+    ritz_pairs(&cpu, vectors, &hv, &eig.eigenvalues, &y)
 }
 
-/// The Ritz pairs X = V·Y (columns ordered by value), HX = HV·Y and their residual norms.
-fn ritz_pairs(cpu: &CpuBackend, v: &[Vec<f64>], hv: &[Vec<f64>], values: &nalgebra::DVector<f64>, y: &nalgebra::DMatrix<f64>) -> (Vec<f64>, Vec<Vec<f64>>, Vec<f64>) {
+/// The Ritz pairs X = V·Y (columns ordered by value), HX = HV·Y and their residual norms
+/// (HX is written over V once X is formed: no fresh memory for it).
+fn ritz_pairs(cpu: &CpuBackend, mut v: Vec<Vec<f64>>, hv: &[Vec<f64>], values: &nalgebra::DVector<f64>, y: &nalgebra::DMatrix<f64>) -> (Vec<f64>, Vec<Vec<f64>>, Vec<f64>) {
     let k = v.len();
     let n = v.first().map_or(0, |x| x.len());
     let mut order: Vec<usize> = (0..k).collect();
@@ -218,11 +220,11 @@ fn ritz_pairs(cpu: &CpuBackend, v: &[Vec<f64>], hv: &[Vec<f64>], values: &nalgeb
     let yd: Vec<f64> = order.iter().flat_map(|&c| (0..k).map(move |i| y[(i, c)])).collect();
     let coeffs = crate::linalg::backend::Coeffs { rows: k, cols: k, data: &yd };
     let mut x: Vec<Vec<f64>> = (0..k).map(|_| cpu.alloc(n)).collect();
-    let mut hx: Vec<Vec<f64>> = (0..k).map(|_| cpu.alloc(n)).collect();
-    cpu.combine(v, &coeffs, &mut x);
-    cpu.combine(hv, &coeffs, &mut hx);
+    cpu.combine(&v, &coeffs, &mut x);
+    let hx = &mut v;
+    cpu.combine(hv, &coeffs, hx);
     let minus: Vec<f64> = sorted.iter().map(|l| -l).collect();
-    cpu.block_axpy(&minus, &x, &mut hx);
+    cpu.block_axpy(&minus, &x, hx);
     let res = hx.iter().map(|r| cpu.norm2(r)).collect();
     (sorted, x, res)
 }
@@ -252,7 +254,7 @@ fn refine_orthonormalised(cpu: &CpuBackend, h: &CsrMatrix, vectors: Vec<Vec<f64>
         // non-finite vectors or products: NaN energies and residuals, flagged by the caller
         return (vec![f64::NAN; k], q, vec![f64::NAN; k]);
     };
-    ritz_pairs(cpu, &q, &hq, &eig.eigenvalues, &eig.eigenvectors)
+    ritz_pairs(cpu, q, &hq, &eig.eigenvalues, &eig.eigenvectors)
 }
 
 /// What both iterative solvers are given.
@@ -421,7 +423,7 @@ pub fn solve<B: Backend>(
         };
         let eigensolver_s = t.elapsed().as_secs_f64();
         let host_syncs = tb.times().host_reads;
-        let vectors: Vec<Vec<f64>> = r.vectors.iter().map(|v| be.to_host(v)).collect();
+        let vectors: Vec<Vec<f64>> = be.to_host_many(&r.vectors);
         let mut refine_s = 0.0;
         let (energies, vectors, residuals, converged) = if be.precision_bits() < 64 {
             // eigenvalues and residuals in f64 from the low-precision vectors
@@ -477,11 +479,14 @@ pub fn solve<B: Backend>(
             h.norm_inf()
         ));
     }
-    for v in &mut sol.vectors {
-        let nrm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-        let big = v.iter().copied().fold(0.0f64, |m, x| if x.abs() > m.abs() { x } else { m });
-        let s = if big < 0.0 { -1.0 } else { 1.0 } / if nrm > 0.0 { nrm } else { 1.0 };
-        v.iter_mut().for_each(|x| *x *= s);
+    {
+        use rayon::prelude::*;
+        sol.vectors.par_iter_mut().for_each(|v| {
+            let nrm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+            let big = v.iter().copied().fold(0.0f64, |m, x| if x.abs() > m.abs() { x } else { m });
+            let s = if big < 0.0 { -1.0 } else { 1.0 } / if nrm > 0.0 { nrm } else { 1.0 };
+            v.iter_mut().for_each(|x| *x *= s);
+        });
     }
     Ok(sol)
 }

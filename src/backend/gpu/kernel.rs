@@ -243,7 +243,7 @@ impl Recorder {
         }
         p.dispatches += 1;
         self.mem.stats.dispatches.fetch_add(1, Ordering::Relaxed);
-        if p.dispatches >= FLUSH_EVERY {
+        if p.dispatches >= p.flush_at.clamp(1, FLUSH_EVERY) {
             self.mem.submit_locked(p);
         }
     }
@@ -271,7 +271,7 @@ impl Recorder {
         }
         p.dispatches += 1;
         self.mem.stats.dispatches.fetch_add(1, Ordering::Relaxed);
-        if p.dispatches >= FLUSH_EVERY {
+        if p.dispatches >= p.flush_at.clamp(1, FLUSH_EVERY) {
             self.mem.submit_locked(p);
         }
     }

@@ -48,7 +48,15 @@ pub struct GpuOptions {
     /// Profile every kernel with GPU timestamps from the start (`bench --profile-kernels`;
     /// an input error on an adapter without TIMESTAMP_QUERY). See memory/profile.rs.
     pub profile_kernels: bool,
+    /// Dispatches recorded after a host synchronisation before the first submission
+    /// (`QDSIM_GPU_FIRST_FLUSH`): the device idles from a read-back until the host submits
+    /// again, so the first batch after one goes early and each later one doubles, up to
+    /// [`super::FLUSH_EVERY`]. `FLUSH_EVERY` or more: no ramp.
+    pub first_flush: usize,
 }
+
+/// [`GpuOptions::first_flush`] by default.
+pub const DEFAULT_FIRST_FLUSH: usize = 32;
 
 impl Default for GpuOptions {
     fn default() -> Self {
@@ -61,7 +69,16 @@ impl Default for GpuOptions {
             spmv_layout: None,
             memory_hints: MemoryHints::Performance,
             profile_kernels: false,
+            first_flush: DEFAULT_FIRST_FLUSH,
         }
+    }
+}
+
+/// A [`GpuOptions::first_flush`] value: a dispatch count of at least 1.
+pub fn parse_first_flush(v: &str) -> std::result::Result<usize, String> {
+    match v.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("'{}' is not a dispatch count (an integer of at least 1)", v.trim())),
     }
 }
 
@@ -118,6 +135,9 @@ impl GpuOptions {
         if text("QDSIM_GPU_MEMORY_HINTS").as_deref() == Some("usage") {
             o.memory_hints = MemoryHints::MemoryUsage;
         }
+        if let Some(v) = set("QDSIM_GPU_FIRST_FLUSH") {
+            o.first_flush = parse_first_flush(&v).map_err(|r| QdError::input("QDSIM_GPU_FIRST_FLUSH", r))?;
+        }
         Ok(o)
     }
 }
@@ -151,10 +171,11 @@ mod tests {
 
     #[test]
     fn malformed_values_are_input_errors() {
-        for (k, v) in [("QDSIM_GPU_PRECISION", "f16"), ("QDSIM_GPU_PLACEMENT", "somewhere"), ("QDSIM_GPU_POOL_BYTES", "lots")] {
+        for (k, v) in [("QDSIM_GPU_PRECISION", "f16"), ("QDSIM_GPU_PLACEMENT", "somewhere"), ("QDSIM_GPU_POOL_BYTES", "lots"), ("QDSIM_GPU_FIRST_FLUSH", "0"), ("QDSIM_GPU_FIRST_FLUSH", "soon")] {
             let e = GpuOptions::from_vars(vars(&[(k, v)])).unwrap_err().to_string();
             assert!(e.contains(k), "{e}");
         }
+        assert_eq!(GpuOptions::from_vars(vars(&[("QDSIM_GPU_FIRST_FLUSH", " 16 ")])).unwrap().first_flush, 16);
         assert_eq!(parse_precision(None).unwrap(), None);
         assert_eq!(parse_precision(Some(" ".into())).unwrap(), None);
     }

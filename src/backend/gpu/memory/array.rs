@@ -289,6 +289,12 @@ impl ManagedArray {
         f(st.host.as_deref().unwrap_or(&[]))
     }
 
+    /// Whether the newest data is only in the device copy (a read on the host downloads).
+    pub fn device_newer(&self) -> bool {
+        let st = self.lock();
+        !st.host_valid && !st.zero && st.chunks.is_some()
+    }
+
     /// The array's bytes on the host (see [`ManagedArray::with_host`]).
     pub fn host_read(&self) -> Vec<u8> {
         self.with_host(|b| b.to_vec())

@@ -80,6 +80,8 @@ pub struct MemoryManager {
     read_staging: Mutex<StagingFree>,
     write_staging: Arc<Mutex<StagingFree>>,
     pending: Mutex<Pending>,
+    /// [`crate::backend::gpu::GpuOptions::first_flush`].
+    first_flush: std::sync::atomic::AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -103,7 +105,8 @@ impl MemoryManager {
             pool: Mutex::new(DevicePool::default()),
             read_staging: Mutex::new(StagingFree::default()),
             write_staging: Arc::new(Mutex::new(StagingFree::default())),
-            pending: Mutex::new(Pending::default()),
+            pending: Mutex::new(Pending { flush_at: crate::backend::gpu::FLUSH_EVERY, ..Pending::default() }),
+            first_flush: std::sync::atomic::AtomicUsize::new(crate::backend::gpu::FLUSH_EVERY),
         })
     }
 

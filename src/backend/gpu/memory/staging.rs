@@ -116,7 +116,9 @@ impl MemoryManager {
             if jobs.is_empty() {
                 return Vec::new();
             }
-            self.submit_locked(&mut p)
+            let idx = self.submit_locked(&mut p);
+            self.ramp_flushes(&mut p);
+            idx
         };
         let (tx, rx) = std::sync::mpsc::channel();
         for (k, (staging, piece)) in jobs.iter().enumerate() {

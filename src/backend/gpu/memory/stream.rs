@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::MutexGuard;
 
 use super::profile::{KernelProfile, Profiler};
+use crate::backend::gpu::FLUSH_EVERY;
 use super::{lock, MemoryManager};
 
 /// Commands recorded but not yet submitted: one encoder and, while dispatches keep coming,
@@ -21,6 +22,9 @@ pub struct Pending {
     pub(super) upload_bytes: u64,
     /// The per-kernel timestamps, while profiling (see profile.rs).
     pub profiler: Option<Profiler>,
+    /// Submit when this many dispatches are recorded: [`MemoryManager::first_flush`] after a
+    /// host synchronisation, doubled at each submission up to [`FLUSH_EVERY`].
+    pub flush_at: usize,
 }
 
 impl MemoryManager {
@@ -45,6 +49,7 @@ impl MemoryManager {
         let timestamps = p.profiler.as_mut().and_then(|pr| pr.resolve(&self.device, &mut enc));
         self.stats.submissions.fetch_add(1, Ordering::Relaxed);
         let idx = self.queue.submit([enc.finish()]);
+        p.flush_at = (p.flush_at.max(1) * 2).min(FLUSH_EVERY);
         if let Some(pr) = p.profiler.as_mut() {
             if let Some((buf, labels)) = timestamps {
                 pr.launched(buf, labels);
@@ -67,6 +72,18 @@ impl MemoryManager {
     pub fn flush(&self) {
         let mut p = self.lock_pending();
         self.submit_locked(&mut p);
+    }
+
+    /// The next submission goes after [`MemoryManager::first_flush`] dispatches: the host is
+    /// about to wait for the device, which then idles until the host submits again.
+    pub(super) fn ramp_flushes(&self, p: &mut Pending) {
+        p.flush_at = self.first_flush.load(Ordering::Relaxed);
+    }
+
+    /// Set [`crate::backend::gpu::GpuOptions::first_flush`].
+    pub fn set_first_flush(&self, n: usize) {
+        self.first_flush.store(n.max(1), Ordering::Relaxed);
+        self.lock_pending().flush_at = n.max(1).min(FLUSH_EVERY);
     }
 
     /// Start a per-kernel profile from GPU timestamps (the adapter must have
