@@ -548,3 +548,31 @@ fn kernel_profile_sees_every_dispatch_without_extra_syncs() {
     // the profile's read-backs are not the stream's: no host read was counted while recording
     assert_eq!(n(&mid, "bytes_device_to_host"), n(&before, "bytes_device_to_host"));
 }
+
+#[test]
+fn many_vectors_come_back_in_one_read_back() {
+    let Some(g) = gpu() else { return };
+    // device-written vectors (batched) of lengths that do not fill a workgroup, and a fresh
+    // zero one (no transfer)
+    let host: Vec<Vec<f64>> = (0..4).map(|i| random_values(3000 + 7 * i, i as u64)).collect();
+    let xs: Vec<_> = host.iter().map(|h| g.from_host(h)).collect();
+    let mut ys: Vec<_> = xs.iter().map(|x| g.alloc(g.len(x))).collect();
+    for (x, y) in xs.iter().zip(ys.iter_mut()) {
+        g.copy(x, y);
+        g.scale(-2.0, y);
+    }
+    ys.push(g.alloc(17));
+    let c0 = g.stats().counts();
+    let got = g.to_host_many(&ys);
+    let d = g.stats().counts() - c0;
+    assert_eq!(d.readbacks, 1, "one read-back for {} vectors", ys.len());
+    for (h, y) in host.iter().zip(&got) {
+        assert_eq!(h.len(), y.len());
+        // f32 storage: -2x is exact in binary
+        assert!(h.iter().zip(y).all(|(a, b)| (-2.0 * (*a as f32) as f64 - b).abs() == 0.0));
+    }
+    assert_eq!(got[4], vec![0.0; 17]);
+    // and the same as one by one
+    let one: Vec<Vec<f64>> = ys.iter().map(|y| g.to_host(y)).collect();
+    assert_eq!(got, one);
+}
