@@ -5,8 +5,9 @@
 //     work[(i + 8 j) · npartials + slot + group] (Kahan-compensated per-thread sums, a tree
 //     per workgroup, one x column at a time through workgroup memory); for a chunked vector
 //     the kernel runs once per chunk, `slot` giving where its partials start;
-//   gram_final: one workgroup per (i, j) of the tile (i = wid % 8), the partials summed
-//     (Kahan, then a tree) into out[slot + i + j · ld].
+//   gram_final: one workgroup per entry of every tile, all tiles of a product in one
+//     dispatch, the partials summed (Kahan, then a tree) into out[slot + r + c · ld] (r the
+//     basis vector, c the column).
 // Unused slots (i ≥ kb, j ≥ kx) are bound to a dummy buffer and never read.
 
 struct Imm {
@@ -16,6 +17,10 @@ struct Imm {
     slot: u32,
     npartials: u32,
     ld: u32,
+    // gram_final only: basis groups per column group, elements between tiles' partials, first tile
+    tb: u32,
+    stride: u32,
+    t0: u32,
 }
 var<immediate> imm: Imm;
 
@@ -225,22 +230,28 @@ fn gram_partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id
     }
 }
 
-// one workgroup per entry of the tile: i = wid % 8, j = wid / 8 (i < kb)
+// one workgroup per entry of every tile of the product, all tiles in one dispatch: tile
+// t = t0 + wid / 32 (basis group ib = t % tb, column group jx = t / tb, its partials from
+// work[t · stride]), entry i = wid % 8, j = (wid / 8) % 4 of it; entries beyond the product
+// (row ≥ kb or column ≥ kx) return at once
 @compute @workgroup_size(WG)
 fn gram_final(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let t = imm.t0 + wid.x / 32u;
     let i = wid.x % 8u;
-    let j = wid.x / 8u;
-    if (i >= imm.kb) {
+    let j = (wid.x / 8u) % 4u;
+    let r = (t % imm.tb) * 8u + i;
+    let c = (t / imm.tb) * 4u + j;
+    if (r >= imm.kb || c >= imm.kx) {
         return;
     }
-    let row = (i + 8u * j) * imm.npartials;
+    let row = t * imm.stride + (i + 8u * j) * imm.npartials;
     var sum: real = 0.0;
-    var c: real = 0.0;
+    var comp: real = 0.0;
     for (var p = lid; p < imm.npartials; p += WG) {
-        let yv = work[row + p] - c;
-        let t = sum + yv;
-        c = (t - sum) - yv;
-        sum = t;
+        let yv = work[row + p] - comp;
+        let s = sum + yv;
+        comp = (s - sum) - yv;
+        sum = s;
     }
     sdata[lid] = sum;
     workgroupBarrier();
@@ -248,5 +259,5 @@ fn gram_final(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) 
         if (lid < s) { sdata[lid] += sdata[lid + s]; }
         workgroupBarrier();
     }
-    if (lid == 0u) { out[imm.slot + i + j * imm.ld] = sdata[0]; }
+    if (lid == 0u) { out[imm.slot + r + c * imm.ld] = sdata[0]; }
 }

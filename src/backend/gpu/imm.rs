@@ -133,6 +133,9 @@ pub struct GramImm {
     pub slot: u32,
     pub npartials: u32,
     pub ld: u32,
+    pub tb: u32,
+    pub stride: u32,
+    pub t0: u32,
 }
 
 /// shaders/cg.wgsl (no float member: one layout for both precisions).
@@ -212,7 +215,14 @@ pub fn transfer(n: u32, k: u32, fine: [usize; 3], coarse: [usize; 3], m: u32, fl
 /// gram.wgsl: `n` elements, a tile of `kb` basis vectors × `kx` columns, the partial or
 /// output slot, the partials per entry, the leading dimension of the output.
 pub fn gram(n: u32, kb: u32, kx: u32, slot: u32, npartials: u32, ld: u32) -> Vec<u8> {
-    bytes_of(&GramImm { n, kb, kx, slot, npartials, ld }).to_vec()
+    bytes_of(&GramImm { n, kb, kx, slot, npartials, ld, tb: 0, stride: 0, t0: 0 }).to_vec()
+}
+
+/// gram.wgsl's gram_final: the `kb` × `kx` product into out[slot + r + c·ld] from the
+/// partials of its tiles (`tb` basis groups per column group, `stride` elements apart),
+/// tiles from `t0` on.
+pub fn gram_final(kb: u32, kx: u32, slot: u32, npartials: u32, ld: u32, tb: u32, stride: u32, t0: u32) -> Vec<u8> {
+    bytes_of(&GramImm { n: 0, kb, kx, slot, npartials, ld, tb, stride, t0 }).to_vec()
 }
 
 /// cg.wgsl: `n` elements, the scalar slots of the ratio, its sign.
@@ -259,8 +269,8 @@ mod tests {
             (SHADER_BLOCK, true, rust_layout!(super::MultiImm64: n, k, slot, npartials, c0, c1)),
             (SHADER_SPMM, false, rust_layout!(super::SpmmImm: n, k, nx, ny, nxy, cnx, cny, cnxy, m, flags)),
             (SHADER_SPMM, true, rust_layout!(super::SpmmImm: n, k, nx, ny, nxy, cnx, cny, cnxy, m, flags)),
-            (SHADER_GRAM, false, rust_layout!(super::GramImm: n, kb, kx, slot, npartials, ld)),
-            (SHADER_GRAM, true, rust_layout!(super::GramImm: n, kb, kx, slot, npartials, ld)),
+            (SHADER_GRAM, false, rust_layout!(super::GramImm: n, kb, kx, slot, npartials, ld, tb, stride, t0)),
+            (SHADER_GRAM, true, rust_layout!(super::GramImm: n, kb, kx, slot, npartials, ld, tb, stride, t0)),
             (SHADER_CG, false, rust_layout!(super::CgImm: n, num, den, sign)),
             (SHADER_CG, true, rust_layout!(super::CgImm: n, num, den, sign)),
         ];

@@ -183,6 +183,11 @@ pub fn grid(groups: u32, max: u32) -> (u32, u32) {
 }
 
 impl Recorder {
+    /// Workgroups per dispatch dimension at most.
+    pub fn max_groups(&self) -> u32 {
+        self.max_groups
+    }
+
     pub fn new(mem: Arc<MemoryManager>, max_groups: u32) -> Recorder {
         let dev = mem.device();
         let dummy = |label| dev.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size: 8, usage: wgpu::BufferUsages::STORAGE, mapped_at_creation: false });
