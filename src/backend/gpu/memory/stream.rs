@@ -83,7 +83,7 @@ impl MemoryManager {
     /// Set [`crate::backend::gpu::GpuOptions::first_flush`].
     pub fn set_first_flush(&self, n: usize) {
         self.first_flush.store(n.max(1), Ordering::Relaxed);
-        self.lock_pending().flush_at = n.max(1).min(FLUSH_EVERY);
+        self.lock_pending().flush_at = n.clamp(1, FLUSH_EVERY);
     }
 
     /// Start a per-kernel profile from GPU timestamps (the adapter must have
