@@ -241,11 +241,13 @@ impl Recorder {
             p.pass = Some(pass);
         }
         if let Some(pass) = p.pass.as_mut() {
-            pass.set_pipeline(&k.pipeline);
-            pass.set_bind_group(0, bind, &[]);
-            pass.set_immediates(0, imm);
-            pass.dispatch_workgroups(groups.0, groups.1, 1);
+            encode(pass, k, bind, imm, groups);
         }
+        self.dispatched(p);
+    }
+
+    /// Count a recorded dispatch; submit when the batch is full (see `Pending::flush_at`).
+    fn dispatched(&self, p: &mut super::memory::Pending) {
         p.dispatches += 1;
         self.mem.stats.dispatches.fetch_add(1, Ordering::Relaxed);
         if p.dispatches >= p.flush_at.clamp(1, FLUSH_EVERY) {
@@ -269,17 +271,18 @@ impl Recorder {
                 label: Some(k.name),
                 timestamp_writes: Some(wgpu::ComputePassTimestampWrites { query_set: qs, beginning_of_pass_write_index: Some(i), end_of_pass_write_index: Some(i + 1) }),
             });
-            pass.set_pipeline(&k.pipeline);
-            pass.set_bind_group(0, bind, &[]);
-            pass.set_immediates(0, imm);
-            pass.dispatch_workgroups(groups.0, groups.1, 1);
+            encode(&mut pass, k, bind, imm, groups);
         }
-        p.dispatches += 1;
-        self.mem.stats.dispatches.fetch_add(1, Ordering::Relaxed);
-        if p.dispatches >= p.flush_at.clamp(1, FLUSH_EVERY) {
-            self.mem.submit_locked(p);
-        }
+        self.dispatched(p);
     }
+}
+
+/// One dispatch of `k` into `pass`.
+fn encode(pass: &mut wgpu::ComputePass<'_>, k: &Kernel, bind: &wgpu::BindGroup, imm: &[u8], groups: (u32, u32)) {
+    pass.set_pipeline(&k.pipeline);
+    pass.set_bind_group(0, bind, &[]);
+    pass.set_immediates(0, imm);
+    pass.dispatch_workgroups(groups.0, groups.1, 1);
 }
 
 #[cfg(test)]
