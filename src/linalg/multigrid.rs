@@ -459,18 +459,17 @@ fn is_m_matrix_stencil(a: &StencilMatrix) -> bool {
 
 /// [`gershgorin_dinv_a`] of a stencil.
 fn gershgorin_stencil(a: &StencilMatrix) -> f64 {
-    (0..a.nrows())
-        .into_par_iter()
-        .map(|i| {
-            let d = a.diag[i];
-            let s: f64 = a.row(i).map(|e| e.1.abs()).sum();
-            if d > 0.0 {
-                s / d
-            } else {
-                1.0
-            }
-        })
-        .reduce(|| 0.0, f64::max)
+    a.map_rows(|e| {
+        let d = e[3];
+        let s: f64 = e.iter().map(|v| v.abs()).sum();
+        if d > 0.0 {
+            s / d
+        } else {
+            1.0
+        }
+    })
+    .into_par_iter()
+    .reduce(|| 0.0, f64::max)
 }
 
 /// One level of a hierarchy in the stencil layout: its operator; the transfers to the next

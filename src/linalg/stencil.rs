@@ -156,16 +156,44 @@ impl StencilMatrix {
         n + 2 * (0..3).map(|ax| if d[ax] > 1 { n / d[ax] * (d[ax] - 1) } else { 0 }).sum::<usize>()
     }
 
-    /// Σ_j a_ij per row, in the row's column order.
-    pub fn row_sums(&self) -> Vec<f64> {
+    /// `f` of every row's seven entries in [`StencilMatrix::row`]'s order (−z, −y, −x,
+    /// diagonal, +x, +y, +z; 0 where the grid has no neighbour), one grid line per task: a
+    /// pass over the rows without `row`'s index arithmetic per entry (at 2 M rows
+    /// `row_sums` through `row` took 44 ms on 2 cores).
+    pub fn map_rows<F: Fn(&[f64; 7]) -> f64 + Sync>(&self, f: F) -> Vec<f64> {
         use rayon::prelude::*;
-        (0..self.nrows()).into_par_iter().map(|i| self.row(i).map(|e| e.1).sum()).collect()
+        let [nx, ny, nz] = self.dims;
+        let (sy, sz) = (nx, nx * ny);
+        let mut out = vec![0.0; self.nrows()];
+        out.par_chunks_mut(nx.max(1)).with_min_len(16).enumerate().for_each(|(line, o)| {
+            let (j, k) = (line % ny.max(1), line / ny.max(1));
+            for (i, v) in o.iter_mut().enumerate() {
+                let c = line * nx + i;
+                let e = [
+                    if k > 0 { self.off[2][c - sz] } else { 0.0 },
+                    if j > 0 { self.off[1][c - sy] } else { 0.0 },
+                    if i > 0 { self.off[0][c - 1] } else { 0.0 },
+                    self.diag[c],
+                    if i + 1 < nx { self.off[0][c] } else { 0.0 },
+                    if j + 1 < ny { self.off[1][c] } else { 0.0 },
+                    if k + 1 < nz { self.off[2][c] } else { 0.0 },
+                ];
+                *v = f(&e);
+            }
+        });
+        out
+    }
+
+    /// Σ_j a_ij per row, in the row's column order (an absent neighbour adds an exact 0:
+    /// the same sums as CSR's).
+    pub fn row_sums(&self) -> Vec<f64> {
+        self.map_rows(|e| e.iter().fold(-0.0, |s, v| s + v))
     }
 
     /// max_i Σ_j |a_ij|.
     pub fn norm_inf(&self) -> f64 {
         use rayon::prelude::*;
-        (0..self.nrows()).into_par_iter().map(|i| self.row(i).map(|e| e.1.abs()).sum::<f64>()).reduce(|| 0.0, f64::max)
+        self.map_rows(|e| e.iter().map(|v| v.abs()).sum::<f64>()).into_par_iter().reduce(|| 0.0, f64::max)
     }
 
     /// The CSR form, its stencil layout recorded.
@@ -234,6 +262,21 @@ mod tests {
             for (p, q) in ys.iter().zip(&yc) {
                 assert!((p - q).abs() <= 1e-14 * q.abs().max(1.0), "{dims:?}: {p} vs {q}");
             }
+        }
+    }
+
+    #[test]
+    fn row_sums_and_norm_are_the_csr_ones_bit_for_bit() {
+        for dims in [vec![17], vec![5, 7], vec![4, 3, 5], vec![1, 6, 2]] {
+            let a = ham(&dims, [false; 3]);
+            let s = StencilMatrix::of(&a).unwrap();
+            let csr: Vec<f64> = (0..a.nrows).map(|r| a.val[a.row_ptr[r]..a.row_ptr[r + 1]].iter().sum()).collect();
+            let sums = s.row_sums();
+            assert!(csr.iter().zip(&sums).all(|(p, q)| p.to_bits() == q.to_bits()), "{dims:?}: {csr:?} vs {sums:?}");
+            assert_eq!(s.norm_inf().to_bits(), a.norm_inf().to_bits(), "{dims:?}");
+            // and the rows as `row` lists them
+            let by_row: Vec<f64> = (0..s.nrows()).map(|i| s.row(i).map(|e| e.1).sum()).collect();
+            assert!(by_row.iter().zip(&sums).all(|(p, q)| p.to_bits() == q.to_bits()), "{dims:?}");
         }
     }
 
