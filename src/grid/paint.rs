@@ -152,7 +152,8 @@ impl MaterialMap {
             let (axes, tied) = interface::axes_by_normal(dim, &signs[..corners]);
             let mut fr: Vec<(u16, f64)> = match if three { None } else { planar_fractions(grid, c, &axes, tied, sub, at) } {
                 Some(fr) => fr,
-                None => cell_by_lines(grid, c, axes[0], sub, at),
+                // along each tied axis, averaged: mirror images get the same fractions
+                None => mean_fractions(axes[..tied].iter().map(|&b| cell_by_lines(grid, c, b, sub, at)).collect()),
             };
             fr.retain(|e| e.1 > 0.0);
             fr.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -267,6 +268,22 @@ fn planar_fractions(grid: &Grid, c: [f64; 3], axes: &[usize], tied: usize, sub: 
     f.sort_by(f64::total_cmp);
     let f = f.iter().sum::<f64>() / f.len() as f64;
     Some(vec![(first.inside, f), (first.outside, 1.0 - f)])
+}
+
+/// The mean of several estimates of a cell's fractions, fill by fill, each fill's values
+/// summed in ascending order (so that the result does not depend on the estimates' order).
+fn mean_fractions(est: Vec<Vec<(u16, f64)>>) -> Vec<(u16, f64)> {
+    let mut fills: Vec<u16> = est.iter().flatten().map(|e| e.0).collect();
+    fills.sort_unstable();
+    fills.dedup();
+    fills
+        .into_iter()
+        .map(|f| {
+            let mut v: Vec<f64> = est.iter().map(|e| e.iter().find(|x| x.0 == f).map_or(0.0, |x| x.1)).collect();
+            v.sort_by(f64::total_cmp);
+            (f, v.iter().sum::<f64>() / est.len() as f64)
+        })
+        .collect()
 }
 
 /// Volume fractions of the cell centred at `c` from `sub`^(dim−1) lines along `axis`,
