@@ -266,9 +266,9 @@ pub fn fit_plane(which: &dyn Fn([f64; 3]) -> u16, dim: usize, h: [f64; 3], c: [f
     let n = pts.len() as f64;
     let s0 = pts.iter().map(|p| p.1).sum::<f64>() / n;
     let mut g = [0.0; 2];
-    for k in 0..tang.len() {
+    for (k, gk) in g.iter_mut().enumerate().take(tang.len()) {
         let stt: f64 = pts.iter().map(|p| p.0[k] * p.0[k]).sum();
-        g[k] = pts.iter().map(|p| p.0[k] * p.1).sum::<f64>() / stt;
+        *gk = pts.iter().map(|p| p.0[k] * p.1).sum::<f64>() / stt;
     }
     let fit = |p: &([f64; 2], f64)| s0 + (0..tang.len()).map(|k| g[k] * p.0[k]).sum::<f64>();
     if pts.iter().any(|p| (p.1 - fit(p)).abs() > INTERFACE_PLANE_FIT_TOL * hb) {

@@ -135,9 +135,9 @@ impl MaterialMap {
             let (mut other, mut three) = (None, false);
             for (m, sign) in signs.iter_mut().enumerate().take(corners) {
                 let mut p = c;
-                for a in 0..dim {
-                    sign.0[a] = if (m >> a) & 1 == 1 { 1.0 } else { -1.0 };
-                    p[a] += 0.5 * sign.0[a] * grid.h[a] * 0.999_999;
+                for (a, (pa, sa)) in p.iter_mut().zip(sign.0.iter_mut()).enumerate().take(dim) {
+                    *sa = if (m >> a) & 1 == 1 { 1.0 } else { -1.0 };
+                    *pa += 0.5 * *sa * grid.h[a] * 0.999_999;
                 }
                 let f = among(cd, p);
                 sign.1 = f == f0;
