@@ -40,6 +40,25 @@ pub fn kt_ev(t_kelvin: f64) -> f64 {
 /// ≈ 18.0951 V nm.
 pub const Q_OVER_EPS0_V_NM: f64 = Q_SI / EPS0_SI * 1e9;
 
+// Numerical tolerances of the cut-cell geometry (grid::interface), as fractions of the
+// cell's spacing along the axis concerned (dimensionless).
+
+/// An interface crossing on a sampling line is located by bisection on the shapes' inside
+/// test to this fraction of the spacing (2^-20 ≈ 1e-6), far below the O(h²) error of the
+/// scheme at any spacing the grid can hold.
+pub const INTERFACE_BISECTION_TOL: f64 = 1.0 / 1048576.0;
+/// A cut cell's interface is reconstructed as a plane when the crossings of its sampling
+/// lines deviate from their least-squares plane by at most this fraction of the spacing
+/// (a sphere of radius R deviates by about h/(8R/h)); beyond it (an edge or corner of a
+/// shape, a third fill) the cell falls back to integration along the lines.
+pub const INTERFACE_PLANE_FIT_TOL: f64 = 0.1;
+/// Half-length of the search for a plane's crossings along a sampling line, in spacings
+/// from the cell centre: a plane through the cell whose normal is closest to the line's
+/// axis crosses every line of the cell within 1 + √2/2 ≈ 1.7 spacings of the centre.
+pub const INTERFACE_SEARCH_HALF_LENGTH: f64 = 2.0;
+/// Sample points per spacing along a search line before bisection.
+pub const INTERFACE_SEARCH_SAMPLES_PER_H: usize = 4;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 //! index = i + nx·(j + ny·k). Lengths are nm.
 
 pub mod device;
+pub mod interface;
 pub mod paint;
 pub mod shape_index;
 

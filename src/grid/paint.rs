@@ -2,13 +2,17 @@
 //! each cell, with volume fractions in cut cells, and the face coefficients of cut faces),
 //! the sample counts it uses, and the progress report of these setup phases.
 
+use super::interface::{self, Plane};
 use super::shape_index::{brute_force, ShapeIndex};
 use super::Grid;
+use crate::constants::INTERFACE_BISECTION_TOL;
 use crate::scene::Shape;
 
-/// Sample lines per tangential axis and points per line for faces cut by an interface.
+/// Sample lines per tangential axis (and samples per half line) for faces next to a cut
+/// cell whose interface is not a plane (with a plane the faces are integrated across it).
 pub const FACE_SAMPLES: usize = 8;
-/// Sub-samples per axis used to get volume fractions in cells cut by an interface.
+/// Lines per tangential axis through a cut cell: they locate the plane of its interface, or
+/// integrate its volume fractions where it has none.
 pub const SUBSAMPLES: usize = 4;
 
 /// The fill at point `p`: the last region whose shape contains it (region i is fill i + 1),
@@ -90,67 +94,73 @@ pub struct MaterialMap {
 
 impl MaterialMap {
     /// Paint `shapes` (region i has fill i + 1; fill 0 is the background) onto the grid,
-    /// later regions winning. Cells whose centre and corners do not all agree are sampled
-    /// with `sub`^dim points to get volume fractions, so interfaces that cut cells are
-    /// smoothed rather than staircased.
+    /// later regions winning. Cells whose centre and corners do not all agree are cut cells:
+    /// their interface is reconstructed as a plane from `sub` lines per tangential axis
+    /// whose crossings are found by bisection ([`interface::fit_plane`]) and the volume
+    /// fractions integrated across it; where no plane fits (edges, corners, three fills)
+    /// the fractions are integrated along `sub`^(dim−1) lines with bisected crossings.
     ///
     /// Each cell tests only the regions whose bounding boxes reach it
     /// ([`ShapeIndex`]), so the cost is about cells × (regions per cell), and the
     /// result is exactly that of testing every region at every point.
     pub fn paint(grid: &Grid, shapes: &[&Shape], sub: usize) -> MaterialMap {
         let index = ShapeIndex::new(grid, shapes);
+        Self::paint_with(grid, sub, shapes.is_empty(), &|idx| index.cell_candidates(grid, idx), &|cand, p| index.fill_among(cand, p), &|p| index.fill_at(p))
+    }
+
+    /// [`Self::paint`] with the point queries given: `cand(cell)` the candidates of a cell,
+    /// `among(cand, p)` the fill at a point of that cell, `at(p)` the fill anywhere.
+    fn paint_with<'c>(
+        grid: &Grid,
+        sub: usize,
+        empty: bool,
+        cand: &(dyn Fn(usize) -> Option<&'c [u32]> + Sync),
+        among: &(dyn Fn(Option<&'c [u32]>, [f64; 3]) -> u16 + Sync),
+        at: &(dyn Fn([f64; 3]) -> u16 + Sync),
+    ) -> MaterialMap {
+        type Cell = (u16, Option<Vec<(u16, f64)>>);
         let n = grid.len();
         let dim = grid.dim;
-        let results: Vec<(u16, Option<Vec<(u16, f64)>>)> = par_map_reporting("painting the regions", n, |idx| {
-            let cand = index.cell_candidates(grid, idx);
-            if shapes.is_empty() || cand.is_some_and(|c| c.is_empty()) {
+        let results: Vec<Cell> = par_map_reporting("painting the regions", n, |idx| {
+            let cd = cand(idx);
+            if empty || cd.is_some_and(|c| c.is_empty()) {
                 return (0, None);
             }
-            let which = |p: [f64; 3]| index.fill_among(cand, p);
             let c = grid.center(idx);
-            let f0 = which(c);
+            let f0 = among(cd, c);
             // corners
-            let mut uniform = true;
             let corners = 1usize << dim;
-            for m in 0..corners {
+            // (no allocation before a cell is known to be cut: most cells are not)
+            let mut signs = [([0.0; 3], true); 8];
+            let (mut other, mut three) = (None, false);
+            for (m, sign) in signs.iter_mut().enumerate().take(corners) {
                 let mut p = c;
-                for a in 0..dim {
-                    let s = if (m >> a) & 1 == 1 { 0.5 } else { -0.5 };
-                    p[a] += s * grid.h[a] * 0.999_999;
+                for (a, (pa, sa)) in p.iter_mut().zip(sign.0.iter_mut()).enumerate().take(dim) {
+                    *sa = if (m >> a) & 1 == 1 { 1.0 } else { -1.0 };
+                    *pa += 0.5 * *sa * grid.h[a] * 0.999_999;
                 }
-                if which(p) != f0 {
-                    uniform = false;
-                    break;
+                let f = among(cd, p);
+                sign.1 = f == f0;
+                if f != f0 {
+                    three |= other.is_some_and(|o| o != f);
+                    other = Some(f);
                 }
             }
-            if uniform {
+            if other.is_none() {
                 return (f0, None);
             }
-            let mut counts: Vec<(u16, usize)> = Vec::new();
-            let per = [sub, if dim >= 2 { sub } else { 1 }, if dim >= 3 { sub } else { 1 }];
-            let total = per[0] * per[1] * per[2];
-            for kz in 0..per[2] {
-                for ky in 0..per[1] {
-                    for kx in 0..per[0] {
-                        let ks = [kx, ky, kz];
-                        let mut p = c;
-                        for a in 0..dim {
-                            p[a] += ((ks[a] as f64 + 0.5) / per[a] as f64 - 0.5) * grid.h[a];
-                        }
-                        let f = which(p);
-                        match counts.iter_mut().find(|e| e.0 == f) {
-                            Some(e) => e.1 += 1,
-                            None => counts.push((f, 1)),
-                        }
-                    }
-                }
+            let (axes, tied) = interface::axes_by_normal(dim, &signs[..corners]);
+            let mut fr: Vec<(u16, f64)> = match if three { None } else { planar_fractions(grid, c, &axes, tied, sub, at) } {
+                Some(fr) => fr,
+                // along each tied axis, averaged: mirror images get the same fractions
+                None => mean_fractions(axes[..tied].iter().map(|&b| cell_by_lines(grid, c, b, sub, at)).collect()),
+            };
+            fr.retain(|e| e.1 > 0.0);
+            fr.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            if fr.len() == 1 {
+                return (fr[0].0, None);
             }
-            if counts.len() == 1 {
-                return (counts[0].0, None);
-            }
-            counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-            let fr: Vec<(u16, f64)> = counts.iter().map(|&(f, c)| (f, c as f64 / total as f64)).collect();
-            (counts[0].0, Some(fr))
+            (fr[0].0, Some(fr))
         });
         let mut dominant = Vec::with_capacity(n);
         let mut mixed = Vec::new();
@@ -163,20 +173,31 @@ impl MaterialMap {
         MaterialMap { dominant, mixed }
     }
 
-    /// Face coefficients of a diffusion-type operator (e.g. ħ²/2m*) for every face that
-    /// touches a cut cell, keyed by (cell, axis) for the face between `cell` and its upper
-    /// neighbour along `axis` (wrapping on periodic axes). Each is sampled on `sub` lines
-    /// per tangential axis crossing the face, each line running from one cell centre to
-    /// the other through `sub` points: the coefficient is harmonic along the line (series
-    /// conduction across an interface) and arithmetic across the lines (parallel), which
-    /// is exact for planar interfaces of any orientation to the grid's axes in the limit
-    /// of many samples and reduces to the harmonic mean of two uniform cells.
+    /// Face coefficients of a diffusion-type operator (e.g. ħ²/2m*, or εr) for every face
+    /// that touches a cut cell, keyed by (cell, axis) for the face between `cell` and its
+    /// upper neighbour along `axis` (wrapping on periodic axes). Each is the series
+    /// (harmonic) coefficient of the segment between the two cell centres, h / ∫ dx/a(x),
+    /// with the interface's crossings found by bisection from `sub` samples: the two-point
+    /// flux that is exact when the gradient is normal to the interface (continuity of ψ
+    /// and of a ∂ψ/∂n, for any orientation of the interface to the axes), and that
+    /// reduces to the harmonic mean of two uniform cells.
     pub fn face_coefficients(
         &self,
         grid: &Grid,
         shapes: &[&Shape],
         per_fill: &[f64],
         sub: usize,
+    ) -> std::collections::HashMap<(usize, usize), f64> {
+        let index = ShapeIndex::new(grid, shapes);
+        self.face_coefficients_with(grid, per_fill, sub, &|p| index.fill_at(p))
+    }
+
+    fn face_coefficients_with(
+        &self,
+        grid: &Grid,
+        per_fill: &[f64],
+        sub: usize,
+        at: &(dyn Fn([f64; 3]) -> u16 + Sync),
     ) -> std::collections::HashMap<(usize, usize), f64> {
         let dim = grid.dim;
         let mut faces: Vec<(usize, usize)> = Vec::new();
@@ -198,34 +219,18 @@ impl MaterialMap {
         }
         faces.sort_unstable();
         faces.dedup();
-        let tangential: Vec<usize> = (0..dim).collect();
-        let index = ShapeIndex::new(grid, shapes);
         par_map_reporting("sampling the interfaces", faces.len(), |f| {
             let (idx, a) = faces[f];
-            let c = grid.center(idx);
-            let others: Vec<usize> = tangential.iter().copied().filter(|&b| b != a).collect();
-            let lines = sub.pow(others.len() as u32);
-            let mut sum = 0.0;
-            for t in 0..lines {
-                let mut p0 = c;
-                let mut rem = t;
-                for &b in &others {
-                    let k = rem % sub;
-                    rem /= sub;
-                    p0[b] += ((k as f64 + 0.5) / sub as f64 - 0.5) * grid.h[b];
-                }
-                let mut inv = 0.0;
-                for k in 0..sub {
-                    let mut p = p0;
-                    p[a] += (k as f64 + 0.5) / sub as f64 * grid.h[a];
-                    inv += 1.0 / per_fill[index.fill_at(p) as usize];
-                }
-                sum += sub as f64 / inv;
-            }
-            ((idx, a), sum / lines as f64)
+            let ha = grid.h[a];
+            let mut pieces: Vec<(u16, f64)> = Vec::with_capacity(4);
+            // (on a periodic wrap the segment continues past the domain's face, as the
+            // shapes are not periodic)
+            interface::segment_lengths(at, grid.center(idx), a, (0.0, ha), sub, INTERFACE_BISECTION_TOL * ha, &mut pieces);
+            let inv: f64 = pieces.iter().filter(|e| e.1 > 0.0).map(|&(fill, l)| l / per_fill[fill as usize]).sum();
+            ((idx, a), ha / inv)
         })
-            .into_iter()
-            .collect()
+        .into_iter()
+        .collect()
     }
 
     /// Cell averages of a per-fill property (volume-weighted in cut cells).
@@ -236,6 +241,71 @@ impl MaterialMap {
         }
         out
     }
+}
+
+/// Volume fractions of the cut cell centred at `c` from its interface reconstructed as a
+/// plane ([`interface::fit_plane`], `sub` lines per tangential axis): the mean of the fits
+/// along the `tied` leading `axes` (sorted, so that mirror-image cells get the same
+/// fractions), else the first other axis whose fit succeeds; None when none fits.
+fn planar_fractions(grid: &Grid, c: [f64; 3], axes: &[usize], tied: usize, sub: usize, at: &dyn Fn([f64; 3]) -> u16) -> Option<Vec<(u16, f64)>> {
+    let dim = grid.dim;
+    let mut fits: Vec<Plane> = axes[..tied].iter().filter_map(|&b| interface::fit_plane(at, dim, grid.h, c, b, sub)).collect();
+    if fits.is_empty() {
+        fits.extend(axes[tied..].iter().find_map(|&b| interface::fit_plane(at, dim, grid.h, c, b, sub)));
+    }
+    let first = *fits.first()?;
+    // each fit's fraction of `first.inside` (a fit along an axis of the other sense has the
+    // two fills the other way round)
+    let mut f = Vec::with_capacity(fits.len());
+    for p in &fits {
+        let v = p.volume_fraction(dim, grid.h);
+        match (p.inside, p.outside) {
+            pair if pair == (first.inside, first.outside) => f.push(v),
+            pair if pair == (first.outside, first.inside) => f.push(1.0 - v),
+            _ => return None,
+        }
+    }
+    f.sort_by(f64::total_cmp);
+    let f = f.iter().sum::<f64>() / f.len() as f64;
+    Some(vec![(first.inside, f), (first.outside, 1.0 - f)])
+}
+
+/// The mean of several estimates of a cell's fractions, fill by fill, each fill's values
+/// summed in ascending order (so that the result does not depend on the estimates' order).
+fn mean_fractions(est: Vec<Vec<(u16, f64)>>) -> Vec<(u16, f64)> {
+    let mut fills: Vec<u16> = est.iter().flatten().map(|e| e.0).collect();
+    fills.sort_unstable();
+    fills.dedup();
+    fills
+        .into_iter()
+        .map(|f| {
+            let mut v: Vec<f64> = est.iter().map(|e| e.iter().find(|x| x.0 == f).map_or(0.0, |x| x.1)).collect();
+            v.sort_by(f64::total_cmp);
+            (f, v.iter().sum::<f64>() / est.len() as f64)
+        })
+        .collect()
+}
+
+/// Volume fractions of the cell centred at `c` from `sub`^(dim−1) lines along `axis`,
+/// each integrated exactly between crossings found by bisection (2·`sub` samples a line).
+fn cell_by_lines(grid: &Grid, c: [f64; 3], axis: usize, sub: usize, at: &dyn Fn([f64; 3]) -> u16) -> Vec<(u16, f64)> {
+    let dim = grid.dim;
+    let others: Vec<usize> = (0..dim).filter(|&b| b != axis).collect();
+    let sub = sub.max(1);
+    let lines = sub.pow(others.len() as u32);
+    let ha = grid.h[axis];
+    let mut len: Vec<(u16, f64)> = Vec::new();
+    for t in 0..lines {
+        let mut p = c;
+        let mut rem = t;
+        for &b in &others {
+            p[b] += ((rem % sub) as f64 + 0.5) / sub as f64 * grid.h[b] - 0.5 * grid.h[b];
+            rem /= sub;
+        }
+        interface::segment_lengths(at, p, axis, (-0.5 * ha, 0.5 * ha), 2 * sub, INTERFACE_BISECTION_TOL * ha, &mut len);
+    }
+    let total: f64 = len.iter().map(|e| e.1).sum();
+    len.into_iter().map(|(f, l)| (f, l / total)).collect()
 }
 
 #[cfg(test)]
@@ -310,73 +380,8 @@ mod tests {
 
     /// The painting as it was before bounding boxes: every point tests every shape.
     fn brute_force_paint(grid: &Grid, shapes: &[&Shape], sub: usize) -> MaterialMap {
-        let which = |p: [f64; 3]| shapes::brute_force(shapes, p);
-        let dim = grid.dim;
-        let mut dominant = Vec::new();
-        let mut mixed = Vec::new();
-        for idx in 0..grid.len() {
-            let c = grid.center(idx);
-            let f0 = which(c);
-            let uniform = (0..1usize << dim).all(|m| {
-                let mut p = c;
-                for a in 0..dim {
-                    p[a] += if (m >> a) & 1 == 1 { 0.5 } else { -0.5 } * grid.h[a] * 0.999_999;
-                }
-                which(p) == f0
-            });
-            if uniform {
-                dominant.push(f0);
-                continue;
-            }
-            let per = [sub, if dim >= 2 { sub } else { 1 }, if dim >= 3 { sub } else { 1 }];
-            let total = per[0] * per[1] * per[2];
-            let mut counts: Vec<(u16, usize)> = Vec::new();
-            for kz in 0..per[2] {
-                for ky in 0..per[1] {
-                    for kx in 0..per[0] {
-                        let ks = [kx, ky, kz];
-                        let mut p = c;
-                        for a in 0..dim {
-                            p[a] += ((ks[a] as f64 + 0.5) / per[a] as f64 - 0.5) * grid.h[a];
-                        }
-                        let f = which(p);
-                        match counts.iter_mut().find(|e| e.0 == f) {
-                            Some(e) => e.1 += 1,
-                            None => counts.push((f, 1)),
-                        }
-                    }
-                }
-            }
-            counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-            dominant.push(counts[0].0);
-            if counts.len() > 1 {
-                mixed.push((idx, counts.iter().map(|&(f, c)| (f, c as f64 / total as f64)).collect()));
-            }
-        }
-        MaterialMap { dominant, mixed }
-    }
-
-    fn brute_force_face(grid: &Grid, shapes: &[&Shape], per_fill: &[f64], sub: usize, idx: usize, a: usize) -> f64 {
-        let c = grid.center(idx);
-        let others: Vec<usize> = (0..grid.dim).filter(|&b| b != a).collect();
-        let lines = sub.pow(others.len() as u32);
-        let mut sum = 0.0;
-        for t in 0..lines {
-            let mut p0 = c;
-            let mut rem = t;
-            for &b in &others {
-                p0[b] += ((rem % sub) as f64 + 0.5) / sub as f64 * grid.h[b] - 0.5 * grid.h[b];
-                rem /= sub;
-            }
-            let mut inv = 0.0;
-            for k in 0..sub {
-                let mut p = p0;
-                p[a] += (k as f64 + 0.5) / sub as f64 * grid.h[a];
-                inv += 1.0 / per_fill[shapes::brute_force(shapes, p) as usize];
-            }
-            sum += sub as f64 / inv;
-        }
-        sum / lines as f64
+        let at = |p: [f64; 3]| shapes::brute_force(shapes, p);
+        MaterialMap::paint_with(grid, sub, shapes.is_empty(), &|_| None, &|_, p| at(p), &at)
     }
 
     /// Painting with bounding boxes gives exactly the brute-force map (every region tested
@@ -423,8 +428,10 @@ mod tests {
             let per_fill: Vec<f64> = (0..=count).map(|i| 1.0 + (i % 7) as f64).collect();
             let faces = got.face_coefficients(&grid, &shapes, &per_fill, 4);
             assert!(!faces.is_empty());
+            let want_faces = want.face_coefficients_with(&grid, &per_fill, 4, &|p| shapes::brute_force(&shapes, p));
+            assert_eq!(faces.len(), want_faces.len());
             for (&(idx, a), &v) in &faces {
-                assert_eq!(v.to_bits(), brute_force_face(&grid, &shapes, &per_fill, 4, idx, a).to_bits(), "face ({idx}, {a})");
+                assert_eq!(v.to_bits(), want_faces[&(idx, a)].to_bits(), "face ({idx}, {a})");
             }
         }
         assert!(bin_sizes.contains(&1) && bin_sizes.len() > 1, "bins of one cell and of several were used: {bin_sizes:?}");

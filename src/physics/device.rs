@@ -354,6 +354,11 @@ impl DeviceModel {
             }
         }
         let mut problem = PoissonProblem::new(grid.clone(), eps_r, FaceBc::Neumann);
+        // faces next to cut cells: εr integrated across the reconstructed interface, as the
+        // Hamiltonian's ħ²/2m* (series along the line between the centres)
+        let shapes: Vec<&crate::scene::Shape> = scene.regions.iter().map(|r| &r.shape).collect();
+        let eps_fill: Vec<f64> = materials.iter().map(|m| m.eps_r).collect();
+        problem.face_eps = map.face_coefficients(grid, &shapes, &eps_fill, crate::grid::FACE_SAMPLES);
         problem.boundary_cells = boundary_cells;
         problem.fixed = fixed;
         let system = PoissonSystem::assemble(&problem)?;

@@ -466,3 +466,41 @@ fn device_results_label_units_contacts_materials_and_unbound_states() {
     assert!(span >= r["potential_v"]["cell_centres"]["span"].as_f64().unwrap());
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Poisson sees the interfaces as the Hamiltonian does: a GaAs/AlAs interface at 0.3 of a
+/// cell gives the face between the cut cell and each neighbour the series permittivity
+/// of the segment between the two centres, h / Σ lᵢ/εᵢ (before, every cell's εr was the
+/// volume average and each face took the harmonic mean of its two cells).
+#[test]
+fn poisson_faces_at_an_off_grid_interface_take_the_series_permittivity() {
+    let h = 0.5;
+    let x_if = 0.3 * h; // the interface inside the cell [0, h]
+    let text = format!(
+        r#"{{ "domain": {{ "size": [40.0], "spacing": {h} }}, "temperature": 300,
+              "background": {{ "material": "GaAs" }},
+              "regions": [ {{ "shape": {{ "type": "layer", "axis": "x", "from": {x_if}, "to": 30.0 }}, "material": "AlAs" }} ],
+              "contacts": [ {{ "face": "x_min", "type": "ohmic" }}, {{ "face": "x_max", "type": "ohmic" }} ],
+              "solve": {{ "mode": "poisson" }} }}"#
+    );
+    let l = loaded(&text);
+    let (model, map) = prepare_device(&l).expect("device");
+    let db = MaterialDb::builtin();
+    let (e1, e2) = (db.resolve("GaAs", None).unwrap().eps_r, db.resolve("AlAs", None).unwrap().eps_r);
+    assert!((e1 - e2).abs() > 0.5, "the test needs two permittivities: {e1}, {e2}");
+    let g = &model.grid;
+    // the cut cell: centre at h/2 (cells are [k h, (k + 1) h] from −20 nm)
+    let c = (20.0 / h) as usize;
+    assert!((g.center(c)[0] - 0.5 * h).abs() < 1e-12);
+    assert_eq!(map.mixed.len(), 1);
+    assert_eq!(map.mixed[0].0, c);
+    let m = &model.system.matrix;
+    let entry = |r: usize, col: usize| (m.row_ptr[r]..m.row_ptr[r + 1]).find(|&k| m.col[k] as usize == col).map(|k| m.val[k]).expect("a coupling");
+    // lower face: from −h/2 to h/2 the segment is GaAs up to x_if, then AlAs
+    let lower = h / ((x_if + 0.5 * h) / e1 + (0.5 * h - x_if) / e2);
+    // upper face: from h/2 to 3h/2, all AlAs
+    let upper = e2;
+    let scale = -entry(c, c + 1) / upper; // the matrix's units: εr / h² times a constant
+    assert!((-entry(c, c - 1) / scale - lower).abs() < 1e-5 * lower, "lower face {} vs series {lower}", -entry(c, c - 1) / scale);
+    // the same scale on a face with AlAs on both sides
+    assert!((entry(c + 1, c + 2) / entry(c, c + 1) - 1.0).abs() < 1e-12);
+}
