@@ -75,9 +75,13 @@ pub fn bin() -> Command {
     c
 }
 
-/// An empty scratch folder `qdsim-<prefix>-<name>-<pid>` under the system's temp folder.
+/// An empty scratch folder `qdsim-<prefix>-<name>-<pid>-<call>` under the system's temp folder.
 pub fn tmpdir(prefix: &str, name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("qdsim-{prefix}-{name}-{}", std::process::id()));
+    // a fresh folder per call: tests of one binary run in parallel in one process, and two
+    // of them asking for the same name (fuzz_scenes' two file tests) raced on one folder
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let k = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("qdsim-{prefix}-{name}-{}-{k}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
