@@ -185,6 +185,12 @@ fn cpu_and_gpu_solve_the_same_strain() {
 
 /// `solve` of `scene` (written with `files` beside it): (exit code, output).
 fn solve(name: &str, scene: &Value, files: &[(&str, &str)]) -> (Option<i32>, String) {
+    let (code, out, _) = solve_at(name, scene, files);
+    (code, out)
+}
+
+/// [`solve`], and the folder it ran in (the output in its `out`).
+fn solve_at(name: &str, scene: &Value, files: &[(&str, &str)]) -> (Option<i32>, String, std::path::PathBuf) {
     let d = common::tmpdir("strain", name);
     for (f, text) in files {
         std::fs::write(d.join(f), text).unwrap();
@@ -196,7 +202,7 @@ fn solve(name: &str, scene: &Value, files: &[(&str, &str)]) -> (Option<i32>, Str
     if code == Some(2) {
         assert!(!d.join("out").exists(), "{name}: an input error writes no output");
     }
-    (code, common::text(&o))
+    (code, common::text(&o), d)
 }
 
 #[test]
@@ -411,10 +417,8 @@ fn a_piezo_solve_that_stops_early_is_not_converged() {
     v["domain"]["size"] = json!([12.0, 12.0, 12.0]);
     v["regions"][0]["shape"]["radius"] = json!(3.0);
     v["strain"]["max_iterations"] = json!(1);
-    let (code, out) = solve("piezo_stops", &v, &[]);
+    let (code, out, d) = solve_at("piezo_stops", &v, &[]);
     assert_eq!(code, Some(3), "{out}");
-    // the folder `solve` made (common::tmpdir would empty it)
-    let d = std::env::temp_dir().join(format!("qdsim-strain-piezo_stops-{}", std::process::id()));
     let r: Value = serde_json::from_str(&std::fs::read_to_string(d.join("out/results.json")).unwrap()).unwrap();
     assert_eq!(r["strain"]["piezo_converged"], json!(false), "{}", r["strain"]);
     assert_eq!(r["strain"]["piezo_pcg_iterations"], json!(1));
