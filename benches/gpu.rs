@@ -50,6 +50,8 @@ fn products(c: &mut Criterion) {
                 let one = match layout {
                     SpmvLayout::Csr => (elem + 4) * a.nnz() + 4 * (a.nrows + 1) + 2 * elem * a.nrows,
                     SpmvLayout::Stencil => 6 * elem * a.nrows,
+                    // (not in the loop: transfers are uploaded by upload_transfer)
+                    SpmvLayout::Aggregation => 2 * elem * a.nrows,
                 };
                 grp.throughput(Throughput::Bytes(20 * one as u64));
                 let name = format!("gpu_{layout:?}").to_lowercase();
