@@ -131,6 +131,19 @@ fn group_levels(e: &[f64], gap: f64) -> Vec<(f64, usize, Vec<usize>)> {
 // ---------------------------------------------------------------------------------------
 // 1. 1D infinite well: the domain boundaries are the walls.
 
+/// The 1D GaAs well of `width` nm centred in `size` nm of Al0.3Ga0.7As at spacing `h` nm,
+/// `states` states to tolerance 1e-12 (scene JSON).
+fn well_scene(size: f64, h: f64, width: f64, states: usize) -> String {
+    format!(
+        r#"{{ "domain": {{ "size": [{size}], "spacing": {h} }}, "temperature": {TEMPERATURE},
+             "background": {{ "material": "AlGaAs", "x": 0.3 }},
+             "regions": [ {{ "shape": {{ "type": "layer", "axis": "x", "from": {}, "to": {} }}, "material": "GaAs" }} ],
+             "solve": {{ "states": {states}, "tolerance": 1e-12 }} }}"#,
+        -width / 2.0,
+        width / 2.0
+    )
+}
+
 #[test]
 fn infinite_well_1d() {
     let m = gaas();
@@ -195,15 +208,7 @@ fn finite_well_1d_mass_step() {
     let mut rel = Vec::new();
     for h in [0.5, 0.25] {
         // the well edges ±5 nm fall on cell faces (35 nm = 70 h or 140 h from the edge)
-        let json = format!(
-            r#"{{ "domain": {{ "size": [{size}], "spacing": {h} }}, "temperature": {TEMPERATURE},
-                 "background": {{ "material": "AlGaAs", "x": 0.3 }},
-                 "regions": [ {{ "shape": {{ "type": "layer", "axis": "x", "from": {}, "to": {} }}, "material": "GaAs" }} ],
-                 "solve": {{ "states": {}, "tolerance": 1e-12 }} }}"#,
-            -a / 2.0,
-            a / 2.0,
-            nb + 1
-        );
+        let json = well_scene(size, h, a, nb + 1);
         println!("finite well, h = {h} nm");
         let (p, s) = run_scene(&json);
         assert!(p.map.mixed.is_empty(), "the well edges should fall on cell faces");
@@ -257,15 +262,7 @@ fn finite_well_1d_off_grid_interfaces() {
         let width = a - 2.0 * theta * h;
         let exact = finite_well_levels(width, v0, kin(&w), kin(&b));
         assert_eq!(exact.len(), nb);
-        let json = format!(
-            r#"{{ "domain": {{ "size": [{size}], "spacing": {h} }}, "temperature": {TEMPERATURE},
-                 "background": {{ "material": "AlGaAs", "x": 0.3 }},
-                 "regions": [ {{ "shape": {{ "type": "layer", "axis": "x", "from": {}, "to": {} }}, "material": "GaAs" }} ],
-                 "solve": {{ "states": {}, "tolerance": 1e-12 }} }}"#,
-            -width / 2.0,
-            width / 2.0,
-            nb + 1
-        );
+        let json = well_scene(size, h, width, nb + 1);
         let (p, s) = run_scene(&json);
         assert_eq!(p.map.mixed.len(), 2, "both well edges cut a cell");
         for (_, fr) in &p.map.mixed {
