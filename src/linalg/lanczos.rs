@@ -737,13 +737,12 @@ fn thick_restart<B: Backend>(
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use crate::backend::CpuBackend;
     use crate::linalg::CsrMatrix;
 
-    /// The 1D Laplacian 2, −1 on `n` cells (Dirichlet), for the eigensolvers' tests.
-    pub(crate) fn laplacian_1d(n: usize) -> CsrMatrix {
+    fn laplacian_1d(n: usize) -> CsrMatrix {
         let mut t = Vec::new();
         for i in 0..n {
             t.push((i, i, 2.0));

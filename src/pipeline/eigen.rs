@@ -495,9 +495,19 @@ pub fn solve<B: Backend>(
 mod tests {
     use super::*;
 
-    // the 1D Laplacian with unit spacing on `n` cells (Dirichlet): eigenvalues
-    // 2 − 2cos(jπ/(n+1)), eigenvectors sin(ijπ/(n+1))
-    use crate::linalg::lanczos::tests::laplacian_1d as laplacian;
+    /// The 1D Laplacian with unit spacing on `n` cells (Dirichlet): eigenvalues
+    /// 2 − 2cos(jπ/(n+1)), eigenvectors sin(ijπ/(n+1)).
+    fn laplacian(n: usize) -> CsrMatrix {
+        let mut t = Vec::new();
+        for i in 0..n {
+            t.push((i, i, 2.0));
+            if i + 1 < n {
+                t.push((i, i + 1, -1.0));
+                t.push((i + 1, i, -1.0));
+            }
+        }
+        CsrMatrix::from_triplets(n, n, &t)
+    }
 
     fn mode(n: usize, j: usize) -> Vec<f64> {
         (0..n).map(|i| ((i + 1) as f64 * j as f64 * std::f64::consts::PI / (n + 1) as f64).sin()).collect()
