@@ -199,14 +199,13 @@ impl GpuBackend {
     /// Device-format bytes as f64 values.
     pub(super) fn values_of(&self, bytes: &[u8]) -> Vec<f64> {
         use rayon::prelude::*;
-        // (a 2 M-element read-back converted on one thread took ~3 ms of the host)
-        const PAR: usize = 1 << 16;
+        // in parallel, in pieces of at least 64 Ki values (a short read-back stays one task;
+        // a 2 M-element one converted on one thread took ~3 ms of the host)
+        const PIECE: usize = 1 << 16;
         if self.f64_mode {
-            let f = |c: &[u8]| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
-            if bytes.len() >= 8 * PAR { bytes.par_chunks_exact(8).map(f).collect() } else { bytes.chunks_exact(8).map(f).collect() }
+            bytes.par_chunks_exact(8).with_min_len(PIECE).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect()
         } else {
-            let f = |c: &[u8]| f32::from_le_bytes(c.try_into().unwrap_or([0; 4])) as f64;
-            if bytes.len() >= 4 * PAR { bytes.par_chunks_exact(4).map(f).collect() } else { bytes.chunks_exact(4).map(f).collect() }
+            bytes.par_chunks_exact(4).with_min_len(PIECE).map(|c| f32::from_le_bytes(c.try_into().unwrap_or([0; 4])) as f64).collect()
         }
     }
 
