@@ -78,9 +78,36 @@ fn gpu_time(g: &GpuBackend, reps: usize, sync: &dyn Fn(), f: &mut dyn FnMut()) -
     gpu_time_calls(g, reps, 1, sync, f)
 }
 
+/// Wall seconds of streaming copies run before each timing on a hardware GPU.
+const CLOCK_WARMUP_S: f64 = 0.15;
+
+/// Bring the GPU's clocks up before a timing: ~`CLOCK_WARMUP_S` of back-to-back 64 MB
+/// copies. Measured on the H200 (nvidia-smi every 100 ms, 2026-12-03): after ~0.3 s without
+/// work the SM clock falls from 1980 MHz towards 345 MHz (the memory clock stays at
+/// 3201 MHz), and a timing of short kernels taken then runs at a fraction of the
+/// bandwidth: that was the "slow regime" of the 208³ product, which the table measured
+/// right after seconds of host work building and uploading the 208³ matrix. Software
+/// adapters (lavapipe) have no clocks to raise and skip this.
+fn warm_clocks(g: &GpuBackend, sync: &dyn Fn()) {
+    if g.adapter().device_type.eq_ignore_ascii_case("cpu") {
+        return;
+    }
+    let n = 16 << 20;
+    let x = g.alloc(n);
+    let mut y = g.alloc(n);
+    let t = Instant::now();
+    while t.elapsed().as_secs_f64() < CLOCK_WARMUP_S {
+        for _ in 0..32 {
+            g.copy_vec4(&x, &mut y);
+        }
+        sync();
+    }
+}
+
 /// [`gpu_time`] of an `f` that records `dispatches` dispatches per call (the repetitions
-/// are cut so that they fit one pass).
+/// are cut so that they fit one pass), after [`warm_clocks`].
 fn gpu_time_calls(g: &GpuBackend, reps: usize, dispatches: usize, sync: &dyn Fn(), f: &mut dyn FnMut()) -> f64 {
+    warm_clocks(g, sync);
     f();
     sync();
     let reps = reps.min((crate::backend::gpu::FLUSH_EVERY - 1) / dispatches.max(1)).max(1);

@@ -576,3 +576,31 @@ fn many_vectors_come_back_in_one_read_back() {
     let one: Vec<Vec<f64>> = ys.iter().map(|y| g.to_host(y)).collect();
     assert_eq!(got, one);
 }
+
+/// `time_device` brackets all the work its closure records, also right after a read-back,
+/// whose ramped flush (`QDSIM_GPU_FIRST_FLUSH`) would otherwise submit the first 32
+/// dispatches on their own: the timed pass then held 32 of 200 copies and `bench --gpu`
+/// reported 6× the real bandwidth. Either the pass holds every dispatch (no submission in
+/// between) or no time is returned.
+#[test]
+fn device_timing_brackets_every_dispatch_after_a_read_back() {
+    use std::sync::atomic::Ordering;
+    let Some(g) = gpu() else { return };
+    let x = g.from_host(&random_values(4096, 1));
+    let mut y = g.alloc(4096);
+    let _ = g.to_host(&x); // a read-back: the next batch would be flushed after 32 dispatches
+    let before = g.stats().submissions.load(Ordering::Relaxed);
+    let mut seen = 0;
+    let t = g.time_device(&mut || {
+        for _ in 0..200 {
+            g.copy(&x, &mut y);
+        }
+        seen = g.stats().submissions.load(Ordering::Relaxed);
+    });
+    if let Some(t) = t {
+        // (without timestamp queries the work runs untimed, flushed as usual)
+        assert_eq!(seen, before, "the timed dispatches were submitted in pieces");
+        assert!(t.is_finite() && t >= 0.0, "device time {t}");
+    }
+    assert_eq!(g.to_host(&y), g.to_host(&x));
+}
