@@ -31,8 +31,11 @@ pub struct OpTimes {
     /// combine (Ritz vectors at restarts and at the end).
     pub combine_s: f64,
     pub combine_calls: usize,
-    /// Everything else on vectors (alloc, scale, axpy, block_axpy, block_scale, random,
-    /// copies, to_host, halo ranges).
+    /// New vectors: alloc, from_host, random (on a GPU: buffers, host-side generation and
+    /// conversion, uploads).
+    pub alloc_s: f64,
+    /// Everything else on vectors (scale, axpy, block_axpy, block_scale, copies, to_host,
+    /// halo ranges).
     pub other_vector_s: f64,
     /// Calls that return values to the host (dot, norm2, multi_dot, block_dot,
     /// read_scalars, to_host, read_ranges, read_ranges_many): on a GPU each is a host
@@ -101,10 +104,10 @@ impl<'a, B: Backend> Backend for TimingBackend<'a, B> {
         self.inner.matrix_rows(a)
     }
     fn alloc(&self, n: usize) -> B::Vector {
-        self.timed(|| self.inner.alloc(n), |o, t| o.other_vector_s += t)
+        self.timed(|| self.inner.alloc(n), |o, t| o.alloc_s += t)
     }
     fn from_host(&self, x: &[f64]) -> B::Vector {
-        self.timed(|| self.inner.from_host(x), |o, t| o.other_vector_s += t)
+        self.timed(|| self.inner.from_host(x), |o, t| o.alloc_s += t)
     }
     fn to_host(&self, x: &B::Vector) -> Vec<f64> {
         self.read(|| self.inner.to_host(x), |o, t| o.other_vector_s += t)
@@ -116,7 +119,7 @@ impl<'a, B: Backend> Backend for TimingBackend<'a, B> {
         self.inner.len(x)
     }
     fn random(&self, n: usize, seed: u64) -> B::Vector {
-        self.timed(|| self.inner.random(n, seed), |o, t| o.other_vector_s += t)
+        self.timed(|| self.inner.random(n, seed), |o, t| o.alloc_s += t)
     }
     fn copy(&self, s: &B::Vector, d: &mut B::Vector) {
         self.timed(|| self.inner.copy(s, d), |o, t| o.other_vector_s += t)

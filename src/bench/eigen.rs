@@ -160,6 +160,7 @@ pub fn solve_case<B: Backend>(be: &B, case: &Case, a: &CsrMatrix, solver: Eigens
         "case": case.name, "unknowns": case.unknowns(), "backend": sol.backend, "solver": sol.method,
         "asked": solver.as_str(), "seconds": seconds, "eigensolver_s": sol.eigensolver_s,
         "preconditioner_setup_s": sol.preconditioner_setup_s, "host_refinement_s": sol.refine_s,
+        "host_ops": sol.host_ops,
         "us_per_unknown": 1e6 * seconds / case.unknowns() as f64,
         "outer_iterations": sol.outer_iterations, "matvecs": sol.matvecs, "host_syncs": sol.host_syncs,
         "converged": sol.converged, "tolerance_used": sol.tolerance, "values_ev": sol.energies,

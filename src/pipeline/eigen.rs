@@ -105,6 +105,10 @@ pub struct Solution {
     /// low-precision backend, seconds.
     pub eigensolver_s: f64,
     pub refine_s: f64,
+    /// Host time per group of backend operations inside the eigensolver (spmv, dots and
+    /// read-backs, combine, new vectors, other vector work), s: on a GPU, where the host
+    /// waits or works while the device idles.
+    pub host_ops: crate::backend::timing::OpTimes,
     /// The tolerance the scene asked for (`tolerance` is the one used, after the floor of
     /// the backend's precision, [`tolerance_floor`]).
     pub tolerance_requested: f64,
@@ -138,6 +142,7 @@ impl Solution {
             max_matvecs: opts.max_matvecs,
             eigensolver_s: 0.0,
             refine_s: 0.0,
+            host_ops: Default::default(),
             tolerance_requested: opts.tolerance,
             notices: Vec::new(),
             failure: Some(reason),
@@ -372,6 +377,7 @@ pub fn solve<B: Backend>(
             max_matvecs: opts.max_matvecs,
             eigensolver_s: 0.0,
             refine_s: 0.0,
+            host_ops: Default::default(),
             tolerance_requested: opts.tolerance,
             notices: vec![format!(
                 "{n} unknowns (at most {DENSE_LIMIT}): solved by dense diagonalisation on the CPU, exact to rounding; solve.tolerance and solve.max_iterations do not apply"
@@ -456,6 +462,7 @@ pub fn solve<B: Backend>(
             max_matvecs: opts.max_matvecs,
             eigensolver_s,
             refine_s,
+            host_ops: tb.times(),
             tolerance_requested: opts.tolerance,
             notices,
             failure: None,
