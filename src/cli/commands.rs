@@ -166,6 +166,8 @@ pub(super) fn dispatch(cli: Cli) -> Result<i32> {
                     } else {
                         v["eigensolvers_gpu"] = crate::bench::eigen::run(&g, &cases, &solvers, m, c, &mut stdout)?;
                     }
+                    // buffers created, pool hits, transfers of the whole run
+                    v["gpu_memory"] = g.stats().to_json();
                 }
                 if let Some(path) = json {
                     crate::output::write_json(&path, &v)?;
