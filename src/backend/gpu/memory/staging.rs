@@ -8,6 +8,8 @@ use super::{lock, MemoryManager};
 
 /// Bytes one staging buffer moves at most (larger transfers use several).
 const STAGING_PIECE: u64 = 32 << 20;
+/// Bytes one thread copies into a mapped staging buffer.
+const COPY_PIECE: usize = 1 << 20;
 /// Mapped staging bytes kept for reuse, per direction.
 const STAGING_KEEP_BYTES: u64 = 128 << 20;
 /// Submit the pending commands once the uploads recorded in them exceed this.
@@ -46,8 +48,15 @@ impl MemoryManager {
             let len = piece.len() as u64;
             let staging = self.write_staging_buffer(len);
             {
-                let mut view = staging.get_mapped_range_mut(0..len).expect("mapped upload staging buffer");
-                view.copy_from_slice(piece);
+                use rayon::prelude::*;
+                // several threads write a large piece, each through a view of its own range
+                // (mapped views may not be split; non-overlapping ones may coexist): one
+                // thread's copy into mapped memory bounds the uploads (1.5 GB per 256³ solve)
+                let mut views: Vec<_> = (0..len)
+                    .step_by(COPY_PIECE)
+                    .map(|a| staging.get_mapped_range_mut(a..(a + COPY_PIECE as u64).min(len)).expect("mapped upload staging buffer"))
+                    .collect();
+                views.par_iter_mut().zip(piece.par_chunks(COPY_PIECE)).for_each(|(d, s)| d.copy_from_slice(s));
             }
             staging.unmap();
             let mut p = self.lock_pending();
