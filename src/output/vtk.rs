@@ -94,17 +94,14 @@ pub fn write_vti(
         })
         .collect();
     let tail = "      </CellData>\n    </Piece>\n  </ImageData>\n</VTKFile>\n";
-    let mut file = Vec::with_capacity(s.len() + arrays.iter().map(Vec::len).sum::<usize>() + tail.len());
-    file.extend_from_slice(s.as_bytes());
-    for a in &arrays {
-        file.extend_from_slice(a);
-    }
-    drop(arrays);
-    file.extend_from_slice(tail.as_bytes());
-
+    // (written piece by piece: joining them first would copy the whole file once more)
     let io_err = |e| QdError::io(format!("writing {}", path.display()), e);
     let mut w = File::create(path).map_err(io_err)?;
-    w.write_all(&file).map_err(io_err)?;
+    w.write_all(s.as_bytes()).map_err(io_err)?;
+    for a in &arrays {
+        w.write_all(a).map_err(io_err)?;
+    }
+    w.write_all(tail.as_bytes()).map_err(io_err)?;
     Ok(())
 }
 
