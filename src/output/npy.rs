@@ -52,7 +52,7 @@ pub fn write_npy(path: &Path, dims: &[usize], data: &[f64]) -> Result<()> {
     // the total is a multiple of 64, the last byte being '\n'.
     let unpadded = 10 + header.len() + 1;
     let pad = (64 - unpadded % 64) % 64;
-    header.extend(std::iter::repeat(' ').take(pad));
+    header.extend(std::iter::repeat_n(' ', pad));
     header.push('\n');
     let hlen = u16::try_from(header.len()).map_err(|_| {
         QdError::Internal(format!("write_npy {}: header too long", path.display()))
