@@ -5,6 +5,7 @@
 //! (`i + nx*(j + ny*k)`); lengths in nm, energies in eV.
 
 pub mod files;
+pub mod jobs;
 pub mod lines;
 pub mod npy;
 pub mod plot;
@@ -13,6 +14,25 @@ pub mod vtk;
 use std::path::{Path, PathBuf};
 
 use crate::error::{QdError, Result};
+
+pub use jobs::{run_jobs, WriteJob};
+
+/// Values converted per rayon task by [`le_bytes_into`] (below it, one task: a short
+/// array is not worth the split).
+const CONVERT_PIECE: usize = 1 << 15;
+
+/// Appends the little-endian bytes of `data` to `out`, converted in parallel (the same
+/// bytes as `for v in data { out.extend_from_slice(&v.to_le_bytes()) }`).
+pub(crate) fn le_bytes_into(data: &[f64], out: &mut Vec<u8>) {
+    use rayon::prelude::*;
+    let start = out.len();
+    out.resize(start + 8 * data.len(), 0);
+    out[start..].par_chunks_mut(8 * CONVERT_PIECE).zip(data.par_chunks(CONVERT_PIECE)).for_each(|(bytes, values)| {
+        for (b, v) in bytes.chunks_exact_mut(8).zip(values) {
+            b.copy_from_slice(&v.to_le_bytes());
+        }
+    });
+}
 
 /// The marker file every output folder carries: `--out` replaces an existing folder only
 /// if it has this marker, is empty, or (from versions before the marker) holds a

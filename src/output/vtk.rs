@@ -11,7 +11,9 @@
 //! and one uniform-grid writer of cell arrays is all the program needs.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
+
+use rayon::prelude::*;
 use std::path::Path;
 
 use crate::error::{QdError, Result};
@@ -71,28 +73,35 @@ pub fn write_vti(
         }
         None => s.push_str("      <CellData>\n"),
     }
-    for (name, data) in fields {
-        let (lo, hi) = finite_range(data);
-        s.push_str(&format!(
-            "        <DataArray type=\"Float64\" Name=\"{}\" NumberOfComponents=\"1\" format=\"binary\" RangeMin=\"{}\" RangeMax=\"{}\">\n          ",
-            xml_escape(name),
-            fmt_f(lo),
-            fmt_f(hi)
-        ));
-        let mut raw = Vec::with_capacity(8 + 8 * data.len());
-        raw.extend_from_slice(&((8 * data.len()) as u64).to_le_bytes());
-        for v in data.iter() {
-            raw.extend_from_slice(&v.to_le_bytes());
-        }
-        base64_encode_into(&raw, &mut s);
-        s.push_str("\n        </DataArray>\n");
-    }
-    s.push_str("      </CellData>\n    </Piece>\n  </ImageData>\n</VTKFile>\n");
-
+    // the fields' arrays, each converted and encoded in parallel, then joined in order
+    let arrays: Vec<Vec<u8>> = fields
+        .par_iter()
+        .map(|(name, data)| {
+            let (lo, hi) = finite_range(data);
+            let head = format!(
+                "        <DataArray type=\"Float64\" Name=\"{}\" NumberOfComponents=\"1\" format=\"binary\" RangeMin=\"{}\" RangeMax=\"{}\">\n          ",
+                xml_escape(name),
+                fmt_f(lo),
+                fmt_f(hi)
+            );
+            let mut raw = Vec::with_capacity(8 + 8 * data.len());
+            raw.extend_from_slice(&((8 * data.len()) as u64).to_le_bytes());
+            super::le_bytes_into(data, &mut raw);
+            let mut out = head.into_bytes();
+            base64_encode_par(&raw, &mut out);
+            out.extend_from_slice(b"\n        </DataArray>\n");
+            out
+        })
+        .collect();
+    let tail = "      </CellData>\n    </Piece>\n  </ImageData>\n</VTKFile>\n";
+    // (written piece by piece: joining them first would copy the whole file once more)
     let io_err = |e| QdError::io(format!("writing {}", path.display()), e);
-    let mut w = BufWriter::new(File::create(path).map_err(io_err)?);
+    let mut w = File::create(path).map_err(io_err)?;
     w.write_all(s.as_bytes()).map_err(io_err)?;
-    w.flush().map_err(io_err)?;
+    for a in &arrays {
+        w.write_all(a).map_err(io_err)?;
+    }
+    w.write_all(tail.as_bytes()).map_err(io_err)?;
     Ok(())
 }
 
@@ -137,15 +146,41 @@ fn xml_escape(s: &str) -> String {
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Standard base64 (RFC 4648, with `=` padding).
+#[cfg(test)]
 fn base64_encode_into(bytes: &[u8], out: &mut String) {
-    out.reserve(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
+    let mut b = Vec::new();
+    base64_encode_bytes(bytes, &mut b);
+    out.push_str(std::str::from_utf8(&b).expect("base64 is ASCII"));
+}
+
+/// Input bytes per rayon task of [`base64_encode_par`] (a multiple of 3, so each piece
+/// encodes to whole quadruples and the pieces join into the serial encoding).
+const B64_PIECE: usize = 3 << 16;
+
+/// [`base64_encode_bytes`] in parallel pieces: the same bytes.
+fn base64_encode_par(bytes: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + bytes.len().div_ceil(3) * 4, 0);
+    out[start..].par_chunks_mut(B64_PIECE / 3 * 4).zip(bytes.par_chunks(B64_PIECE)).for_each(|(o, i)| encode_exact(i, o));
+}
+
+/// Standard base64 (RFC 4648, with `=` padding), appended to `out`.
+#[cfg(test)]
+fn base64_encode_bytes(bytes: &[u8], out: &mut Vec<u8>) {
+    let start = out.len();
+    out.resize(start + bytes.len().div_ceil(3) * 4, 0);
+    encode_exact(bytes, &mut out[start..]);
+}
+
+/// Encodes `bytes` into `out`, which holds exactly `4 * ceil(len / 3)` bytes.
+fn encode_exact(bytes: &[u8], out: &mut [u8]) {
+    for (chunk, o) in bytes.chunks(3).zip(out.chunks_exact_mut(4)) {
         let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(B64[(n >> 18) as usize & 63] as char);
-        out.push(B64[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 { B64[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if chunk.len() > 2 { B64[n as usize & 63] as char } else { '=' });
+        o[0] = B64[(n >> 18) as usize & 63];
+        o[1] = B64[(n >> 12) as usize & 63];
+        o[2] = if chunk.len() > 1 { B64[(n >> 6) as usize & 63] } else { b'=' };
+        o[3] = if chunk.len() > 2 { B64[n as usize & 63] } else { b'=' };
     }
 }
 
@@ -167,6 +202,74 @@ mod tests {
             out.extend_from_slice(&b[..3 - pad]);
         }
         out
+    }
+
+    /// The serial writer this file had before the parallel one (issue 13), kept as the
+    /// reference the parallel writer must match byte for byte.
+    fn serial_vti(dims: [usize; 3], origin: [f64; 3], spacing: [f64; 3], fields: &[(&str, &[f64])]) -> Vec<u8> {
+        let [nx, ny, nz] = dims;
+        let extent = format!("0 {nx} 0 {ny} 0 {nz}");
+        let mut s = String::new();
+        s.push_str("<?xml version=\"1.0\"?>\n");
+        s.push_str("<VTKFile type=\"ImageData\" version=\"1.0\" byte_order=\"LittleEndian\" header_type=\"UInt64\">\n");
+        s.push_str(&format!(
+            "  <ImageData WholeExtent=\"{extent}\" Origin=\"{} {} {}\" Spacing=\"{} {} {}\">\n",
+            fmt_f(origin[0]),
+            fmt_f(origin[1]),
+            fmt_f(origin[2]),
+            fmt_f(spacing[0]),
+            fmt_f(spacing[1]),
+            fmt_f(spacing[2]),
+        ));
+        s.push_str(&format!("    <Piece Extent=\"{extent}\">\n"));
+        s.push_str("      <PointData>\n      </PointData>\n");
+        match fields.first() {
+            Some((first, _)) => s.push_str(&format!("      <CellData Scalars=\"{}\">\n", xml_escape(first))),
+            None => s.push_str("      <CellData>\n"),
+        }
+        for (name, data) in fields {
+            let (lo, hi) = finite_range(data);
+            s.push_str(&format!(
+                "        <DataArray type=\"Float64\" Name=\"{}\" NumberOfComponents=\"1\" format=\"binary\" RangeMin=\"{}\" RangeMax=\"{}\">\n          ",
+                xml_escape(name),
+                fmt_f(lo),
+                fmt_f(hi)
+            ));
+            let mut raw = Vec::new();
+            raw.extend_from_slice(&((8 * data.len()) as u64).to_le_bytes());
+            for v in data.iter() {
+                raw.extend_from_slice(&v.to_le_bytes());
+            }
+            base64_encode_into(&raw, &mut s);
+            s.push_str("\n        </DataArray>\n");
+        }
+        s.push_str("      </CellData>\n    </Piece>\n  </ImageData>\n</VTKFile>\n");
+        s.into_bytes()
+    }
+
+    #[test]
+    fn parallel_writer_gives_the_serial_bytes() {
+        // piece edges of the base64 and of the conversion: arrays of a few pieces, with
+        // every remainder modulo 3 of the encoded length
+        let dir = std::env::temp_dir().join(format!("qdsim-vti-par-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for n in [1usize, 7, 24_576, 24_577, 24_578, 65_536 + 3, 3 * 32_768 + 1] {
+            let a: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin() * 1e-3).collect();
+            let mut b: Vec<f64> = (0..n).map(|i| i as f64 - 3.5).collect();
+            b[n / 2] = f64::INFINITY;
+            let fields: [(&str, &[f64]); 3] = [("a", &a), ("b&c", &b), ("a2", &a)];
+            let p = dir.join(format!("p{n}.vti"));
+            write_vti(&p, [n, 1, 1], [0.25, -1.0, 0.0], [0.5, 1.0, 1.0], &fields).unwrap();
+            assert!(std::fs::read(&p).unwrap() == serial_vti([n, 1, 1], [0.25, -1.0, 0.0], [0.5, 1.0, 1.0], &fields), "n = {n}");
+        }
+        for len in [0usize, 1, 2, 3, B64_PIECE - 1, B64_PIECE, B64_PIECE + 1, 2 * B64_PIECE + 2] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+            let (mut par, mut ser) = (b"x".to_vec(), b"x".to_vec());
+            base64_encode_par(&bytes, &mut par);
+            base64_encode_bytes(&bytes, &mut ser);
+            assert!(par == ser, "len = {len}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

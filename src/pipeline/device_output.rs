@@ -87,28 +87,35 @@ pub(super) fn write_device_fields(out: &OutputDir, loaded: &LoadedScene, model: 
         ("field_v_per_nm", &efield),
         ("material", &fill),
     ];
-    let mut files = Vec::new();
-    if scene.output.npy {
-        for (name, data) in &fields {
-            output::npy::write_npy(&out.path(&format!("{name}.npy")), &dims, data)?;
-            files.push(format!("{name}.npy"));
-        }
-        if let (Some(q), true) = (&sol.quantum, scene.output.wavefunctions) {
-            for (i, psi) in q.states.iter().enumerate() {
+    // the data files, written concurrently (names in this order); the plots follow
+    let psis: Vec<Vec<f64>> = match (&sol.quantum, scene.output.npy && scene.output.wavefunctions) {
+        (Some(q), true) => q
+            .states
+            .iter()
+            .map(|psi| {
                 let mut full = vec![0.0; g.len()];
                 let s = 1.0 / q.cell_volume.sqrt();
                 for (v, &c) in psi.iter().zip(&q.cells) {
                     full[c] = v * s;
                 }
-                output::npy::write_npy(&out.path(&format!("psi_{i:03}.npy")), &dims, &full)?;
-                files.push(format!("psi_{i:03}.npy"));
-            }
+                full
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut jobs = Vec::new();
+    if scene.output.npy {
+        let named = fields.iter().map(|&(name, data)| (format!("{name}.npy"), data));
+        for (name, data) in named.chain(psis.iter().enumerate().map(|(i, full)| (format!("psi_{i:03}.npy"), full.as_slice()))) {
+            let (path, dims) = (out.path(&name), &dims);
+            jobs.push(output::WriteJob::file(name, move || output::npy::write_npy(&path, dims, data)));
         }
     }
     if scene.output.vtk {
-        output::vtk::write_vti(&out.path("fields.vti"), g.n, g.origin, g.h, &fields)?;
-        files.push("fields.vti".into());
+        let (path, fields) = (out.path("fields.vti"), &fields);
+        jobs.push(output::WriteJob::file("fields.vti", move || output::vtk::write_vti(&path, g.n, g.origin, g.h, fields)));
     }
+    let mut files = output::run_jobs(jobs)?;
     if scene.output.plots {
         let title = scene.name.clone().unwrap_or_else(|| "qdsim-gpu".into());
         // Quantum states: |ψ|² per nm^d on the device grid. Which are not bound by the

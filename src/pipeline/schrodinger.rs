@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use rayon::prelude::*;
 
 use crate::backend::select::{select, Chosen, Mode};
 use crate::error::{QdError, Result};
@@ -351,42 +352,36 @@ pub fn density(grid: &Grid, v: &[f64]) -> Vec<f64> {
     v.iter().map(|x| x * x / s).collect()
 }
 
-/// Write the .npy, .vti and .png files; returns their names.
+/// Write the .npy, .vti and .png files; returns their names. The files are written
+/// concurrently ([`output::run_jobs`]: names in this order, the first error of the list);
+/// the plot (whose continuum threshold may solve on the distributed backend) stays on
+/// this thread.
 pub fn write_fields(out: &OutputDir, scene: &Scene, p: &Problem, sol: &Solution) -> Result<Vec<String>> {
+    use output::WriteJob;
     let g = &p.grid;
     let dims = g.dims();
-    let mut files = Vec::new();
-    let densities: Vec<Vec<f64>> = sol.vectors.iter().map(|v| density(g, v)).collect();
+    let densities: Vec<Vec<f64>> = sol.vectors.par_iter().map(|v| density(g, v)).collect();
     let fill: Vec<f64> = p.map.dominant.iter().map(|&f| f as f64).collect();
+    let s = 1.0 / g.cell_volume().sqrt();
+    let psis: Vec<Vec<f64>> = if scene.output.wavefunctions && (scene.output.npy || scene.output.vtk) {
+        sol.vectors.par_iter().map(|v| v.iter().map(|x| x * s).collect()).collect()
+    } else {
+        Vec::new()
+    };
+    let names: Vec<String> = (0..densities.len()).map(|i| format!("psi2_{i:03}")).collect();
+    let psi_names: Vec<String> = (0..psis.len()).map(|i| format!("psi_{i:03}")).collect();
+    let mut jobs: Vec<WriteJob> = Vec::new();
     if scene.output.npy {
-        let mut w = |name: String, data: &[f64]| -> Result<()> {
-            output::npy::write_npy(&out.path(&name), &dims, data)?;
-            files.push(name);
-            Ok(())
-        };
-        w("band_edge.npy".into(), &p.band_edge)?;
-        w("potential.npy".into(), &p.potential)?;
-        w("material.npy".into(), &fill)?;
-        for (i, d) in densities.iter().enumerate() {
-            w(format!("psi2_{i:03}.npy"), d)?;
-        }
-        if scene.output.wavefunctions {
-            let s = 1.0 / g.cell_volume().sqrt();
-            for (i, v) in sol.vectors.iter().enumerate() {
-                let psi: Vec<f64> = v.iter().map(|x| x * s).collect();
-                w(format!("psi_{i:03}.npy"), &psi)?;
-            }
+        let mut arrays: Vec<(String, &[f64])> = vec![("band_edge".into(), &p.band_edge), ("potential".into(), &p.potential), ("material".into(), &fill)];
+        arrays.extend(names.iter().cloned().zip(densities.iter().map(Vec::as_slice)));
+        arrays.extend(psi_names.iter().cloned().zip(psis.iter().map(Vec::as_slice)));
+        for (name, data) in arrays {
+            let (name, dims) = (format!("{name}.npy"), &dims);
+            let path = out.path(&name);
+            jobs.push(WriteJob::file(name, move || output::npy::write_npy(&path, dims, data)));
         }
     }
     if scene.output.vtk {
-        let names: Vec<String> = (0..densities.len()).map(|i| format!("psi2_{i:03}")).collect();
-        let psi_names: Vec<String> = (0..sol.vectors.len()).map(|i| format!("psi_{i:03}")).collect();
-        let s = 1.0 / g.cell_volume().sqrt();
-        let psis: Vec<Vec<f64>> = if scene.output.wavefunctions {
-            sol.vectors.iter().map(|v| v.iter().map(|x| x * s).collect()).collect()
-        } else {
-            Vec::new()
-        };
         let mut fields: Vec<(&str, &[f64])> =
             vec![("band_edge", &p.band_edge), ("potential", &p.potential), ("material", &fill)];
         for (n, d) in names.iter().zip(&densities) {
@@ -395,29 +390,32 @@ pub fn write_fields(out: &OutputDir, scene: &Scene, p: &Problem, sol: &Solution)
         for (n, d) in psi_names.iter().zip(&psis) {
             fields.push((n.as_str(), d.as_slice()));
         }
-        output::vtk::write_vti(&out.path("fields.vti"), g.n, g.origin, g.h, &fields)?;
-        files.push("fields.vti".into());
+        let path = out.path("fields.vti");
+        jobs.push(WriteJob::file("fields.vti", move || output::vtk::write_vti(&path, g.n, g.origin, g.h, &fields)));
     }
     if scene.output.plots {
-        let title = scene.name.clone().unwrap_or_else(|| "qdsim-gpu".into());
-        let label = if p.carrier.is_hole() { "hole energy (eV, downward)" } else { "energy (eV)" };
-        // the levels that results.json flags `bound: false`, drawn dashed
-        let unbound = unbound_levels(p, &sol.energies).1;
-        if g.dim == 1 {
-            let x = g.axis_centers(0);
-            let states: Vec<(f64, Vec<f64>)> = sol.energies.iter().copied().zip(densities.iter().cloned()).collect();
-            output::plot::plot_1d_states(&out.path("states.png"), &title, &x, &p.potential, &states, &unbound, label)?;
-            files.push("states.png".into());
-        } else {
-            let panels = slice_panels(p, sol, &densities, &unbound);
-            output::plot::plot_panels(&out.path("slices.png"), &title, &panels)?;
-            files.push("slices.png".into());
-        }
+        let densities = &densities;
+        jobs.push(WriteJob::here(move || {
+            let title = scene.name.clone().unwrap_or_else(|| "qdsim-gpu".into());
+            let label = if p.carrier.is_hole() { "hole energy (eV, downward)" } else { "energy (eV)" };
+            // the levels that results.json flags `bound: false`, drawn dashed
+            let unbound = unbound_levels(p, &sol.energies).1;
+            if g.dim == 1 {
+                let x = g.axis_centers(0);
+                let states: Vec<(f64, Vec<f64>)> = sol.energies.iter().copied().zip(densities.iter().cloned()).collect();
+                output::plot::plot_1d_states(&out.path("states.png"), &title, &x, &p.potential, &states, &unbound, label)?;
+                Ok(vec!["states.png".into()])
+            } else {
+                let panels = slice_panels(p, sol, densities, &unbound);
+                output::plot::plot_panels(&out.path("slices.png"), &title, &panels)?;
+                Ok(vec!["slices.png".into()])
+            }
+        }));
     }
-    if let Some(s) = &p.strain {
-        files.extend(super::strain::write_files(out, scene, g, s)?);
+    if let Some(st) = &p.strain {
+        jobs.push(WriteJob::files(move || super::strain::write_files(out, scene, g, st)));
     }
-    Ok(files)
+    output::run_jobs(jobs)
 }
 
 /// Heat maps of the potential and of every state, zoomed to where the states are: the

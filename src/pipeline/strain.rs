@@ -306,18 +306,21 @@ pub fn write_files(out: &OutputDir, scene: &Scene, grid: &Grid, s: &StrainField)
         fields.push(("piezo_potential".into(), &p.potential_v));
         fields.push(("piezo_charge".into(), &p.charge_cm3));
     }
+    // the data files, written concurrently (names in this order); the plot follows
+    let refs: Vec<(&str, &[f64])> = fields.iter().map(|(n, d)| (n.as_str(), *d)).collect();
+    let mut jobs = Vec::new();
     if scene.output.npy {
         for (name, data) in &fields {
-            let f = format!("{name}.npy");
-            output::npy::write_npy(&out.path(&f), &grid.dims(), data)?;
-            files.push(f);
+            let (f, dims) = (format!("{name}.npy"), grid.dims());
+            let path = out.path(&f);
+            jobs.push(output::WriteJob::file(f, move || output::npy::write_npy(&path, &dims, data)));
         }
     }
     if scene.output.vtk {
-        let refs: Vec<(&str, &[f64])> = fields.iter().map(|(n, d)| (n.as_str(), *d)).collect();
-        output::vtk::write_vti(&out.path("strain.vti"), grid.n, grid.origin, grid.h, &refs)?;
-        files.push("strain.vti".into());
+        let (path, refs) = (out.path("strain.vti"), &refs);
+        jobs.push(output::WriteJob::file("strain.vti", move || output::vtk::write_vti(&path, grid.n, grid.origin, grid.h, refs)));
     }
+    files.extend(output::run_jobs(jobs)?);
     if scene.output.plots {
         let title = format!("{}: strain", scene.name.clone().unwrap_or_else(|| "qdsim-gpu".into()));
         let path = out.path("strain.png");

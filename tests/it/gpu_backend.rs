@@ -603,4 +603,33 @@ fn device_timing_brackets_every_dispatch_after_a_read_back() {
         assert!(t.is_finite() && t >= 0.0, "device time {t}");
     }
     assert_eq!(g.to_host(&y), g.to_host(&x));
+
+/// Issue 13: constructing the backend compiles no pipeline on the caller's thread (the
+/// 29 of the kernel files are compiled on its background thread, or on first use), and
+/// the kernels work from the first use on, before or after that thread is done.
+#[test]
+fn construction_compiles_no_pipeline_and_first_uses_wait_for_the_kernels() {
+    use qdsim_gpu::backend::gpu::kernel::pipelines_compiled_on_this_thread;
+    if common::skip_without_gpu() {
+        return;
+    }
+    let opts = qdsim_gpu::cli::env::gpu_options_from_env().expect("GPU variables");
+    for wait in [false, true] {
+        let before = pipelines_compiled_on_this_thread();
+        let g = GpuBackend::with_options(None, true, opts.clone()).unwrap().unwrap();
+        assert_eq!(pipelines_compiled_on_this_thread(), before, "pipelines compiled by the constructor");
+        if wait {
+            g.compile_kernels();
+            assert!(g.basic_kernels_ready());
+        }
+        let x: Vec<f64> = (0..300).map(|i| i as f64 * 0.5).collect();
+        let gx = g.from_host(&x);
+        let mut gy = g.alloc(300);
+        g.fill(&mut gy, 2.0);
+        g.axpy(1.0, &gx, &mut gy);
+        let want: Vec<f64> = x.iter().map(|v| v + 2.0).collect();
+        close(&g.to_host(&gy), &want, 1e-6);
+        assert!((g.dot(&gx, &gx) - x.iter().map(|v| v * v).sum::<f64>()).abs() < 1e-4 * x.iter().map(|v| v * v).sum::<f64>());
+        assert!(g.basic_kernels_ready());
+    }
 }

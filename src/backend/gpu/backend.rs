@@ -6,9 +6,32 @@ use std::borrow::{Borrow, BorrowMut};
 use std::sync::Arc;
 
 use super::kernel::{Program, Recorder};
-use super::{context, scalars, shader, AdapterSummary, GpuBackend, GpuContext, GpuMatrix, GpuOptions, GpuStats, GpuVector, Kernels, MemoryManager, Placement};
+use super::{context, scalars, shader, AdapterSummary, BasicKernels, GpuBackend, GpuContext, GpuMatrix, GpuOptions, GpuStats, GpuVector, Kernels, MemoryManager, Placement};
 use crate::linalg::backend::{refs, refs_mut, Backend};
 use crate::linalg::CsrMatrix;
+
+impl Kernels {
+    /// Compile vector.wgsl, spmv.wgsl and multi.wgsl (12 pipelines).
+    pub(super) fn build(dev: &wgpu::Device, f64_mode: bool) -> Kernels {
+        let vector = Program::new(dev, "vector.wgsl", shader::SHADER_VECTOR, f64_mode);
+        let spmv = Program::new(dev, "spmv.wgsl", shader::SHADER_SPMV, f64_mode);
+        let multi = Program::new(dev, "multi.wgsl", shader::SHADER_MULTI, f64_mode);
+        Kernels {
+            fill: vector.kernel(dev, "fill"),
+            copy: vector.kernel(dev, "copy"),
+            copy4: vector.kernel(dev, "copy4"),
+            axpy: vector.kernel(dev, "axpy"),
+            xpby: vector.kernel(dev, "xpby"),
+            scale: vector.kernel(dev, "scale"),
+            pointwise_mul: vector.kernel(dev, "pointwise_mul"),
+            spmv: spmv.kernel(dev, "spmv"),
+            spmv_axpby: spmv.kernel(dev, "spmv_axpby"),
+            dot8_partial: multi.kernel(dev, "dot8_partial"),
+            dot8_final: multi.kernel(dev, "dot8_final"),
+            axpy8: multi.kernel(dev, "axpy8"),
+        }
+    }
+}
 
 impl GpuBackend {
     /// [`GpuBackend::with_options`] with the default options (f32, arrays on the device).
@@ -49,25 +72,11 @@ impl GpuBackend {
     }
 
     fn from_context(ctx: GpuContext, opts: &GpuOptions) -> GpuBackend {
+        // (no pipeline is compiled here: every kernel is built on the background thread of
+        // `compile_in_background`, or on first use)
         let f64_mode = opts.f64;
         let dev = &ctx.device;
-        let vector = Program::new(dev, "vector.wgsl", shader::SHADER_VECTOR, f64_mode);
-        let spmv = Program::new(dev, "spmv.wgsl", shader::SHADER_SPMV, f64_mode);
-        let multi = Program::new(dev, "multi.wgsl", shader::SHADER_MULTI, f64_mode);
-        let kern = Kernels {
-            fill: vector.kernel(dev, "fill"),
-            copy: vector.kernel(dev, "copy"),
-            copy4: vector.kernel(dev, "copy4"),
-            axpy: vector.kernel(dev, "axpy"),
-            xpby: vector.kernel(dev, "xpby"),
-            scale: vector.kernel(dev, "scale"),
-            pointwise_mul: vector.kernel(dev, "pointwise_mul"),
-            spmv: spmv.kernel(dev, "spmv"),
-            spmv_axpby: spmv.kernel(dev, "spmv_axpby"),
-            dot8_partial: multi.kernel(dev, "dot8_partial"),
-            dot8_final: multi.kernel(dev, "dot8_final"),
-            axpy8: multi.kernel(dev, "axpy8"),
-        };
+        let kern = BasicKernels { cell: Arc::new(std::sync::OnceLock::new()), device: dev.clone(), f64_mode };
         let mem = MemoryManager::new(ctx.device.clone(), ctx.queue.clone(), &ctx.limits, opts.max_binding_bytes, opts.pool_bytes);
         let rec = Recorder::new(mem.clone(), ctx.limits.max_compute_workgroups_per_dimension);
         mem.set_first_flush(opts.first_flush);
@@ -90,28 +99,37 @@ impl GpuBackend {
         .compile_in_background()
     }
 
-    /// Start compiling the kernels that are not built at construction (stencil, block,
-    /// CG: 17 pipelines) on a thread of their own, while the caller assembles its operator:
-    /// on the H200's driver a WGSL pipeline takes milliseconds to compile, and a solve's
-    /// first products, Gram blocks and V-cycle used to pay for all of them. A first use
-    /// before the thread is done waits for it (`OnceLock`), so the kernels are built once.
+    /// Start compiling every kernel (the basic ones of vector, spmv and multi.wgsl first,
+    /// which a solve's first uploads and products need; then block, stencil, CG: 29
+    /// pipelines in all) on a thread of their own, so construction returns once the device
+    /// exists and the compiles overlap the caller's assembly of its operator: on the H200's
+    /// driver a WGSL pipeline takes milliseconds to compile (NVIDIA's shader cache is per
+    /// executable, so first runs pay them all). A first use before the thread is done
+    /// waits for it (`OnceLock`), so the kernels are built once.
     fn compile_in_background(self) -> Self {
         let dev = self.ctx.device.clone();
-        let (cg, st, bl) = (self.cg_kern.clone(), self.stencil_kern.clone(), self.block_kern.clone());
+        let (basic, cg, st, bl) = (self.kern.cell.clone(), self.cg_kern.clone(), self.stencil_kern.clone(), self.block_kern.clone());
         let (f64_mode, bindings) = (self.f64_mode, self.ctx.limits.max_storage_buffers_per_shader_stage);
         let spawned = std::thread::Builder::new().name("qdsim-gpu-compile".into()).spawn(move || {
+            basic.get_or_init(|| Kernels::build(&dev, f64_mode));
             bl.get_or_init(|| super::block::BlockKernels::build(&dev, bindings, f64_mode));
             st.get_or_init(|| super::stencil::StencilKernels::build(&dev, f64_mode));
             cg.get_or_init(|| super::scalars::CgKernels::build(&dev, f64_mode));
         });
-        // (no thread: the kernels are built on first use, as before)
+        // (no thread: the kernels are built on first use)
         drop(spawned);
         self
     }
 
+    /// Whether the basic kernels (vector, spmv, multi.wgsl) are compiled yet: false right
+    /// after construction unless the background thread was quick (tests).
+    pub fn basic_kernels_ready(&self) -> bool {
+        self.kern.cell.get().is_some()
+    }
+
     /// Wait until every kernel is compiled (benchmarks that time the first solve apart).
     pub fn compile_kernels(&self) {
-        let _ = (self.cg_kernels(), self.stencil_kernels(), self.block_kernels());
+        let _ = (&self.kern.fill, self.cg_kernels(), self.stencil_kernels(), self.block_kernels());
     }
 
     pub fn adapter(&self) -> &AdapterSummary {

@@ -69,6 +69,18 @@ pub fn reflect(module: &naga::Module) -> Result<Interface, String> {
     Ok(Interface { slots, immediate_size, entry_points })
 }
 
+thread_local! {
+    static COMPILED_HERE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many compute pipelines this thread has compiled ([`Program::kernel`]), on any
+/// device: the count a test compares before and after constructing a backend, which
+/// compiles none on the caller's thread (issue 13: the compiles run on the backend's
+/// background thread, or on first use).
+pub fn pipelines_compiled_on_this_thread() -> usize {
+    COMPILED_HERE.with(|c| c.get())
+}
+
 /// One kernel file compiled for a device: module, bind-group and pipeline layouts, and the
 /// interface they were built from.
 pub struct Program {
@@ -106,6 +118,7 @@ impl Program {
     /// The kernel of entry point `name`. Panics if the file has none of that name.
     pub fn kernel(&self, dev: &wgpu::Device, name: &'static str) -> Kernel {
         let workgroup = self.interface.entry_points.iter().find(|e| e.0 == name).unwrap_or_else(|| panic!("{} has no entry point {name}", self.label)).1;
+        COMPILED_HERE.with(|c| c.set(c.get() + 1));
         let pipeline = dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(name),
             layout: Some(&self.pipeline_layout),

@@ -51,7 +51,8 @@ pub use scalars::GpuScalars;
 pub use shader::{shader_source, SHADERS};
 pub use vector::GpuVector;
 
-/// The kernels built when the backend opens (vector.wgsl, spmv.wgsl, multi.wgsl).
+/// The element-wise, product and batched-dot kernels (vector.wgsl, spmv.wgsl, multi.wgsl:
+/// 12 pipelines), the first ones a solve uses.
 struct Kernels {
     fill: Kernel,
     copy: Kernel,
@@ -67,10 +68,27 @@ struct Kernels {
     axpy8: Kernel,
 }
 
+/// [`Kernels`], compiled on the backend's background thread from construction on (so the
+/// constructor returns once the device exists, compiling no pipeline itself); the first
+/// use (`self.kern.fill`, through `Deref`) waits for that thread, or compiles them itself
+/// where no thread could be started. Built once either way (`OnceLock`).
+struct BasicKernels {
+    cell: Arc<std::sync::OnceLock<Kernels>>,
+    device: wgpu::Device,
+    f64_mode: bool,
+}
+
+impl std::ops::Deref for BasicKernels {
+    type Target = Kernels;
+    fn deref(&self) -> &Kernels {
+        self.cell.get_or_init(|| Kernels::build(&self.device, self.f64_mode))
+    }
+}
+
 /// The wgpu backend.
 pub struct GpuBackend {
     ctx: GpuContext,
-    kern: Kernels,
+    kern: BasicKernels,
     /// Binds and records the kernels.
     rec: Recorder,
     /// Buffers, transfers, the pending command stream and the statistics.

@@ -3,6 +3,7 @@
 //! ([`plot_panels`]).
 
 use super::*;
+use rayon::prelude::*;
 
 /// How a panel's values map to colours.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -336,19 +337,38 @@ pub(super) fn draw_panel(p: &Panel, cell: &Area<'_>, (bw, bh): (i32, i32), (w, h
         (((fx - xr.0) / (xr.1 - xr.0) * p.nx as f64).floor().max(0.0) as usize).min(p.nx - 1)
     };
     let cols: Vec<usize> = px.clone().map(col_of).collect();
-    let mut prev_row: Vec<Option<u16>> = vec![None; cols.len()];
-    for y in py.clone() {
+    let row_of = |y: i32| -> usize {
         let fy = vy1 - ((y - py.start) as f64 + 0.5) / ph * (vy1 - vy0);
-        let j = (((fy - yr.0) / (yr.1 - yr.0) * p.ny as f64).floor().max(0.0) as usize).min(p.ny - 1);
-        let mut left: Option<u16> = None;
-        for (k, (x, &i)) in px.clone().zip(&cols).enumerate() {
-            let c = scale.colour(p.values[i + p.nx * j]);
-            let reg = p.regions.get(i + p.nx * j).copied();
-            let edge = reg.is_some() && ((left.is_some() && left != reg) || (prev_row[k].is_some() && prev_row[k] != reg));
-            let c = if edge { RGBColor(255 - (255 - c.0) / 5, 255 - (255 - c.1) / 5, 255 - (255 - c.2) / 5) } else { c };
-            screen.draw_pixel((x, y), &c).map_err(e)?;
-            left = reg;
-            prev_row[k] = reg;
+        (((fy - yr.0) / (yr.1 - yr.0) * p.ny as f64).floor().max(0.0) as usize).min(p.ny - 1)
+    };
+    // the pixels' colours, a row per rayon task (a pixel depends on its cell and on the
+    // cells of its left and upper neighbours only), then drawn in order
+    let rows: Vec<Vec<RGBColor>> = py
+        .clone()
+        .into_par_iter()
+        .map(|y| {
+            let j = row_of(y);
+            let up = (y > py.start).then(|| row_of(y - 1));
+            let mut left: Option<u16> = None;
+            cols.iter()
+                .map(|&i| {
+                    let c = scale.colour(p.values[i + p.nx * j]);
+                    let reg = p.regions.get(i + p.nx * j).copied();
+                    let above = up.and_then(|u| p.regions.get(i + p.nx * u).copied());
+                    let edge = reg.is_some() && ((left.is_some() && left != reg) || (above.is_some() && above != reg));
+                    left = reg;
+                    if edge {
+                        RGBColor(255 - (255 - c.0) / 5, 255 - (255 - c.1) / 5, 255 - (255 - c.2) / 5)
+                    } else {
+                        c
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    for (y, row) in py.clone().zip(&rows) {
+        for (x, c) in px.clone().zip(row) {
+            screen.draw_pixel((x, y), c).map_err(e)?;
         }
     }
     chart
