@@ -138,9 +138,11 @@ pub fn export_csr(a: &CsrMatrix, dir: &Path, stem: &str) -> Result<()> {
 }
 
 /// Run the GPU benchmark on `sizes` (n³ dot Hamiltonians) and the eigen test on
-/// `eigen_size`³. `reps`: products per timing.
+/// `eigen_size`³. `reps`: products per timing. `regime`: run the memory-regime reproducer
+/// first (it allocates up to 8 GiB; without it the table runs in a process that allocated
+/// nothing large before).
 #[allow(clippy::too_many_arguments)]
-pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usize, reps: usize, filter_degree: usize, export: Option<&Path>, out: &mut dyn Write) -> Result<Value> {
+pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usize, reps: usize, filter_degree: usize, regime: bool, export: Option<&Path>, out: &mut dyn Write) -> Result<Value> {
     let a0 = g.adapter();
     let (prec, e) = if g.precision_bits() == 64 { ("f64", 8) } else { ("f32", 4) };
     writeln!(out, "\nqdsim-gpu bench --gpu: adapter [{}] {} ({}, {}), {prec}", a0.index, a0.name, a0.api, a0.device_type).map_err(io)?;
@@ -156,7 +158,7 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
     // the memory-regime reproducer first, before the other parts allocate, on operands of
     // the largest product's vector length
     let regime_n = sizes.iter().map(|&n| n * n * n).max().unwrap_or(1 << 20);
-    let regime = regime::run(g, regime_n, reps, out)?;
+    let regime = if regime { regime::run(g, regime_n, reps, out)? } else { Value::Null };
     writeln!(out, "spmv y = A x, CSR {prec}; bytes = {} nnz + 4 (nrows+1) + {e} ncols + {e} nrows; copy = our copy kernel, {} bytes per element", e + 4, 2 * e).map_err(io)?;
     writeln!(out, "  {:>5} {:>10} {:>10} {:>9} {:>10} {:>9} {:>10} {:>8}", "n", "rows", "nnz", "MB", "spmv ms", "GB/s", "copy GB/s", "/copy").map_err(io)?;
     let mut rows = Vec::new();

@@ -242,6 +242,9 @@ pub(super) enum Command {
         /// Skip the CPU part
         #[arg(long)]
         no_cpu: bool,
+        /// Skip the memory-regime reproducer that --gpu runs before its spmv table
+        #[arg(long)]
+        no_regime: bool,
         /// Grid sizes n for the GPU spmv
         #[arg(long, value_delimiter = ',', default_value = "64,128,208")]
         gpu_sizes: Vec<usize>,

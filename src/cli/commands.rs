@@ -106,6 +106,7 @@ pub(super) fn dispatch(cli: Cli) -> Result<i32> {
             sizes,
             repetitions,
             no_eigen,
+            no_regime,
             eigen_size,
             json,
             gpu,
@@ -261,7 +262,7 @@ pub(super) fn dispatch(cli: Cli) -> Result<i32> {
                 let reps = if quick { 2 } else { 200 };
                 let eig = if no_eigen { None } else { Some(esize) };
                 let degree = filter_degree.unwrap_or(pipeline::DEFAULT_FILTER_DEGREE);
-                v["gpu"] = crate::bench::gpu::run(&g, &sizes, eig, o.nev, reps, degree, export_csr.as_deref(), &mut stdio::Stdout)?;
+                v["gpu"] = crate::bench::gpu::run(&g, &sizes, eig, o.nev, reps, degree, !no_regime, export_csr.as_deref(), &mut stdio::Stdout)?;
             }
             if let Some(path) = json {
                 crate::output::write_json(&path, &v)?;
