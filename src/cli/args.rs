@@ -242,7 +242,7 @@ pub(super) enum Command {
         /// Skip the CPU part
         #[arg(long)]
         no_cpu: bool,
-        /// Skip the memory-regime reproducer that --gpu runs before its spmv table
+        /// Skip the memory-regime reproducer that --gpu runs after its spmv table
         #[arg(long)]
         no_regime: bool,
         /// Grid sizes n for the GPU spmv

@@ -4,9 +4,12 @@
 //! at 3.5 TB/s. This measures one copy kernel (vec4 loads, the scalar copy in brackets)
 //! between two operands of the same size on buffers allocated in different ways, sizes and
 //! orders, each line labelled with what it varies, so that the variant that falls into the
-//! slow regime names the cause. It runs first in `bench --gpu`, before the other parts
-//! allocate, and repeats its first variant at the end (a drift of clocks, not of memory,
-//! would show there).
+//! slow regime names the cause. It runs after the spmv table of `bench --gpu` and repeats
+//! its first variant at the end. What it found (H200, 2026-12-03): every variant copies at
+//! CuPy's rate once the SM clock is up (the "slow regime" of copies was the idle clock:
+//! bench timings now warm it first), but after its allocations (up to 8 GiB, freed) a
+//! 208³ stencil product allocated later runs 3.4× slower than in a fresh process, so it
+//! runs after the table.
 //!
 //! What the variants separate (wgpu on Vulkan allocates through gpu-allocator: memory
 //! blocks of 128 MiB, then 256 MiB, with MemoryHints::Performance, 8–64 MiB with
