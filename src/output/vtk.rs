@@ -1,4 +1,6 @@
-//! VTK XML ImageData (`.vti`) files for ParaView / VisIt.
+//! VTK XML ImageData (`.vti`) files for ParaView / VisIt, and RectilinearGrid (`.vtr`)
+//! files for graded grids (the same cell arrays, with the node coordinates of each axis
+//! as `Float64` arrays instead of an origin and a spacing).
 //!
 //! Each field is one `CellData` array of `Float64`, inline base64 `binary` format
 //! with a `UInt64` byte-count header. The grid's `nx*ny*nz` values are cells, so the
@@ -64,6 +66,21 @@ pub fn write_vti(
         fmt_f(spacing_nm[2]),
     ));
     s.push_str(&format!("    <Piece Extent=\"{extent}\">\n"));
+    cell_data(&mut s, fields);
+    s.push_str("    </Piece>\n  </ImageData>\n</VTKFile>\n");
+    write_text(path, &s)
+}
+
+fn write_text(path: &Path, s: &str) -> Result<()> {
+    let io_err = |e| QdError::io(format!("writing {}", path.display()), e);
+    let mut w = BufWriter::new(File::create(path).map_err(io_err)?);
+    w.write_all(s.as_bytes()).map_err(io_err)?;
+    w.flush().map_err(io_err)?;
+    Ok(())
+}
+
+/// The PointData (empty) and CellData blocks of a piece.
+fn cell_data(s: &mut String, fields: &[(&str, &[f64])]) {
     s.push_str("      <PointData>\n      </PointData>\n");
     match fields.first() {
         Some((first, _)) => {
@@ -72,28 +89,53 @@ pub fn write_vti(
         None => s.push_str("      <CellData>\n"),
     }
     for (name, data) in fields {
-        let (lo, hi) = finite_range(data);
-        s.push_str(&format!(
-            "        <DataArray type=\"Float64\" Name=\"{}\" NumberOfComponents=\"1\" format=\"binary\" RangeMin=\"{}\" RangeMax=\"{}\">\n          ",
-            xml_escape(name),
-            fmt_f(lo),
-            fmt_f(hi)
-        ));
-        let mut raw = Vec::with_capacity(8 + 8 * data.len());
-        raw.extend_from_slice(&((8 * data.len()) as u64).to_le_bytes());
-        for v in data.iter() {
-            raw.extend_from_slice(&v.to_le_bytes());
-        }
-        base64_encode_into(&raw, &mut s);
-        s.push_str("\n        </DataArray>\n");
+        data_array(s, name, data);
     }
-    s.push_str("      </CellData>\n    </Piece>\n  </ImageData>\n</VTKFile>\n");
+    s.push_str("      </CellData>\n");
+}
 
-    let io_err = |e| QdError::io(format!("writing {}", path.display()), e);
-    let mut w = BufWriter::new(File::create(path).map_err(io_err)?);
-    w.write_all(s.as_bytes()).map_err(io_err)?;
-    w.flush().map_err(io_err)?;
-    Ok(())
+fn data_array(s: &mut String, name: &str, data: &[f64]) {
+    let (lo, hi) = finite_range(data);
+    s.push_str(&format!(
+        "        <DataArray type=\"Float64\" Name=\"{}\" NumberOfComponents=\"1\" format=\"binary\" RangeMin=\"{}\" RangeMax=\"{}\">\n          ",
+        xml_escape(name),
+        fmt_f(lo),
+        fmt_f(hi)
+    ));
+    let mut raw = Vec::with_capacity(8 + 8 * data.len());
+    raw.extend_from_slice(&((8 * data.len()) as u64).to_le_bytes());
+    for v in data.iter() {
+        raw.extend_from_slice(&v.to_le_bytes());
+    }
+    base64_encode_into(&raw, s);
+    s.push_str("\n        </DataArray>\n");
+}
+
+/// Writes a `.vtr` (RectilinearGrid) file: `dims` = `[nx, ny, nz]` cells, `nodes_nm[a]`
+/// the `dims[a] + 1` cell boundaries of axis a (absent axes: `[0, 1]`), fields as in
+/// [`write_vti`].
+pub fn write_vtr(path: &Path, dims: [usize; 3], nodes_nm: &[Vec<f64>; 3], fields: &[(&str, &[f64])]) -> Result<()> {
+    let n: usize = dims.iter().product();
+    if dims.contains(&0) || (0..3).any(|a| nodes_nm[a].len() != dims[a] + 1) {
+        return Err(QdError::Internal(format!("write_vtr {}: grid {:?} with node lists of {:?}", path.display(), dims, nodes_nm.iter().map(|x| x.len()).collect::<Vec<_>>())));
+    }
+    if let Some((name, data)) = fields.iter().find(|f| f.1.len() != n) {
+        return Err(QdError::Internal(format!("write_vtr {}: field '{}' has {} values, grid {:?} has {} cells", path.display(), name, data.len(), dims, n)));
+    }
+    let [nx, ny, nz] = dims;
+    let extent = format!("0 {nx} 0 {ny} 0 {nz}");
+    let mut s = String::new();
+    s.push_str("<?xml version=\"1.0\"?>\n");
+    s.push_str("<VTKFile type=\"RectilinearGrid\" version=\"1.0\" byte_order=\"LittleEndian\" header_type=\"UInt64\">\n");
+    s.push_str(&format!("  <RectilinearGrid WholeExtent=\"{extent}\">\n"));
+    s.push_str(&format!("    <Piece Extent=\"{extent}\">\n"));
+    cell_data(&mut s, fields);
+    s.push_str("      <Coordinates>\n");
+    for (a, name) in ["x_nm", "y_nm", "z_nm"].iter().enumerate() {
+        data_array(&mut s, name, &nodes_nm[a]);
+    }
+    s.push_str("      </Coordinates>\n    </Piece>\n  </RectilinearGrid>\n</VTKFile>\n");
+    write_text(path, &s)
 }
 
 fn finite_range(data: &[f64]) -> (f64, f64) {

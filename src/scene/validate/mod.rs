@@ -188,6 +188,16 @@ pub const MAX_REGIONS: usize = u16::MAX as usize - 1;
 pub fn validate(scene: &Scene) -> Result<()> {
     let (dim, cells) = domain(scene)?;
     let size = &scene.domain.size;
+    // graded grids: the Schrödinger solve only (the device modes' Poisson and
+    // drift-diffusion and the strain's finite elements assume uniform cells)
+    if let Some(f) = scene.domain.graded_field() {
+        if scene.solve.mode != SolveMode::Schrodinger {
+            return Err(err(f, format!("makes a graded grid, which mode {} does not support yet: use a uniform spacing (mode schrodinger takes graded grids)", mode_name(scene.solve.mode))));
+        }
+        if scene.strain.is_some() {
+            return Err(err(f, "makes a graded grid, which the strain solve does not support yet: use a uniform spacing with strain"));
+        }
+    }
 
     let t = scene.temperature;
     if !(t.is_finite() && t > 0.0 && t <= MAX_TEMPERATURE_K) {
