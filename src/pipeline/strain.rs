@@ -315,8 +315,7 @@ pub fn write_files(out: &OutputDir, scene: &Scene, grid: &Grid, s: &StrainField)
     }
     if scene.output.vtk {
         let refs: Vec<(&str, &[f64])> = fields.iter().map(|(n, d)| (n.as_str(), *d)).collect();
-        output::vtk::write_vti(&out.path("strain.vti"), grid.n, grid.origin, grid.h, &refs)?;
-        files.push("strain.vti".into());
+        files.push(super::schrodinger::write_vtk(out, "strain", grid, &refs)?);
     }
     if scene.output.plots {
         let title = format!("{}: strain", scene.name.clone().unwrap_or_else(|| "qdsim-gpu".into()));
@@ -354,11 +353,17 @@ fn slice_panels(g: &Grid, s: &StrainField) -> Vec<output::plot::Panel> {
     }
     let mut panels = Vec::new();
     for (u, v, fixed) in planes {
-        let (nu, nv) = (g.n[u], g.n[v]);
+        // (a graded grid's plane resampled on a uniform raster, so cells show where they are)
+        let raster = |a: usize| match &g.nodes {
+            Some(x) => output::plot::graded_raster(&x[a], g.h[a]),
+            None => (0..g.n[a]).collect(),
+        };
+        let (ru, rv) = (raster(u), raster(v));
+        let (nu, nv) = (ru.len(), rv.len());
         let pick = |data: &[f64], scale: f64| -> Vec<f64> {
             let mut out = Vec::with_capacity(nu * nv);
-            for j in 0..nv {
-                for i in 0..nu {
+            for &j in &rv {
+                for &i in &ru {
                     let mut ijk = [0usize; 3];
                     ijk[u] = i;
                     ijk[v] = j;
@@ -370,8 +375,8 @@ fn slice_panels(g: &Grid, s: &StrainField) -> Vec<output::plot::Panel> {
             }
             out
         };
-        let ur = (g.origin[u], g.origin[u] + nu as f64 * g.h[u]);
-        let vr = (g.origin[v], g.origin[v] + nv as f64 * g.h[v]);
+        let ur = (g.edge(u, 0), g.edge(u, g.n[u]));
+        let vr = (g.edge(v, 0), g.edge(v, g.n[v]));
         let at = fixed.map(|(a, k)| format!(" at {} = {:.2} nm", names[a], g.center_coord(a, k))).unwrap_or_default();
         let mut maps: Vec<(&str, &[f64], f64, &str)> = vec![("Tr ε", &s.trace, 100.0, "%"), ("biaxial ε_B", &s.biaxial, 100.0, "%"), ("band shift", &s.shift, 1e3, "meV")];
         if let Some(p) = &s.piezo {

@@ -25,6 +25,21 @@ pub struct SliceGrid {
 /// Most raster cells per axis of a graded grid's panel.
 pub const GRADED_RASTER_MAX: usize = 800;
 
+/// A uniform raster over the cells with boundaries `nodes` (nm) at about the smallest
+/// width `h` (at least one raster cell per cell, at most [`GRADED_RASTER_MAX`] unless there
+/// are more cells): for each raster cell, the cell under its centre.
+pub fn graded_raster(nodes: &[f64], h: f64) -> Vec<usize> {
+    let n = nodes.len() - 1;
+    let (x0, x1) = (nodes[0], nodes[n]);
+    let m = (((x1 - x0) / h).ceil() as usize).clamp(n, GRADED_RASTER_MAX.max(n));
+    (0..m)
+        .map(|p| {
+            let at = x0 + (p as f64 + 0.5) * (x1 - x0) / m as f64;
+            nodes.partition_point(|&e| e <= at).clamp(1, n) - 1
+        })
+        .collect()
+}
+
 impl SliceGrid {
     fn len(&self) -> usize {
         self.n[0] * self.n[1] * self.n[2]
@@ -55,17 +70,7 @@ impl SliceGrid {
     }
     /// Graded grids: the raster of axis a as the cell under each raster cell.
     fn raster(&self, a: usize) -> Option<Vec<usize>> {
-        let x = &self.nodes.as_ref()?[a];
-        let (x0, x1) = (x[0], x[x.len() - 1]);
-        let m = (((x1 - x0) / self.h[a]).ceil() as usize).clamp(self.n[a], GRADED_RASTER_MAX.max(self.n[a]));
-        Some(
-            (0..m)
-                .map(|p| {
-                    let at = x0 + (p as f64 + 0.5) * (x1 - x0) / m as f64;
-                    x.partition_point(|&e| e <= at).clamp(1, self.n[a]) - 1
-                })
-                .collect(),
-        )
+        Some(graded_raster(&self.nodes.as_ref()?[a], self.h[a]))
     }
 }
 
