@@ -271,6 +271,33 @@ mod tests {
     }
 
     #[test]
+    fn writes_parsable_vtr_with_its_coordinates() {
+        let p = std::env::temp_dir().join(format!("qdsim-vtr-test-{}.vtr", std::process::id()));
+        let nodes = [vec![-2.0, -0.5, 0.0, 0.5, 2.0], vec![-1.0, 0.0, 1.0], vec![0.0, 1.0]];
+        let a: Vec<f64> = (0..8).map(|i| i as f64 * 0.5).collect();
+        write_vtr(&p, [4, 2, 1], &nodes, &[("band_edge", &a)]).unwrap();
+        let xml = std::fs::read_to_string(&p).unwrap();
+        assert!(xml.contains("<VTKFile type=\"RectilinearGrid\""));
+        assert_eq!(attr(&xml, "RectilinearGrid", "WholeExtent"), "0 4 0 2 0 1");
+        // the cell array, then the x, y, z coordinates, in this order
+        let mut arrays = Vec::new();
+        let mut rest = xml.as_str();
+        while let Some(i) = rest.find("<DataArray ") {
+            let body = &rest[i..];
+            let start = body.find('>').unwrap() + 1;
+            let end = body.find("</DataArray>").unwrap();
+            let bytes = b64_decode(&body[start..end]);
+            arrays.push(bytes[8..].chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect::<Vec<f64>>());
+            rest = &body[end..];
+        }
+        assert_eq!(arrays, vec![a.clone(), nodes[0].clone(), nodes[1].clone(), nodes[2].clone()]);
+        assert!(xml.find("<CellData").unwrap() < xml.find("<Coordinates>").unwrap());
+        // node lists of the wrong length are refused
+        assert!(write_vtr(&p, [3, 2, 1], &nodes, &[]).is_err());
+        let _ = std::fs::remove_file(&p);
+    }
+
+    #[test]
     fn rejects_wrong_field_length() {
         let p = std::env::temp_dir().join("qdsim-vti-bad.vti");
         let a = [1.0, 2.0];

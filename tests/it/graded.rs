@@ -187,9 +187,13 @@ fn graded_dot_cpu_gpu_agree_and_lobpcg_iterations_are_comparable() {
     let h = pg.hamiltonian();
     let mut opts = SolveOptions::from_scene(&l.scene);
     opts.force_iterative = true;
+    // LOBPCG with the multigrid of H − σ on the GPU (its stencil layout), as on the CPU
+    opts.dims = Some(pg.grid.n);
     let g = pipeline::solve(&gb, &h, &opts, None, &mut |_| {}).unwrap();
     assert_eq!(g.backend, "gpu");
     assert!(g.converged, "gpu {:?}", g.residuals);
+    println!("  gpu: {} solve, {} outer iterations", g.method, g.outer_iterations);
+    assert_eq!(g.method, "lobpcg");
     for (eg, ec) in g.energies.iter().zip(&sg.energies) {
         println!("  gpu {eg:.9} eV, cpu {ec:.9} eV");
         assert!((eg - ec).abs() <= 1e-6 * ec.abs(), "{eg} vs {ec}");
@@ -212,10 +216,13 @@ fn bad_graded_input_is_exit_2_naming_the_field() {
         ),
         (r#""size": [20], "spacing": 1, "refine": [ { "from": -2, "to": 2, "spacing": 1e-12 } ]"#, "domain.refine", "Schrödinger"),
         (r#""size": [20], "spacing": 1, "refine": [ { "from": -2, "to": 2, "spacing": 0.5 } ]"#, "domain.refine", "poisson"),
+        (r#""size": [20], "spacing": 1, "nodes": { "x": [-10, -2, 3, 10] }"#, "domain.nodes", "piezoelectric"),
     ];
     for (k, (domain, field, mode)) in cases.iter().enumerate() {
         let extra = if *mode == "poisson" {
             r#""solve": { "mode": "poisson" }, "contacts": [ { "face": "x_min", "type": "ohmic", "voltage": 0.0 }, { "face": "x_max", "type": "ohmic", "voltage": 0.0 } ]"#.to_string()
+        } else if *mode == "piezoelectric" {
+            r#""solve": { "states": 1, "backend": "cpu" }, "strain": { "reference": "substrate", "piezoelectric": true }"#.to_string()
         } else {
             r#""solve": { "states": 1, "backend": "cpu" }"#.to_string()
         };
