@@ -304,3 +304,15 @@ fn strained_well_on_a_graded_grid_matches_the_uniform_one() {
     println!("  band shift in the well: uniform {:.6} eV, graded {:.6} eV", min(&a.shift), min(&b.shift));
     assert!((min(&a.shift) - min(&b.shift)).abs() < 1e-6);
 }
+
+/// Sweep labels: a zone's fields and a node coordinate are lengths (nm), not the alloy
+/// fraction `x` that a node list's axis name would otherwise suggest.
+#[test]
+fn graded_sweep_paths_are_labelled_in_nm() {
+    use qdsim_gpu::pipeline::sweep::unit_of;
+    use qdsim_gpu::scene::path::JsonPath;
+    for p in ["domain.refine[0].from", "domain.refine[1].spacing", "domain.nodes.x[3]", "domain.nodes.z[0]"] {
+        assert_eq!(unit_of(&JsonPath::parse(p).unwrap()), Some("nm"), "{p}");
+    }
+    assert_eq!(unit_of(&JsonPath::parse("regions[0].x").unwrap()), Some("alloy fraction"));
+}
