@@ -238,8 +238,10 @@ pub fn compute(scene: &Scene, db: &MaterialDb, fills: &[FillInfo], grid: &Grid, 
         };
         let (pmin, pmax) = range(&ps.phi);
         let (qmin, qmax) = range(&ps.charge_cm3);
-        let total: f64 = ps.charge_cm3.iter().map(|q| q.abs()).sum();
-        let net: f64 = ps.charge_cm3.iter().sum();
+        // (graded grids: charges weighted by the cell volumes)
+        let vol = |c: usize| if grid.is_graded() { grid.volume(c) } else { 1.0 };
+        let total: f64 = ps.charge_cm3.iter().enumerate().map(|(c, q)| q.abs() * vol(c)).sum();
+        let net: f64 = ps.charge_cm3.iter().enumerate().map(|(c, q)| q * vol(c)).sum();
         piezo_summary = Some(PiezoSummary {
             piezo_boundary: piezo_bc.as_str(),
             piezo_potential_min_v: pmin,

@@ -216,13 +216,10 @@ fn bad_graded_input_is_exit_2_naming_the_field() {
         ),
         (r#""size": [20], "spacing": 1, "refine": [ { "from": -2, "to": 2, "spacing": 1e-12 } ]"#, "domain.refine", "Schrödinger"),
         (r#""size": [20], "spacing": 1, "refine": [ { "from": -2, "to": 2, "spacing": 0.5 } ]"#, "domain.refine", "poisson"),
-        (r#""size": [20], "spacing": 1, "nodes": { "x": [-10, -2, 3, 10] }"#, "domain.nodes", "piezoelectric"),
     ];
     for (k, (domain, field, mode)) in cases.iter().enumerate() {
         let extra = if *mode == "poisson" {
             r#""solve": { "mode": "poisson" }, "contacts": [ { "face": "x_min", "type": "ohmic", "voltage": 0.0 }, { "face": "x_max", "type": "ohmic", "voltage": 0.0 } ]"#.to_string()
-        } else if *mode == "piezoelectric" {
-            r#""solve": { "states": 1, "backend": "cpu" }, "strain": { "reference": "substrate", "piezoelectric": true }"#.to_string()
         } else {
             r#""solve": { "states": 1, "backend": "cpu" }"#.to_string()
         };
@@ -315,4 +312,40 @@ fn graded_sweep_paths_are_labelled_in_nm() {
         assert_eq!(unit_of(&JsonPath::parse(p).unwrap()), Some("nm"), "{p}");
     }
     assert_eq!(unit_of(&JsonPath::parse("regions[0].x").unwrap()), Some("alloy fraction"));
+}
+
+/// The piezoelectric potential on a graded grid (the Poisson rows weighted by the cell
+/// volumes, the bound charge −∇·P with the faces interpolated between unequal cells): a
+/// small InAs pyramid on its wetting layer in GaAs, uniform 0.8 nm vs 0.8 nm only around
+/// the dot (2.4 nm outside; the zones' nodes are the uniform grid's there, so the 0.5 nm
+/// wetting layer is cut alike: cut differently, the under-resolved layer alone moves the
+/// ground state by 17 meV): the potential's extremes agree within 1 %, the ground state
+/// within 0.3 meV.
+#[test]
+fn piezoelectric_potential_on_a_graded_grid_matches_the_uniform_one() {
+    let scene = |domain: &str| {
+        format!(
+            r#"{{ "domain": {domain}, "temperature": 300, "background": {{ "material": "GaAs" }},
+                 "regions": [ {{ "shape": {{ "type": "layer", "axis": "z", "from": -3.5, "to": -3.0 }}, "material": "InAs" }},
+                              {{ "shape": {{ "type": "pyramid", "base": [0, 0, -3.0], "base_width": 12.0, "top_width": 3.0, "height": 4.0, "axis": "z" }}, "material": "InAs" }} ],
+                 "strain": {{ "reference": "substrate", "boundary": {{ "x": "free", "y": "free", "z": ["clamped", "free"] }}, "piezoelectric": true }},
+                 "solve": {{ "states": 1, "tolerance": 1e-8 }} }}"#
+        )
+    };
+    let t = Instant::now();
+    let (pu, su) = run_scene(&scene(r#"{ "size": [32, 32, 20], "spacing": 0.8 }"#));
+    let (pg, sg) = run_scene(&scene(
+        r#"{ "size": [32, 32, 20], "spacing": 2.4, "refine": [ { "axis": "x", "from": -8.8, "to": 8.8, "spacing": 0.8 },
+              { "axis": "y", "from": -8.8, "to": 8.8, "spacing": 0.8 }, { "axis": "z", "from": -5.2, "to": 2.8, "spacing": 0.8 } ] }"#,
+    ));
+    println!("  {:.1} s for both", t.elapsed().as_secs_f64());
+    let range = |v: &[f64]| (v.iter().copied().fold(f64::INFINITY, f64::min), v.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    let (a, b) = (pu.strain.as_ref().unwrap().piezo.as_ref().unwrap(), pg.strain.as_ref().unwrap().piezo.as_ref().unwrap());
+    let (ru, rg) = (range(&a.potential_v), range(&b.potential_v));
+    println!("  piezo potential: uniform [{:.3}, {:.3}] mV, graded [{:.3}, {:.3}] mV ({} vs {} cells)", ru.0 * 1e3, ru.1 * 1e3, rg.0 * 1e3, rg.1 * 1e3, pu.grid.len(), pg.grid.len());
+    assert!(ru.1 > 1e-3, "no piezoelectric potential: {ru:?}");
+    assert!((ru.0 - rg.0).abs() <= 0.01 * ru.0.abs() && (ru.1 - rg.1).abs() <= 0.01 * ru.1.abs());
+    let d = (sg.energies[0] - su.energies[0]) * 1e3;
+    println!("  ground state: uniform {:.4} meV, graded {:.4} meV ({d:+.4} meV)", su.energies[0] * 1e3, sg.energies[0] * 1e3);
+    assert!(d.abs() < 0.3);
 }

@@ -188,14 +188,12 @@ pub const MAX_REGIONS: usize = u16::MAX as usize - 1;
 pub fn validate(scene: &Scene) -> Result<()> {
     let (dim, cells) = domain(scene)?;
     let size = &scene.domain.size;
-    // graded grids: the Schrödinger solve and the elasticity only (the device modes'
-    // Poisson and drift-diffusion, and the piezoelectric Poisson solve, assume uniform cells)
+    // graded grids: mode schrodinger only (its strain and piezoelectric potential
+    // included); the device modes' contacts, quantum region and carrier integrals assume
+    // uniform cells
     if let Some(f) = scene.domain.graded_field() {
         if scene.solve.mode != SolveMode::Schrodinger {
             return Err(err(f, format!("makes a graded grid, which mode {} does not support yet: use a uniform spacing (mode schrodinger takes graded grids)", mode_name(scene.solve.mode))));
-        }
-        if scene.strain.as_ref().is_some_and(|s| s.enabled && s.piezoelectric) {
-            return Err(err(f, "makes a graded grid, which the piezoelectric potential (strain.piezoelectric) does not support yet: use a uniform spacing, or leave piezoelectric out"));
         }
     }
 
