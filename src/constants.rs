@@ -47,6 +47,11 @@ pub const Q_OVER_EPS0_V_NM: f64 = Q_SI / EPS0_SI * 1e9;
 /// test to this fraction of the spacing (2^-20 ≈ 1e-6), far below the O(h²) error of the
 /// scheme at any spacing the grid can hold.
 pub const INTERFACE_BISECTION_TOL: f64 = 1.0 / 1048576.0;
+/// Growth factor of the cell widths away from a refinement zone (`domain.refine`): the
+/// wanted width at distance d from a zone of spacing h is h + ln(GRADING_RATIO)·d, so
+/// neighbouring cells differ by at most this factor (a smooth grading keeps the
+/// finite-volume scheme second order; abrupt jumps make it first order at the jump).
+pub const GRADING_RATIO: f64 = 1.3;
 /// A cut cell's interface is reconstructed as a plane when the crossings of its sampling
 /// lines deviate from their least-squares plane by at most this fraction of the spacing
 /// (a sphere of radius R deviates by about h/(8R/h)); beyond it (an edge or corner of a

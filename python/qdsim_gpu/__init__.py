@@ -49,6 +49,7 @@ from .scene import (
     Pyramid,
     QuantumRegion,
     Range,
+    Refine,
     Region,
     Scene,
     Schottky,

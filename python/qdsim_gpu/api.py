@@ -130,6 +130,9 @@ class Result:
         self.dims = tuple(dims)
         self.spacing_nm = tuple(fields.get("spacing_nm", ()))
         self.origin_nm = tuple(fields.get("origin_nm", ()))
+        # graded grids: the cell boundaries of each axis, nm (None: uniform spacing_nm)
+        nodes = fields.get("nodes_nm")
+        self.nodes_nm = tuple(np.asarray(x, dtype=float) for x in nodes) if nodes else None
         self.fields: Dict[str, np.ndarray] = {k: _grid_view(v, dims) for k, v in fields.get("arrays", {}).items()}
         k = int(fields.get("states", 0))
         self.psi2 = _states_view(fields.get("psi2", np.zeros(0)), dims, k)
@@ -202,6 +205,9 @@ class Result:
 
     def axis(self, a: int) -> np.ndarray:
         """Cell centres along axis a, nm."""
+        if self.nodes_nm is not None:
+            x = self.nodes_nm[a]
+            return 0.5 * (x[:-1] + x[1:])
         return np.asarray(self.origin_nm[a]) + (np.arange(self.dims[a]) + 0.5) * self.spacing_nm[a]
 
     @property

@@ -32,7 +32,7 @@ Number = Union[int, float]
 Point = Sequence[Number]
 
 __all__ = [
-    "Scene", "Domain", "Material", "Alloy", "Fill", "Doping", "Region",
+    "Scene", "Domain", "Refine", "Material", "Alloy", "Fill", "Doping", "Region",
     "Shape", "Layer", "Box", "Sphere", "Cylinder", "Cone", "Pyramid", "Lens", "Ellipsoid",
     "Potential", "Harmonic", "Gaussian", "SquareWell", "PotentialFile",
     "Contact", "Ohmic", "Schottky", "Patch", "Gate",
@@ -100,7 +100,7 @@ class _Node:
 
 
 # list fields of the scene holding builder objects, and lists left out when empty
-_LIST_FIELDS = {"regions", "potentials", "contacts", "gates"}
+_LIST_FIELDS = {"regions", "potentials", "contacts", "gates", "refine"}
 _EMPTY_LISTS_LEFT_OUT = _LIST_FIELDS
 
 
@@ -115,13 +115,33 @@ def _read(sub, v):
 
 
 @dataclass
+class Refine(_Node):
+    """A refinement zone of a graded grid: cells of at most `spacing` nm from `from_` to
+    `to` (nm, domain coordinates) along `axis` ("x", "y", "z"; None: every axis), graded
+    into the domain's coarse spacing outside (neighbours within a factor 1.3):
+    ``qd.Refine(-6, 6, 0.5)``."""
+
+    from_: Number
+    to: Number
+    spacing: Number
+    axis: Optional[str] = None
+    _keys: ClassVar[Dict[str, str]] = {"from_": "from"}
+
+
+@dataclass
 class Domain(_Node):
     """The simulation box, centred on the origin: `size` per axis (1 to 3 entries: the
-    dimension), target `spacing` (one number or one per axis), nm; `periodic` per axis."""
+    dimension), target `spacing` (one number or one per axis), nm; `periodic` per axis.
+    Graded grids: `refine`, a list of :class:`Refine` zones inside the coarse spacing, or
+    `nodes`, explicit cell boundaries per axis (``{"x": [...]}``, nm, from −size/2 to
+    +size/2)."""
 
     size: Sequence[Number]
     spacing: Union[Number, Sequence[Number]]
     periodic: Optional[Sequence[bool]] = None
+    refine: Optional[Sequence[Refine]] = None
+    nodes: Optional[Dict[str, Sequence[Number]]] = None
+    _nested: ClassVar[Dict[str, Any]] = {"refine": Refine}
 
 
 @dataclass

@@ -182,6 +182,10 @@ fn fields_dict<'py>(py: Python<'py>, report: &mut RunReport) -> PyResult<Bound<'
         d.set_item("dims", PyList::new(py, &f.dims)?)?;
         d.set_item("spacing_nm", PyList::new(py, &f.spacing_nm)?)?;
         d.set_item("origin_nm", PyList::new(py, &f.origin_nm)?)?;
+        if let Some(nodes) = &f.nodes_nm {
+            let axes: Vec<Bound<'py, PyList>> = nodes.iter().map(|x| PyList::new(py, x)).collect::<PyResult<_>>()?;
+            d.set_item("nodes_nm", PyList::new(py, axes)?)?;
+        }
         d.set_item("states", f.states)?;
         let arrays = PyDict::new(py);
         for (name, v) in f.arrays {

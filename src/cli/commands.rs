@@ -294,12 +294,14 @@ pub(super) fn dispatch(cli: Cli) -> Result<i32> {
             let p = pipeline::prepare(&loaded, 1)?;
             let h = p.hamiltonian();
             let comment = format!(
-                "qdsim-gpu {} Hamiltonian of {} ({} cells {:?}, spacing {:?} nm), energies in eV, x-fastest cell order",
+                "qdsim-gpu {} Hamiltonian of {} ({} cells {:?}, {} {:?} nm), energies in eV, x-fastest cell order{}",
                 env!("CARGO_PKG_VERSION"),
                 scene.display(),
                 p.grid.len(),
                 p.grid.dims(),
-                &p.grid.h[..p.grid.dim]
+                if p.grid.is_graded() { "graded, smallest widths" } else { "spacing" },
+                &p.grid.h[..p.grid.dim],
+                if p.grid.is_graded() { "; graded grid: the symmetrised V^-1/2 A V^-1/2 (V the cell volumes), eigenvectors V^1/2 psi" } else { "" }
             );
             // through a temp file renamed into place: a failure leaves no half-written file
             crate::output::write_file_atomically(&out, &inputs, is_our_matrix_market, |tmp| h.write_matrix_market(tmp, &comment))?;

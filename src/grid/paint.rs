@@ -127,6 +127,7 @@ impl MaterialMap {
                 return (0, None);
             }
             let c = grid.center(idx);
+            let w = grid.cell_widths(idx);
             let f0 = among(cd, c);
             // corners
             let corners = 1usize << dim;
@@ -137,7 +138,7 @@ impl MaterialMap {
                 let mut p = c;
                 for (a, (pa, sa)) in p.iter_mut().zip(sign.0.iter_mut()).enumerate().take(dim) {
                     *sa = if (m >> a) & 1 == 1 { 1.0 } else { -1.0 };
-                    *pa += 0.5 * *sa * grid.h[a] * 0.999_999;
+                    *pa += 0.5 * *sa * w[a] * 0.999_999;
                 }
                 let f = among(cd, p);
                 sign.1 = f == f0;
@@ -150,10 +151,10 @@ impl MaterialMap {
                 return (f0, None);
             }
             let (axes, tied) = interface::axes_by_normal(dim, &signs[..corners]);
-            let mut fr: Vec<(u16, f64)> = match if three { None } else { planar_fractions(grid, c, &axes, tied, sub, at) } {
+            let mut fr: Vec<(u16, f64)> = match if three { None } else { planar_fractions(grid, c, w, &axes, tied, sub, at) } {
                 Some(fr) => fr,
                 // along each tied axis, averaged: mirror images get the same fractions
-                None => mean_fractions(axes[..tied].iter().map(|&b| cell_by_lines(grid, c, b, sub, at)).collect()),
+                None => mean_fractions(axes[..tied].iter().map(|&b| cell_by_lines(grid, c, w, b, sub, at)).collect()),
             };
             fr.retain(|e| e.1 > 0.0);
             fr.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -221,7 +222,7 @@ impl MaterialMap {
         faces.dedup();
         par_map_reporting("sampling the interfaces", faces.len(), |f| {
             let (idx, a) = faces[f];
-            let ha = grid.h[a];
+            let ha = grid.center_distance(a, grid.ijk(idx)[a]);
             let mut pieces: Vec<(u16, f64)> = Vec::with_capacity(4);
             // (on a periodic wrap the segment continues past the domain's face, as the
             // shapes are not periodic)
@@ -247,18 +248,18 @@ impl MaterialMap {
 /// plane ([`interface::fit_plane`], `sub` lines per tangential axis): the mean of the fits
 /// along the `tied` leading `axes` (sorted, so that mirror-image cells get the same
 /// fractions), else the first other axis whose fit succeeds; None when none fits.
-fn planar_fractions(grid: &Grid, c: [f64; 3], axes: &[usize], tied: usize, sub: usize, at: &dyn Fn([f64; 3]) -> u16) -> Option<Vec<(u16, f64)>> {
+fn planar_fractions(grid: &Grid, c: [f64; 3], h: [f64; 3], axes: &[usize], tied: usize, sub: usize, at: &dyn Fn([f64; 3]) -> u16) -> Option<Vec<(u16, f64)>> {
     let dim = grid.dim;
-    let mut fits: Vec<Plane> = axes[..tied].iter().filter_map(|&b| interface::fit_plane(at, dim, grid.h, c, b, sub)).collect();
+    let mut fits: Vec<Plane> = axes[..tied].iter().filter_map(|&b| interface::fit_plane(at, dim, h, c, b, sub)).collect();
     if fits.is_empty() {
-        fits.extend(axes[tied..].iter().find_map(|&b| interface::fit_plane(at, dim, grid.h, c, b, sub)));
+        fits.extend(axes[tied..].iter().find_map(|&b| interface::fit_plane(at, dim, h, c, b, sub)));
     }
     let first = *fits.first()?;
     // each fit's fraction of `first.inside` (a fit along an axis of the other sense has the
     // two fills the other way round)
     let mut f = Vec::with_capacity(fits.len());
     for p in &fits {
-        let v = p.volume_fraction(dim, grid.h);
+        let v = p.volume_fraction(dim, h);
         match (p.inside, p.outside) {
             pair if pair == (first.inside, first.outside) => f.push(v),
             pair if pair == (first.outside, first.inside) => f.push(1.0 - v),
@@ -288,18 +289,18 @@ fn mean_fractions(est: Vec<Vec<(u16, f64)>>) -> Vec<(u16, f64)> {
 
 /// Volume fractions of the cell centred at `c` from `sub`^(dim−1) lines along `axis`,
 /// each integrated exactly between crossings found by bisection (2·`sub` samples a line).
-fn cell_by_lines(grid: &Grid, c: [f64; 3], axis: usize, sub: usize, at: &dyn Fn([f64; 3]) -> u16) -> Vec<(u16, f64)> {
+fn cell_by_lines(grid: &Grid, c: [f64; 3], h: [f64; 3], axis: usize, sub: usize, at: &dyn Fn([f64; 3]) -> u16) -> Vec<(u16, f64)> {
     let dim = grid.dim;
     let others: Vec<usize> = (0..dim).filter(|&b| b != axis).collect();
     let sub = sub.max(1);
     let lines = sub.pow(others.len() as u32);
-    let ha = grid.h[axis];
+    let ha = h[axis];
     let mut len: Vec<(u16, f64)> = Vec::new();
     for t in 0..lines {
         let mut p = c;
         let mut rem = t;
         for &b in &others {
-            p[b] += ((rem % sub) as f64 + 0.5) / sub as f64 * grid.h[b] - 0.5 * grid.h[b];
+            p[b] += ((rem % sub) as f64 + 0.5) / sub as f64 * h[b] - 0.5 * h[b];
             rem /= sub;
         }
         interface::segment_lengths(at, p, axis, (-0.5 * ha, 0.5 * ha), 2 * sub, INTERFACE_BISECTION_TOL * ha, &mut len);

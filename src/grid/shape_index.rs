@@ -19,6 +19,9 @@ pub struct ShapeIndex<'a> {
     shapes: &'a [&'a Shape],
     /// None: too few shapes for binning to pay; every point tests every shape.
     bins: Option<Bins>,
+    /// Built on a graded grid: the bins are uniform in space (the mean width) and not
+    /// aligned with the cells, so a cell's candidates are every shape.
+    graded: bool,
 }
 
 struct Bins {
@@ -95,7 +98,7 @@ impl<'a> ShapeIndex<'a> {
     /// Bin `shapes` on bins aligned with `grid`'s cells.
     pub fn new(grid: &super::Grid, shapes: &'a [&'a Shape]) -> ShapeIndex<'a> {
         if shapes.len() < INDEX_MIN_SHAPES || shapes.len() >= u32::MAX as usize {
-            return ShapeIndex { shapes, bins: None };
+            return ShapeIndex { shapes, bins: None, graded: grid.is_graded() };
         }
         let boxes: Vec<([f64; 3], [f64; 3])> = shapes.iter().map(|s| bounding_box(s)).collect();
         let cells = grid.len();
@@ -118,11 +121,11 @@ impl<'a> ShapeIndex<'a> {
             };
             if let Some(total) = total {
                 if total < u32::MAX as usize {
-                    return ShapeIndex { shapes, bins: Some(Self::fill(bins, &boxes, total)) };
+                    return ShapeIndex { shapes, bins: Some(Self::fill(bins, &boxes, total)), graded: grid.is_graded() };
                 }
             }
             if f >= max_n {
-                return ShapeIndex { shapes, bins: None };
+                return ShapeIndex { shapes, bins: None, graded: grid.is_graded() };
             }
             f *= 2;
         }
@@ -132,7 +135,9 @@ impl<'a> ShapeIndex<'a> {
     fn bins(grid: &super::Grid, f: usize) -> Bins {
         let mut b = Bins { dim: grid.dim, f, lo: [0.0; 3], size: [1.0; 3], nb: [1; 3], start: Vec::new(), list: Vec::new() };
         for a in 0..grid.dim {
-            b.size[a] = grid.h[a] * f as f64;
+            // (graded: bins of the mean width, in space only)
+            let h = if grid.is_graded() { (grid.edge(a, grid.n[a]) - grid.edge(a, 0)) / grid.n[a] as f64 } else { grid.h[a] };
+            b.size[a] = h * f as f64;
             b.lo[a] = grid.origin[a] - b.size[a];
             b.nb[a] = grid.n[a].div_ceil(f) + 2;
         }
@@ -191,6 +196,9 @@ impl<'a> ShapeIndex<'a> {
     /// on (closed cell), or None when every shape must be tested.
     #[inline]
     pub fn cell_candidates(&self, grid: &super::Grid, idx: usize) -> Option<&[u32]> {
+        if self.graded {
+            return None;
+        }
         let b = self.bins.as_ref()?;
         let ijk = grid.ijk(idx);
         let mut bi = [0usize; 3];

@@ -1,4 +1,6 @@
-//! VTK XML ImageData (`.vti`) files for ParaView / VisIt.
+//! VTK XML ImageData (`.vti`) files for ParaView / VisIt, and RectilinearGrid (`.vtr`)
+//! files for graded grids (the same cell arrays, with the node coordinates of each axis
+//! as `Float64` arrays instead of an origin and a spacing).
 //!
 //! Each field is one `CellData` array of `Float64`, inline base64 `binary` format
 //! with a `UInt64` byte-count header. The grid's `nx*ny*nz` values are cells, so the
@@ -66,15 +68,59 @@ pub fn write_vti(
         fmt_f(spacing_nm[2]),
     ));
     s.push_str(&format!("    <Piece Extent=\"{extent}\">\n"));
+    cell_data_open(&mut s, fields);
+    let arrays = encoded_arrays(fields);
+    let tail = "      </CellData>\n    </Piece>\n  </ImageData>\n</VTKFile>\n";
+    let mut pieces: Vec<&[u8]> = vec![s.as_bytes()];
+    pieces.extend(arrays.iter().map(Vec::as_slice));
+    pieces.push(tail.as_bytes());
+    write_pieces(path, &pieces)
+}
+
+/// Writes a `.vtr` (RectilinearGrid) file: `dims` = `[nx, ny, nz]` cells, `nodes_nm[a]`
+/// the `dims[a] + 1` cell boundaries of axis a (absent axes: `[0, 1]`), fields as in
+/// [`write_vti`].
+pub fn write_vtr(path: &Path, dims: [usize; 3], nodes_nm: &[Vec<f64>; 3], fields: &[(&str, &[f64])]) -> Result<()> {
+    let n: usize = dims.iter().product();
+    if dims.contains(&0) || (0..3).any(|a| nodes_nm[a].len() != dims[a] + 1) {
+        return Err(QdError::Internal(format!("write_vtr {}: grid {:?} with node lists of {:?}", path.display(), dims, nodes_nm.iter().map(|x| x.len()).collect::<Vec<_>>())));
+    }
+    if let Some((name, data)) = fields.iter().find(|f| f.1.len() != n) {
+        return Err(QdError::Internal(format!("write_vtr {}: field '{}' has {} values, grid {:?} has {} cells", path.display(), name, data.len(), dims, n)));
+    }
+    let [nx, ny, nz] = dims;
+    let extent = format!("0 {nx} 0 {ny} 0 {nz}");
+    let mut s = String::new();
+    s.push_str("<?xml version=\"1.0\"?>\n");
+    s.push_str("<VTKFile type=\"RectilinearGrid\" version=\"1.0\" byte_order=\"LittleEndian\" header_type=\"UInt64\">\n");
+    s.push_str(&format!("  <RectilinearGrid WholeExtent=\"{extent}\">\n"));
+    s.push_str(&format!("    <Piece Extent=\"{extent}\">\n"));
+    cell_data_open(&mut s, fields);
+    let arrays = encoded_arrays(fields);
+    let coords: Vec<(&str, &[f64])> = ["x_nm", "y_nm", "z_nm"].iter().zip(nodes_nm.iter()).map(|(n, x)| (*n, x.as_slice())).collect();
+    let coords = encoded_arrays(&coords);
+    let middle = "      </CellData>\n      <Coordinates>\n";
+    let tail = "      </Coordinates>\n    </Piece>\n  </RectilinearGrid>\n</VTKFile>\n";
+    let mut pieces: Vec<&[u8]> = vec![s.as_bytes()];
+    pieces.extend(arrays.iter().map(Vec::as_slice));
+    pieces.push(middle.as_bytes());
+    pieces.extend(coords.iter().map(Vec::as_slice));
+    pieces.push(tail.as_bytes());
+    write_pieces(path, &pieces)
+}
+
+/// The PointData (empty) block of a piece and the opening of its CellData.
+fn cell_data_open(s: &mut String, fields: &[(&str, &[f64])]) {
     s.push_str("      <PointData>\n      </PointData>\n");
     match fields.first() {
-        Some((first, _)) => {
-            s.push_str(&format!("      <CellData Scalars=\"{}\">\n", xml_escape(first)))
-        }
+        Some((first, _)) => s.push_str(&format!("      <CellData Scalars=\"{}\">\n", xml_escape(first))),
         None => s.push_str("      <CellData>\n"),
     }
-    // the fields' arrays, each converted and encoded in parallel, then joined in order
-    let arrays: Vec<Vec<u8>> = fields
+}
+
+/// Each field's `DataArray` element, converted and encoded in parallel, in order.
+fn encoded_arrays(fields: &[(&str, &[f64])]) -> Vec<Vec<u8>> {
+    fields
         .par_iter()
         .map(|(name, data)| {
             let (lo, hi) = finite_range(data);
@@ -92,16 +138,17 @@ pub fn write_vti(
             out.extend_from_slice(b"\n        </DataArray>\n");
             out
         })
-        .collect();
-    let tail = "      </CellData>\n    </Piece>\n  </ImageData>\n</VTKFile>\n";
-    // (written piece by piece: joining them first would copy the whole file once more)
+        .collect()
+}
+
+/// Write `pieces` one after the other (joining them first would copy the whole file once
+/// more).
+fn write_pieces(path: &Path, pieces: &[&[u8]]) -> Result<()> {
     let io_err = |e| QdError::io(format!("writing {}", path.display()), e);
     let mut w = File::create(path).map_err(io_err)?;
-    w.write_all(s.as_bytes()).map_err(io_err)?;
-    for a in &arrays {
-        w.write_all(a).map_err(io_err)?;
+    for p in pieces {
+        w.write_all(p).map_err(io_err)?;
     }
-    w.write_all(tail.as_bytes()).map_err(io_err)?;
     Ok(())
 }
 
@@ -329,6 +376,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn writes_parsable_vtr_with_its_coordinates() {
+        let p = std::env::temp_dir().join(format!("qdsim-vtr-test-{}.vtr", std::process::id()));
+        let nodes = [vec![-2.0, -0.5, 0.0, 0.5, 2.0], vec![-1.0, 0.0, 1.0], vec![0.0, 1.0]];
+        let a: Vec<f64> = (0..8).map(|i| i as f64 * 0.5).collect();
+        write_vtr(&p, [4, 2, 1], &nodes, &[("band_edge", &a)]).unwrap();
+        let xml = std::fs::read_to_string(&p).unwrap();
+        assert!(xml.contains("<VTKFile type=\"RectilinearGrid\""));
+        assert_eq!(attr(&xml, "RectilinearGrid", "WholeExtent"), "0 4 0 2 0 1");
+        // the cell array, then the x, y, z coordinates, in this order
+        let mut arrays = Vec::new();
+        let mut rest = xml.as_str();
+        while let Some(i) = rest.find("<DataArray ") {
+            let body = &rest[i..];
+            let start = body.find('>').unwrap() + 1;
+            let end = body.find("</DataArray>").unwrap();
+            let bytes = b64_decode(&body[start..end]);
+            arrays.push(bytes[8..].chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect::<Vec<f64>>());
+            rest = &body[end..];
+        }
+        assert_eq!(arrays, vec![a.clone(), nodes[0].clone(), nodes[1].clone(), nodes[2].clone()]);
+        assert!(xml.find("<CellData").unwrap() < xml.find("<Coordinates>").unwrap());
+        // node lists of the wrong length are refused
+        assert!(write_vtr(&p, [3, 2, 1], &nodes, &[]).is_err());
+        let _ = std::fs::remove_file(&p);
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub(super) fn device_fields(model: &DeviceModel, map: &MaterialMap, sol: &Device
         dims: g.dims(),
         spacing_nm: g.h[..g.dim].to_vec(),
         origin_nm: g.origin[..g.dim].to_vec(),
+        nodes_nm: None,
         arrays: vec![
             ("potential_v".into(), sol.phi.clone()),
             ("ec_ev".into(), ec),
@@ -322,6 +323,7 @@ pub(super) fn device_results(loaded: &LoadedScene, model: &DeviceModel, sol: &De
             unknowns: g.len(),
             spacing_nm: g.h[..g.dim].to_vec(),
             origin_nm: g.origin[..g.dim].to_vec(),
+            nodes_nm: None,
             periodic: None,
             matrix_nonzeros: None,
         },

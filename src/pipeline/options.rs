@@ -95,6 +95,8 @@ pub struct Fields {
     pub spacing_nm: Vec<f64>,
     /// The first cell's corner per axis, nm.
     pub origin_nm: Vec<f64>,
+    /// Graded grids: the cell boundaries of every axis, nm (None: uniform, `spacing_nm`).
+    pub nodes_nm: Option<Vec<Vec<f64>>>,
     /// Named arrays, in the order the output folder lists them.
     pub arrays: Vec<(String, Vec<f64>)>,
     /// |ψ|² of every state, normalised to ∫|ψ|² dV = 1 (nm⁻ᵈ), state after state (each

@@ -63,8 +63,12 @@ pub struct GridReport {
     pub dimension: usize,
     pub cells: Vec<usize>,
     pub unknowns: usize,
+    /// Per axis; on a graded grid the smallest width of each axis.
     pub spacing_nm: Vec<f64>,
     pub origin_nm: Vec<f64>,
+    /// Graded grids only: the cell boundaries of every axis, nm (n + 1 per axis).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes_nm: Option<Vec<Vec<f64>>>,
     /// Per axis (mode schrodinger only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub periodic: Option<Vec<bool>>,

@@ -122,17 +122,17 @@ pub(super) fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmSta
 pub fn fields(p: &Problem, sol: &Solution) -> Fields {
     let g = &p.grid;
     let n = g.len();
-    let s = 1.0 / g.cell_volume().sqrt();
     let mut psi2 = Vec::with_capacity(n * sol.vectors.len());
     let mut psi = Vec::with_capacity(n * sol.vectors.len());
     for v in &sol.vectors {
         psi2.extend(density(g, v));
-        psi.extend(v.iter().map(|x| x * s));
+        psi.extend(wavefunction(g, v));
     }
     Fields {
         dims: g.dims(),
         spacing_nm: g.h[..g.dim].to_vec(),
         origin_nm: g.origin[..g.dim].to_vec(),
+        nodes_nm: nodes_nm(g),
         arrays: vec![
             ("band_edge".into(), p.band_edge.clone()),
             ("potential".into(), p.potential.clone()),
@@ -183,6 +183,7 @@ pub fn results_json(loaded: &LoadedScene, p: &Problem, h: &CsrMatrix, sol: &Solu
             unknowns: p.grid.len(),
             spacing_nm: p.grid.h[..p.grid.dim].to_vec(),
             origin_nm: p.grid.origin[..p.grid.dim].to_vec(),
+            nodes_nm: nodes_nm(&p.grid),
             periodic: Some(p.grid.periodic[..p.grid.dim].to_vec()),
             matrix_nonzeros: Some(h.nnz()),
         },
@@ -274,12 +275,7 @@ pub fn continuum_threshold(p: &Problem, energies: &[f64]) -> Option<f64> {
     let mut faces = Vec::new();
     for a in (0..g.dim).filter(|&a| !g.periodic[a]) {
         let others: Vec<usize> = (0..g.dim).filter(|&b| b != a).collect();
-        let n: Vec<usize> = others.iter().map(|&b| g.n[b]).collect();
-        let h: Vec<f64> = others.iter().map(|&b| g.h[b]).collect();
-        let mut face = Grid::uniform(&n, &h);
-        for (k, &b) in others.iter().enumerate() {
-            face.periodic[k] = g.periodic[b];
-        }
+        let face = g.cross_section(&others);
         for side in [0, g.n[a] - 1] {
             let cells: Vec<usize> = (0..face.len())
                 .map(|f| {
@@ -344,12 +340,32 @@ pub fn unbound_levels(p: &Problem, energies: &[f64]) -> (Option<f64>, Vec<bool>)
     (t, energies.iter().map(|&e| t.is_some_and(|t| !(e < t))).collect())
 }
 
-/// |ψ|² normalised to ∫|ψ|² dV = 1 (nm^-dim).
+/// |ψ|² normalised to ∫|ψ|² dV = 1 (nm^-dim), from an eigenvector `v` of the assembled
+/// operator (on a graded grid v = V^(1/2) ψ, see `physics::hamiltonian`).
 pub fn density(grid: &Grid, v: &[f64]) -> Vec<f64> {
+    if grid.is_graded() {
+        let s: f64 = v.iter().map(|x| x * x).sum::<f64>();
+        let s = if s > 0.0 { s } else { 1.0 };
+        return v.iter().enumerate().map(|(c, x)| x * x / (s * grid.volume(c))).collect();
+    }
     let dv = grid.cell_volume();
     let s: f64 = v.iter().map(|x| x * x).sum::<f64>() * dv;
     let s = if s > 0.0 { s } else { 1.0 };
     v.iter().map(|x| x * x / s).collect()
+}
+
+/// ψ (nm^(−d/2)) of a unit eigenvector `v` of the assembled operator: v / √(cell volume).
+pub fn wavefunction(grid: &Grid, v: &[f64]) -> Vec<f64> {
+    if grid.is_graded() {
+        return v.iter().enumerate().map(|(c, x)| x / grid.volume(c).sqrt()).collect();
+    }
+    let s = 1.0 / grid.cell_volume().sqrt();
+    v.iter().map(|x| x * s).collect()
+}
+
+/// The cell boundaries of a graded grid's axes (results.json, [`Fields`]), nm.
+pub fn nodes_nm(g: &Grid) -> Option<Vec<Vec<f64>>> {
+    g.is_graded().then(|| (0..g.dim).map(|a| g.axis_nodes(a)).collect())
 }
 
 /// Write the .npy, .vti and .png files; returns their names. The files are written
@@ -362,9 +378,8 @@ pub fn write_fields(out: &OutputDir, scene: &Scene, p: &Problem, sol: &Solution)
     let dims = g.dims();
     let densities: Vec<Vec<f64>> = sol.vectors.par_iter().map(|v| density(g, v)).collect();
     let fill: Vec<f64> = p.map.dominant.iter().map(|&f| f as f64).collect();
-    let s = 1.0 / g.cell_volume().sqrt();
     let psis: Vec<Vec<f64>> = if scene.output.wavefunctions && (scene.output.npy || scene.output.vtk) {
-        sol.vectors.par_iter().map(|v| v.iter().map(|x| x * s).collect()).collect()
+        sol.vectors.par_iter().map(|v| wavefunction(g, v)).collect()
     } else {
         Vec::new()
     };
@@ -380,6 +395,17 @@ pub fn write_fields(out: &OutputDir, scene: &Scene, p: &Problem, sol: &Solution)
             let path = out.path(&name);
             jobs.push(WriteJob::file(name, move || output::npy::write_npy(&path, dims, data)));
         }
+        // graded grids: where the cells are (their centres, nm), one file per axis
+        if g.is_graded() {
+            for (a, axis) in ["x", "y", "z"].iter().enumerate().take(g.dim) {
+                let name = format!("{axis}_nm.npy");
+                let path = out.path(&name);
+                jobs.push(WriteJob::file(name, move || {
+                    let c = g.axis_centers(a);
+                    output::npy::write_npy(&path, &[c.len()], &c)
+                }));
+            }
+        }
     }
     if scene.output.vtk {
         let mut fields: Vec<(&str, &[f64])> =
@@ -390,8 +416,9 @@ pub fn write_fields(out: &OutputDir, scene: &Scene, p: &Problem, sol: &Solution)
         for (n, d) in psi_names.iter().zip(&psis) {
             fields.push((n.as_str(), d.as_slice()));
         }
-        let path = out.path("fields.vti");
-        jobs.push(WriteJob::file("fields.vti", move || output::vtk::write_vti(&path, g.n, g.origin, g.h, &fields)));
+        // a graded grid's fields go to a RectilinearGrid (.vtr), a uniform one's to ImageData
+        let name = if g.is_graded() { "fields.vtr" } else { "fields.vti" };
+        jobs.push(WriteJob::file(name, move || write_vtk(out, "fields", g, &fields).map(|_| ())));
     }
     if scene.output.plots {
         let densities = &densities;
@@ -416,6 +443,21 @@ pub fn write_fields(out: &OutputDir, scene: &Scene, p: &Problem, sol: &Solution)
         jobs.push(WriteJob::files(move || super::strain::write_files(out, scene, g, st)));
     }
     output::run_jobs(jobs)
+}
+
+/// Write `fields` as `<stem>.vti` (ImageData) on a uniform grid or `<stem>.vtr`
+/// (RectilinearGrid, with the node coordinates) on a graded one; returns the file name.
+pub fn write_vtk(out: &OutputDir, stem: &str, g: &Grid, fields: &[(&str, &[f64])]) -> Result<String> {
+    if g.is_graded() {
+        let x: [Vec<f64>; 3] = std::array::from_fn(|a| g.axis_nodes(a));
+        let name = format!("{stem}.vtr");
+        output::vtk::write_vtr(&out.path(&name), g.n, &x, fields)?;
+        Ok(name)
+    } else {
+        let name = format!("{stem}.vti");
+        output::vtk::write_vti(&out.path(&name), g.n, g.origin, g.h, fields)?;
+        Ok(name)
+    }
 }
 
 /// Heat maps of the potential and of every state, zoomed to where the states are: the

@@ -238,8 +238,10 @@ pub fn compute(scene: &Scene, db: &MaterialDb, fills: &[FillInfo], grid: &Grid, 
         };
         let (pmin, pmax) = range(&ps.phi);
         let (qmin, qmax) = range(&ps.charge_cm3);
-        let total: f64 = ps.charge_cm3.iter().map(|q| q.abs()).sum();
-        let net: f64 = ps.charge_cm3.iter().sum();
+        // (graded grids: charges weighted by the cell volumes)
+        let vol = |c: usize| if grid.is_graded() { grid.volume(c) } else { 1.0 };
+        let total: f64 = ps.charge_cm3.iter().enumerate().map(|(c, q)| q.abs() * vol(c)).sum();
+        let net: f64 = ps.charge_cm3.iter().enumerate().map(|(c, q)| q * vol(c)).sum();
         piezo_summary = Some(PiezoSummary {
             piezo_boundary: piezo_bc.as_str(),
             piezo_potential_min_v: pmin,
@@ -317,8 +319,9 @@ pub fn write_files(out: &OutputDir, scene: &Scene, grid: &Grid, s: &StrainField)
         }
     }
     if scene.output.vtk {
-        let (path, refs) = (out.path("strain.vti"), &refs);
-        jobs.push(output::WriteJob::file("strain.vti", move || output::vtk::write_vti(&path, grid.n, grid.origin, grid.h, refs)));
+        let refs = &refs;
+        let name = if grid.is_graded() { "strain.vtr" } else { "strain.vti" };
+        jobs.push(output::WriteJob::file(name, move || super::schrodinger::write_vtk(out, "strain", grid, refs).map(|_| ())));
     }
     files.extend(output::run_jobs(jobs)?);
     if scene.output.plots {
@@ -357,11 +360,17 @@ fn slice_panels(g: &Grid, s: &StrainField) -> Vec<output::plot::Panel> {
     }
     let mut panels = Vec::new();
     for (u, v, fixed) in planes {
-        let (nu, nv) = (g.n[u], g.n[v]);
+        // (a graded grid's plane resampled on a uniform raster, so cells show where they are)
+        let raster = |a: usize| match &g.nodes {
+            Some(x) => output::plot::graded_raster(&x[a], g.h[a]),
+            None => (0..g.n[a]).collect(),
+        };
+        let (ru, rv) = (raster(u), raster(v));
+        let (nu, nv) = (ru.len(), rv.len());
         let pick = |data: &[f64], scale: f64| -> Vec<f64> {
             let mut out = Vec::with_capacity(nu * nv);
-            for j in 0..nv {
-                for i in 0..nu {
+            for &j in &rv {
+                for &i in &ru {
                     let mut ijk = [0usize; 3];
                     ijk[u] = i;
                     ijk[v] = j;
@@ -373,8 +382,8 @@ fn slice_panels(g: &Grid, s: &StrainField) -> Vec<output::plot::Panel> {
             }
             out
         };
-        let ur = (g.origin[u], g.origin[u] + nu as f64 * g.h[u]);
-        let vr = (g.origin[v], g.origin[v] + nv as f64 * g.h[v]);
+        let ur = (g.edge(u, 0), g.edge(u, g.n[u]));
+        let vr = (g.edge(v, 0), g.edge(v, g.n[v]));
         let at = fixed.map(|(a, k)| format!(" at {} = {:.2} nm", names[a], g.center_coord(a, k))).unwrap_or_default();
         let mut maps: Vec<(&str, &[f64], f64, &str)> = vec![("Tr ε", &s.trace, 100.0, "%"), ("biaxial ε_B", &s.biaxial, 100.0, "%"), ("band shift", &s.shift, 1e3, "meV")];
         if let Some(p) = &s.piezo {

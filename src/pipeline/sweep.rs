@@ -146,10 +146,15 @@ fn tidy(v: Value) -> Value {
 /// The quantity a path's last field holds and its unit, for axis labels and CSV headers:
 /// lengths nm, voltages V, energies eV, alloy fractions, temperature K, doping cm^-3.
 pub fn unit_of(path: &JsonPath) -> Option<&'static str> {
-    let key = path.steps.iter().rev().find_map(|s| match s {
+    let mut keys = path.steps.iter().rev().filter_map(|s| match s {
         Step::Key(k) => Some(k.as_str()),
         Step::Index(_) => None,
-    })?;
+    });
+    let key = keys.next()?;
+    // domain.nodes.x[i]: a node coordinate, not an alloy fraction
+    if keys.next() == Some("nodes") {
+        return Some("nm");
+    }
     Some(match key {
         "radius" | "base_radius" | "top_radius" | "height" | "base_width" | "top_width" | "from" | "to" | "size" | "spacing"
         | "center" | "min" | "max" | "base" | "semi_axes" | "sigma" => "nm",

@@ -173,6 +173,45 @@ pub struct Domain {
     /// Periodic boundary per axis (default: all false, i.e. ψ = 0 on the outer boundary).
     #[serde(default)]
     pub periodic: Option<Vec<bool>>,
+    /// Explicit node (cell-boundary) coordinates of some axes, nm, increasing from −size/2
+    /// to +size/2: a graded grid on those axes (see [`Domain::cells`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<AxisNodes>,
+    /// Refinement zones inside the coarse `spacing`: a graded grid on the axes they name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refine: Option<Vec<Refinement>>,
+}
+
+/// Node lists per axis (`domain.nodes`), nm; an axis left out follows `spacing` / `refine`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AxisNodes {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub z: Option<Vec<f64>>,
+}
+
+impl AxisNodes {
+    /// The list of axis `a` (0 = x), if given.
+    pub fn axis(&self, a: usize) -> Option<&Vec<f64>> {
+        [&self.x, &self.y, &self.z].get(a).and_then(|v| v.as_ref())
+    }
+}
+
+/// One refinement zone (`domain.refine[i]`): cells of at most `spacing` nm between
+/// `from` and `to` (nm, domain coordinates) along `axis` (default: every axis), graded
+/// into the coarse spacing outside.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refinement {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub axis: Option<Axis>,
+    pub from: f64,
+    pub to: f64,
+    pub spacing: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

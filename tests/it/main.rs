@@ -18,6 +18,7 @@ mod device;
 mod eigensolver;
 mod exact_answers;
 mod fuzz_scenes;
+mod graded;
 mod gpu_backend;
 mod gpu_memory;
 mod layers;

@@ -6,7 +6,7 @@ use super::*;
 /// The lattice the fields of [`structure_panels`] live on: what the plots need of a grid
 /// (the io layer knows no `grid::Grid`; `grid` converts a `&Grid` into it). Flat arrays
 /// are x-fastest, i + nx·(j + ny·k); lengths in nm.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SliceGrid {
     /// 1, 2 or 3.
     pub dim: usize,
@@ -16,6 +16,28 @@ pub struct SliceGrid {
     pub h: [f64; 3],
     /// Lower corner, nm.
     pub origin: [f64; 3],
+    /// Graded grids: the cell boundaries of each axis, nm (None: uniform `h`). The panels
+    /// are then resampled on a uniform raster of the smallest width (at most
+    /// [`GRADED_RASTER_MAX`] pixels per axis), so cells show at their true places.
+    pub nodes: Option<[Vec<f64>; 3]>,
+}
+
+/// Most raster cells per axis of a graded grid's panel.
+pub const GRADED_RASTER_MAX: usize = 800;
+
+/// A uniform raster over the cells with boundaries `nodes` (nm) at about the smallest
+/// width `h` (at least one raster cell per cell, at most [`GRADED_RASTER_MAX`] unless there
+/// are more cells): for each raster cell, the cell under its centre.
+pub fn graded_raster(nodes: &[f64], h: f64) -> Vec<usize> {
+    let n = nodes.len() - 1;
+    let (x0, x1) = (nodes[0], nodes[n]);
+    let m = (((x1 - x0) / h).ceil() as usize).clamp(n, GRADED_RASTER_MAX.max(n));
+    (0..m)
+        .map(|p| {
+            let at = x0 + (p as f64 + 0.5) * (x1 - x0) / m as f64;
+            nodes.partition_point(|&e| e <= at).clamp(1, n) - 1
+        })
+        .collect()
 }
 
 impl SliceGrid {
@@ -33,9 +55,22 @@ impl SliceGrid {
     fn center_coord(&self, a: usize, i: usize) -> f64 {
         if a >= self.dim {
             0.0
+        } else if let Some(x) = &self.nodes {
+            0.5 * (x[a][i] + x[a][i + 1])
         } else {
             self.origin[a] + (i as f64 + 0.5) * self.h[a]
         }
+    }
+    /// Lower boundary of cell i along a (i = n: the upper end), nm.
+    fn edge(&self, a: usize, i: usize) -> f64 {
+        match &self.nodes {
+            Some(x) if a < self.dim => x[a][i],
+            _ => self.origin[a] + i as f64 * self.h[a],
+        }
+    }
+    /// Graded grids: the raster of axis a as the cell under each raster cell.
+    fn raster(&self, a: usize) -> Option<Vec<usize>> {
+        Some(graded_raster(&self.nodes.as_ref()?[a], self.h[a]))
     }
 }
 
@@ -78,13 +113,13 @@ pub fn structure_panels(g: impl Into<SliceGrid>, potential_title: &str, potentia
             }
         }
     }
-    let full = |a: usize| (g.origin[a], g.origin[a] + g.n[a] as f64 * g.h[a]);
+    let full = |a: usize| (g.edge(a, 0), g.edge(a, g.n[a]));
     let window = |a: usize| -> (f64, f64) {
         let (f0, f1) = full(a);
         if lo[a] == usize::MAX {
             return (f0, f1);
         }
-        let (a0, a1) = (g.origin[a] + lo[a] as f64 * g.h[a], g.origin[a] + (hi[a] + 1) as f64 * g.h[a]);
+        let (a0, a1) = (g.edge(a, lo[a]), g.edge(a, hi[a] + 1));
         let pad = (0.3 * (a1 - a0)).max(2.0 * g.h[a]);
         // outward to a round number, so that the view reads "−20…20 nm"
         let step = nice_step((a1 - a0 + 2.0 * pad) / 16.0, false);
@@ -96,10 +131,11 @@ pub fn structure_panels(g: impl Into<SliceGrid>, potential_title: &str, potentia
         }
     };
     let views = [window(0), window(1), window(2)];
+    let rasters: [Vec<usize>; 3] = std::array::from_fn(|a| g.raster(a).unwrap_or_else(|| (0..g.n[a]).collect()));
     let plane = |data: &[f64], (a, b): (usize, usize), fixed: usize, at: usize| -> Vec<f64> {
-        let mut out = Vec::with_capacity(g.n[a] * g.n[b]);
-        for j in 0..g.n[b] {
-            for i in 0..g.n[a] {
+        let mut out = Vec::with_capacity(rasters[a].len() * rasters[b].len());
+        for &j in &rasters[b] {
+            for &i in &rasters[a] {
                 let mut ijk = [0usize; 3];
                 ijk[a] = i;
                 ijk[b] = j;
@@ -121,8 +157,8 @@ pub fn structure_panels(g: impl Into<SliceGrid>, potential_title: &str, potentia
         let suffix = if g.dim == 3 { format!(", {} = {} nm", names[fixed], fmt_fixed(g.center_coord(fixed, at[fixed]), 1)) } else { String::new() };
         let mut p = Panel::new(
             format!("{title}{suffix}"),
-            g.n[a],
-            g.n[b],
+            rasters[a].len(),
+            rasters[b].len(),
             full(a),
             full(b),
             format!("{} (nm)", names[a]),

@@ -146,7 +146,8 @@ impl ElasticProblem {
             }
             periodic[a] = lo == FaceBc::Periodic;
         }
-        let x = std::array::from_fn(|a| (0..=g.n[a]).map(|i| g.origin[a] + i as f64 * g.h[a]).collect());
+        // (the grid's cell boundaries: origin + i·h on a uniform axis, the nodes of a graded one)
+        let x = std::array::from_fn(|a| g.axis_nodes(a));
         Ok(Mesh { ncell: g.n, periodic, x, c: self.c.clone() })
     }
 

@@ -91,12 +91,18 @@ pub fn bound_charge(grid: &Grid, p: &[[f64; 3]], boundary: PiezoBoundary) -> Vec
                         None
                     };
                     match (d, boundary) {
+                        // graded grids: interpolated linearly between the centres to the face
+                        (Some(d), _) if grid.is_graded() => {
+                            let (wc, wd) = (grid.width(a, ijk[a]), grid.width(a, grid.ijk(d)[a]));
+                            (wd * own + wc * p[d][a]) / (wc + wd)
+                        }
                         (Some(d), _) => 0.5 * (own + p[d][a]),
                         (None, PiezoBoundary::Dirichlet) => own,
                         (None, PiezoBoundary::Neumann) => 0.0,
                     }
                 };
-                div += (face(1) - face(-1)) / grid.h[a];
+                let w = if grid.is_graded() { grid.width(a, ijk[a]) } else { grid.h[a] };
+                div += (face(1) - face(-1)) / w;
             }
             -div * scale
         })

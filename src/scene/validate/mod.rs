@@ -188,6 +188,14 @@ pub const MAX_REGIONS: usize = u16::MAX as usize - 1;
 pub fn validate(scene: &Scene) -> Result<()> {
     let (dim, cells) = domain(scene)?;
     let size = &scene.domain.size;
+    // graded grids: mode schrodinger only (its strain and piezoelectric potential
+    // included); the device modes' contacts, quantum region and carrier integrals assume
+    // uniform cells
+    if let Some(f) = scene.domain.graded_field() {
+        if scene.solve.mode != SolveMode::Schrodinger {
+            return Err(err(f, format!("makes a graded grid, which mode {} does not support yet: use a uniform spacing (mode schrodinger takes graded grids)", mode_name(scene.solve.mode))));
+        }
+    }
 
     let t = scene.temperature;
     if !(t.is_finite() && t > 0.0 && t <= MAX_TEMPERATURE_K) {
