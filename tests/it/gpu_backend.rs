@@ -603,6 +603,7 @@ fn device_timing_brackets_every_dispatch_after_a_read_back() {
         assert!(t.is_finite() && t >= 0.0, "device time {t}");
     }
     assert_eq!(g.to_host(&y), g.to_host(&x));
+}
 
 /// Issue 13: constructing the backend compiles no pipeline on the caller's thread (the
 /// 29 of the kernel files are compiled on its background thread, or on first use), and
