@@ -68,6 +68,27 @@ pub struct GpuRequest<'a> {
     /// Whether this process is one rank of a distributed job: each rank holds only its
     /// block, so the whole matrix need not fit one adapter's bindings.
     pub distributed: bool,
+    /// The adapter opened ahead (on a thread started before the scene was painted), taken
+    /// by the first [`select`] that opens one.
+    pub early: Option<&'a EarlyGpu>,
+}
+
+/// A GPU backend being opened on a thread of its own while the host paints and assembles
+/// the scene: the adapter's instance, device and kernel compiles overlap that work.
+pub struct EarlyGpu(std::sync::Mutex<Option<std::thread::JoinHandle<Result<Option<GpuBackend>>>>>);
+
+impl EarlyGpu {
+    /// Start opening `adapter` with `options` (as [`select`] would for `gpu`).
+    pub fn start(adapter: Option<String>, options: GpuOptions) -> EarlyGpu {
+        let h = std::thread::Builder::new().name("qdsim-gpu-open".into()).spawn(move || GpuBackend::with_options(adapter.as_deref(), true, options));
+        EarlyGpu(std::sync::Mutex::new(h.ok()))
+    }
+    /// The backend opened ahead, once (None after the first call, or if the thread could not
+    /// be started; a panic while opening is an internal error).
+    fn take(&self) -> Option<Result<Option<GpuBackend>>> {
+        let h = self.0.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+        Some(h.join().unwrap_or_else(|_| Err(QdError::Internal("opening the GPU adapter panicked".into()))))
+    }
 }
 
 /// The backend chosen.
@@ -89,6 +110,10 @@ pub fn select(choice: BackendChoice, mode: Mode, gpu: &GpuRequest) -> Result<Sel
     let open = |allow_software: bool| -> Result<Option<GpuBackend>> {
         if let Some((field, reason)) = gpu.invalid {
             return Err(QdError::input(field.clone(), reason.clone()));
+        }
+        // (only `gpu` opens ahead, which allows software adapters as this call does then)
+        if let Some(opened) = gpu.early.filter(|_| allow_software).and_then(EarlyGpu::take) {
+            return opened;
         }
         GpuBackend::with_options((gpu.adapter)().as_deref(), allow_software, gpu.options.clone())
     };

@@ -77,6 +77,7 @@ pub fn resolve(loaded: &LoadedScene, opts: &RunOptions) -> Result<LoadedScene> {
 /// gives this rank's adapter (see [`crate::parallel::adapter_for_rank`]).
 fn gpu_request<'a>(opts: &'a RunOptions, adapter: &'a dyn Fn() -> Option<String>) -> GpuRequest<'a> {
     GpuRequest {
+        early: None,
         adapter,
         adapter_named: opts.adapter.is_some(),
         options: &opts.gpu,

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::backend::select::{select, Chosen, Mode};
+use crate::backend::select::{select, Chosen, EarlyGpu, GpuRequest, Mode};
 use crate::error::{QdError, Result};
 use crate::grid::Grid;
 use crate::linalg::lanczos::LanczosProgress;
@@ -25,6 +25,10 @@ use super::report::{BackendReport, GridReport, Program, Reference, Results, Schr
 /// Solve a resolved Schrödinger scene (see [`super::run`]) and write its output folder.
 pub(super) fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmStart>, progress: &mut dyn FnMut(&LanczosProgress)) -> Result<RunReport> {
     let t0 = Instant::now();
+    // `gpu` in one process: the adapter is opened (instance, device, kernel compiles) while
+    // the scene is painted and assembled, not after
+    let early = (loaded.scene.solve.backend == BackendChoice::Gpu && opts.gpu_invalid.is_none() && !crate::parallel::distributed())
+        .then(|| EarlyGpu::start(crate::parallel::adapter_for_rank(opts.adapter.as_deref()), opts.gpu.clone()));
     let mut sopts = SolveOptions::from_scene(&loaded.scene);
     let backend_notices = super::precision_notices(loaded, opts);
     let problem = prepare(loaded, sopts.states)?;
@@ -48,7 +52,8 @@ pub(super) fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmSta
     let dense = h.nrows <= DENSE_LIMIT && !sopts.force_iterative;
     // (a closure: listing adapters for the per-rank choice is only worth it for the GPU)
     let adapter = || crate::parallel::adapter_for_rank(opts.adapter.as_deref());
-    let solved = select(choice, Mode::Eigen { matrix: &h, dense }, &super::gpu_request(opts, &adapter)).and_then(|sel| {
+    let request = GpuRequest { early: early.as_ref(), ..super::gpu_request(opts, &adapter) };
+    let solved = select(choice, Mode::Eigen { matrix: &h, dense }, &request).and_then(|sel| {
         for n in &sel.notices {
             notice_once(n);
         }
