@@ -85,8 +85,9 @@ const CLOCK_WARMUP_S: f64 = 0.15;
 /// copies. Measured on the H200 (nvidia-smi every 100 ms, 2026-12-03): after ~0.3 s without
 /// work the SM clock falls from 1980 MHz towards 345 MHz (the memory clock stays at
 /// 3201 MHz), and a timing of short kernels taken then runs at a fraction of the
-/// bandwidth: that was the "slow regime" of the 208³ product, which the table measured
-/// right after seconds of host work building and uploading the 208³ matrix. Software
+/// bandwidth: that was the "slow regime" of the copies (the 208³ table was measured right
+/// after seconds of host work building and uploading its matrix; the stencil product has
+/// a second cause, the allocations before it: see regime.rs). Software
 /// adapters (lavapipe) have no clocks to raise and skip this.
 fn warm_clocks(g: &GpuBackend, sync: &dyn Fn()) {
     if g.adapter().device_type.eq_ignore_ascii_case("cpu") {
@@ -138,10 +139,10 @@ pub fn export_csr(a: &CsrMatrix, dir: &Path, stem: &str) -> Result<()> {
 }
 
 /// Run the GPU benchmark on `sizes` (n³ dot Hamiltonians) and the eigen test on
-/// `eigen_size`³. `reps`: products per timing. `regime`: run the memory-regime reproducer
+/// `eigen_size`³. `reps`: products per timing. `with_regime`: run the memory-regime reproducer
 /// after the table (it allocates up to 8 GiB).
 #[allow(clippy::too_many_arguments)]
-pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usize, reps: usize, filter_degree: usize, regime: bool, export: Option<&Path>, out: &mut dyn Write) -> Result<Value> {
+pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usize, reps: usize, filter_degree: usize, with_regime: bool, export: Option<&Path>, out: &mut dyn Write) -> Result<Value> {
     let a0 = g.adapter();
     let (prec, e) = if g.precision_bits() == 64 { ("f64", 8) } else { ("f32", 4) };
     writeln!(out, "\nqdsim-gpu bench --gpu: adapter [{}] {} ({}, {}), {prec}", a0.index, a0.name, a0.api, a0.device_type).map_err(io)?;
@@ -189,8 +190,9 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
         let copy4_gbs = 2.0 * elem_bytes(g) * (a.nrows / 4 * 4) as f64 / t_copy4 / 1e9;
         writeln!(out, "        copy with vec4 loads: {copy4_gbs:.1} GB/s").map_err(io)?;
         {
-            // the same copy on arrays allocated after the matrix uploads (the 208³ copy above
-            // has run at 40 % of the regime reproducer's rate: which arrays carry it?)
+            // the same copy on arrays allocated after the matrix uploads (before the clock
+            // warm-up the 208³ copy above ran at 40 % of the reproducer's rate, on every
+            // array: it was the idle clock, not the arrays)
             let x2 = g.random(a.nrows, 7);
             let mut z2 = g.alloc(a.nrows);
             let t_fresh = gpu_time(g, reps, &sync, &mut || g.copy_vec4(&x2, &mut z2));
@@ -254,7 +256,7 @@ pub fn run(g: &GpuBackend, sizes: &[usize], eigen_size: Option<usize>, nev: usiz
     // product of the table at 0.21 ms where a process without them runs it at 0.062 ms
     // (H200, 2026-12-03), while copies stayed at full rate
     let regime_n = sizes.iter().map(|&n| n * n * n).max().unwrap_or(1 << 20);
-    let regime = if regime { regime::run(g, regime_n, reps, out)? } else { Value::Null };
+    let regime = if with_regime { regime::run(g, regime_n, reps, out)? } else { Value::Null };
     let mut eigen = Value::Null;
     if let Some(n) = eigen_size {
         let a = dot_hamiltonian(n);

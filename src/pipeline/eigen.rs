@@ -105,8 +105,9 @@ pub struct Solution {
     /// low-precision backend, seconds.
     pub eigensolver_s: f64,
     pub refine_s: f64,
-    /// Host time per group of backend operations inside the eigensolver (spmv, dots and
-    /// read-backs, combine, new vectors, other vector work), s: on a GPU, where the host
+    /// Host time per group of backend operations during the iterative solve (spmv, dots
+    /// and read-backs, combine, new vectors, other vector work), s: the preconditioner's
+    /// setup and the final read-back of the vectors included; on a GPU, where the host
     /// waits or works while the device idles.
     pub host_ops: crate::backend::timing::OpTimes,
     /// The tolerance the scene asked for (`tolerance` is the one used, after the floor of
