@@ -255,6 +255,38 @@ fn freed_buffers_are_reused_and_come_back_zeroed() {
 }
 
 #[test]
+fn bind_groups_are_reused_and_never_keep_freed_memory() {
+    // the same block operation on the same vectors binds the same buffers: one bind group,
+    // reused; values as without the cache
+    let Some(g) = gpu() else { return };
+    let s = |k: &str| g.stats().to_json()[k].as_u64().unwrap();
+    let n = 3000;
+    let xs: Vec<_> = (0..8).map(|i| g.from_host(&random_values(n, i))).collect();
+    let mut ys: Vec<_> = (0..8).map(|_| g.alloc(n)).collect();
+    g.block_axpy(&[1.0; 8], &xs, &mut ys);
+    let (created, hits) = (s("bind_groups_created"), s("bind_group_hits"));
+    for _ in 0..4 {
+        g.block_axpy(&[1.0; 8], &xs, &mut ys);
+    }
+    assert_eq!(s("bind_groups_created"), created, "{}", g.stats().to_json());
+    assert_eq!(s("bind_group_hits"), hits + 4);
+    for (j, y) in ys.iter().enumerate() {
+        let want: Vec<f64> = random_values(n, j as u64).iter().map(|v| 5.0 * v).collect();
+        close(&g.to_host(y), &want, rel_tol(&g));
+    }
+    // a pool that keeps nothing lets every freed buffer go: no cached group may keep one
+    let Some(g) = open(GpuOptions { placement: Placement::GpuOnly, pool_bytes: 0, ..qdsim_gpu::cli::env::gpu_options_from_env().unwrap() }) else { return };
+    let xs: Vec<_> = (0..8).map(|i| g.from_host(&random_values(n, i))).collect();
+    let mut ys: Vec<_> = (0..8).map(|_| g.alloc(n)).collect();
+    g.block_axpy(&[1.0; 8], &xs, &mut ys);
+    g.flush();
+    assert!(g.memory().cached_bind_groups() > 0);
+    drop((xs, ys));
+    assert_eq!(g.memory().cached_bind_groups(), 0, "groups of freed buffers stayed cached");
+    assert_eq!(g.stats().to_json()["device_bytes"].as_u64().unwrap(), 0, "{}", g.stats().to_json());
+}
+
+#[test]
 fn row_blocks_stay_in_chunks_and_windows() {
     let a = laplacian3(12);
     let blocks = qdsim_gpu::backend::gpu::plan_row_blocks(&a, 1024, 1024, 1024).unwrap();

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use wgpu::naga;
 
-use super::memory::MemoryManager;
+use super::memory::{BindKey, MemoryManager};
 use super::shader::shader_source;
 
 /// Submit the pending commands after this many dispatches even without a read-back.
@@ -208,23 +208,38 @@ impl Recorder {
         Recorder { mem, dummy, dummy_rw, max_groups }
     }
 
-    /// The bind group of `k` with `args` in binding order.
+    /// The bind group of `k` with `args` in binding order: a cached one where the same
+    /// layout was bound to the same buffer ranges before (memory/bind_cache.rs), else a new one.
     pub fn bind(&self, k: &Kernel, args: &[Arg]) -> wgpu::BindGroup {
         let slots = &k.interface.slots;
         assert_eq!(args.len(), slots.len(), "{}: {} buffers for {} bindings", k.name, args.len(), slots.len());
-        let entries: Vec<wgpu::BindGroupEntry> = slots
-            .iter()
-            .zip(args)
-            .map(|(s, a)| {
-                let resource = match *a {
-                    Arg::Unused => (if s.read_only { &self.dummy } else { &self.dummy_rw }).as_entire_binding(),
-                    Arg::Whole(b) => b.as_entire_binding(),
-                    Arg::Part(b, offset, size) => wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: b, offset, size: std::num::NonZeroU64::new(size) }),
-                };
-                wgpu::BindGroupEntry { binding: s.binding, resource }
-            })
-            .collect();
-        self.mem.device().create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &k.bind_layout, entries: &entries })
+        let key = BindKey {
+            layout: k.bind_layout.clone(),
+            slots: slots
+                .iter()
+                .zip(args)
+                .map(|(s, a)| match *a {
+                    Arg::Unused => ((if s.read_only { &self.dummy } else { &self.dummy_rw }).clone(), 0, u64::MAX),
+                    Arg::Whole(b) => (b.clone(), 0, u64::MAX),
+                    Arg::Part(b, offset, size) => (b.clone(), offset, size),
+                })
+                .collect(),
+        };
+        self.mem.bind_group(key, |key| {
+            let entries: Vec<wgpu::BindGroupEntry> = slots
+                .iter()
+                .zip(&key.slots)
+                .map(|(s, (b, offset, size))| {
+                    let resource = if *size == u64::MAX {
+                        b.as_entire_binding()
+                    } else {
+                        wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: b, offset: *offset, size: std::num::NonZeroU64::new(*size) })
+                    };
+                    wgpu::BindGroupEntry { binding: s.binding, resource }
+                })
+                .collect();
+            self.mem.device().create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &key.layout, entries: &entries })
+        })
     }
 
     /// The grid of workgroups that gives `k` one thread per element of `threads`.

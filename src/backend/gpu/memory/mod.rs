@@ -47,6 +47,7 @@
 //! the pools and the stream.
 
 mod array;
+mod bind_cache;
 mod placement;
 mod pool;
 mod profile;
@@ -57,6 +58,8 @@ mod stream;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use array::{Access, DeviceView, ManagedArray, Residency};
+pub use bind_cache::BindKey;
+use bind_cache::BindCache;
 pub use placement::{Home, Placement};
 pub use pool::{size_class, Scratch, DEFAULT_POOL_BYTES};
 pub use profile::{KernelProfile, KernelTime};
@@ -82,6 +85,8 @@ pub struct MemoryManager {
     pending: Mutex<Pending>,
     /// [`crate::backend::gpu::GpuOptions::first_flush`].
     first_flush: std::sync::atomic::AtomicUsize,
+    /// Bind groups for reuse (bind_cache.rs); its lock is taken last, after a pool's.
+    bind_cache: Mutex<BindCache>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -107,6 +112,7 @@ impl MemoryManager {
             write_staging: Arc::new(Mutex::new(StagingFree::default())),
             pending: Mutex::new(Pending { flush_at: crate::backend::gpu::FLUSH_EVERY, ..Pending::default() }),
             first_flush: std::sync::atomic::AtomicUsize::new(crate::backend::gpu::FLUSH_EVERY),
+            bind_cache: Mutex::new(BindCache::default()),
         })
     }
 
@@ -117,6 +123,30 @@ impl MemoryManager {
     pub fn max_chunk_bytes(&self) -> u64 {
         self.max_chunk_bytes
     }
+    /// The bind group of `key`: a cached one, or `create`'s, kept for reuse (bind_cache.rs).
+    pub fn bind_group(&self, key: BindKey, create: impl FnOnce(&BindKey) -> wgpu::BindGroup) -> wgpu::BindGroup {
+        use std::sync::atomic::Ordering;
+        if let Some(g) = lock(&self.bind_cache).get(&key) {
+            self.stats.bind_group_hits.fetch_add(1, Ordering::Relaxed);
+            return g;
+        }
+        let g = create(&key);
+        self.stats.bind_groups_created.fetch_add(1, Ordering::Relaxed);
+        lock(&self.bind_cache).insert(key, g.clone());
+        g
+    }
+
+    /// Drop every cached bind group (before a buffer is let go for good, so that no group
+    /// keeps its memory alive).
+    pub(super) fn forget_bind_groups(&self) {
+        lock(&self.bind_cache).clear();
+    }
+
+    /// Bind groups cached now.
+    pub fn cached_bind_groups(&self) -> usize {
+        lock(&self.bind_cache).len()
+    }
+
     /// Elements of `elem` bytes per chunk: a multiple of 256.
     pub fn chunk_elems(&self, elem: usize) -> usize {
         (self.max_chunk_bytes / elem as u64) as usize

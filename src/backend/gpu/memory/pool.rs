@@ -62,7 +62,10 @@ impl MemoryManager {
             self.stats.pool_bytes.store(pool.bytes, Ordering::Relaxed);
             pool.free.entry(size).or_default().push(b);
         } else {
+            drop(pool);
             self.stats.device_bytes.fetch_sub(size, Ordering::Relaxed);
+            self.forget_bind_groups();
+            drop(b);
         }
     }
 
@@ -73,6 +76,8 @@ impl MemoryManager {
         pool.free.clear();
         pool.bytes = 0;
         self.stats.pool_bytes.store(0, Ordering::Relaxed);
+        drop(pool);
+        self.forget_bind_groups();
     }
 
     /// A pooled device buffer returned to the pool when dropped (reduction partials and

@@ -22,6 +22,9 @@ pub struct GpuStats {
     pub submissions: AtomicU64,
     pub staging_created: AtomicU64,
     pub staging_hits: AtomicU64,
+    /// Bind groups created, and dispatches that reused a cached one (bind_cache.rs).
+    pub bind_groups_created: AtomicU64,
+    pub bind_group_hits: AtomicU64,
     /// Arrays created, by placement (CpuOnly, GpuOnly, Unified, Adaptive).
     pub arrays: [AtomicU64; 4],
     pub chunked_arrays: AtomicU64,
@@ -104,6 +107,8 @@ impl GpuStats {
             "submissions": g(&self.submissions),
             "staging_buffers_created": g(&self.staging_created),
             "staging_pool_hits": g(&self.staging_hits),
+            "bind_groups_created": g(&self.bind_groups_created),
+            "bind_group_hits": g(&self.bind_group_hits),
             "arrays": {
                 "cpu_only": g(&self.arrays[0]),
                 "gpu_only": g(&self.arrays[1]),
