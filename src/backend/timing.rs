@@ -97,6 +97,9 @@ impl<'a, B: Backend> Backend for TimingBackend<'a, B> {
     fn upload_stencil(&self, a: &crate::linalg::stencil::StencilMatrix) -> B::Matrix {
         self.inner.upload_stencil(a)
     }
+    fn upload_matrix_with_stencil(&self, a: &CsrMatrix, stencil: Option<&crate::linalg::stencil::StencilMatrix>) -> B::Matrix {
+        self.inner.upload_matrix_with_stencil(a, stencil)
+    }
     fn upload_transfer(&self, t: &crate::linalg::multigrid::Aggregation) -> B::Matrix {
         self.inner.upload_transfer(t)
     }

@@ -87,6 +87,13 @@ pub trait Backend: Send + Sync {
     fn upload_stencil(&self, a: &super::stencil::StencilMatrix) -> Self::Matrix {
         self.upload_matrix(&a.to_csr())
     }
+    /// Upload `a`, whose stencil form the caller already holds (`stencil`, from
+    /// [`super::stencil::StencilMatrix::of`]`(a)`): a backend that stores grid operators in
+    /// the stencil layout takes it instead of detecting it again. The default uploads `a`.
+    fn upload_matrix_with_stencil(&self, a: &super::CsrMatrix, stencil: Option<&super::stencil::StencilMatrix>) -> Self::Matrix {
+        let _ = stencil;
+        self.upload_matrix(a)
+    }
     /// Upload a multigrid transfer (restriction or prolongation of a grid aggregation). The
     /// default uploads its CSR form ([`super::multigrid::Aggregation::to_csr`]).
     fn upload_transfer(&self, t: &super::multigrid::Aggregation) -> Self::Matrix {

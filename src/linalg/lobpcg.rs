@@ -151,8 +151,15 @@ pub fn shifted_stencil(mut h: StencilMatrix) -> (StencilMatrix, Vec<f64>, f64) {
 /// in the stencil layout and uploads the transfers as grids
 /// ([`Multigrid::new_stencil`]: no CSR copy of any level); others go through CSR.
 pub fn shifted_multigrid<B: Backend>(be: &B, dims: [usize; 3], h: &CsrMatrix) -> crate::error::Result<Multigrid<B>> {
+    shifted_multigrid_with(be, dims, h, StencilMatrix::of(h))
+}
+
+/// [`shifted_multigrid`] given the stencil form of `h` (`StencilMatrix::of(h)`, which the
+/// caller computed once for the upload of H too, [`Backend::upload_matrix_with_stencil`]):
+/// it is shifted in place.
+pub fn shifted_multigrid_with<B: Backend>(be: &B, dims: [usize; 3], h: &CsrMatrix, stencil: Option<StencilMatrix>) -> crate::error::Result<Multigrid<B>> {
     let opts = MultigridOptions::default();
-    match StencilMatrix::of(h).filter(|s| s.dims == dims) {
+    match stencil.filter(|s| s.dims == dims) {
         Some(st) => {
             let (shifted, reaction, _sigma) = shifted_stencil(st);
             Multigrid::new_stencil(be, shifted, Some(&reaction), &opts)

@@ -298,6 +298,7 @@ impl<M> Iterative<'_, M> {
         &self,
         be: &B,
         dims: [usize; 3],
+        stencil: Option<crate::linalg::stencil::StencilMatrix>,
         start: &[B::Vector],
         progress: &mut dyn FnMut(&LanczosProgress),
     ) -> std::result::Result<(EigenPairs<B::Vector>, f64), String> {
@@ -305,7 +306,7 @@ impl<M> Iterative<'_, M> {
             return Err(format!("the grid {dims:?} does not match the {} unknowns of the operator", self.h.nrows));
         }
         let t = Instant::now();
-        let mg = lobpcg::shifted_multigrid(be, dims, self.h)
+        let mg = lobpcg::shifted_multigrid_with(be, dims, self.h, stencil)
             .map_err(|e| format!("its multigrid preconditioner could not be built ({e})"))?;
         let setup = t.elapsed().as_secs_f64();
         let lo = LobpcgOptions {
@@ -389,7 +390,14 @@ pub fn solve<B: Backend>(
         // every call is counted: `host_syncs` is the wrapper's count of read-backs
         let tb = TimingBackend::new(be);
         let be = &tb;
-        let a = be.upload_matrix(h);
+        let solver = opts.eigensolver.for_schrodinger();
+        // LOBPCG's preconditioner and a stencil-layout upload both start from H's stencil
+        // form: found once here (at 128³ each detection was ~13 ms of the H200 host's time)
+        let stencil = match (solver, opts.dims) {
+            (Eigensolver::Lobpcg, Some(_)) => crate::linalg::stencil::StencilMatrix::of(h),
+            _ => None,
+        };
+        let a = be.upload_matrix_with_stencil(h, stencil.as_ref());
         // the accepted tolerance; a low-precision backend iterates below it, so that the f64
         // check on the host passes
         let floor = tolerance_floor(be.precision_bits());
@@ -405,7 +413,6 @@ pub fn solve<B: Backend>(
         }
         // (LOBPCG's residuals are explicit products, whose f32 rounding floor is ~2e-7·‖H‖:
         // it iterates to half the tolerance, Lanczos's projected residuals to a quarter)
-        let solver = opts.eigensolver.for_schrodinger();
         let inner_tol = match (be.precision_bits() < 64, solver) {
             (false, _) => tol,
             (true, Eigensolver::Lobpcg) => tol / 2.0,
@@ -415,7 +422,7 @@ pub fn solve<B: Backend>(
         let start: Vec<B::Vector> = warm.unwrap_or(&[]).iter().filter(|v| v.len() == n).map(|v| be.from_host(v)).collect();
         let it = Iterative { h, a: &a, nev: k, tol: inner_tol, opts };
         let (r, method, preconditioner_setup_s) = match (solver, opts.dims) {
-            (Eigensolver::Lobpcg, Some(dims)) => match it.lobpcg(be, dims, &start, progress) {
+            (Eigensolver::Lobpcg, Some(dims)) => match it.lobpcg(be, dims, stencil, &start, progress) {
                 Ok((r, setup)) => (r, "lobpcg", setup),
                 Err(why) => {
                     notices.push(format!("solve.eigensolver = \"lobpcg\": {why}; solved with \"lanczos\" instead"));
