@@ -270,6 +270,8 @@ impl<L: HaloAccess> Backend for DistBackend<L> {
             "global_rows": main.as_ref().map(|p| p.n),
             "per_rank": per_rank,
             "communication_rank0": self.comm_stats(),
+            // this rank's own (the output gathers every rank's into per_rank; null on a CPU)
+            "local_peak_device_bytes": self.local.details()["transfers"]["peak_device_bytes"].clone(),
         })
     }
 

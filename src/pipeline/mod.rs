@@ -97,6 +97,34 @@ fn precision_notices(loaded: &LoadedScene, opts: &RunOptions) -> Vec<String> {
     }
 }
 
+/// In a distributed run (every rank calls this, in step, from [`write_output`]): each
+/// rank's peak host memory (`peak`, VmHWM) and, where its local backend counts it, its peak
+/// device memory, gathered into `backend.details.per_rank[r]` as `peak_memory_bytes` and
+/// `peak_device_bytes` (null where unknown), beside the largest over the ranks
+/// (`max_rank_peak_memory_bytes`). A serial run is left alone.
+fn record_rank_memory(results: &mut Results, peak: Option<u64>) {
+    let Some(world) = crate::parallel::world() else { return };
+    let details = &mut results.backend_mut().details;
+    if !details["per_rank"].is_array() {
+        return;
+    }
+    let device = details.as_object_mut().and_then(|d| d.remove("local_peak_device_bytes")).unwrap_or(serde_json::Value::Null);
+    let mine = serde_json::json!({"peak_memory_bytes": peak, "peak_device_bytes": device});
+    let all = world.all_gather_bytes(mine.to_string().as_bytes());
+    let mut max = None::<u64>;
+    for (r, bytes) in all.iter().enumerate() {
+        let v: serde_json::Value = serde_json::from_slice(bytes).unwrap_or(serde_json::Value::Null);
+        if let Some(entry) = details["per_rank"].get_mut(r) {
+            entry["peak_memory_bytes"] = v["peak_memory_bytes"].clone();
+            entry["peak_device_bytes"] = v["peak_device_bytes"].clone();
+        }
+        if let Some(b) = v["peak_memory_bytes"].as_u64() {
+            max = Some(max.map_or(b, |m| m.max(b)));
+        }
+    }
+    details["max_rank_peak_memory_bytes"] = serde_json::json!(max);
+}
+
 /// Write a run's output folder at `path`, the one place a run's folder is committed:
 /// `fields` writes the data files (and returns their names), `finish` completes the
 /// results (timings) once they are written, then results.json with its `files` list and
@@ -112,7 +140,9 @@ fn write_output(
     let mut files = fields(&dir)?;
     files.push("results.json".into());
     finish(results);
-    results.set_files(files, prepare::peak_memory());
+    let peak = prepare::peak_memory();
+    record_rank_memory(results, peak);
+    results.set_files(files, peak);
     output::write_json(&dir.path("results.json"), &results.to_value())?;
     dir.commit()
 }

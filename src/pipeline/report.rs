@@ -454,6 +454,12 @@ impl Results {
             Results::Device(r) => &r.backend,
         }
     }
+    pub fn backend_mut(&mut self) -> &mut BackendReport {
+        match self {
+            Results::Schrodinger(r) => &mut r.backend,
+            Results::Device(r) => &mut r.backend,
+        }
+    }
     /// Record the files written and the peak memory (a results.json being written).
     pub fn set_files(&mut self, files: Vec<String>, peak: Option<u64>) {
         match self {

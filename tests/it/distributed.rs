@@ -109,7 +109,13 @@ fn check_ranks(r: &Value, n: usize) {
     for (k, p) in per.iter().enumerate() {
         assert_eq!(p["rank"].as_u64(), Some(k as u64));
         assert!(p["host"].as_str().is_some_and(|h| !h.is_empty()));
+        // every rank's own peak host memory (VmHWM: Linux, where CI runs)
+        assert!(p["peak_memory_bytes"].as_u64().is_some_and(|b| b > 0), "rank {k}: {p}");
+        assert!(p.get("peak_device_bytes").is_some(), "rank {k}: {p}");
     }
+    let max = per.iter().filter_map(|p| p["peak_memory_bytes"].as_u64()).max();
+    assert_eq!(d["max_rank_peak_memory_bytes"].as_u64(), max);
+    assert!(d.get("local_peak_device_bytes").is_none(), "the per-rank field is folded into per_rank");
 }
 
 fn solve_args<'a>(scene: &'a str, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
@@ -147,6 +153,10 @@ fn eigenstates_match_serial_at_1_to_4_ranks() {
         let r = results(&out);
         check_ranks(&r, n);
         assert_eq!(r["backend"]["name"], "cpu-mpi");
+        // (what each rank holds against the serial process: printed, not asserted, until the
+        // assembly is distributed; `--nocapture` shows it)
+        let peaks: Vec<u64> = r["backend"]["details"]["per_rank"].as_array().unwrap().iter().filter_map(|p| p["peak_memory_bytes"].as_u64()).collect();
+        eprintln!("{n} ranks: peak host memory per rank {peaks:?} bytes, serial {}", s_res["peak_memory_bytes"]);
         let de = max_diff(&energies(&r), &energies(&s_res));
         assert!(de < 1e-9, "{n} ranks: energies differ by {de:e} eV");
         let psi = npy(&out.join("psi2_000.npy"));
