@@ -52,6 +52,15 @@ pub struct Problem {
 
 /// Memory the solve is expected to need, bytes, from the scene alone (nothing allocated).
 pub fn memory_estimate(scene: &Scene, grid: &Grid, states: usize, block: usize) -> u64 {
+    memory_estimate_per_rank(scene, grid, states, block, 1)
+}
+
+/// Memory one of `ranks` ranks is expected to need, bytes (1 rank: the serial estimate).
+/// What is split over the ranks: the eigensolver's vectors (LOBPCG's blocks and V-cycle
+/// work, the Lanczos basis). What every rank holds whole today (issue 16 removes it): the
+/// painted maps, the assembled operator, the multigrid's host hierarchy, the gathered
+/// eigenvectors and the output fields.
+pub fn memory_estimate_per_rank(scene: &Scene, grid: &Grid, states: usize, block: usize, ranks: usize) -> u64 {
     let n = grid.len() as f64;
     let nnz_per_row = (2 * grid.dim + 1) as f64;
     // per cell: map (2), band edge / potential / kinetic (3×8), painted scratch (16)
@@ -59,20 +68,42 @@ pub fn memory_estimate(scene: &Scene, grid: &Grid, states: usize, block: usize) 
     // CSR: values 8 + column 4 per nonzero, row pointer 8, plus the assembly's row lists
     let matrix = n * nnz_per_row * 12.0 * 2.0 + n * 8.0;
     let basis = lanczos_scratch(states, block, grid.len());
-    let solver = if grid.len() <= DENSE_LIMIT {
-        n * n * 8.0 * 3.0
+    // (replicated on every rank, split over the ranks)
+    let (solver_whole, solver_split) = if grid.len() <= DENSE_LIMIT {
+        (n * n * 8.0 * 3.0, 0.0)
     } else if scene.solve.eigensolver.for_schrodinger() == crate::scene::Eigensolver::Lobpcg {
-        // LOBPCG's blocks, the V-cycle's work per column (3 vectors per fine cell, about
-        // a seventh more on the coarser levels), the shifted operator and the hierarchy's
-        // operators and transfers (about two matrices more)
+        // LOBPCG's blocks and the V-cycle's work per column (3 vectors per fine cell, about
+        // a seventh more on the coarser levels), split; the gathered states, the shifted
+        // operator and the hierarchy's operators and transfers (about two matrices more), whole
         let m = crate::linalg::lobpcg::block_size(states, block, grid.len()) as f64;
-        (crate::linalg::lobpcg::vectors_needed(1) as f64 * m + 3.5 * m + 2.0 * states as f64 + 4.0) * n * 8.0 + 2.0 * matrix + 2.0 * n * 16.0
+        ((2.0 * states as f64 + 4.0) * n * 8.0 + 2.0 * matrix + 2.0 * n * 16.0, (crate::linalg::lobpcg::vectors_needed(1) as f64 * m + 3.5 * m) * n * 8.0)
     } else {
-        (basis as f64 + 2.0 * states as f64 + 4.0) * n * 8.0
+        ((2.0 * states as f64 + 4.0) * n * 8.0, basis as f64 * n * 8.0)
     };
     // output: |ψ|² per state plus the fields copied for writing
     let outputs = n * 8.0 * (states as f64 + 4.0) * if scene.output.wavefunctions { 2.0 } else { 1.0 };
-    (setup + matrix + solver + outputs) as u64
+    (setup + matrix + solver_whole + outputs + solver_split / ranks.max(1) as f64) as u64
+}
+
+/// The ranks a memory check plans for: all of them, and those on this host (which share
+/// its memory).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ranks {
+    pub total: usize,
+    pub on_host: usize,
+}
+
+impl Ranks {
+    /// One process.
+    pub const SERIAL: Ranks = Ranks { total: 1, on_host: 1 };
+
+    /// This job's ranks (one process when MPI is not running).
+    pub fn of_job() -> Ranks {
+        match crate::parallel::world() {
+            Some(w) => Ranks { total: w.size().max(1), on_host: w.node_rank().1.max(1) },
+            None => Ranks::SERIAL,
+        }
+    }
 }
 
 /// Memory this machine can give us, bytes (MemAvailable), if known.
@@ -114,7 +145,8 @@ pub fn block_size(scene: &Scene, states: usize) -> usize {
     scene.solve.block_size.unwrap_or(auto).clamp(1, states.max(1))
 }
 
-/// Refuse a grid whose memory estimate exceeds what the machine has, before allocating.
+/// Refuse a grid whose memory estimate exceeds what the machine has, before allocating
+/// (under mpirun: the estimate per rank against this host's memory shared by its ranks).
 pub fn check_memory(scene: &Scene, grid: &Grid, states: usize) -> Result<u64> {
     check_memory_against(scene, grid, states, available_memory())
 }
@@ -122,6 +154,13 @@ pub fn check_memory(scene: &Scene, grid: &Grid, states: usize) -> Result<u64> {
 /// [`check_memory`] against `avail` bytes (None: unknown, no limit), read once by callers
 /// that check many scenes (a sweep's points).
 pub fn check_memory_against(scene: &Scene, grid: &Grid, states: usize, avail: Option<u64>) -> Result<u64> {
+    check_memory_for(scene, grid, states, avail, Ranks::of_job())
+}
+
+/// [`check_memory_against`] for `ranks`: each rank's estimate
+/// ([`memory_estimate_per_rank`]) times the ranks on this host against `avail`. Returns
+/// the estimate per rank.
+pub fn check_memory_for(scene: &Scene, grid: &Grid, states: usize, avail: Option<u64>, ranks: Ranks) -> Result<u64> {
     let cells = grid.len();
     if cells > u32::MAX as usize - 1 {
         return Err(QdError::input(
@@ -129,18 +168,28 @@ pub fn check_memory_against(scene: &Scene, grid: &Grid, states: usize, avail: Op
             format!("gives {cells} cells; at most {} unknowns are supported", u32::MAX - 1),
         ));
     }
-    let est = memory_estimate(scene, grid, states, block_size(scene, states));
+    let est = memory_estimate_per_rank(scene, grid, states, block_size(scene, states), ranks.total);
+    let host_need = est.saturating_mul(ranks.on_host as u64);
     if let Some(avail) = avail {
-        if est > avail {
-            return Err(QdError::input(
-                "domain.spacing",
+        if host_need > avail {
+            let dims = grid.dims().iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" × ");
+            let why = if ranks.total > 1 {
                 format!(
-                    "the grid has {cells} cells ({}), which needs an estimated {} of memory, but this machine has {} available: use a coarser spacing or a smaller domain",
-                    grid.dims().iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" × "),
+                    "the grid has {cells} cells ({dims}), which needs an estimated {} per rank with {} ranks ({} of them on this host: {}), but this host has {} available: use a coarser spacing, a smaller domain or more hosts",
+                    gib(est),
+                    ranks.total,
+                    ranks.on_host,
+                    gib(host_need),
+                    gib(avail)
+                )
+            } else {
+                format!(
+                    "the grid has {cells} cells ({dims}), which needs an estimated {} of memory, but this machine has {} available: use a coarser spacing or a smaller domain",
                     gib(est),
                     gib(avail)
-                ),
-            ));
+                )
+            };
+            return Err(QdError::input("domain.spacing", why));
         }
     }
     Ok(est)
@@ -312,4 +361,53 @@ pub fn materials_table(fills: &[FillInfo], carrier: Carrier, t: f64) -> Vec<Mate
             mass_m0: f.material.mass(carrier),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dot(cells: usize) -> (Scene, Grid) {
+        let text = serde_json::json!({
+            "name": "d", "domain": {"size": [cells as f64, cells as f64, cells as f64], "spacing": 1.0},
+            "background": {"material": "AlGaAs", "x": 0.3},
+            "regions": [{"shape": {"type": "sphere", "center": [0.0, 0.0, 0.0], "radius": 5.0}, "material": "GaAs"}],
+            "temperature": 300.0, "solve": {"carrier": "electron", "states": 10}})
+        .to_string();
+        let scene = crate::scene::parse_scene(&text).unwrap();
+        let grid = Grid::from_domain(&scene.domain).unwrap();
+        (scene, grid)
+    }
+
+    #[test]
+    fn the_estimate_per_rank_splits_the_solver_vectors_only() {
+        let (scene, grid) = dot(64);
+        let b = block_size(&scene, 10);
+        let serial = memory_estimate(&scene, &grid, 10, b);
+        assert_eq!(memory_estimate_per_rank(&scene, &grid, 10, b, 1), serial);
+        let (two, four) = (memory_estimate_per_rank(&scene, &grid, 10, b, 2), memory_estimate_per_rank(&scene, &grid, 10, b, 4));
+        assert!(four < two && two < serial);
+        // per rank = whole + split / ranks: the three estimates lie on one line in 1/ranks
+        let split = 2 * (serial - two);
+        assert!((serial - split + split / 4).abs_diff(four) <= 2, "{serial} {two} {four}");
+        // LOBPCG's 11 + 3.5 vectors per column of its block, in f64, are what splits
+        let n = grid.len();
+        let m = crate::linalg::lobpcg::block_size(10, b, n) as f64;
+        assert!((split as f64 - 14.5 * m * n as f64 * 8.0).abs() <= 16.0, "{split}");
+    }
+
+    #[test]
+    fn ranks_on_one_host_share_its_memory() {
+        let (scene, grid) = dot(64);
+        let one = check_memory_for(&scene, &grid, 10, None, Ranks::SERIAL).unwrap();
+        let per = check_memory_for(&scene, &grid, 10, None, Ranks { total: 4, on_host: 4 }).unwrap();
+        // four ranks on this host: refused where each fits alone but not all four
+        let avail = Some(3 * per);
+        assert!(check_memory_for(&scene, &grid, 10, avail, Ranks { total: 4, on_host: 2 }).is_ok());
+        let e = check_memory_for(&scene, &grid, 10, avail, Ranks { total: 4, on_host: 4 }).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("domain.spacing") && msg.contains("per rank with 4 ranks (4 of them on this host"), "{msg}");
+        assert_eq!(e.exit_code(), 2);
+        assert!(one > per);
+    }
 }

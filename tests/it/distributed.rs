@@ -267,3 +267,19 @@ fn a_failing_rank_fails_the_job_with_its_message() {
     assert!(t0.elapsed() < Duration::from_secs(120), "the failure took {:?}", t0.elapsed());
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A grid no host could hold is refused before anything is allocated, with the estimate per
+/// rank and the ranks on the host, exit 2, and no output folder.
+#[test]
+fn a_grid_too_large_per_rank_is_refused_with_the_estimate() {
+    let d = tmpdir("mpi", "memory");
+    let sc = d.join("huge.json");
+    std::fs::write(&sc, r#"{ "domain": { "size": [750, 750, 750], "spacing": 0.5 }, "background": { "material": "GaAs" } }"#).unwrap();
+    let out = d.join("out");
+    let o = mpi(2, &solve_args(sc.to_str().unwrap(), &out, &["--backend", "cpu"]));
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{t}");
+    assert!(t.contains("domain.spacing") && t.contains("per rank with 2 ranks (2 of them on this host") && t.contains("GiB"), "{t}");
+    assert!(!out.exists(), "no output folder after a refused job");
+    let _ = std::fs::remove_dir_all(&d);
+}
