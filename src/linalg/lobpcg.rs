@@ -137,12 +137,13 @@ pub fn shifted_operator(h: &CsrMatrix) -> (CsrMatrix, Vec<f64>, f64) {
 /// σ: the row sums are added in the same order).
 pub fn shifted_stencil(mut h: StencilMatrix) -> (StencilMatrix, Vec<f64>, f64) {
     use rayon::prelude::*;
-    let sums = h.row_sums();
+    let mut sums = h.row_sums();
     let min_sum = sums.par_iter().copied().reduce(|| f64::INFINITY, f64::min);
     let sigma = min_sum - 1e-6 * h.norm_inf().max(f64::MIN_POSITIVE);
     h.diag.par_iter_mut().for_each(|d| *d -= sigma);
-    let reaction = sums.par_iter().map(|v| v - sigma).collect();
-    (h, reaction, sigma)
+    // the reaction in place of the sums (one fresh vector of the grid's length, not two)
+    sums.par_iter_mut().for_each(|v| *v -= sigma);
+    (h, sums, sigma)
 }
 
 /// The preconditioner LOBPCG runs with: the multigrid V-cycle of [`shifted_operator`]`(h)`
