@@ -180,50 +180,28 @@ pub const F64_TOLERANCE_FLOOR: f64 = 1e-12;
 pub const POISSON_TOLERANCE_FLOOR_V: f64 = 1e-12;
 
 /// Rayleigh–Ritz with H in f64 on the host over the given vectors: the eigenpairs and true
-/// residuals of a solve done in lower precision, on the host's threads, in three passes
-/// over row blocks that allocate no vector of the grid's length: G = VᵀV and A = VᵀHV
-/// (HV formed a row at a time, never stored), then X = V·Y in place, then the residual
-/// norms ‖Hx − θx‖ (Hx a row at a time again). The pencil (A, G) is reduced by the
-/// Cholesky factor of G (the vectors come orthonormal to f32 rounding, so G is within
-/// ~1e-6 of I). Where G is not safely positive definite (vectors nearly dependent) the
-/// vectors are first orthonormalised by classical Gram–Schmidt, twice
-/// ([`refine_orthonormalised`]). (Storing HV and a new X, as block operations did, cost
-/// 2k fresh vectors: 2.7 GB and their page faults at 256³ with k = 10.)
+/// residuals of a solve done in lower precision. Runs on the (parallel) CPU backend, in block
+/// operations that read H and the vectors a few times each: HV in one SpMM, the Gram matrix
+/// G = VᵀV and A = VᵀHV in two block dots, and the pencil (A, G) reduced by the Cholesky
+/// factor of G (the vectors come orthonormal to f32 rounding, so G is within ~1e-6 of I).
+/// Where G is not safely positive definite (vectors nearly dependent) the vectors are first
+/// orthonormalised by classical Gram–Schmidt, twice ([`refine_orthonormalised`]).
 fn refine_on_host(h: &CsrMatrix, vectors: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>, Vec<f64>) {
+    let cpu = CpuBackend::new();
     let k = vectors.len();
-    if k == 0 {
-        return (Vec::new(), vectors, Vec::new());
-    }
-    let kk = k * k;
-    // G (upper triangle) and A (upper triangle) in one pass
-    let sums = sum_over_row_blocks(h.nrows, 2 * kk, |rows, acc| {
-        let (mut hv, mut vr) = (vec![0.0; k], vec![0.0; k]);
-        let (gs, as_) = acc.split_at_mut(kk);
-        for r in rows {
-            row_times(h, r, &vectors, &mut hv);
-            for (x, v) in vr.iter_mut().zip(&vectors) {
-                *x = v[r];
-            }
-            for j in 0..k {
-                let (vj, hj) = (vr[j], hv[j]);
-                let (gc, ac) = (&mut gs[j * k..j * k + j + 1], &mut as_[j * k..j * k + j + 1]);
-                for ((g, a), &vi) in gc.iter_mut().zip(ac.iter_mut()).zip(&vr[..=j]) {
-                    *g += vi * vj;
-                    *a += vi * hj;
-                }
-            }
-        }
-    });
-    let upper = |m: &[f64]| nalgebra::DMatrix::from_fn(k, k, |i, j| if i <= j { m[i + j * k] } else { m[j + i * k] });
-    let g = upper(&sums[..kk]);
-    let a = upper(&sums[kk..]);
+    let n = h.nrows;
+    let mut hv: Vec<Vec<f64>> = (0..k).map(|_| cpu.alloc(n)).collect();
+    cpu.spmm(h, &vectors, &mut hv);
+    let g = nalgebra::DMatrix::from_column_slice(k, k, &cpu.block_dot(&vectors, &vectors));
+    let a = nalgebra::DMatrix::from_column_slice(k, k, &cpu.block_dot(&vectors, &hv));
+    let g = (&g + g.transpose()) * 0.5;
+    let a = (&a + a.transpose()) * 0.5;
     // a factor whose diagonal spreads by more than 1e4 (cond(G) > 1e8) loses too much of f64
     let chol = nalgebra::Cholesky::new(g).filter(|c| {
         let d = c.l_dirty().diagonal();
         let (lo, hi) = d.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
         lo.is_finite() && lo > 1e-4 * hi
     });
-    let cpu = CpuBackend::new();
     let Some(chol) = chol else { return refine_orthonormalised(&cpu, h, vectors) };
     // C = L⁻¹ A L⁻ᵀ, its eigenvectors W, the Ritz coefficients Y = L⁻ᵀ W (YᵀGY = I)
     let l = chol.l();
@@ -234,79 +212,7 @@ fn refine_on_host(h: &CsrMatrix, vectors: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f
         return (vec![f64::NAN; k], vectors, vec![f64::NAN; k]);
     };
     let Some(y) = l.transpose().solve_upper_triangular(&eig.eigenvectors) else { return refine_orthonormalised(&cpu, h, vectors) };
-    let mut order: Vec<usize> = (0..k).collect();
-    order.sort_by(|&p, &q| eig.eigenvalues[p].total_cmp(&eig.eigenvalues[q]));
-    let values: Vec<f64> = order.iter().map(|&c| eig.eigenvalues[c]).collect();
-    // X = V Y (columns in ascending order of value), in place, a row block at a time
-    let yd: Vec<f64> = order.iter().flat_map(|&c| (0..k).map(|i| y[(i, c)]).collect::<Vec<_>>()).collect();
-    let mut x = vectors;
-    {
-        use rayon::prelude::*;
-        let mut blocks: Vec<Vec<&mut [f64]>> = (0..h.nrows.div_ceil(REFINE_ROWS)).map(|_| Vec::with_capacity(k)).collect();
-        for v in x.iter_mut() {
-            for (b, chunk) in v.chunks_mut(REFINE_ROWS).enumerate() {
-                blocks[b].push(chunk);
-            }
-        }
-        blocks.into_par_iter().for_each(|mut cols| {
-            let mut row = vec![0.0; k];
-            for r in 0..cols[0].len() {
-                for (j, t) in row.iter_mut().enumerate() {
-                    *t = (0..k).map(|i| cols[i][r] * yd[i + j * k]).sum();
-                }
-                for (col, t) in cols.iter_mut().zip(&row) {
-                    col[r] = *t;
-                }
-            }
-        });
-    }
-    // ‖H x_j − θ_j x_j‖
-    let sq = sum_over_row_blocks(h.nrows, k, |rows, acc| {
-        let mut hx = vec![0.0; k];
-        for r in rows {
-            row_times(h, r, &x, &mut hx);
-            for j in 0..k {
-                let d = hx[j] - values[j] * x[j][r];
-                acc[j] += d * d;
-            }
-        }
-    });
-    (values, x, sq.iter().map(|v| v.sqrt()).collect())
-}
-
-/// Rows per task of the host refinement's passes.
-const REFINE_ROWS: usize = 1 << 12;
-
-/// `out[j] = (H v_j)[r]`: row `r` of `h` times each vector.
-fn row_times(h: &CsrMatrix, r: usize, vs: &[Vec<f64>], out: &mut [f64]) {
-    out.iter_mut().for_each(|o| *o = 0.0);
-    for p in h.row_ptr[r]..h.row_ptr[r + 1] {
-        let (c, a) = (h.col[p] as usize, h.val[p]);
-        for (o, v) in out.iter_mut().zip(vs) {
-            *o += a * v[c];
-        }
-    }
-}
-
-/// `f(rows, acc)` per row block of `n` rows (rayon tasks), each into a zeroed `len`-vector,
-/// summed in block order: the same bits on any number of threads.
-fn sum_over_row_blocks(n: usize, len: usize, f: impl Fn(std::ops::Range<usize>, &mut [f64]) + Sync) -> Vec<f64> {
-    use rayon::prelude::*;
-    let parts: Vec<Vec<f64>> = (0..n.div_ceil(REFINE_ROWS))
-        .into_par_iter()
-        .map(|b| {
-            let mut acc = vec![0.0; len];
-            f(b * REFINE_ROWS..((b + 1) * REFINE_ROWS).min(n), &mut acc);
-            acc
-        })
-        .collect();
-    let mut total = vec![0.0; len];
-    for p in parts {
-        for (t, v) in total.iter_mut().zip(p) {
-            *t += v;
-        }
-    }
-    total
+    ritz_pairs(&cpu, vectors, &hv, &eig.eigenvalues, &y)
 }
 
 /// The Ritz pairs X = V·Y (columns ordered by value), HX = HV·Y and their residual norms
