@@ -12,6 +12,17 @@ use crate::scene::{BackendChoice, Eigensolver};
 
 use super::device::ScfStep;
 
+/// The process's peak resident memory (VmHWM, bytes; null where unknown) at the end of each
+/// phase of a Schrödinger run. VmHWM only grows, so the first phase that reaches the run's
+/// `peak_memory_bytes` is the one that set it.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct PhasePeaks {
+    pub setup: Option<u64>,
+    pub assemble: Option<u64>,
+    pub solve: Option<u64>,
+    pub output: Option<u64>,
+}
+
 /// Per-phase wall times, seconds.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Timings {

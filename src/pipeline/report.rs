@@ -189,6 +189,8 @@ pub struct SchrodingerResults {
     pub solver: SolverReport,
     pub states: Vec<StateReport>,
     pub timings_s: super::Timings,
+    /// Peak resident memory at the end of each phase (see [`super::options::PhasePeaks`]).
+    pub peak_memory_after_bytes: super::options::PhasePeaks,
     /// Why the run is not converged (absent when it is).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

@@ -18,8 +18,8 @@ use crate::output::{self, OutputDir};
 use crate::scene::{BackendChoice, LoadedScene, Scene};
 
 use super::eigen::{solve, Solution, SolveOptions, DEFAULT_FILTER_DEGREE, DENSE_LIMIT};
-use super::options::{notice_once, Fields, RunOptions, RunReport, Timings, WarmStart};
-use super::prepare::{check_operator, materials_table, prepare, Problem};
+use super::options::{notice_once, Fields, PhasePeaks, RunOptions, RunReport, Timings, WarmStart};
+use super::prepare::{check_operator, materials_table, peak_memory, prepare, Problem};
 use super::report::{BackendReport, GridReport, Program, Reference, Results, SchrodingerResults, SchrodingerUnits, SolverReport, StateReport, Status, SCHEMA_VERSION};
 
 /// Solve a resolved Schrödinger scene (see [`super::run`]) and write its output folder.
@@ -34,10 +34,12 @@ pub(super) fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmSta
     let problem = prepare(loaded, sopts.states)?;
     sopts.dims = Some(problem.grid.n);
     let mut timings = Timings { setup: t0.elapsed().as_secs_f64(), ..Default::default() };
+    let mut peaks = PhasePeaks { setup: peak_memory(), ..Default::default() };
     let t1 = Instant::now();
     let h = problem.hamiltonian();
     check_operator(&problem, &h)?;
     timings.assemble = t1.elapsed().as_secs_f64();
+    peaks.assemble = peak_memory();
     let t2 = Instant::now();
     let initial: &[Vec<f64>] = match warm {
         Some(w) if w.fits(&problem.grid) => &w.vectors,
@@ -97,8 +99,10 @@ pub(super) fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmSta
         notice_once(n);
     }
     timings.solve = t2.elapsed().as_secs_f64();
+    peaks.solve = peak_memory();
     let t3 = Instant::now();
     let mut r = results_json(loaded, &problem, &h, &sol, &timings);
+    r.peak_memory_after_bytes = peaks.clone();
     r.solver.warm_start = !initial.is_empty() && sol.method != "dense";
     let mut results = Results::Schrodinger(Box::new(r));
     let out_dir = match &opts.out {
@@ -107,6 +111,7 @@ pub(super) fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmSta
             timings.total = t0.elapsed().as_secs_f64();
             if let Results::Schrodinger(r) = results {
                 r.timings_s = timings.clone();
+                r.peak_memory_after_bytes.output = peak_memory();
             }
         })?,
         None => {
@@ -232,6 +237,7 @@ pub fn results_json(loaded: &LoadedScene, p: &Problem, h: &CsrMatrix, sol: &Solu
         },
         states,
         timings_s: timings.clone(),
+        peak_memory_after_bytes: Default::default(),
         reason: sol.failure.clone().or_else(|| {
             (!sol.converged).then(|| format!("the eigensolver did not converge within solve.max_iterations = {} operator applications", sol.max_matvecs))
         }),
