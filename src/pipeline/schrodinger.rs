@@ -102,6 +102,9 @@ pub(super) fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmSta
     peaks.solve = peak_memory();
     let t3 = Instant::now();
     let mut r = results_json(loaded, &problem, &h, &sol, &timings);
+    // the operator is not needed by the output: its memory goes back before the output's
+    // own buffers are taken (at 256³, 1.5 GB of the output phase's 10.5 GB peak)
+    drop(h);
     r.peak_memory_after_bytes = peaks.clone();
     r.solver.warm_start = !initial.is_empty() && sol.method != "dense";
     let mut results = Results::Schrodinger(Box::new(r));
