@@ -245,6 +245,30 @@ impl CpuBackend {
     pub fn new() -> Self {
         CpuBackend
     }
+
+    /// vs ← vs·C in place ([`Backend::combine`] of the vectors onto themselves: new
+    /// v_j = Σ_i v_i c_ij, the same sums in the same order), with no new vector of their
+    /// length: each task copies its row range of every vector aside (in cache, the chunk of
+    /// `combine`) and writes the outputs over it.
+    pub fn combine_in_place(&self, vs: &mut [Vec<f64>], c: &Coeffs) {
+        let k = vs.len().min(c.rows).min(c.cols);
+        let n = vs.first().map_or(0, |v| v.len());
+        let len = (COMBINE_L2_BYTES / (8 * k.max(1))).clamp(256, BASIS_CHUNK) / 64 * 64;
+        let mut per_chunk: Vec<Vec<&mut [f64]>> = (0..n.div_ceil(len)).map(|_| Vec::with_capacity(k)).collect();
+        for v in vs.iter_mut().take(k) {
+            for (b, ch) in v[..n].chunks_mut(len).enumerate() {
+                per_chunk[b].push(ch);
+            }
+        }
+        per_chunk.into_par_iter().for_each(|outs| {
+            let copies: Vec<Vec<f64>> = outs.iter().map(|o| o.to_vec()).collect();
+            let basis: Vec<&Vec<f64>> = copies.iter().collect();
+            for (j, o) in outs.into_iter().enumerate() {
+                o.fill(0.0);
+                axpy_many(o, &basis, &c.data[j * c.rows..j * c.rows + k], 0);
+            }
+        });
+    }
     pub fn threads(&self) -> usize {
         rayon::current_num_threads()
     }
@@ -654,6 +678,28 @@ impl HaloAccess for CpuBackend {
         for &(s, l) in ranges {
             y[s..s + l].iter_mut().zip(&values[at..at + l]).for_each(|(a, b)| *a += b);
             at += l;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linalg::backend::random_values;
+
+    #[test]
+    fn combine_in_place_gives_combines_bits() {
+        // lengths around the chunk and a block that is not a multiple of four
+        for (n, k) in [(1, 1), (300, 3), (20_011, 7), (70_000, 10)] {
+            let be = CpuBackend::new();
+            let vs: Vec<Vec<f64>> = (0..k).map(|i| random_values(n, i as u64)).collect();
+            let c = random_values(k * k, 99);
+            let coeffs = Coeffs { rows: k, cols: k, data: &c };
+            let mut want: Vec<Vec<f64>> = (0..k).map(|_| vec![0.0; n]).collect();
+            be.combine(&vs, &coeffs, &mut want);
+            let mut got = vs.clone();
+            be.combine_in_place(&mut got, &coeffs);
+            assert_eq!(got, want, "n = {n}, k = {k}");
         }
     }
 }
