@@ -283,10 +283,7 @@ impl Backend for GpuBackend {
         self.upload_stencil_matrix(a)
     }
     fn upload_matrix_with_stencil(&self, a: &CsrMatrix, stencil: Option<&crate::linalg::stencil::StencilMatrix>) -> GpuMatrix {
-        match stencil {
-            Some(st) if self.spmv_layout != Some(super::stencil::SpmvLayout::Csr) && st.nrows() <= self.max_elements() => self.upload_stencil_matrix(st),
-            _ => self.upload_matrix(a),
-        }
+        self.upload_matrix_with_stencil_form(a, stencil)
     }
     fn upload_transfer(&self, t: &crate::linalg::multigrid::Aggregation) -> GpuMatrix {
         self.upload_aggregation(t)

@@ -139,7 +139,7 @@ impl GpuBackend {
     /// grid operator (its assembly's layout, else detected) whose vectors fit one chunk, and
     /// in CSR otherwise.
     pub fn upload_matrix_layout(&self, a: &CsrMatrix, layout: Option<stencil::SpmvLayout>) -> GpuMatrix {
-        if layout != Some(stencil::SpmvLayout::Csr) && a.nrows <= self.max_elements() {
+        if Self::stencil_layout_for(layout, a.nrows, self.max_elements()) {
             if let Some(s) = crate::linalg::stencil::StencilMatrix::of(a) {
                 return GpuMatrix::Stencil(self.stencil_to_device(&s));
             }
@@ -150,11 +150,28 @@ impl GpuBackend {
     /// A grid operator in the stencil layout, or in CSR where the options ask for it or its
     /// vectors span more than one chunk.
     pub(super) fn upload_stencil_matrix(&self, s: &crate::linalg::stencil::StencilMatrix) -> GpuMatrix {
-        if self.spmv_layout != Some(stencil::SpmvLayout::Csr) && s.nrows() <= self.max_elements() {
+        if Self::stencil_layout_for(self.spmv_layout, s.nrows(), self.max_elements()) {
             GpuMatrix::Stencil(self.stencil_to_device(s))
         } else {
             GpuMatrix::Csr(self.upload_csr(&s.to_csr()))
         }
+    }
+
+    /// `a` given with its stencil form (`StencilMatrix::of(a)`): the stencil layout where
+    /// [`GpuBackend::upload_stencil_matrix`] would take it, else `a` as
+    /// [`GpuBackend::upload_matrix_layout`] uploads it (its CSR, not the stencil's).
+    pub(super) fn upload_matrix_with_stencil_form(&self, a: &CsrMatrix, s: Option<&crate::linalg::stencil::StencilMatrix>) -> GpuMatrix {
+        match s {
+            Some(s) if Self::stencil_layout_for(self.spmv_layout, s.nrows(), self.max_elements()) => GpuMatrix::Stencil(self.stencil_to_device(s)),
+            _ => self.upload_matrix_layout(a, self.spmv_layout),
+        }
+    }
+
+    /// Whether a grid operator of `rows` rows goes to the device in the stencil layout: not
+    /// where `layout` asks for CSR, nor where its vectors span more than one chunk
+    /// (`max_elements`).
+    fn stencil_layout_for(layout: Option<stencil::SpmvLayout>, rows: usize, max_elements: usize) -> bool {
+        layout != Some(stencil::SpmvLayout::Csr) && rows <= max_elements
     }
 
     /// A multigrid transfer held as its grids, or in CSR where the options ask for CSR, the
