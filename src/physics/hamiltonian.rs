@@ -24,8 +24,6 @@
 //! Without periodic faces the matrix is a symmetric nearest-neighbour stencil on the grid,
 //! and it carries that layout ([`StencilLayout`]) for the backends that store it so.
 
-use rayon::prelude::*;
-
 use crate::grid::Grid;
 use crate::linalg::stencil::StencilLayout;
 use crate::linalg::CsrMatrix;
@@ -48,86 +46,68 @@ pub fn assemble_hamiltonian_with_faces(grid: &Grid, kinetic: &[f64], potential: 
     assert_eq!(potential.len(), n);
     let dim = grid.dim;
     let graded = grid.is_graded();
-    let rows: Vec<Vec<(u32, f64)>> = (0..n)
-        .into_par_iter()
-        .map(|idx| {
-            let ijk = grid.ijk(idx);
-            let ac = kinetic[idx];
-            let mut diag = potential[idx];
-            let mut row: Vec<(u32, f64)> = Vec::with_capacity(1 + 2 * dim);
-            for a in 0..dim {
-                let h2 = grid.h[a] * grid.h[a];
-                let stride = match a {
-                    0 => 1,
-                    1 => grid.n[0],
-                    _ => grid.n[0] * grid.n[1],
+    let mut h = CsrMatrix::from_rows(n, n, 1 + 2 * dim, |idx, row| {
+        let ijk = grid.ijk(idx);
+        let ac = kinetic[idx];
+        let mut diag = potential[idx];
+        for a in 0..dim {
+            let h2 = grid.h[a] * grid.h[a];
+            let stride = match a {
+                0 => 1,
+                1 => grid.n[0],
+                _ => grid.n[0] * grid.n[1],
+            };
+            let na = grid.n[a];
+            for dir in [-1i64, 1] {
+                let pos = ijk[a] as i64 + dir;
+                let nb = if pos >= 0 && (pos as usize) < na {
+                    Some((idx as i64 + dir * stride as i64) as usize)
+                } else if grid.periodic[a] {
+                    let wrapped = if pos < 0 { na - 1 } else { 0 };
+                    Some(idx - ijk[a] * stride + wrapped * stride)
+                } else {
+                    None
                 };
-                let na = grid.n[a];
-                for dir in [-1i64, 1] {
-                    let pos = ijk[a] as i64 + dir;
-                    let nb = if pos >= 0 && (pos as usize) < na {
-                        Some((idx as i64 + dir * stride as i64) as usize)
-                    } else if grid.periodic[a] {
-                        let wrapped = if pos < 0 { na - 1 } else { 0 };
-                        Some(idx - ijk[a] * stride + wrapped * stride)
-                    } else {
-                        None
-                    };
-                    if graded {
-                        let wc = grid.width(a, ijk[a]);
-                        match nb {
-                            Some(d) => {
-                                let ad = kinetic[d];
-                                let wd = grid.width(a, grid.ijk(d)[a]);
-                                let key = if dir > 0 { (idx, a) } else { (d, a) };
-                                let g = match faces.get(&key) {
-                                    Some(&f) => f / (0.5 * (wc + wd)),
-                                    None if ac + ad > 0.0 => 2.0 * ac * ad / (wc * ad + wd * ac),
-                                    None => 0.0,
-                                };
-                                diag += g / wc;
-                                row.push((d as u32, -g / (wc * wd).sqrt()));
-                            }
-                            None => diag += 2.0 * ac / (wc * wc),
-                        }
-                        continue;
-                    }
+                if graded {
+                    let wc = grid.width(a, ijk[a]);
                     match nb {
                         Some(d) => {
                             let ad = kinetic[d];
+                            let wd = grid.width(a, grid.ijk(d)[a]);
                             let key = if dir > 0 { (idx, a) } else { (d, a) };
-                            let af = match faces.get(&key) {
-                                Some(&f) => f,
-                                None if ac + ad > 0.0 => 2.0 * ac * ad / (ac + ad),
+                            let g = match faces.get(&key) {
+                                Some(&f) => f / (0.5 * (wc + wd)),
+                                None if ac + ad > 0.0 => 2.0 * ac * ad / (wc * ad + wd * ac),
                                 None => 0.0,
                             };
-                            diag += af / h2;
-                            row.push((d as u32, -af / h2));
+                            diag += g / wc;
+                            row.push((d as u32, -g / (wc * wd).sqrt()));
                         }
-                        None => diag += 2.0 * ac / h2,
+                        None => diag += 2.0 * ac / (wc * wc),
                     }
+                    continue;
+                }
+                match nb {
+                    Some(d) => {
+                        let ad = kinetic[d];
+                        let key = if dir > 0 { (idx, a) } else { (d, a) };
+                        let af = match faces.get(&key) {
+                            Some(&f) => f,
+                            None if ac + ad > 0.0 => 2.0 * ac * ad / (ac + ad),
+                            None => 0.0,
+                        };
+                        diag += af / h2;
+                        row.push((d as u32, -af / h2));
+                    }
+                    None => diag += 2.0 * ac / h2,
                 }
             }
-            row.push((idx as u32, diag));
-            row.sort_by_key(|e| e.0);
-            row
-        })
-        .collect();
-    let mut row_ptr = Vec::with_capacity(n + 1);
-    row_ptr.push(0);
-    let nnz: usize = rows.iter().map(|r| r.len()).sum();
-    let mut col = Vec::with_capacity(nnz);
-    let mut val = Vec::with_capacity(nnz);
-    for r in rows {
-        for (c, v) in r {
-            col.push(c);
-            val.push(v);
         }
-        row_ptr.push(col.len());
-    }
+        row.push((idx as u32, diag));
+    });
     // periodic faces couple opposite sides: not a stencil layout (nor is a single cell)
-    let stencil = (n >= 2 && (0..dim).all(|a| !grid.periodic[a])).then_some(StencilLayout { dims: grid.n });
-    CsrMatrix { nrows: n, ncols: n, row_ptr, col, val, stencil }
+    h.stencil = (n >= 2 && (0..dim).all(|a| !grid.periodic[a])).then_some(StencilLayout { dims: grid.n });
+    h
 }
 
 #[cfg(test)]

@@ -175,9 +175,6 @@ impl Default for PoissonSolveOptions {
     }
 }
 
-/// One assembled row: entries (column, value), right-hand side, touches a Dirichlet value.
-type AssembledRow = (Vec<(u32, f64)>, f64, bool);
-
 /// The neighbour of `idx` along `axis` in direction `dir` (±1), wrapping on periodic axes.
 fn neighbour(grid: &Grid, idx: usize, ijk: &[usize; 3], axis: usize, dir: i64) -> Option<usize> {
     let stride = grid.stride(axis);
@@ -308,12 +305,11 @@ impl PoissonSystem {
             }
         };
         // per row: entries, rhs, whether it touches a Dirichlet value
-        let rows: Vec<AssembledRow> = (0..n)
-            .into_par_iter()
-            .map(|c| {
+        let (matrix, extras) = CsrMatrix::from_rows_with(n, n, 1 + 2 * dim, |c, out| {
                 if !fixed_potential[c].is_nan() {
                     let d = fixed_diag(c);
-                    return (vec![(c as u32, d)], d * fixed_potential[c], true);
+                    out.push((c as u32, d));
+                    return (d * fixed_potential[c], true);
                 }
                 let ijk = grid.ijk(c);
                 let mut diag = 0.0;
@@ -356,43 +352,31 @@ impl PoissonSystem {
                 row.push((c as u32, diag));
                 row.sort_unstable_by_key(|e| e.0);
                 // merge duplicates (periodic axes of 1 or 2 cells)
-                let mut merged: Vec<(u32, f64)> = Vec::with_capacity(row.len());
                 for (j, v) in row {
-                    match merged.last_mut() {
+                    match out.last_mut() {
                         Some(l) if l.0 == j => l.1 += v,
-                        _ => merged.push((j, v)),
+                        _ => out.push((j, v)),
                     }
                 }
                 if let Some(wt) = &weight {
-                    merged.iter_mut().for_each(|e| e.1 *= wt[c]);
+                    out.iter_mut().for_each(|e| e.1 *= wt[c]);
                     rhs *= wt[c];
                 }
-                (merged, rhs, dirichlet)
+                (rhs, dirichlet)
+        });
+        let any_dirichlet = extras.iter().any(|e| e.1);
+        let boundary_rhs: Vec<f64> = extras.into_iter().map(|e| e.0).collect();
+        // every row holds its diagonal (the cell's own entry, merged once)
+        let diag_pos: Vec<usize> = (0..n)
+            .into_par_iter()
+            .map(|c| {
+                let r = matrix.row_ptr[c]..matrix.row_ptr[c + 1];
+                r.start + matrix.col[r].iter().position(|&j| j as usize == c).expect("a Poisson row without its diagonal")
             })
             .collect();
-        let nnz: usize = rows.iter().map(|r| r.0.len()).sum();
-        let mut row_ptr = Vec::with_capacity(n + 1);
-        row_ptr.push(0);
-        let mut col = Vec::with_capacity(nnz);
-        let mut val = Vec::with_capacity(nnz);
-        let mut boundary_rhs = Vec::with_capacity(n);
-        let mut diag_pos = Vec::with_capacity(n);
-        let mut any_dirichlet = false;
-        for (c, (r, b, d)) in rows.into_iter().enumerate() {
-            for (j, v) in r {
-                if j as usize == c {
-                    diag_pos.push(col.len());
-                }
-                col.push(j);
-                val.push(v);
-            }
-            row_ptr.push(col.len());
-            boundary_rhs.push(b);
-            any_dirichlet |= d;
-        }
         Ok(PoissonSystem {
             grid: grid.clone(),
-            matrix: CsrMatrix { nrows: n, ncols: n, row_ptr, col, val, stencil: None },
+            matrix,
             boundary_rhs,
             singular: !any_dirichlet,
             fixed_potential,
