@@ -59,14 +59,16 @@ pub fn memory_estimate(scene: &Scene, grid: &Grid, states: usize, block: usize) 
 /// What is split over the ranks: the eigensolver's vectors (LOBPCG's blocks and V-cycle
 /// work, the Lanczos basis). What every rank holds whole today (issue 16 removes it): the
 /// painted maps, the assembled operator, the multigrid's host hierarchy, the gathered
-/// eigenvectors and the output fields.
+/// eigenvectors and the output fields. Host memory: with `solve.backend = "gpu"` the
+/// split part is in device memory and not counted.
 pub fn memory_estimate_per_rank(scene: &Scene, grid: &Grid, states: usize, block: usize, ranks: usize) -> u64 {
     let n = grid.len() as f64;
     let nnz_per_row = (2 * grid.dim + 1) as f64;
     // per cell: map (2), band edge / potential / kinetic (3×8), painted scratch (16)
     let setup = n * (2.0 + 24.0 + 16.0);
-    // CSR: values 8 + column 4 per nonzero, row pointer 8, plus the assembly's row lists
-    let matrix = n * nnz_per_row * 12.0 * 2.0 + n * 8.0;
+    // CSR: values 8 + column 4 per nonzero, row pointer 8 (assembled in place, rows of
+    // outer cells leaving short gaps: `CsrMatrix::from_rows`)
+    let matrix = n * nnz_per_row * 12.0 + n * 8.0;
     let basis = lanczos_scratch(states, block, grid.len());
     // (replicated on every rank, split over the ranks)
     let (solver_whole, solver_split) = if grid.len() <= DENSE_LIMIT {
@@ -82,7 +84,11 @@ pub fn memory_estimate_per_rank(scene: &Scene, grid: &Grid, states: usize, block
     };
     // output: |ψ|² per state plus the fields copied for writing
     let outputs = n * 8.0 * (states as f64 + 4.0) * if scene.output.wavefunctions { 2.0 } else { 1.0 };
-    (setup + matrix + solver_whole + outputs + solver_split / ranks.max(1) as f64) as u64
+    // `gpu` keeps the eigensolver's vectors in device memory (the host holds its Gram
+    // blocks and the final read-back, counted above): a 512³ GPU solve's ~1.4 kB per cell of
+    // blocks is not the host's (`auto` may still take the CPU: counted)
+    let on_host_split = if scene.solve.backend == crate::scene::BackendChoice::Gpu { 0.0 } else { solver_split };
+    (setup + matrix + solver_whole + outputs + on_host_split / ranks.max(1) as f64) as u64
 }
 
 /// The ranks a memory check plans for: all of them, and those on this host (which share
@@ -394,6 +400,11 @@ mod tests {
         let n = grid.len();
         let m = crate::linalg::lobpcg::block_size(10, b, n) as f64;
         assert!((split as f64 - 14.5 * m * n as f64 * 8.0).abs() <= 16.0, "{split}");
+        // on the GPU the split part is device memory: the host's estimate is the whole part
+        let mut gpu = scene.clone();
+        gpu.solve.backend = crate::scene::BackendChoice::Gpu;
+        let on_gpu = memory_estimate_per_rank(&gpu, &grid, 10, b, 1);
+        assert!((serial - split).abs_diff(on_gpu) <= 2, "{serial} {split} {on_gpu}");
     }
 
     #[test]
