@@ -21,6 +21,12 @@ pub use jobs::{run_jobs, WriteJob};
 /// array is not worth the split).
 const CONVERT_PIECE: usize = 1 << 15;
 
+/// Values per piece of a streamed array: a writer converts and writes an array a piece at
+/// a time (24 MiB of f64, with its base64 in a .vti), so it holds a bounded buffer, not a
+/// copy of the whole file: at 256³ the .vti's 13 encoded fields held together were ~2.3 GB,
+/// the output phase's peak. A multiple of 3, so base64 pieces join into one encoding.
+pub(crate) const STREAM_PIECE: usize = 3 << 20;
+
 /// Appends the little-endian bytes of `data` to `out`, converted in parallel (the same
 /// bytes as `for v in data { out.extend_from_slice(&v.to_le_bytes()) }`).
 pub(crate) fn le_bytes_into(data: &[f64], out: &mut Vec<u8>) {

@@ -58,16 +58,24 @@ pub fn write_npy(path: &Path, dims: &[usize], data: &[f64]) -> Result<()> {
         QdError::Internal(format!("write_npy {}: header too long", path.display()))
     })?;
 
-    // the whole file in one buffer (the values converted in parallel), one write
-    let mut buf = Vec::with_capacity(10 + header.len() + data.len() * 8);
+    // the header, then the values a piece at a time (each piece converted in parallel):
+    // a bounded buffer, not a copy of the file
+    let mut buf = Vec::with_capacity(10 + header.len() + data.len().min(super::STREAM_PIECE) * 8);
     buf.extend_from_slice(MAGIC);
     buf.extend_from_slice(&[1u8, 0u8]);
     buf.extend_from_slice(&hlen.to_le_bytes());
     buf.extend_from_slice(header.as_bytes());
-    super::le_bytes_into(data, &mut buf);
     let io_err = |e| QdError::io(format!("writing {}", path.display()), e);
     let mut file = File::create(path).map_err(io_err)?;
-    file.write_all(&buf).map_err(io_err)?;
+    let mut pieces = data.chunks(super::STREAM_PIECE).peekable();
+    if pieces.peek().is_none() {
+        file.write_all(&buf).map_err(io_err)?;
+    }
+    for piece in pieces {
+        super::le_bytes_into(piece, &mut buf);
+        file.write_all(&buf).map_err(io_err)?;
+        buf.clear();
+    }
     Ok(())
 }
 
@@ -316,8 +324,10 @@ mod tests {
 
     #[test]
     fn parallel_conversion_gives_the_serial_bytes() {
-        // around the conversion's piece length (32768 values), with a NaN and signed zeros
-        for n in [1usize, 32_767, 32_768, 32_769, 3 * 32_768 + 5] {
+        // around the conversion's piece length (32768 values) and the streamed write's
+        // (3·2²⁰ values), with a NaN and signed zeros
+        let s = crate::output::STREAM_PIECE;
+        for n in [1usize, 32_767, 32_768, 32_769, 3 * 32_768 + 5, s, s + 1, 2 * s + 7] {
             let mut data: Vec<f64> = (0..n).map(|i| (i as f64 * 0.01).cos() * 1e300f64.powf((i % 3) as f64 - 1.0)).collect();
             data[n / 2] = f64::NAN;
             data[0] = -0.0;

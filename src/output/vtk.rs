@@ -69,12 +69,12 @@ pub fn write_vti(
     ));
     s.push_str(&format!("    <Piece Extent=\"{extent}\">\n"));
     cell_data_open(&mut s, fields);
-    let arrays = encoded_arrays(fields);
     let tail = "      </CellData>\n    </Piece>\n  </ImageData>\n</VTKFile>\n";
-    let mut pieces: Vec<&[u8]> = vec![s.as_bytes()];
-    pieces.extend(arrays.iter().map(Vec::as_slice));
-    pieces.push(tail.as_bytes());
-    write_pieces(path, &pieces)
+    write_streamed(path, |w, buf| {
+        w.write_all(s.as_bytes())?;
+        write_arrays(w, fields, buf)?;
+        w.write_all(tail.as_bytes())
+    })
 }
 
 /// Writes a `.vtr` (RectilinearGrid) file: `dims` = `[nx, ny, nz]` cells, `nodes_nm[a]`
@@ -96,17 +96,16 @@ pub fn write_vtr(path: &Path, dims: [usize; 3], nodes_nm: &[Vec<f64>; 3], fields
     s.push_str(&format!("  <RectilinearGrid WholeExtent=\"{extent}\">\n"));
     s.push_str(&format!("    <Piece Extent=\"{extent}\">\n"));
     cell_data_open(&mut s, fields);
-    let arrays = encoded_arrays(fields);
     let coords: Vec<(&str, &[f64])> = ["x_nm", "y_nm", "z_nm"].iter().zip(nodes_nm.iter()).map(|(n, x)| (*n, x.as_slice())).collect();
-    let coords = encoded_arrays(&coords);
     let middle = "      </CellData>\n      <Coordinates>\n";
     let tail = "      </Coordinates>\n    </Piece>\n  </RectilinearGrid>\n</VTKFile>\n";
-    let mut pieces: Vec<&[u8]> = vec![s.as_bytes()];
-    pieces.extend(arrays.iter().map(Vec::as_slice));
-    pieces.push(middle.as_bytes());
-    pieces.extend(coords.iter().map(Vec::as_slice));
-    pieces.push(tail.as_bytes());
-    write_pieces(path, &pieces)
+    write_streamed(path, |w, buf| {
+        w.write_all(s.as_bytes())?;
+        write_arrays(w, fields, buf)?;
+        w.write_all(middle.as_bytes())?;
+        write_arrays(w, &coords, buf)?;
+        w.write_all(tail.as_bytes())
+    })
 }
 
 /// The PointData (empty) block of a piece and the opening of its CellData.
@@ -118,38 +117,64 @@ fn cell_data_open(s: &mut String, fields: &[(&str, &[f64])]) {
     }
 }
 
-/// Each field's `DataArray` element, converted and encoded in parallel, in order.
-fn encoded_arrays(fields: &[(&str, &[f64])]) -> Vec<Vec<u8>> {
-    fields
-        .par_iter()
-        .map(|(name, data)| {
-            let (lo, hi) = finite_range(data);
-            let head = format!(
-                "        <DataArray type=\"Float64\" Name=\"{}\" NumberOfComponents=\"1\" format=\"binary\" RangeMin=\"{}\" RangeMax=\"{}\">\n          ",
-                xml_escape(name),
-                fmt_f(lo),
-                fmt_f(hi)
-            );
-            let mut raw = Vec::with_capacity(8 + 8 * data.len());
-            raw.extend_from_slice(&((8 * data.len()) as u64).to_le_bytes());
-            super::le_bytes_into(data, &mut raw);
-            let mut out = head.into_bytes();
-            base64_encode_par(&raw, &mut out);
-            out.extend_from_slice(b"\n        </DataArray>\n");
-            out
-        })
-        .collect()
+/// The buffers a streamed write reuses from piece to piece: raw bytes and their base64.
+#[derive(Default)]
+struct PieceBuffers {
+    raw: Vec<u8>,
+    b64: Vec<u8>,
 }
 
-/// Write `pieces` one after the other (joining them first would copy the whole file once
-/// more).
-fn write_pieces(path: &Path, pieces: &[&[u8]]) -> Result<()> {
-    let io_err = |e| QdError::io(format!("writing {}", path.display()), e);
-    let mut w = File::create(path).map_err(io_err)?;
-    for p in pieces {
-        w.write_all(p).map_err(io_err)?;
+/// Each field's `DataArray` element, in order, each streamed a piece at a time
+/// ([`write_base64_stream`]): a bounded buffer per file, whatever the grid.
+fn write_arrays(w: &mut impl Write, fields: &[(&str, &[f64])], buf: &mut PieceBuffers) -> std::io::Result<()> {
+    for (name, data) in fields {
+        let (lo, hi) = finite_range(data);
+        let head = format!(
+            "        <DataArray type=\"Float64\" Name=\"{}\" NumberOfComponents=\"1\" format=\"binary\" RangeMin=\"{}\" RangeMax=\"{}\">\n          ",
+            xml_escape(name),
+            fmt_f(lo),
+            fmt_f(hi)
+        );
+        w.write_all(head.as_bytes())?;
+        write_base64_stream(w, data, super::STREAM_PIECE, buf)?;
+        w.write_all(b"\n        </DataArray>\n")?;
     }
     Ok(())
+}
+
+/// The base64 of `data`'s `UInt64` byte count followed by its little-endian values,
+/// written `piece` values at a time (converted and encoded in parallel within a piece).
+/// The first piece carries the 8-byte count and `piece − 1` values, so every piece but the
+/// last is a multiple of 3 bytes (with `piece` one) and the pieces' encodings join into
+/// the encoding of the whole.
+fn write_base64_stream(w: &mut impl Write, data: &[f64], piece: usize, buf: &mut PieceBuffers) -> std::io::Result<()> {
+    debug_assert!(piece >= 3 && piece.is_multiple_of(3));
+    let first = data.len().min(piece - 1);
+    buf.raw.clear();
+    buf.raw.extend_from_slice(&((8 * data.len()) as u64).to_le_bytes());
+    super::le_bytes_into(&data[..first], &mut buf.raw);
+    let mut rest = data[first..].chunks(piece);
+    loop {
+        buf.b64.clear();
+        base64_encode_par(&buf.raw, &mut buf.b64);
+        w.write_all(&buf.b64)?;
+        match rest.next() {
+            Some(values) => {
+                buf.raw.clear();
+                super::le_bytes_into(values, &mut buf.raw);
+            }
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Create `path` and write it through `body` (buffered: small pieces of XML between the
+/// streamed arrays).
+fn write_streamed(path: &Path, body: impl FnOnce(&mut std::io::BufWriter<File>, &mut PieceBuffers) -> std::io::Result<()>) -> Result<()> {
+    let io_err = |e| QdError::io(format!("writing {}", path.display()), e);
+    let mut w = std::io::BufWriter::new(File::create(path).map_err(io_err)?);
+    body(&mut w, &mut PieceBuffers::default()).map_err(io_err)?;
+    w.flush().map_err(io_err)
 }
 
 fn finite_range(data: &[f64]) -> (f64, f64) {
@@ -317,6 +342,24 @@ mod tests {
             assert!(par == ser, "len = {len}");
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn pieces_of_a_stream_join_into_the_whole_encoding() {
+        for n in 0..20usize {
+            let data: Vec<f64> = (0..n).map(|i| (i as f64 * 0.37).sin() - 0.5).collect();
+            let mut raw = ((8 * n) as u64).to_le_bytes().to_vec();
+            for v in &data {
+                raw.extend_from_slice(&v.to_le_bytes());
+            }
+            let mut whole = Vec::new();
+            base64_encode_bytes(&raw, &mut whole);
+            for piece in [3, 6, 9, 3 << 20] {
+                let mut out = Vec::new();
+                write_base64_stream(&mut out, &data, piece, &mut PieceBuffers::default()).unwrap();
+                assert_eq!(out, whole, "{n} values in pieces of {piece}");
+            }
+        }
     }
 
     #[test]
