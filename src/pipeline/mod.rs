@@ -137,7 +137,12 @@ fn write_output(
     finish: impl FnOnce(&mut Results),
 ) -> Result<PathBuf> {
     let dir = OutputDir::create_for_rank(path, &loaded.input_files(), crate::parallel::rank())?;
-    let mut files = fields(&dir)?;
+    // only rank 0's folder is kept: the other ranks do not compute and write the fields
+    // into their private temp folders to delete them (on 16 ranks of one host that work
+    // was 16 copies of the output competing for its cores and disk, and every rank took the
+    // output's buffers). The writers hold no collective operation, so skipping them cannot
+    // leave a rank waiting; a write that fails on rank 0 aborts the job.
+    let mut files = if crate::parallel::is_root() { fields(&dir)? } else { Vec::new() };
     files.push("results.json".into());
     finish(results);
     let peak = prepare::peak_memory();
