@@ -198,6 +198,35 @@ fn two_ranks_each_hold_well_under_the_serial_memory() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// A strained scene (1D In0.2Ga0.8As well, 600 cells: continuum elasticity, Bir–Pikus band
+/// shift, then the heavy-hole states by LOBPCG) over 2 and 3 ranks: the serial energies,
+/// strain and band shift, and the same files.
+#[test]
+fn strained_scene_matches_serial() {
+    let extra = ["--backend", "cpu"];
+    let s_out = serial_run("strain", "strained_ingaas_well_1d", &extra);
+    let s_res = results(&s_out);
+    let s_shift = npy(&s_out.join("band_shift.npy"));
+    let s_exx = npy(&s_out.join("strain_xx.npy"));
+    for n in [2, 3] {
+        let d = tmpdir("mpi", &format!("strain-np{n}"));
+        let out = d.join("out");
+        let o = mpi(n, &solve_args(&scene("strained_ingaas_well_1d"), &out, &extra));
+        assert!(o.status.success(), "{n} ranks: {}", text(&o));
+        assert_eq!(files(&out), files(&s_out), "{n} ranks: output files");
+        let r = results(&out);
+        check_ranks(&r, n);
+        assert_eq!(r["strain"]["converged"], true, "{n} ranks");
+        let de = max_diff(&energies(&r), &energies(&s_res));
+        assert!(de < 1e-9, "{n} ranks: energies differ by {de:e} eV");
+        let ds = max_diff(&npy(&out.join("band_shift.npy")), &s_shift);
+        let dx = max_diff(&npy(&out.join("strain_xx.npy")), &s_exx);
+        let exx = s_exx.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(ds < 1e-9 && dx < 1e-9 * exx, "{n} ranks: band shift differs by {ds:e} eV, strain_xx by {dx:e} (max |e_xx| {exx:e})");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
+
 /// Self-consistent Schrödinger–Poisson (2D InAs dot in a reverse-biased p-n diode):
 /// Newton–multigrid Poisson and the quantum loop over 2 and 3 ranks give the serial
 /// potential to 1e-6 V and levels to 1e-6 eV.
