@@ -60,21 +60,18 @@ pub fn write_npy(path: &Path, dims: &[usize], data: &[f64]) -> Result<()> {
 
     // the header, then the values a piece at a time (each piece converted in parallel):
     // a bounded buffer, not a copy of the file
-    let mut buf = Vec::with_capacity(10 + header.len() + data.len().min(super::STREAM_PIECE) * 8);
+    let mut buf = Vec::with_capacity((10 + header.len()).max(data.len().min(super::STREAM_PIECE) * 8));
     buf.extend_from_slice(MAGIC);
     buf.extend_from_slice(&[1u8, 0u8]);
     buf.extend_from_slice(&hlen.to_le_bytes());
     buf.extend_from_slice(header.as_bytes());
     let io_err = |e| QdError::io(format!("writing {}", path.display()), e);
     let mut file = File::create(path).map_err(io_err)?;
-    let mut pieces = data.chunks(super::STREAM_PIECE).peekable();
-    if pieces.peek().is_none() {
-        file.write_all(&buf).map_err(io_err)?;
-    }
-    for piece in pieces {
+    file.write_all(&buf).map_err(io_err)?;
+    for piece in data.chunks(super::STREAM_PIECE) {
+        buf.clear();
         super::le_bytes_into(piece, &mut buf);
         file.write_all(&buf).map_err(io_err)?;
-        buf.clear();
     }
     Ok(())
 }
