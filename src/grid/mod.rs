@@ -214,6 +214,21 @@ impl Grid {
             _ => self.n[0] * self.n[1],
         }
     }
+    /// The neighbour of cell `idx` (at `ijk`) along axis `a` in direction `dir` (±1),
+    /// wrapping on periodic axes; None beyond an outer face.
+    pub fn neighbour(&self, idx: usize, ijk: &[usize; 3], a: usize, dir: i64) -> Option<usize> {
+        let stride = self.stride(a);
+        let na = self.n[a];
+        let pos = ijk[a] as i64 + dir;
+        if pos >= 0 && (pos as usize) < na {
+            Some((idx as i64 + dir * stride as i64) as usize)
+        } else if self.periodic[a] {
+            let wrapped = if pos < 0 { na - 1 } else { 0 };
+            Some(idx - ijk[a] * stride + wrapped * stride)
+        } else {
+            None
+        }
+    }
     /// Cell volume in nm^dim of a uniform grid (on a graded grid: the smallest cell's;
     /// use [`Self::volume`]).
     pub fn cell_volume(&self) -> f64 {

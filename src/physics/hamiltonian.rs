@@ -52,22 +52,8 @@ pub fn assemble_hamiltonian_with_faces(grid: &Grid, kinetic: &[f64], potential: 
         let mut diag = potential[idx];
         for a in 0..dim {
             let h2 = grid.h[a] * grid.h[a];
-            let stride = match a {
-                0 => 1,
-                1 => grid.n[0],
-                _ => grid.n[0] * grid.n[1],
-            };
-            let na = grid.n[a];
             for dir in [-1i64, 1] {
-                let pos = ijk[a] as i64 + dir;
-                let nb = if pos >= 0 && (pos as usize) < na {
-                    Some((idx as i64 + dir * stride as i64) as usize)
-                } else if grid.periodic[a] {
-                    let wrapped = if pos < 0 { na - 1 } else { 0 };
-                    Some(idx - ijk[a] * stride + wrapped * stride)
-                } else {
-                    None
-                };
+                let nb = grid.neighbour(idx, &ijk, a, dir);
                 if graded {
                     let wc = grid.width(a, ijk[a]);
                     match nb {

@@ -175,21 +175,6 @@ impl Default for PoissonSolveOptions {
     }
 }
 
-/// The neighbour of `idx` along `axis` in direction `dir` (±1), wrapping on periodic axes.
-fn neighbour(grid: &Grid, idx: usize, ijk: &[usize; 3], axis: usize, dir: i64) -> Option<usize> {
-    let stride = grid.stride(axis);
-    let na = grid.n[axis];
-    let pos = ijk[axis] as i64 + dir;
-    if pos >= 0 && (pos as usize) < na {
-        Some((idx as i64 + dir * stride as i64) as usize)
-    } else if grid.periodic[axis] {
-        let wrapped = if pos < 0 { na - 1 } else { 0 };
-        Some(idx - ijk[axis] * stride + wrapped * stride)
-    } else {
-        None
-    }
-}
-
 /// Graded grids: the series conductance of the face between c and d (widths wc, wd along
 /// the axis), εr/nm: a sampled face value over the centre distance, else the two half
 /// cells in series.
@@ -320,7 +305,7 @@ impl PoissonSystem {
                     let h2 = grid.h[a] * grid.h[a];
                     let wc = grid.width(a, ijk[a]);
                     for (side, dir) in [(0usize, -1i64), (1, 1)] {
-                        match neighbour(grid, c, &ijk, a, dir) {
+                        match grid.neighbour(c, &ijk, a, dir) {
                             Some(d) => {
                                 let w = if weight.is_some() {
                                     let wd = grid.width(a, grid.ijk(d)[a]);
@@ -481,7 +466,7 @@ impl PoissonSystem {
                         } else {
                             (h, 0.5 * h)
                         };
-                        grads[side] = match neighbour(g, c, &ijk, a, dir) {
+                        grads[side] = match g.neighbour(c, &ijk, a, dir) {
                             Some(d) => dir as f64 * (phi[d] - phi[c]) / dist,
                             None => {
                                 let face = 2 * a + side;
