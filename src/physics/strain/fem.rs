@@ -14,8 +14,6 @@
 //! total strain along it is zero (pseudomorphic growth in 1D, plane strain in 2D).
 //! Unknowns: dof = 3·node + component, node = i + nx·(j + ny·k).
 
-use std::collections::HashMap;
-
 use rayon::prelude::*;
 
 use crate::linalg::CsrMatrix;
@@ -211,41 +209,53 @@ impl ElementBasis {
 /// (a graded grid) derives each element's basis when it is asked for.
 const MAX_STORED_BASES: usize = 512;
 
-/// Element bases of a mesh, one per distinct element size.
+/// Element bases of a mesh, one per distinct element size, found by each axis's width
+/// class of the cell (no hashing in the assembly's inner loop).
 pub struct Bases {
-    map: HashMap<[u64; 3], ElementBasis>,
+    /// Per axis, the width class of each cell (index into the sorted distinct widths).
+    class: [Vec<u32>; 3],
+    /// Distinct widths per axis.
+    nclass: [usize; 3],
+    /// One basis per class triple, x-fastest.
+    stored: Vec<ElementBasis>,
     /// Too many sizes to store: one basis (and its widths) to scale from.
     unit: Option<(ElementBasis, [f64; 3])>,
 }
 
 impl Bases {
     pub fn for_mesh(m: &Mesh) -> Bases {
-        let mut map = HashMap::new();
         let widths: [Vec<f64>; 3] = std::array::from_fn(|a| {
             let mut w: Vec<f64> = (0..m.ncell[a]).map(|i| m.width(a, i)).collect();
             w.sort_by(f64::total_cmp);
             w.dedup();
             w
         });
-        if widths.iter().map(|w| w.len()).product::<usize>() > MAX_STORED_BASES {
+        let nclass = widths.each_ref().map(|w| w.len());
+        if nclass.iter().product::<usize>() > MAX_STORED_BASES {
             let h = [widths[0][0], widths[1][0], widths[2][0]];
-            return Bases { map, unit: Some((ElementBasis::new(h), h)) };
+            return Bases { class: Default::default(), nclass, stored: Vec::new(), unit: Some((ElementBasis::new(h), h)) };
         }
-        for &hx in &widths[0] {
+        let class = std::array::from_fn(|a| (0..m.ncell[a]).map(|i| widths[a].binary_search_by(|w| w.total_cmp(&m.width(a, i))).unwrap() as u32).collect());
+        let mut stored = Vec::with_capacity(nclass.iter().product());
+        for &hz in &widths[2] {
             for &hy in &widths[1] {
-                for &hz in &widths[2] {
-                    let h = [hx, hy, hz];
-                    map.insert(h.map(f64::to_bits), ElementBasis::new(h));
+                for &hx in &widths[0] {
+                    stored.push(ElementBasis::new([hx, hy, hz]));
                 }
             }
         }
-        Bases { map, unit: None }
+        Bases { class, nclass, stored, unit: None }
     }
     pub fn of_cell(&self, m: &Mesh, c: [usize; 3]) -> std::borrow::Cow<'_, ElementBasis> {
-        let h: [f64; 3] = std::array::from_fn(|a| m.width(a, c[a]));
         match &self.unit {
-            Some((u, uh)) => std::borrow::Cow::Owned(ElementBasis::scaled(u, *uh, h)),
-            None => std::borrow::Cow::Borrowed(&self.map[&h.map(f64::to_bits)]),
+            Some((u, uh)) => {
+                let h: [f64; 3] = std::array::from_fn(|a| m.width(a, c[a]));
+                std::borrow::Cow::Owned(ElementBasis::scaled(u, *uh, h))
+            }
+            None => {
+                let k: [usize; 3] = std::array::from_fn(|a| self.class[a][c[a]] as usize);
+                std::borrow::Cow::Borrowed(&self.stored[k[0] + self.nclass[0] * (k[1] + self.nclass[1] * k[2])])
+            }
         }
     }
 }
@@ -295,24 +305,102 @@ pub fn constraints(m: &Mesh, clamped: [bool; 6]) -> Vec<bool> {
     fixed
 }
 
+/// The distinct nodes next to node `i` along axis `a` (itself included), ascending, and
+/// for each cell touching it (in [`Mesh::adjacent`]'s order) the positions in that list of
+/// the cell's two corners.
+fn axis_neighbours(m: &Mesh, a: usize, i: usize) -> (([usize; 3], usize), [[usize; 2]; 2], usize) {
+    let adj = m.adjacent(a, i);
+    let mut list = [0usize; 3];
+    let mut len = 0;
+    for &(c, _) in &adj {
+        for b in 0..2 {
+            let j = m.corner(a, c, b);
+            if !list[..len].contains(&j) {
+                list[len] = j;
+                len += 1;
+            }
+        }
+    }
+    list[..len].sort_unstable();
+    let mut pos = [[0usize; 2]; 2];
+    for (k, &(c, _)) in adj.iter().enumerate() {
+        for b in 0..2 {
+            let j = m.corner(a, c, b);
+            pos[k][b] = list[..len].iter().position(|&x| x == j).unwrap();
+        }
+    }
+    ((list, len), pos, adj.len())
+}
+
 /// The global stiffness (node-blocked CSR, symmetric; constrained rows and columns
 /// replaced by the diagonal entry alone) and, with `eigenstress` (per cell, GPa: the
 /// isotropic stress (C11 + 2 C12)·ε* of the stress-free strain), the load vector.
+///
+/// Gather form, parallel over nodes and written straight into the CSR arrays: a first pass
+/// counts each row's entries (the distinct neighbour nodes along each axis, ascending, so
+/// their product in z, y, x order is in column order), a second fills each node's three
+/// rows in place. No per-row lists: the 128³ operator is 6 GB, and lists of it would be
+/// as much again.
 pub fn assemble(m: &Mesh, fixed: &[bool], eigenstress: Option<&[f64]>) -> (CsrMatrix, Vec<f64>) {
     let bases = Bases::for_mesh(m);
     let nn = m.nnode();
     let nodes = m.nodes();
-    type Row = (Vec<(u32, [f64; 9])>, [f64; 3]);
-    let rows: Vec<Row> = (0..nodes)
-        .into_par_iter()
-        .map(|node| {
-            let ijk = [node % nn[0], (node / nn[0]) % nn[1], node / (nn[0] * nn[1])];
+    let ndof = 3 * nodes;
+    let ijk_of = |node: usize| [node % nn[0], (node / nn[0]) % nn[1], node / (nn[0] * nn[1])];
+    // neighbour nodes of each axis, and the free dofs of each node
+    let free = |node: usize| (0..3).filter(|&j| !fixed[3 * node + j]).count();
+    let mut row_len = vec![0usize; ndof + 1];
+    row_len[1..].par_chunks_mut(3).enumerate().for_each(|(node, lens)| {
+        let ijk = ijk_of(node);
+        let nb: [([usize; 3], usize); 3] = std::array::from_fn(|a| axis_neighbours(m, a, ijk[a]).0);
+        let mut cols = 0;
+        for &z in &nb[2].0[..nb[2].1] {
+            for &y in &nb[1].0[..nb[1].1] {
+                for &x in &nb[0].0[..nb[0].1] {
+                    cols += free(m.node_index([x, y, z]));
+                }
+            }
+        }
+        for (i, l) in lens.iter_mut().enumerate() {
+            *l = if fixed[3 * node + i] { 1 } else { cols };
+        }
+    });
+    for r in 0..ndof {
+        row_len[r + 1] += row_len[r];
+    }
+    let row_ptr = row_len;
+    let nnz = row_ptr[ndof];
+    let mut col = vec![0u32; nnz];
+    let mut val = vec![0.0f64; nnz];
+    let mut rhs = vec![0.0; ndof];
+    // chunks of nodes: their rows are one contiguous stretch of col and val
+    const CHUNK: usize = 2048;
+    let mut pieces = Vec::with_capacity(nodes.div_ceil(CHUNK));
+    {
+        let (mut cr, mut vr, mut rr) = (&mut col[..], &mut val[..], &mut rhs[..]);
+        let mut at = 0;
+        for n0 in (0..nodes).step_by(CHUNK) {
+            let n1 = (n0 + CHUNK).min(nodes);
+            let end = row_ptr[3 * n1];
+            let (c, ct) = std::mem::take(&mut cr).split_at_mut(end - at);
+            let (v, vt) = std::mem::take(&mut vr).split_at_mut(end - at);
+            let (r, rt) = std::mem::take(&mut rr).split_at_mut(3 * (n1 - n0));
+            pieces.push((n0..n1, c, v, r));
+            (cr, vr, rr, at) = (ct, vt, rt, end);
+        }
+    }
+    pieces.into_par_iter().for_each(|(range, cols, vals, rhs)| {
+        let mut w = 0;
+        for node in range.clone() {
+            let ijk = ijk_of(node);
+            let ax: [(([usize; 3], usize), [[usize; 2]; 2], usize); 3] = std::array::from_fn(|a| axis_neighbours(m, a, ijk[a]));
             let adj: [Vec<(usize, usize)>; 3] = std::array::from_fn(|a| m.adjacent(a, ijk[a]));
-            let mut blocks: Vec<(u32, [f64; 9])> = Vec::with_capacity(27);
+            let (lx, ly) = (ax[0].0 .1, ax[1].0 .1);
+            let mut blocks = [[0.0f64; 9]; 27];
             let mut load = [0.0; 3];
-            for &(cz, bz) in &adj[2] {
-                for &(cy, by) in &adj[1] {
-                    for &(cx, bx) in &adj[0] {
+            for (kz, &(cz, bz)) in adj[2].iter().enumerate() {
+                for (ky, &(cy, by)) in adj[1].iter().enumerate() {
+                    for (kx, &(cx, bx)) in adj[0].iter().enumerate() {
                         let cell = [cx, cy, cz];
                         let ci = m.cell_index(cell);
                         let [c11, c12, c44] = m.c[ci];
@@ -325,18 +413,12 @@ pub fn assemble(m: &Mesh, fixed: &[bool], eigenstress: Option<&[f64]>) -> (CsrMa
                         }
                         for lb in 0..8 {
                             let b = bits(lb);
-                            let col = m.node_index([m.corner(0, cx, b[0]), m.corner(1, cy, b[1]), m.corner(2, cz, b[2])]) as u32;
-                            let slot = match blocks.iter().position(|x| x.0 == col) {
-                                Some(p) => p,
-                                None => {
-                                    blocks.push((col, [0.0; 9]));
-                                    blocks.len() - 1
-                                }
-                            };
-                            let blk = &mut blocks[slot].1;
+                            let slot = ax[0].1[kx][b[0]] + lx * (ax[1].1[ky][b[1]] + ly * ax[2].1[kz][b[2]]);
+                            let blk = &mut blocks[slot];
                             for i in 0..3 {
+                                let r = 3 * la + i;
                                 for j in 0..3 {
-                                    let (r, c) = (3 * la + i, 3 * lb + j);
+                                    let c = 3 * lb + j;
                                     blk[3 * i + j] += c11 * e.k[0][r][c] + c12 * e.k[1][r][c] + c44 * e.k[2][r][c];
                                 }
                             }
@@ -344,39 +426,42 @@ pub fn assemble(m: &Mesh, fixed: &[bool], eigenstress: Option<&[f64]>) -> (CsrMa
                     }
                 }
             }
-            blocks.sort_unstable_by_key(|x| x.0);
-            (blocks, load)
-        })
-        .collect();
-    let ndof = 3 * nodes;
-    let mut row_ptr = Vec::with_capacity(ndof + 1);
-    row_ptr.push(0usize);
-    let nnz: usize = rows.iter().map(|r| 3 * 3 * r.0.len()).sum();
-    let mut col = Vec::with_capacity(nnz);
-    let mut val = Vec::with_capacity(nnz);
-    let mut rhs = vec![0.0; ndof];
-    for (node, (blocks, load)) in rows.into_iter().enumerate() {
-        for i in 0..3 {
-            let r = 3 * node + i;
-            if fixed[r] {
-                let d = blocks.iter().find(|b| b.0 as usize == node).map(|b| b.1[4 * i]).unwrap_or(1.0);
-                col.push(r as u32);
-                val.push(if d > 0.0 { d } else { 1.0 });
-            } else {
-                rhs[r] = load[i];
-                for (c, blk) in &blocks {
-                    for j in 0..3 {
-                        let cc = 3 * *c as usize + j;
-                        if !fixed[cc] {
-                            col.push(cc as u32);
-                            val.push(blk[3 * i + j]);
+            let local = |k: usize| k - range.start;
+            for i in 0..3 {
+                let r = 3 * node + i;
+                if fixed[r] {
+                    let self_slot = {
+                        let p: [usize; 3] = std::array::from_fn(|a| ax[a].0 .0[..ax[a].0 .1].iter().position(|&x| x == ijk[a]).unwrap());
+                        p[0] + lx * (p[1] + ly * p[2])
+                    };
+                    let d = blocks[self_slot][4 * i];
+                    cols[w] = r as u32;
+                    vals[w] = if d > 0.0 { d } else { 1.0 };
+                    w += 1;
+                } else {
+                    rhs[3 * local(node) + i] = load[i];
+                    let mut slot = 0;
+                    for &z in &ax[2].0 .0[..ax[2].0 .1] {
+                        for &y in &ax[1].0 .0[..ax[1].0 .1] {
+                            for &x in &ax[0].0 .0[..lx] {
+                                let cn = m.node_index([x, y, z]);
+                                for j in 0..3 {
+                                    let cc = 3 * cn + j;
+                                    if !fixed[cc] {
+                                        cols[w] = cc as u32;
+                                        vals[w] = blocks[slot][3 * i + j];
+                                        w += 1;
+                                    }
+                                }
+                                slot += 1;
+                            }
                         }
                     }
                 }
             }
-            row_ptr.push(col.len());
         }
-    }
+        debug_assert_eq!(w, cols.len());
+    });
     (CsrMatrix { nrows: ndof, ncols: ndof, row_ptr, col, val, stencil: None }, rhs)
 }
 
