@@ -369,6 +369,9 @@ impl Backend for CpuBackend {
     fn upload_matrix(&self, a: &CsrMatrix) -> CsrMatrix {
         a.clone()
     }
+    fn upload_matrix_owned(&self, a: CsrMatrix) -> CsrMatrix {
+        a
+    }
     fn matrix_rows(&self, a: &CsrMatrix) -> usize {
         a.nrows
     }

@@ -94,6 +94,9 @@ impl<'a, B: Backend> Backend for TimingBackend<'a, B> {
     fn upload_matrix(&self, a: &CsrMatrix) -> B::Matrix {
         self.inner.upload_matrix(a)
     }
+    fn upload_matrix_owned(&self, a: CsrMatrix) -> B::Matrix {
+        self.inner.upload_matrix_owned(a)
+    }
     fn upload_stencil(&self, a: &crate::linalg::stencil::StencilMatrix) -> B::Matrix {
         self.inner.upload_stencil(a)
     }

@@ -620,7 +620,33 @@ impl<B: Backend> Multigrid<B> {
     /// [`Multigrid::new`] of an operator the caller gives up (no copy of the finest level).
     pub fn new_owned(be: &B, dims: impl Into<Dims>, a: CsrMatrix, reaction: Option<&[f64]>, opts: &MultigridOptions) -> Result<Self> {
         let host = build_hierarchy_owned(dims, a, reaction, opts)?;
-        Self::from_hierarchy(be, &host, opts)
+        Self::from_hierarchy_owned(be, host, opts)
+    }
+
+    /// [`Multigrid::from_hierarchy`] of levels the caller gives up: each is uploaded with
+    /// [`Backend::upload_matrix_owned`], so a backend whose matrices are host CSR keeps the
+    /// levels without a copy.
+    pub fn from_hierarchy_owned(be: &B, host: Vec<HostLevel>, opts: &MultigridOptions) -> Result<Self> {
+        let last = host.last().ok_or_else(|| QdError::Internal("multigrid: empty hierarchy".into()))?.a.clone();
+        let parts = host
+            .into_iter()
+            .map(|h| {
+                let (diag, lmax, n, rows, nnz) = (h.a.diagonal(), gershgorin_dinv_a(&h.a), h.n, h.a.nrows, h.a.nnz());
+                let transfer_nnz = h.r.as_ref().map_or(0, |r| r.nnz()) + h.p.as_ref().map_or(0, |p| p.nnz());
+                LevelParts {
+                    a: be.upload_matrix_owned(h.a),
+                    r: h.r.map(|m| be.upload_matrix_owned(m)),
+                    p: h.p.map(|m| be.upload_matrix_owned(m)),
+                    diag,
+                    lmax,
+                    n,
+                    rows,
+                    nnz,
+                    transfer_nnz,
+                }
+            })
+            .collect();
+        Self::assemble(be, parts, &last, opts)
     }
 
     /// Upload a hierarchy built by [`build_hierarchy`].
@@ -728,6 +754,12 @@ impl<B: Backend> Multigrid<B> {
             block_work: Mutex::new(block_work),
             info,
         })
+    }
+
+    /// The finest level's operator as uploaded: the operator the cycle preconditions, for a
+    /// Krylov solve that need not upload it a second time.
+    pub fn fine_matrix(&self) -> &B::Matrix {
+        &self.levels[0].a
     }
 
     pub fn info(&self) -> &MultigridInfo {
