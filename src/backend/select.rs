@@ -75,19 +75,51 @@ pub struct GpuRequest<'a> {
 
 /// A GPU backend being opened on a thread of its own while the host paints and assembles
 /// the scene: the adapter's instance, device and kernel compiles overlap that work.
-pub struct EarlyGpu(std::sync::Mutex<Option<std::thread::JoinHandle<Result<Option<GpuBackend>>>>>);
+pub struct EarlyGpu(std::sync::Mutex<Early>);
+
+enum Early {
+    Opening(std::thread::JoinHandle<Result<Option<GpuBackend>>>),
+    Open(Result<Option<GpuBackend>>),
+    Taken,
+}
+
+impl Early {
+    /// Wait for the opening thread (a panic while opening is an internal error).
+    fn join(&mut self) {
+        if let Early::Opening(_) = self {
+            let Early::Opening(h) = std::mem::replace(self, Early::Taken) else { unreachable!() };
+            *self = Early::Open(h.join().unwrap_or_else(|_| Err(QdError::Internal("opening the GPU adapter panicked".into()))));
+        }
+    }
+}
 
 impl EarlyGpu {
     /// Start opening `adapter` with `options` (as [`select`] would for `gpu`).
     pub fn start(adapter: Option<String>, options: GpuOptions) -> EarlyGpu {
         let h = std::thread::Builder::new().name("qdsim-gpu-open".into()).spawn(move || GpuBackend::with_options(adapter.as_deref(), true, options));
-        EarlyGpu(std::sync::Mutex::new(h.ok()))
+        EarlyGpu(std::sync::Mutex::new(h.map(Early::Opening).unwrap_or(Early::Taken)))
     }
     /// The backend opened ahead, once (None after the first call, or if the thread could not
-    /// be started; a panic while opening is an internal error).
+    /// be started).
     fn take(&self) -> Option<Result<Option<GpuBackend>>> {
-        let h = self.0.lock().unwrap_or_else(|e| e.into_inner()).take()?;
-        Some(h.join().unwrap_or_else(|_| Err(QdError::Internal("opening the GPU adapter panicked".into()))))
+        let mut e = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        e.join();
+        match std::mem::replace(&mut *e, Early::Taken) {
+            Early::Open(r) => Some(r),
+            _ => None,
+        }
+    }
+    /// `f` of the backend opened ahead, before [`select`] takes it (a step of the solve that
+    /// runs first, as the strain solve does), waiting for the opening if need be. None when
+    /// it was taken, or opened no adapter; an error opening it is left for [`select`] to
+    /// report.
+    pub fn with<R>(&self, f: impl FnOnce(&GpuBackend) -> R) -> Option<R> {
+        let mut e = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        e.join();
+        match &*e {
+            Early::Open(Ok(Some(g))) => Some(f(g)),
+            _ => None,
+        }
     }
 }
 

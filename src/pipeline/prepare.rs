@@ -247,6 +247,12 @@ pub fn resolve_fills(scene: &Scene, db: &MaterialDb) -> Result<Vec<FillInfo>> {
 /// Build the problem: materials, grid, painted regions, band edge, potentials, masses.
 /// `states` is the number of levels that will be asked for (for the memory check).
 pub fn prepare(loaded: &LoadedScene, states: usize) -> Result<Problem> {
+    prepare_with(loaded, states, None)
+}
+
+/// [`prepare`], with the GPU a `gpu` run opens ahead for the steps that can use it (the
+/// strain solve).
+pub fn prepare_with(loaded: &LoadedScene, states: usize, gpu: Option<&crate::backend::select::EarlyGpu>) -> Result<Problem> {
     let scene = &loaded.scene;
     if scene.solve.mode != crate::scene::SolveMode::Schrodinger {
         return Err(QdError::Internal("prepare() builds the Schrödinger problem only; device modes go through pipeline::device".into()));
@@ -263,7 +269,7 @@ pub fn prepare(loaded: &LoadedScene, states: usize) -> Result<Problem> {
     let inv_mass_per_fill: Vec<f64> = fills.iter().map(|f| 1.0 / f.material.mass(carrier)).collect();
     let mut band_edge = map.average(&edge_per_fill);
     // strain: the deformation-potential shift of the carrier's band edge (issue 14)
-    let strain = super::strain::compute(scene, &db, &fills, &grid, &map, carrier)?;
+    let strain = super::strain::compute(scene, &db, &fills, &grid, &map, carrier, gpu)?;
     if let Some(s) = &strain {
         for (e, d) in band_edge.iter_mut().zip(&s.shift) {
             *e += d;

@@ -19,7 +19,7 @@ use crate::scene::{BackendChoice, LoadedScene, Scene};
 
 use super::eigen::{solve, Solution, SolveOptions, DEFAULT_FILTER_DEGREE, DENSE_LIMIT};
 use super::options::{notice_once, Fields, PhasePeaks, RunOptions, RunReport, Timings, WarmStart};
-use super::prepare::{check_operator, materials_table, peak_memory, prepare, Problem};
+use super::prepare::{check_operator, materials_table, peak_memory, prepare_with, Problem};
 use super::report::{BackendReport, GridReport, Program, Reference, Results, SchrodingerResults, SchrodingerUnits, SolverReport, StateReport, Status, SCHEMA_VERSION};
 
 /// Solve a resolved Schrödinger scene (see [`super::run`]) and write its output folder.
@@ -31,7 +31,7 @@ pub(super) fn run(loaded: &LoadedScene, opts: &RunOptions, warm: Option<&WarmSta
         .then(|| EarlyGpu::start(crate::parallel::adapter_for_rank(opts.adapter.as_deref()), opts.gpu.clone()));
     let mut sopts = SolveOptions::from_scene(&loaded.scene);
     let backend_notices = super::precision_notices(loaded, opts);
-    let problem = prepare(loaded, sopts.states)?;
+    let problem = prepare_with(loaded, sopts.states, early.as_ref())?;
     sopts.dims = Some(problem.grid.n);
     let mut timings = Timings { setup: t0.elapsed().as_secs_f64(), ..Default::default() };
     let mut peaks = PhasePeaks { setup: peak_memory(), ..Default::default() };

@@ -10,6 +10,7 @@
 
 use serde::Serialize;
 
+use crate::backend::select::EarlyGpu;
 use crate::error::{QdError, Result};
 use crate::grid::{Grid, MaterialMap};
 use crate::materials::{Carrier, MaterialDb, StrainConstants};
@@ -126,7 +127,10 @@ fn fill_field(f: usize) -> String {
 }
 
 /// The strain of the scene, or None without an enabled `strain` block.
-pub fn compute(scene: &Scene, db: &MaterialDb, fills: &[FillInfo], grid: &Grid, map: &MaterialMap, carrier: Carrier) -> Result<Option<StrainField>> {
+///
+/// `gpu`: the adapter a `gpu` run opens ahead, which the elasticity solve uses when it is
+/// open (see below); None solves on the CPU.
+pub fn compute(scene: &Scene, db: &MaterialDb, fills: &[FillInfo], grid: &Grid, map: &MaterialMap, carrier: Carrier, gpu: Option<&EarlyGpu>) -> Result<Option<StrainField>> {
     let Some(st) = scene.strain.as_ref().filter(|s| s.enabled) else { return Ok(None) };
     let t = scene.temperature;
     let consts: Vec<StrainConstants> = fills
@@ -210,9 +214,17 @@ pub fn compute(scene: &Scene, db: &MaterialDb, fills: &[FillInfo], grid: &Grid, 
     let mut opts = StrainSolveOptions::default();
     opts.cg.tol = st.tolerance;
     opts.cg.max_iterations = st.max_iterations;
-    // the elasticity solve runs on the CPU backend (rayon) in this version
+    // the elasticity solve runs on the GPU opened ahead for a `gpu` run (f32 PCG inside
+    // f64 refinement there), where its operator's indices fit 32 bits (81 nonzeros per
+    // row: a 3D grid below ~250³ cells); otherwise, and for the piezoelectric Poisson
+    // solve, on the CPU backend
     let be = crate::backend::CpuBackend::new();
-    let sol = problem.solve(&be, &opts)?;
+    let nodes: usize = (0..3).map(|a| grid.n[a] + 1).product();
+    let on_gpu = gpu.filter(|_| 81 * 3 * nodes < u32::MAX as usize).and_then(|e| e.with(|g| problem.solve(g, &opts)));
+    let (sol, backend) = match on_gpu {
+        Some(s) => (s?, "gpu"),
+        None => (problem.solve(&be, &opts)?, "cpu"),
+    };
     let tr: Vec<f64> = sol.elastic.iter().map(trace).collect();
     let bi: Vec<f64> = sol.elastic.iter().map(|e| biaxial(e, growth)).collect();
     let shift: Vec<f64> = (0..grid.len()).map(|i| band_shift(carrier, &sol.elastic[i], a_c[i], a_v[i], b[i], growth)).collect();
@@ -283,7 +295,7 @@ pub fn compute(scene: &Scene, db: &MaterialDb, fills: &[FillInfo], grid: &Grid, 
         multigrid_levels: sol.levels.clone(),
         setup_s: sol.setup_s,
         solve_s: sol.solve_s,
-        backend: "cpu",
+        backend,
         model: MODEL,
         piezoelectric: st.piezoelectric,
         piezo: piezo_summary,

@@ -183,6 +183,28 @@ fn cpu_and_gpu_solve_the_same_strain() {
     common::close(&b, &a, 1e-6);
 }
 
+/// On an f32 GPU the solve is f32 PCG inside f64 iterative refinement: the same tolerance
+/// is reached (a relative residual of 1e-8, far below f32's rounding) and the strain is
+/// the CPU's.
+#[test]
+fn f32_gpu_reaches_the_f64_tolerance_by_refinement() {
+    let Some(gpu) = common::gpu_with(qdsim_gpu::backend::gpu::GpuOptions::default()) else { return };
+    assert_eq!(gpu.precision_bits(), 32);
+    let mut p = eshelby_problem(12, 20.0, 4.0, 0.02, 122.1, 56.6);
+    p.c = p.c.iter().map(|c| [c[0], c[1], 60.0]).collect();
+    p.faces = [FaceBc::Periodic, FaceBc::Periodic, FaceBc::Free, FaceBc::Free, FaceBc::Clamped, FaceBc::Free];
+    let opts = StrainSolveOptions::default();
+    let cpu = p.solve(&qdsim_gpu::backend::CpuBackend::new(), &opts).unwrap();
+    let g = p.solve(&gpu, &opts).unwrap();
+    eprintln!("CPU {} / f32 GPU {} PCG iterations (refined), residual {:.1e}", cpu.cg.iterations, g.cg.iterations, g.cg.relative_residual);
+    assert!(g.cg.converged && g.cg.relative_residual <= 1e-8, "{:?}", g.cg);
+    // the refinement costs inner iterations, not many more than one f64 solve's
+    assert!(g.cg.iterations <= 2 * cpu.cg.iterations + 4, "{} vs {}", g.cg.iterations, cpu.cg.iterations);
+    let a: Vec<f64> = cpu.elastic.iter().flatten().copied().collect();
+    let b: Vec<f64> = g.elastic.iter().flatten().copied().collect();
+    common::close(&b, &a, 1e-6);
+}
+
 /// `solve` of `scene` (written with `files` beside it): (exit code, output).
 fn solve(name: &str, scene: &Value, files: &[(&str, &str)]) -> (Option<i32>, String) {
     let (code, out, _) = solve_at(name, scene, files);
