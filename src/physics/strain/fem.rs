@@ -534,6 +534,67 @@ mod tests {
         }
     }
 
+    /// The gather assembly against a plain scatter of the element matrices (triplets,
+    /// duplicates summed), constraints applied afterwards: periodic axes of one and two cells,
+    /// clamped faces, graded widths and mixed constants included.
+    #[test]
+    fn gather_assembly_is_the_scattered_element_sum() {
+        let cases = [([3, 2, 4], [false; 3], [false; 6]), ([2, 3, 1], [true, false, true], [false; 6]), ([4, 2, 3], [false, true, false], [false, false, false, false, true, false])];
+        for (n, periodic, clamped) in cases {
+            let x = std::array::from_fn(|a| (0..=n[a]).map(|i| i as f64 * 0.5 + 0.07 * (i * i) as f64).collect());
+            let cells = n[0] * n[1] * n[2];
+            let c: Vec<[f64; 3]> = (0..cells).map(|i| if i % 3 == 0 { [83.29, 45.26, 39.59] } else { [122.1, 56.6, 60.0] }).collect();
+            let m = Mesh { ncell: n, periodic, x, c };
+            let fixed = constraints(&m, clamped);
+            let stress: Vec<f64> = (0..cells).map(|i| 0.1 * i as f64 - 0.3).collect();
+            let (a, b) = assemble(&m, &fixed, Some(&stress));
+            let bases = Bases::for_mesh(&m);
+            let mut t = Vec::new();
+            let mut load = vec![0.0; m.dofs()];
+            for ci in 0..cells {
+                let cell = [ci % n[0], (ci / n[0]) % n[1], ci / (n[0] * n[1])];
+                let e = bases.of_cell(&m, cell);
+                let [c11, c12, c44] = m.c[ci];
+                let node = |l: usize| {
+                    let b = bits(l);
+                    m.node_index([m.corner(0, cell[0], b[0]), m.corner(1, cell[1], b[1]), m.corner(2, cell[2], b[2])])
+                };
+                for la in 0..8 {
+                    for i in 0..3 {
+                        load[3 * node(la) + i] += stress[ci] * e.g[la][i];
+                        for lb in 0..8 {
+                            for j in 0..3 {
+                                let (r, q) = (3 * la + i, 3 * lb + j);
+                                t.push((3 * node(la) + i, 3 * node(lb) + j, c11 * e.k[0][r][q] + c12 * e.k[1][r][q] + c44 * e.k[2][r][q]));
+                            }
+                        }
+                    }
+                }
+            }
+            let mut want = CsrMatrix::from_triplets(m.dofs(), m.dofs(), &t).to_dense();
+            for d in 0..m.dofs() {
+                if fixed[d] {
+                    let diag = want[(d, d)];
+                    for k in 0..m.dofs() {
+                        want[(d, k)] = 0.0;
+                        want[(k, d)] = 0.0;
+                    }
+                    want[(d, d)] = if diag > 0.0 { diag } else { 1.0 };
+                    load[d] = 0.0;
+                }
+            }
+            let got = a.to_dense();
+            assert!((&got - &want).abs().max() <= 1e-12 * want.abs().max(), "{n:?} {periodic:?}");
+            for d in 0..m.dofs() {
+                assert!((b[d] - load[d]).abs() <= 1e-12, "{n:?} load {d}");
+            }
+            // rows sorted, no duplicate columns
+            for r in 0..a.nrows {
+                assert!(a.col[a.row_ptr[r]..a.row_ptr[r + 1]].windows(2).all(|w| w[0] < w[1]), "{n:?} row {r}");
+            }
+        }
+    }
+
     #[test]
     fn scaled_basis_is_the_integrated_one() {
         let (uh, h) = ([1.0, 0.7, 1.3], [0.31, 2.2, 0.9]);

@@ -115,49 +115,76 @@ fn transfer(fine: &Mesh, coarse: &Mesh, keep: &[Vec<usize>; 3], fixed_f: &[bool]
     let wy = axis_weights(fine, 1, &keep[1]);
     let wz = axis_weights(fine, 2, &keep[2]);
     let nf = fine.nnode();
-    let nfd = fine.dofs();
-    let ncd = coarse.dofs();
-    let mut row_ptr = Vec::with_capacity(nfd + 1);
-    row_ptr.push(0);
-    let mut col = Vec::new();
-    let mut val = Vec::new();
-    for k in 0..nf[2] {
-        for j in 0..nf[1] {
-            for i in 0..nf[0] {
-                let fnode = fine.node_index([i, j, k]);
-                for comp in 0..3 {
-                    if !fixed_f[3 * fnode + comp] {
-                        let mut entries: Vec<(u32, f64)> = Vec::with_capacity(8);
-                        for &(cz, az) in &wz[k] {
-                            for &(cy, ay) in &wy[j] {
-                                for &(cx, ax) in &wx[i] {
-                                    let cd = 3 * coarse.node_index([cx, cy, cz]) + comp;
-                                    if !fixed_c[cd] {
-                                        entries.push((cd as u32, ax * ay * az));
-                                    }
-                                }
-                            }
-                        }
-                        entries.sort_unstable_by_key(|e| e.0);
-                        for (c, v) in entries {
-                            match col.last() {
-                                Some(&last) if last == c && col.len() > *row_ptr.last().unwrap() => *val.last_mut().unwrap() += v,
-                                _ => {
-                                    col.push(c);
-                                    val.push(v);
-                                }
-                            }
-                        }
+    let (nfd, ncd) = (fine.dofs(), coarse.dofs());
+    // row-parallel, straight into the CSR arrays (the 128³ fine level has 6.4 M rows)
+    let p = CsrMatrix::from_rows(nfd, ncd, 8, |row, entries| {
+        let (fnode, comp) = (row / 3, row % 3);
+        if fixed_f[row] {
+            return;
+        }
+        let (i, j, k) = (fnode % nf[0], (fnode / nf[0]) % nf[1], fnode / (nf[0] * nf[1]));
+        for &(cz, az) in &wz[k] {
+            for &(cy, ay) in &wy[j] {
+                for &(cx, ax) in &wx[i] {
+                    let cd = 3 * coarse.node_index([cx, cy, cz]) + comp;
+                    if !fixed_c[cd] {
+                        entries.push((cd as u32, ax * ay * az));
                     }
-                    row_ptr.push(col.len());
                 }
             }
         }
-    }
-    let p = CsrMatrix { nrows: nfd, ncols: ncd, row_ptr, col, val, stencil: None };
-    (transpose(&p), p)
+        // a periodic axis of two cells reaches one coarse node from both sides: merge
+        entries.sort_unstable_by_key(|e| e.0);
+        entries.dedup_by(|b, a| {
+            let same = a.0 == b.0;
+            if same {
+                a.1 += b.1;
+            }
+            same
+        });
+    });
+    // R = Pᵀ row-parallel too: per axis, the fine nodes each coarse node interpolates to
+    let inverse = |w: &[Vec<(usize, f64)>], nc: usize| {
+        let mut inv = vec![Vec::new(); nc];
+        for (f, ws) in w.iter().enumerate() {
+            for &(c, a) in ws {
+                inv[c].push((f, a));
+            }
+        }
+        inv
+    };
+    let nc = coarse.nnode();
+    let (ix, iy, iz) = (inverse(&wx, nc[0]), inverse(&wy, nc[1]), inverse(&wz, nc[2]));
+    let most = |inv: &[Vec<(usize, f64)>]| inv.iter().map(|v| v.len()).max().unwrap_or(1);
+    let r = CsrMatrix::from_rows(ncd, nfd, most(&ix) * most(&iy) * most(&iz), |row, entries| {
+        let (cnode, comp) = (row / 3, row % 3);
+        if fixed_c[row] {
+            return;
+        }
+        let (i, j, k) = (cnode % nc[0], (cnode / nc[0]) % nc[1], cnode / (nc[0] * nc[1]));
+        for &(fz, az) in &iz[k] {
+            for &(fy, ay) in &iy[j] {
+                for &(fx, ax) in &ix[i] {
+                    let fd = 3 * fine.node_index([fx, fy, fz]) + comp;
+                    if !fixed_f[fd] {
+                        entries.push((fd as u32, ax * ay * az));
+                    }
+                }
+            }
+        }
+        entries.sort_unstable_by_key(|e| e.0);
+        entries.dedup_by(|b, a| {
+            let same = a.0 == b.0;
+            if same {
+                a.1 += b.1;
+            }
+            same
+        });
+    });
+    (r, p)
 }
 
+#[cfg(test)]
 fn transpose(a: &CsrMatrix) -> CsrMatrix {
     let mut counts = vec![0usize; a.ncols + 1];
     for &c in &a.col {
@@ -216,7 +243,13 @@ mod tests {
             let (c, keep) = coarsen(&f).unwrap();
             let none_f = vec![false; f.dofs()];
             let none_c = vec![false; c.dofs()];
-            let (_, p) = transfer(&f, &c, &keep, &none_f, &none_c);
+            let (r, p) = transfer(&f, &c, &keep, &none_f, &none_c);
+            // R, built row by row, is Pᵀ (also with fixed dofs, whose rows and columns drop)
+            assert_eq!(r.to_dense(), transpose(&p).to_dense(), "{n:?}");
+            let fixed_f = constraints(&f, [true, false, false, false, false, false]);
+            let fixed_c = constraints(&c, [true, false, false, false, false, false]);
+            let (rf, pf) = transfer(&f, &c, &keep, &fixed_f, &fixed_c);
+            assert_eq!(rf.to_dense(), transpose(&pf).to_dense(), "{n:?} clamped");
             // each row of P sums to 1 (constants interpolate exactly)
             for r in 0..p.nrows {
                 let s: f64 = (p.row_ptr[r]..p.row_ptr[r + 1]).map(|q| p.val[q]).sum();
