@@ -100,6 +100,12 @@ pub struct StrainSummary {
     pub multigrid_levels: Vec<[usize; 3]>,
     pub setup_s: f64,
     pub solve_s: f64,
+    /// The parts of `setup_s` (fine assembly, coarse levels, upload) and the host's share of
+    /// `solve_s` (the f64 refinement of a GPU solve), s.
+    pub assembly_s: f64,
+    pub hierarchy_s: f64,
+    pub upload_s: f64,
+    pub refinement_host_s: f64,
     pub backend: &'static str,
     pub model: &'static str,
     /// Whether the piezoelectric potential is computed (`strain.piezoelectric`).
@@ -295,6 +301,10 @@ pub fn compute(scene: &Scene, db: &MaterialDb, fills: &[FillInfo], grid: &Grid, 
         multigrid_levels: sol.levels.clone(),
         setup_s: sol.setup_s,
         solve_s: sol.solve_s,
+        assembly_s: sol.assembly_s,
+        hierarchy_s: sol.hierarchy_s,
+        upload_s: sol.upload_s,
+        refinement_host_s: sol.refinement_host_s,
         backend,
         model: MODEL,
         piezoelectric: st.piezoelectric,

@@ -126,6 +126,15 @@ pub struct StrainSolution {
     pub nonzeros: usize,
     pub setup_s: f64,
     pub solve_s: f64,
+    /// The parts of `setup_s`: the fine assembly, the coarse levels and transfers, and the
+    /// hierarchy's upload to the backend (with the smoother's bounds and the coarsest
+    /// inverse).
+    pub assembly_s: f64,
+    pub hierarchy_s: f64,
+    pub upload_s: f64,
+    /// The part of `solve_s` spent on the host by [`pcg_refined`] (f64 residuals, the
+    /// corrections' transfers); 0 for a solve in the backend's own precision.
+    pub refinement_host_s: f64,
 }
 
 impl ElasticProblem {
@@ -167,9 +176,11 @@ impl ElasticProblem {
         let clamped = self.clamped();
         let fixed = fem::constraints(&mesh, clamped);
         let (a, b) = fem::assemble(&mesh, &fixed, Some(&self.eigenstress));
+        let assembly_s = t0.elapsed().as_secs_f64();
         let (unknowns, nonzeros) = (a.nrows, a.nnz());
         let mut host = mg::hierarchy(&mesh, clamped, a, opts.max_coarse, opts.multigrid.max_levels);
         let levels: Vec<[usize; 3]> = host.iter().map(|l| l.n).collect();
+        let hierarchy_s = t0.elapsed().as_secs_f64() - assembly_s;
         // the hierarchy keeps the fine operator as its level 0, and PCG runs on that upload;
         // below f64 the host keeps the fine operator too, for the refinement's residuals
         let (pre, fine) = if be.precision_bits() >= 64 {
@@ -179,14 +190,15 @@ impl ElasticProblem {
             (pre, Some(host.swap_remove(0).a))
         };
         let setup_s = t0.elapsed().as_secs_f64();
+        let upload_s = setup_s - assembly_s - hierarchy_s;
         let t1 = Instant::now();
-        let (displacement, cg) = match &fine {
+        let (displacement, cg, refinement_host_s) = match &fine {
             None => {
                 let bv = be.from_host(&b);
                 let mut x = be.alloc(b.len());
                 be.fill(&mut x, 0.0);
                 let cg = pcg(be, pre.fine_matrix(), &bv, &mut x, &pre, &opts.cg);
-                (be.to_host(&x), cg)
+                (be.to_host(&x), cg, 0.0)
             }
             Some(a) => pcg_refined(be, a, &b, &pre, &opts.cg),
         };
@@ -198,7 +210,7 @@ impl ElasticProblem {
             .zip(&self.eigenstrain)
             .map(|(e, &s)| [e[0] - s, e[1] - s, e[2] - s, e[3], e[4], e[5]])
             .collect();
-        Ok(StrainSolution { displacement, total, elastic, cg, levels, unknowns, nonzeros, setup_s, solve_s })
+        Ok(StrainSolution { displacement, total, elastic, cg, levels, unknowns, nonzeros, setup_s, solve_s, assembly_s, hierarchy_s, upload_s, refinement_host_s })
     }
 }
 
@@ -213,15 +225,17 @@ const MAX_REFINEMENTS: usize = 8;
 /// A817 (2018)). The residual r = b − A x is formed on the host in f64 from `a` (the
 /// fine operator the device holds as `pre.fine_matrix()`), the correction A d = r is
 /// solved by `be`'s PCG to [`INNER_TOL`], and x += d, until ‖r‖ ≤ tol ‖b‖. The result's
-/// iterations are the inner iterations summed, its residual the last host residual.
-pub fn pcg_refined<B: Backend>(be: &B, a: &CsrMatrix, b: &[f64], pre: &Multigrid<B>, cg: &CgOptions) -> (Vec<f64>, CgResult) {
+/// iterations are the inner iterations summed, its residual the last host residual; the
+/// third value is the time spent on the host (residuals, scaling, transfers), s.
+pub fn pcg_refined<B: Backend>(be: &B, a: &CsrMatrix, b: &[f64], pre: &Multigrid<B>, cg: &CgOptions) -> (Vec<f64>, CgResult, f64) {
     let n = b.len();
     let norm = |v: &[f64]| v.par_iter().map(|x| x * x).sum::<f64>().sqrt();
     let bnorm = norm(b);
     let mut x = vec![0.0; n];
     if bnorm == 0.0 {
-        return (x, CgResult { iterations: 0, relative_residual: 0.0, converged: true });
+        return (x, CgResult { iterations: 0, relative_residual: 0.0, converged: true }, 0.0);
     }
+    let mut host_s = 0.0;
     let mut r = b.to_vec();
     let mut rel = 1.0;
     let mut iterations = 0;
@@ -232,13 +246,16 @@ pub fn pcg_refined<B: Backend>(be: &B, a: &CsrMatrix, b: &[f64], pre: &Multigrid
             break;
         }
         // the correction, scaled so the device sees a residual of unit norm
+        let th = Instant::now();
         let rn = rel * bnorm;
         let scaled: Vec<f64> = r.par_iter().map(|v| v / rn).collect();
         let rv = be.from_host(&scaled);
         be.fill(&mut d, 0.0);
+        host_s += th.elapsed().as_secs_f64();
         let inner_tol = (cg.tol / rel).max(INNER_TOL).min(0.5);
         let inner = pcg(be, pre.fine_matrix(), &rv, &mut d, pre, &CgOptions { tol: inner_tol, max_iterations: cg.max_iterations - iterations });
         iterations += inner.iterations;
+        let th = Instant::now();
         let dh = be.to_host(&d);
         if dh.iter().any(|v| !v.is_finite()) {
             broke_down = true;
@@ -251,6 +268,7 @@ pub fn pcg_refined<B: Backend>(be: &B, a: &CsrMatrix, b: &[f64], pre: &Multigrid
             *ri = b[i] - ax;
         });
         let new_rel = norm(&r) / bnorm;
+        host_s += th.elapsed().as_secs_f64();
         // a step that gains nothing will not be followed by one that does
         let stalled = new_rel >= 0.5 * rel;
         rel = new_rel;
@@ -258,7 +276,7 @@ pub fn pcg_refined<B: Backend>(be: &B, a: &CsrMatrix, b: &[f64], pre: &Multigrid
             break;
         }
     }
-    (x, CgResult { iterations, relative_residual: rel, converged: !broke_down && rel <= cg.tol * 1.01 + f64::EPSILON })
+    (x, CgResult { iterations, relative_residual: rel, converged: !broke_down && rel <= cg.tol * 1.01 + f64::EPSILON }, host_s)
 }
 
 /// Tr ε.
