@@ -132,7 +132,11 @@ impl CsrMatrix {
     }
 
     pub fn diagonal(&self) -> Vec<f64> {
+        use rayon::prelude::*;
+        // row-parallel (the 128³ elasticity operator has 6.4 M rows of 81 entries)
         (0..self.nrows)
+            .into_par_iter()
+            .with_min_len(4096)
             .map(|r| {
                 (self.row_ptr[r]..self.row_ptr[r + 1])
                     .find(|&p| self.col[p] as usize == r)

@@ -64,22 +64,20 @@ impl Mesh {
     fn width(&self, a: usize, i: usize) -> f64 {
         self.x[a][i + 1] - self.x[a][i]
     }
-    /// The cells touching node `i` along axis `a`, with the node's corner bit in each.
-    fn adjacent(&self, a: usize, i: usize) -> Vec<(usize, usize)> {
+    /// The cells touching node `i` along axis `a`, with the node's corner bit in each: the
+    /// first `len` entries of the array (no allocation: the assembly asks per node).
+    fn adjacent(&self, a: usize, i: usize) -> ([(usize, usize); 2], usize) {
         let n = self.ncell[a];
-        let mut v = Vec::with_capacity(2);
         if self.periodic[a] {
-            v.push(((i + n - 1) % n, 1));
-            v.push((i, 0));
+            ([((i + n - 1) % n, 1), (i, 0)], 2)
         } else {
-            if i >= 1 {
-                v.push((i - 1, 1));
-            }
-            if i < n {
-                v.push((i, 0));
+            match (i >= 1, i < n) {
+                (true, true) => ([(i - 1, 1), (i, 0)], 2),
+                (true, false) => ([(i - 1, 1), (0, 0)], 1),
+                (false, true) => ([(i, 0), (0, 0)], 1),
+                (false, false) => ([(0, 0), (0, 0)], 0),
             }
         }
-        v
     }
 }
 
@@ -101,6 +99,26 @@ pub struct ElementBasis {
     /// with the element's widths as Π_a h_a^(1 − [a = p] − [a = q]) (the 2-point Gauss rule
     /// is exact for them), so [`ElementBasis::scaled`] derives any element from one.
     pub d: Box<[[[[f64; 8]; 8]; 3]; 3]>,
+    /// K's 3×3 node blocks, contiguous: kb[la][lb][q][3 i + j] = k[q][3 la + i][3 lb + j]
+    /// (the assembly's inner loop runs over the nine entries of one block).
+    pub kb: Box<[[[[f64; 9]; 3]; 8]; 8]>,
+}
+
+/// [`ElementBasis::kb`] from the three 24 × 24 matrices.
+fn node_blocks(k: &[Box<[[f64; 24]; 24]>; 3]) -> Box<[[[[f64; 9]; 3]; 8]; 8]> {
+    let mut kb = Box::new([[[[0.0; 9]; 3]; 8]; 8]);
+    for la in 0..8 {
+        for lb in 0..8 {
+            for q in 0..3 {
+                for i in 0..3 {
+                    for j in 0..3 {
+                        kb[la][lb][q][3 * i + j] = k[q][3 * la + i][3 * lb + j];
+                    }
+                }
+            }
+        }
+    }
+    kb
 }
 
 impl ElementBasis {
@@ -163,7 +181,8 @@ impl ElementBasis {
                 }
             }
         }
-        ElementBasis { k, g, volume, d: dd }
+        let kb = node_blocks(&k);
+        ElementBasis { k, g, volume, d: dd, kb }
     }
 
     /// The basis of an element of widths `h` from `unit`'s (any widths `unit.h`): the
@@ -201,7 +220,8 @@ impl ElementBasis {
             }
         }
         let g = std::array::from_fn(|l| std::array::from_fn(|i| unit.g[l][i] * vol_ratio / r[i]));
-        ElementBasis { k, g, volume: h[0] * h[1] * h[2], d }
+        let kb = node_blocks(&k);
+        ElementBasis { k, g, volume: h[0] * h[1] * h[2], d, kb }
     }
 }
 
@@ -309,10 +329,11 @@ pub fn constraints(m: &Mesh, clamped: [bool; 6]) -> Vec<bool> {
 /// for each cell touching it (in [`Mesh::adjacent`]'s order) the positions in that list of
 /// the cell's two corners.
 fn axis_neighbours(m: &Mesh, a: usize, i: usize) -> (([usize; 3], usize), [[usize; 2]; 2], usize) {
-    let adj = m.adjacent(a, i);
+    let (adj, na) = m.adjacent(a, i);
+    let adj = &adj[..na];
     let mut list = [0usize; 3];
     let mut len = 0;
-    for &(c, _) in &adj {
+    for &(c, _) in adj {
         for b in 0..2 {
             let j = m.corner(a, c, b);
             if !list[..len].contains(&j) {
@@ -394,7 +415,8 @@ pub fn assemble(m: &Mesh, fixed: &[bool], eigenstress: Option<&[f64]>) -> (CsrMa
         for node in range.clone() {
             let ijk = ijk_of(node);
             let ax: [(([usize; 3], usize), [[usize; 2]; 2], usize); 3] = std::array::from_fn(|a| axis_neighbours(m, a, ijk[a]));
-            let adj: [Vec<(usize, usize)>; 3] = std::array::from_fn(|a| m.adjacent(a, ijk[a]));
+            let adjn: [([(usize, usize); 2], usize); 3] = std::array::from_fn(|a| m.adjacent(a, ijk[a]));
+            let adj: [&[(usize, usize)]; 3] = std::array::from_fn(|a| &adjn[a].0[..adjn[a].1]);
             let (lx, ly) = (ax[0].0 .1, ax[1].0 .1);
             let mut blocks = [[0.0f64; 9]; 27];
             let mut load = [0.0; 3];
@@ -414,13 +436,9 @@ pub fn assemble(m: &Mesh, fixed: &[bool], eigenstress: Option<&[f64]>) -> (CsrMa
                         for lb in 0..8 {
                             let b = bits(lb);
                             let slot = ax[0].1[kx][b[0]] + lx * (ax[1].1[ky][b[1]] + ly * ax[2].1[kz][b[2]]);
-                            let blk = &mut blocks[slot];
-                            for i in 0..3 {
-                                let r = 3 * la + i;
-                                for j in 0..3 {
-                                    let c = 3 * lb + j;
-                                    blk[3 * i + j] += c11 * e.k[0][r][c] + c12 * e.k[1][r][c] + c44 * e.k[2][r][c];
-                                }
+                            let (blk, kk) = (&mut blocks[slot], &e.kb[la][lb]);
+                            for t in 0..9 {
+                                blk[t] += c11 * kk[0][t] + c12 * kk[1][t] + c44 * kk[2][t];
                             }
                         }
                     }
