@@ -103,6 +103,9 @@ pub fn conformance<B: Backend>(be: &B) {
     }
     operator(be, &name, &laplacian3(11), rel);
     operator(be, &name, &random_sym(1000, 3, 5), rel);
+    // rows of ~41 entries (777 rows, not a multiple of a workgroup's rows): the GPU's
+    // wide-row products, several threads per row
+    operator(be, &name, &random_sym(777, 20, 9), rel);
     block_operations(be, &name, rel, &block_matrices(true), true);
 }
 

@@ -26,6 +26,8 @@ impl Kernels {
             pointwise_mul: vector.kernel(dev, "pointwise_mul"),
             spmv: spmv.kernel(dev, "spmv"),
             spmv_axpby: spmv.kernel(dev, "spmv_axpby"),
+            spmv_wide: spmv.kernel(dev, "spmv_wide"),
+            spmv_axpby_wide: spmv.kernel(dev, "spmv_axpby_wide"),
             dot8_partial: multi.kernel(dev, "dot8_partial"),
             dot8_final: multi.kernel(dev, "dot8_final"),
             axpy8: multi.kernel(dev, "axpy8"),
@@ -344,14 +346,14 @@ impl Backend for GpuBackend {
     fn spmv(&self, a: &GpuMatrix, x: &GpuVector, y: &mut GpuVector) {
         match a {
             GpuMatrix::Stencil(st) => self.stencil_spmv(st, false, x, 1.0, 0.0, 0.0, y),
-            GpuMatrix::Csr(a) => self.spmv_axpby_inner(&self.kern.spmv, a, x, 1.0, 0.0, 0.0, y),
+            GpuMatrix::Csr(a) => self.spmv_axpby_inner([&self.kern.spmv, &self.kern.spmv_wide], a, x, 1.0, 0.0, 0.0, y),
             GpuMatrix::Aggregation(t) => self.transfer_apply(t, &[x], &mut [y]),
         }
     }
     fn spmv_axpby(&self, a: &GpuMatrix, x: &GpuVector, alpha: f64, beta: f64, gamma: f64, y: &mut GpuVector) {
         match a {
             GpuMatrix::Stencil(st) => self.stencil_spmv(st, true, x, alpha, beta, gamma, y),
-            GpuMatrix::Csr(a) => self.spmv_axpby_inner(&self.kern.spmv_axpby, a, x, alpha, beta, gamma, y),
+            GpuMatrix::Csr(a) => self.spmv_axpby_inner([&self.kern.spmv_axpby, &self.kern.spmv_axpby_wide], a, x, alpha, beta, gamma, y),
             GpuMatrix::Aggregation(t) => {
                 // a rectangular matrix: β x is undefined (the product's callers pass β = 0)
                 assert!(beta == 0.0, "spmv_axpby with β ≠ 0 on a rectangular transfer");

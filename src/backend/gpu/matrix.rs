@@ -16,10 +16,19 @@ pub(super) struct CsrBlock {
     /// The window of x the block reads: columns w0 .. w0 + wlen (w0 a multiple of ROW_STEP).
     w0: usize,
     wlen: usize,
+    /// Entries of the block's rows.
+    nnz: usize,
     row_ptr: ManagedArray,
     col: ManagedArray,
     val: ManagedArray,
 }
+
+/// Threads per row of the wide-row products (`LANES` of shaders/spmv.wgsl).
+pub(super) const WIDE_ROW: usize = 8;
+/// Mean entries per row from which a block's product takes the wide-row kernels: below it
+/// most of a row's lanes would idle (grid operators have ≤ 7 entries, the elasticity
+/// operator 81).
+pub(super) const WIDE_ROW_MIN_NNZ: usize = 16;
 
 /// A CSR matrix on the device: u32 row pointers and columns, f32/f64 values, in blocks of
 /// rows (one block unless the matrix exceeds a storage binding).
@@ -200,6 +209,7 @@ impl GpuBackend {
                     nrows: b.rows.len(),
                     w0: b.w0,
                     wlen: b.wlen,
+                    nnz: k1 - k0,
                     row_ptr: ManagedArray::from_bytes(&self.mem, bytemuck::cast_slice(&rp), 4, self.placement),
                     col: ManagedArray::from_bytes(&self.mem, bytemuck::cast_slice(&col), 4, self.placement),
                     val: ManagedArray::from_bytes(&self.mem, &vals[k0 * e..k1 * e], e, self.placement),
@@ -213,7 +223,10 @@ impl GpuBackend {
     /// and its window of x: a range of one chunk of x, or, where the window straddles two
     /// chunks, a scratch copy of it assembled on the device.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn spmv_axpby_inner(&self, kernel: &Kernel, a: &GpuCsr, x: &GpuVector, alpha: f64, beta: f64, gamma: f64, y: &mut GpuVector) {
+    ///
+    /// `kernels`: the one-thread-per-row kernel and its [`WIDE_ROW`]-lanes variant, taken for
+    /// a block whose rows hold [`WIDE_ROW_MIN_NNZ`] entries or more on average.
+    pub(super) fn spmv_axpby_inner(&self, kernels: [&Kernel; 2], a: &GpuCsr, x: &GpuVector, alpha: f64, beta: f64, gamma: f64, y: &mut GpuVector) {
         if a.nrows == 0 {
             return;
         }
@@ -228,7 +241,11 @@ impl GpuBackend {
             let ybind = Self::rows_arg(&yv, b, e);
             let args = [rp.chunks().first().into(), ci.chunks().first().into(), va.chunks().first().into(), xbind, ybind];
             let imm = imm::spmv(self.f64_mode, b.nrows as u32, (b.row0 - b.w0) as u32, alpha, beta, gamma);
-            self.rec.run(kernel, &args, &imm, b.nrows);
+            if b.nnz >= WIDE_ROW_MIN_NNZ * b.nrows {
+                self.rec.run(kernels[1], &args, &imm, b.nrows * WIDE_ROW);
+            } else {
+                self.rec.run(kernels[0], &args, &imm, b.nrows);
+            }
         }
     }
 

@@ -52,7 +52,7 @@ pub use shader::{shader_source, SHADERS};
 pub use vector::GpuVector;
 
 /// The element-wise, product and batched-dot kernels (vector.wgsl, spmv.wgsl, multi.wgsl:
-/// 12 pipelines), the first ones a solve uses.
+/// 14 pipelines), the first ones a solve uses.
 struct Kernels {
     fill: Kernel,
     copy: Kernel,
@@ -63,6 +63,9 @@ struct Kernels {
     pointwise_mul: Kernel,
     spmv: Kernel,
     spmv_axpby: Kernel,
+    /// The products with [`WIDE_ROW`] threads per row, for rows of many entries.
+    spmv_wide: Kernel,
+    spmv_axpby_wide: Kernel,
     dot8_partial: Kernel,
     dot8_final: Kernel,
     axpy8: Kernel,
