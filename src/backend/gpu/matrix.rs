@@ -7,6 +7,7 @@ use super::kernel::{Arg, Kernel};
 use super::memory::Scratch;
 use super::{imm, stencil, DeviceView, GpuBackend, GpuVector, ManagedArray};
 use crate::linalg::CsrMatrix;
+use rayon::prelude::*;
 
 /// One block of rows of a [`GpuCsr`]: its own row pointers (from 0), columns relative to
 /// the start of its window of x, and values, each within one storage binding.
@@ -203,7 +204,9 @@ impl GpuBackend {
             .map(|b| {
                 let (k0, k1) = (a.row_ptr[b.rows.start], a.row_ptr[b.rows.end]);
                 let rp: Vec<u32> = a.row_ptr[b.rows.start..=b.rows.end].iter().map(|&p| (p - k0) as u32).collect();
-                let col: Vec<u32> = if b.w0 == 0 { a.col[k0..k1].to_vec() } else { a.col[k0..k1].iter().map(|&c| c - b.w0 as u32).collect() };
+                // (a block whose window starts at column 0 uploads the host's columns as they are)
+                let rebased: Vec<u32> = if b.w0 == 0 { Vec::new() } else { a.col[k0..k1].par_iter().map(|&c| c - b.w0 as u32).collect() };
+                let col: &[u32] = if b.w0 == 0 { &a.col[k0..k1] } else { &rebased };
                 CsrBlock {
                     row0: b.rows.start,
                     nrows: b.rows.len(),
@@ -211,7 +214,7 @@ impl GpuBackend {
                     wlen: b.wlen,
                     nnz: k1 - k0,
                     row_ptr: ManagedArray::from_bytes(&self.mem, bytemuck::cast_slice(&rp), 4, self.placement),
-                    col: ManagedArray::from_bytes(&self.mem, bytemuck::cast_slice(&col), 4, self.placement),
+                    col: ManagedArray::from_bytes(&self.mem, bytemuck::cast_slice(col), 4, self.placement),
                     val: ManagedArray::from_bytes(&self.mem, &vals[k0 * e..k1 * e], e, self.placement),
                 }
             })
