@@ -111,29 +111,47 @@ fn axis_weights(m: &Mesh, a: usize, keep: &[usize]) -> Vec<Vec<(usize, f64)>> {
 /// Prolongation (fine dofs × coarse dofs), rows of fixed fine dofs and columns of fixed
 /// coarse dofs dropped, and its transpose.
 fn transfer(fine: &Mesh, coarse: &Mesh, keep: &[Vec<usize>; 3], fixed_f: &[bool], fixed_c: &[bool]) -> (CsrMatrix, CsrMatrix) {
-    let wx = axis_weights(fine, 0, &keep[0]);
-    let wy = axis_weights(fine, 1, &keep[1]);
-    let wz = axis_weights(fine, 2, &keep[2]);
-    let nf = fine.nnode();
-    let (nfd, ncd) = (fine.dofs(), coarse.dofs());
-    // row-parallel, straight into the CSR arrays (the 128³ fine level has 6.4 M rows)
-    let p = CsrMatrix::from_rows(nfd, ncd, 8, |row, entries| {
-        let (fnode, comp) = (row / 3, row % 3);
-        if fixed_f[row] {
+    let w: [Vec<Vec<(usize, f64)>>; 3] = std::array::from_fn(|a| axis_weights(fine, a, &keep[a]));
+    let p = tensor_rows(fine, coarse, &w, fixed_f, fixed_c);
+    // R = Pᵀ as its own rows: per axis, the fine nodes each coarse node interpolates to
+    let nc = coarse.nnode();
+    let inv: [Vec<Vec<(usize, f64)>>; 3] = std::array::from_fn(|a| {
+        let mut inv = vec![Vec::new(); nc[a]];
+        for (f, ws) in w[a].iter().enumerate() {
+            for &(c, x) in ws {
+                inv[c].push((f, x));
+            }
+        }
+        inv
+    });
+    let r = tensor_rows(coarse, fine, &inv, fixed_c, fixed_f);
+    (r, p)
+}
+
+/// The matrix (dofs of `rows` × dofs of `cols`) whose row of node (i, j, k), component c
+/// holds w_x[i] ⊗ w_y[j] ⊗ w_z[k] on the cols' nodes, component c: `w[a][i]` lists (node
+/// of `cols` along axis a, weight). Rows of `fixed_r` are empty, columns of `fixed_c`
+/// dropped. Row-parallel, straight into the CSR arrays (the 128³ fine level has 6.4 M rows).
+fn tensor_rows(rows: &Mesh, cols: &Mesh, w: &[Vec<Vec<(usize, f64)>>; 3], fixed_r: &[bool], fixed_c: &[bool]) -> CsrMatrix {
+    let n = rows.nnode();
+    let most: usize = w.iter().map(|wa| wa.iter().map(|v| v.len()).max().unwrap_or(1)).product();
+    CsrMatrix::from_rows(rows.dofs(), cols.dofs(), most, |row, entries| {
+        let (node, comp) = (row / 3, row % 3);
+        if fixed_r[row] {
             return;
         }
-        let (i, j, k) = (fnode % nf[0], (fnode / nf[0]) % nf[1], fnode / (nf[0] * nf[1]));
-        for &(cz, az) in &wz[k] {
-            for &(cy, ay) in &wy[j] {
-                for &(cx, ax) in &wx[i] {
-                    let cd = 3 * coarse.node_index([cx, cy, cz]) + comp;
+        let (i, j, k) = (node % n[0], (node / n[0]) % n[1], node / (n[0] * n[1]));
+        for &(cz, az) in &w[2][k] {
+            for &(cy, ay) in &w[1][j] {
+                for &(cx, ax) in &w[0][i] {
+                    let cd = 3 * cols.node_index([cx, cy, cz]) + comp;
                     if !fixed_c[cd] {
                         entries.push((cd as u32, ax * ay * az));
                     }
                 }
             }
         }
-        // a periodic axis of two cells reaches one coarse node from both sides: merge
+        // a periodic axis of two cells reaches one node from both sides: merge
         entries.sort_unstable_by_key(|e| e.0);
         entries.dedup_by(|b, a| {
             let same = a.0 == b.0;
@@ -142,46 +160,7 @@ fn transfer(fine: &Mesh, coarse: &Mesh, keep: &[Vec<usize>; 3], fixed_f: &[bool]
             }
             same
         });
-    });
-    // R = Pᵀ row-parallel too: per axis, the fine nodes each coarse node interpolates to
-    let inverse = |w: &[Vec<(usize, f64)>], nc: usize| {
-        let mut inv = vec![Vec::new(); nc];
-        for (f, ws) in w.iter().enumerate() {
-            for &(c, a) in ws {
-                inv[c].push((f, a));
-            }
-        }
-        inv
-    };
-    let nc = coarse.nnode();
-    let (ix, iy, iz) = (inverse(&wx, nc[0]), inverse(&wy, nc[1]), inverse(&wz, nc[2]));
-    let most = |inv: &[Vec<(usize, f64)>]| inv.iter().map(|v| v.len()).max().unwrap_or(1);
-    let r = CsrMatrix::from_rows(ncd, nfd, most(&ix) * most(&iy) * most(&iz), |row, entries| {
-        let (cnode, comp) = (row / 3, row % 3);
-        if fixed_c[row] {
-            return;
-        }
-        let (i, j, k) = (cnode % nc[0], (cnode / nc[0]) % nc[1], cnode / (nc[0] * nc[1]));
-        for &(fz, az) in &iz[k] {
-            for &(fy, ay) in &iy[j] {
-                for &(fx, ax) in &ix[i] {
-                    let fd = 3 * fine.node_index([fx, fy, fz]) + comp;
-                    if !fixed_f[fd] {
-                        entries.push((fd as u32, ax * ay * az));
-                    }
-                }
-            }
-        }
-        entries.sort_unstable_by_key(|e| e.0);
-        entries.dedup_by(|b, a| {
-            let same = a.0 == b.0;
-            if same {
-                a.1 += b.1;
-            }
-            same
-        });
-    });
-    (r, p)
+    })
 }
 
 #[cfg(test)]
