@@ -194,7 +194,8 @@ fn finish_in_f64(h: &CsrMatrix, opts: &SolveOptions, sol: Solution, progress: &m
         "the {} iteration stalled at a worst residual of {worst:.1e}·‖H‖, above its tolerance {:e}: finished in f64 on the cpu backend from its vectors ({} {} iterations, {s:.2} s)",
         sol.backend, sol.tolerance, fin.outer_iterations, fin.method
     ));
-    notices.extend(fin.notices.iter().filter(|n| !notices_contains(&notices, n)).cloned().collect::<Vec<_>>());
+    let fresh: Vec<String> = fin.notices.into_iter().filter(|n| !notices.contains(n)).collect();
+    notices.extend(fresh);
     Ok(Solution {
         energies: fin.energies,
         vectors: fin.vectors,
@@ -209,10 +210,6 @@ fn finish_in_f64(h: &CsrMatrix, opts: &SolveOptions, sol: Solution, progress: &m
         failure: fin.failure,
         ..sol
     })
-}
-
-fn notices_contains(list: &[String], n: &str) -> bool {
-    list.iter().any(|m| m == n)
 }
 
 /// Rayleigh–Ritz with H in f64 on the host over the given vectors: the eigenpairs and true
