@@ -212,22 +212,25 @@ impl GpuBackend {
         Some(t[1].saturating_sub(t[0]) as f64 * self.ctx.queue.get_timestamp_period() as f64 * 1e-9)
     }
 
-    /// Host values as device bytes in the working precision.
-    pub(super) fn to_bytes(&self, x: &[f64]) -> Vec<u8> {
-        use rayon::prelude::*;
-        if self.f64_mode {
-            bytemuck::cast_slice(x).to_vec()
-        } else {
-            // in parallel pieces (as `values_of`): a 16.8 M-element start vector of a 256³
-            // solve converted on one thread took tens of ms, twelve of them per solve
-            let mut out = vec![0u8; x.len() * 4];
-            out.par_chunks_mut(4 << 16).zip(x.par_chunks(1 << 16)).for_each(|(o, v)| {
-                for (b, &e) in o.chunks_exact_mut(4).zip(v) {
+    /// The `fill` of [`ManagedArray::host_write_with`] and [`MemoryManager::upload_with`]
+    /// that writes the host values `x` as device bytes in the working precision, piece by
+    /// piece, so an upload makes no converted copy of the whole array.
+    pub(super) fn device_bytes_of<'a>(&self, x: &'a [f64]) -> impl Fn(usize, &mut [u8]) + Sync + 'a {
+        let f64_mode = self.f64_mode;
+        move |at, out| {
+            if f64_mode {
+                out.copy_from_slice(&bytemuck::cast_slice(x)[at..at + out.len()]);
+            } else {
+                for (b, &e) in out.chunks_exact_mut(4).zip(&x[at / 4..]) {
                     b.copy_from_slice(&(e as f32).to_le_bytes());
                 }
-            });
-            out
+            }
         }
+    }
+
+    /// An array holding `x` in the working precision, with the given placement.
+    pub(super) fn array_of(&self, x: &[f64], placement: Placement) -> super::ManagedArray {
+        super::ManagedArray::from_fill(&self.mem, x.len(), self.elem as usize, placement, &self.device_bytes_of(x))
     }
 
     /// Device-format bytes as f64 values.

@@ -273,7 +273,7 @@ impl GpuBackend {
         }
         let coef = (!tiles.is_empty()).then(|| {
             let s = self.mem.scratch(tiles.len() as u64 * self.elem);
-            self.mem.upload(&s, 0, &self.to_bytes(&tiles));
+            self.mem.upload_with(&s, 0, tiles.len() as u64 * self.elem, &self.device_bytes_of(&tiles));
             s
         });
         for h in 0..cols.div_ceil(COLS) {

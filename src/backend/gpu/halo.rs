@@ -56,7 +56,7 @@ impl HaloAccess for GpuBackend {
             at += n;
         }
         let scratch = self.mem.scratch(src.len() as u64 * self.elem);
-        self.mem.upload(&scratch, 0, &self.to_bytes(&src));
+        self.mem.upload_with(&scratch, 0, src.len() as u64 * self.elem, &self.device_bytes_of(&src));
         for (k, aligned, n, lead) in pieces {
             let bytes = n as u64 * self.elem;
             let args = [Arg::Part(&scratch, lead as u64 * self.elem, bytes), Arg::Part(view.chunk(k), aligned, bytes)];

@@ -7,7 +7,6 @@ use super::kernel::{Arg, Kernel};
 use super::memory::Scratch;
 use super::{imm, stencil, DeviceView, GpuBackend, GpuVector, ManagedArray};
 use crate::linalg::CsrMatrix;
-use rayon::prelude::*;
 
 /// One block of rows of a [`GpuCsr`]: its own row pointers (from 0), columns relative to
 /// the start of its window of x, and values, each within one storage binding.
@@ -197,25 +196,33 @@ impl GpuBackend {
     /// Upload `a` in CSR, in the row blocks of [`GpuBackend::plan_matrix`].
     fn upload_csr(&self, a: &CsrMatrix) -> GpuCsr {
         let plan = self.plan_matrix(a).unwrap_or_else(|e| panic!("matrix exceeds the adapter's limits (check fits_matrix first): {e}"));
-        let vals = self.to_bytes(&a.val);
-        let e = self.elem as usize;
         let blocks = plan
             .into_iter()
             .map(|b| {
                 let (k0, k1) = (a.row_ptr[b.rows.start], a.row_ptr[b.rows.end]);
-                let rp: Vec<u32> = a.row_ptr[b.rows.start..=b.rows.end].iter().map(|&p| (p - k0) as u32).collect();
-                // (a block whose window starts at column 0 uploads the host's columns as they are)
-                let rebased: Vec<u32> = if b.w0 == 0 { Vec::new() } else { a.col[k0..k1].par_iter().map(|&c| c - b.w0 as u32).collect() };
-                let col: &[u32] = if b.w0 == 0 { &a.col[k0..k1] } else { &rebased };
+                // u32 row pointers from the block's first entry and columns from its window,
+                // written straight into the upload staging (no converted host copies)
+                let rp = &a.row_ptr[b.rows.start..=b.rows.end];
+                let rp_fill = |at: usize, out: &mut [u8]| {
+                    for (o, &p) in out.chunks_exact_mut(4).zip(&rp[at / 4..]) {
+                        o.copy_from_slice(&((p - k0) as u32).to_le_bytes());
+                    }
+                };
+                let (cols, w0) = (&a.col[k0..k1], b.w0 as u32);
+                let col_fill = |at: usize, out: &mut [u8]| {
+                    for (o, &c) in out.chunks_exact_mut(4).zip(&cols[at / 4..]) {
+                        o.copy_from_slice(&(c - w0).to_le_bytes());
+                    }
+                };
                 CsrBlock {
                     row0: b.rows.start,
                     nrows: b.rows.len(),
                     w0: b.w0,
                     wlen: b.wlen,
                     nnz: k1 - k0,
-                    row_ptr: ManagedArray::from_bytes(&self.mem, bytemuck::cast_slice(&rp), 4, self.placement),
-                    col: ManagedArray::from_bytes(&self.mem, bytemuck::cast_slice(col), 4, self.placement),
-                    val: ManagedArray::from_bytes(&self.mem, &vals[k0 * e..k1 * e], e, self.placement),
+                    row_ptr: ManagedArray::from_fill(&self.mem, rp.len(), 4, self.placement, &rp_fill),
+                    col: ManagedArray::from_fill(&self.mem, cols.len(), 4, self.placement, &col_fill),
+                    val: self.array_of(&a.val[k0..k1], self.placement),
                 }
             })
             .collect();

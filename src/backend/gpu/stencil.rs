@@ -59,7 +59,7 @@ impl GpuBackend {
     }
 
     pub(super) fn stencil_to_device(&self, s: &StencilMatrix) -> GpuStencil {
-        let up = |v: &[f64]| ManagedArray::from_bytes(&self.mem, &self.to_bytes(v), self.elem as usize, self.placement);
+        let up = |v: &[f64]| self.array_of(v, self.placement);
         GpuStencil { dims: s.dims, diag: up(&s.diag), off: [up(&s.off[0]), up(&s.off[1]), up(&s.off[2])] }
     }
 

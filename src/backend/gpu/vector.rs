@@ -22,7 +22,7 @@ impl GpuBackend {
 
     /// A vector holding `x`, with the given placement.
     pub fn from_host_placed(&self, x: &[f64], placement: Placement) -> GpuVector {
-        GpuVector(ManagedArray::from_bytes(&self.mem, &self.to_bytes(x), self.elem as usize, placement))
+        GpuVector(self.array_of(x, placement))
     }
 
     /// y ← x four elements per thread, on the first ⌊n/4⌋·4 elements: a bandwidth probe

@@ -8,6 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{lock, Home, MemoryManager, Placement};
 
+/// Bytes one thread fills of a host copy in [`ManagedArray::host_write_with`].
+const HOST_FILL_PIECE: usize = 1 << 20;
+
 /// The data of a [`ManagedArray`]: which copies exist and which are current.
 struct State {
     chunks: Option<Arc<[wgpu::Buffer]>>,
@@ -91,6 +94,13 @@ impl ManagedArray {
     pub fn from_bytes(mm: &Arc<MemoryManager>, data: &[u8], elem: usize, placement: Placement) -> ManagedArray {
         let a = ManagedArray::zeros(mm, data.len() / elem, elem, placement);
         a.host_write(data);
+        a
+    }
+
+    /// An array of `len` elements written by `fill` (see [`ManagedArray::host_write_with`]).
+    pub fn from_fill(mm: &Arc<MemoryManager>, len: usize, elem: usize, placement: Placement, fill: &(dyn Fn(usize, &mut [u8]) + Sync)) -> ManagedArray {
+        let a = ManagedArray::zeros(mm, len, elem, placement);
+        a.host_write_with(fill);
         a
     }
 
@@ -304,20 +314,35 @@ impl ManagedArray {
     /// device, else kept on the host and uploaded when a kernel next reads it.
     pub fn host_write(&self, data: &[u8]) {
         assert_eq!(data.len(), self.bytes(), "host_write of the whole array");
+        self.host_write_with(&|at, out| out.copy_from_slice(&data[at..at + out.len()]));
+    }
+
+    /// [`ManagedArray::host_write`] of the bytes `fill(at, out)` writes: `out` is bytes
+    /// `at .. at + out.len()` of the array (multiples of the element size), called on several
+    /// threads for disjoint pieces, straight into the upload staging where the array lives on
+    /// the device, else into its host copy.
+    pub fn host_write_with(&self, fill: &(dyn Fn(usize, &mut [u8]) + Sync)) {
         let mut st = self.lock();
         self.touch(&mut st, false);
         st.zero = false;
         if self.home(&st) == Home::Device {
             let c = self.ensure_chunks(&mut st, false);
-            self.upload_chunks(&c, data);
+            for (k, c) in c.iter().enumerate() {
+                let r = self.chunk_range(k);
+                let b0 = r.start * self.elem;
+                self.mm.upload_with(c, 0, (r.len() * self.elem) as u64, &|at, out| fill(b0 + at, out));
+            }
             st.device_valid = true;
             st.host = None;
             st.host_valid = false;
         } else {
-            match &mut st.host {
-                Some(h) if h.len() == data.len() => h.copy_from_slice(data),
-                h => *h = Some(data.to_vec()),
-            }
+            use rayon::prelude::*;
+            let bytes = self.bytes();
+            let h = match &mut st.host {
+                Some(h) if h.len() == bytes => h,
+                h => h.insert(vec![0u8; bytes]),
+            };
+            h.par_chunks_mut(HOST_FILL_PIECE).enumerate().for_each(|(j, out)| fill(j * HOST_FILL_PIECE, out));
             st.host_valid = true;
             st.device_valid = false;
             if self.home(&st) == Home::Host && st.views == 0 {

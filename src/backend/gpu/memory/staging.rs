@@ -10,15 +10,24 @@ use super::{lock, MemoryManager};
 const STAGING_PIECE: u64 = 32 << 20;
 /// Bytes one thread copies into a mapped staging buffer.
 const COPY_PIECE: usize = 1 << 20;
+/// Bytes an [`MemoryManager::upload_with`] fill writes at a time, into a buffer that stays in cache.
+const FILL_PIECE: usize = 64 << 10;
 /// Mapped staging bytes kept for reuse, per direction.
 const STAGING_KEEP_BYTES: u64 = 128 << 20;
 /// Submit the pending commands once the uploads recorded in them exceed this.
-const UPLOAD_FLUSH_BYTES: u64 = 256 << 20;
+const UPLOAD_FLUSH_BYTES: u64 = 64 << 20;
+/// Upload staging bytes out at once (being filled, or recorded and not yet re-mapped): an
+/// upload that would exceed it submits and waits for the device to hand its buffers back
+/// instead of creating more. Creating a mapped buffer is an allocation of pinned host
+/// memory; a 4.9 GB upload (the strained 128³ pyramid's hierarchy) created ~150 of them.
+const UPLOAD_RING_BYTES: u64 = STAGING_KEEP_BYTES;
 
 #[derive(Default)]
 pub(super) struct StagingFree {
     list: Vec<wgpu::Buffer>,
     bytes: u64,
+    /// (upload staging) bytes handed out and not yet back in `list` or dropped
+    pub(super) out: u64,
 }
 
 impl StagingFree {
@@ -44,40 +53,82 @@ impl MemoryManager {
     /// staging buffers, into the pending stream (after everything recorded before).
     pub fn upload(&self, dst: &wgpu::Buffer, offset: u64, data: &[u8]) {
         assert!(data.len().is_multiple_of(4), "uploads move whole 4-byte words");
-        for (i, piece) in data.chunks(STAGING_PIECE as usize).enumerate() {
-            let len = piece.len() as u64;
-            let staging = self.write_staging_buffer(len);
+        self.upload_views(dst, offset, data.len() as u64, &|at, view| view.copy_from_slice(&data[at..at + view.len()]));
+    }
+
+    /// [`MemoryManager::upload`] of `len` bytes that `fill(at, out)` writes: `out` is bytes
+    /// `at .. at + out.len()` of the data (`at` and the length multiples of 8 bytes but for
+    /// the end), filled on several threads for disjoint pieces and copied into the mapped
+    /// staging buffers from a cache-sized buffer. Values converted on the way (f64 to f32,
+    /// rebased indices) need no host copy of the whole converted array.
+    pub fn upload_with(&self, dst: &wgpu::Buffer, offset: u64, len: u64, fill: &(dyn Fn(usize, &mut [u8]) + Sync)) {
+        assert!(len.is_multiple_of(4), "uploads move whole 4-byte words");
+        self.upload_views(dst, offset, len, &|at, view| {
+            let mut buf = vec![0u8; FILL_PIECE.min(view.len())];
+            for o in (0..view.len()).step_by(FILL_PIECE) {
+                let n = FILL_PIECE.min(view.len() - o);
+                fill(at + o, &mut buf[..n]);
+                view.slice(o..o + n).copy_from_slice(&buf[..n]);
+            }
+        });
+    }
+
+    /// Record the upload of `len` bytes into `dst` at `offset`: `write(at, view)` writes bytes
+    /// `at .. at + view.len()` into a mapped view of a staging buffer, on several threads.
+    fn upload_views(&self, dst: &wgpu::Buffer, offset: u64, len: u64, write: &(dyn Fn(usize, &mut wgpu::BufferViewMut) + Sync)) {
+        let mut at = 0;
+        while at < len {
+            let piece = (len - at).min(STAGING_PIECE);
+            let staging = self.write_staging_buffer(piece);
             {
                 use rayon::prelude::*;
                 // several threads write a large piece, each through a view of its own range
                 // (mapped views may not be split; non-overlapping ones may coexist): one
                 // thread's copy into mapped memory bounds the uploads (1.5 GB per 256³ solve)
-                let mut views: Vec<_> = (0..len)
+                let mut views: Vec<_> = (0..piece)
                     .step_by(COPY_PIECE)
-                    .map(|a| staging.get_mapped_range_mut(a..(a + COPY_PIECE as u64).min(len)).expect("mapped upload staging buffer"))
+                    .map(|a| (a, staging.get_mapped_range_mut(a..(a + COPY_PIECE as u64).min(piece)).expect("mapped upload staging buffer")))
                     .collect();
-                views.par_iter_mut().zip(piece.par_chunks(COPY_PIECE)).for_each(|(d, s)| d.copy_from_slice(s));
+                views.par_iter_mut().for_each(|(a, view)| write((at + *a) as usize, view));
             }
             staging.unmap();
             let mut p = self.lock_pending();
-            self.encoder_locked(&mut p).copy_buffer_to_buffer(&staging, 0, dst, offset + i as u64 * STAGING_PIECE, len);
+            self.encoder_locked(&mut p).copy_buffer_to_buffer(&staging, 0, dst, offset + at, piece);
             p.uploads.push(staging);
-            p.upload_bytes += len;
+            p.upload_bytes += piece;
             if p.upload_bytes >= UPLOAD_FLUSH_BYTES {
                 self.submit_locked(&mut p);
             }
+            at += piece;
         }
         self.stats.uploads.fetch_add(1, Ordering::Relaxed);
-        self.stats.bytes_host_to_device.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.stats.bytes_host_to_device.fetch_add(len, Ordering::Relaxed);
     }
 
     fn write_staging_buffer(&self, len: u64) -> wgpu::Buffer {
         let class = staging_class(len);
         // run the callbacks of finished re-maps (never while holding the staging lock)
         let _ = self.device.poll(wgpu::PollType::Poll);
-        if let Some(b) = lock(&self.write_staging).take(class) {
-            self.stats.staging_hits.fetch_add(1, Ordering::Relaxed);
-            return b;
+        let mut waited = false;
+        loop {
+            {
+                let mut free = lock(&self.write_staging);
+                if let Some(b) = free.take(class) {
+                    free.out += class;
+                    self.stats.staging_hits.fetch_add(1, Ordering::Relaxed);
+                    return b;
+                }
+                if waited || free.out + class <= UPLOAD_RING_BYTES {
+                    free.out += class;
+                    break;
+                }
+            }
+            // the ring is out: submit the recorded copies and wait for them, which re-maps
+            // their buffers into the free list (once; then create, whatever the classes)
+            let idx = self.submit_locked(&mut self.lock_pending());
+            let _ = self.device.poll(wgpu::PollType::Wait { submission_index: idx, timeout: None });
+            self.stats.upload_waits.fetch_add(1, Ordering::Relaxed);
+            waited = true;
         }
         self.stats.staging_created.fetch_add(1, Ordering::Relaxed);
         self.device.create_buffer(&wgpu::BufferDescriptor {

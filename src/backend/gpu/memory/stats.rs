@@ -22,6 +22,8 @@ pub struct GpuStats {
     pub submissions: AtomicU64,
     pub staging_created: AtomicU64,
     pub staging_hits: AtomicU64,
+    /// Uploads that waited for the device to hand staging buffers back (staging.rs's ring).
+    pub upload_waits: AtomicU64,
     /// Bind groups created, and dispatches that reused a cached one (bind_cache.rs).
     pub bind_groups_created: AtomicU64,
     pub bind_group_hits: AtomicU64,
@@ -107,6 +109,7 @@ impl GpuStats {
             "submissions": g(&self.submissions),
             "staging_buffers_created": g(&self.staging_created),
             "staging_pool_hits": g(&self.staging_hits),
+            "upload_waits": g(&self.upload_waits),
             "bind_groups_created": g(&self.bind_groups_created),
             "bind_group_hits": g(&self.bind_group_hits),
             "arrays": {

@@ -60,8 +60,10 @@ impl MemoryManager {
             let free = self.write_staging.clone();
             let back = b.clone();
             b.map_async(wgpu::MapMode::Write, .., move |r| {
+                let mut free = lock(&free);
+                free.out = free.out.saturating_sub(back.size());
                 if r.is_ok() {
-                    lock(&free).put(back);
+                    free.put(back);
                 }
             });
         }
