@@ -212,21 +212,34 @@ fn finish_in_f64(h: &CsrMatrix, opts: &SolveOptions, sol: Solution, progress: &m
     })
 }
 
+/// Bytes of H·V the host refinement holds whole (the k products of a 128³ solve's ten
+/// states, 168 MB); above it the products are formed [`REFINE_GROUP`] columns at a time and
+/// formed again for the residuals, so the refinement holds k + 4 vectors of the grid's
+/// length instead of 2k (0.8 GB less at 256³ with k = 10, for one more pass over H).
+const REFINE_KEEP_BYTES: usize = 256 << 20;
+/// Columns of H·V formed at once when they are not kept: the CPU spmm's group for 3D
+/// operators, which reads H once per four columns anyway.
+const REFINE_GROUP: usize = 4;
+
 /// Rayleigh–Ritz with H in f64 on the host over the given vectors: the eigenpairs and true
 /// residuals of a solve done in lower precision. Runs on the (parallel) CPU backend, in block
-/// operations that read H and the vectors a few times each: HV in one SpMM, the Gram matrix
-/// G = VᵀV and A = VᵀHV in two block dots, and the pencil (A, G) reduced by the Cholesky
+/// operations that read H and the vectors a few times each: HV by SpMM, the Gram matrix
+/// G = VᵀV and A = VᵀHV by block dots, and the pencil (A, G) reduced by the Cholesky
 /// factor of G (the vectors come orthonormal to f32 rounding, so G is within ~1e-6 of I).
 /// Where G is not safely positive definite (vectors nearly dependent) the vectors are first
-/// orthonormalised by classical Gram–Schmidt, twice ([`refine_orthonormalised`]).
+/// orthonormalised by classical Gram–Schmidt, twice ([`refine_orthonormalised`]). HV is
+/// held whole up to [`REFINE_KEEP_BYTES`], else formed a group of columns at a time.
 fn refine_on_host(h: &CsrMatrix, vectors: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>, Vec<f64>) {
+    let group = refine_group(vectors.len(), h.nrows);
+    refine_in_groups(h, vectors, group)
+}
+
+/// [`refine_on_host`] forming H·V `group` columns at a time (all k: HV kept).
+fn refine_in_groups(h: &CsrMatrix, vectors: Vec<Vec<f64>>, group: usize) -> (Vec<f64>, Vec<Vec<f64>>, Vec<f64>) {
     let cpu = CpuBackend::new();
     let k = vectors.len();
-    let n = h.nrows;
-    let mut hv: Vec<Vec<f64>> = (0..k).map(|_| cpu.alloc(n)).collect();
-    cpu.spmm(h, &vectors, &mut hv);
     let g = nalgebra::DMatrix::from_column_slice(k, k, &cpu.block_dot(&vectors, &vectors));
-    let a = nalgebra::DMatrix::from_column_slice(k, k, &cpu.block_dot(&vectors, &hv));
+    let (a, hv) = projected(&cpu, h, &vectors, group);
     let g = (&g + g.transpose()) * 0.5;
     let a = (&a + a.transpose()) * 0.5;
     // a factor whose diagonal spreads by more than 1e4 (cond(G) > 1e8) loses too much of f64
@@ -235,23 +248,66 @@ fn refine_on_host(h: &CsrMatrix, vectors: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f
         let (lo, hi) = d.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
         lo.is_finite() && lo > 1e-4 * hi
     });
-    let Some(chol) = chol else { return refine_orthonormalised(&cpu, h, vectors) };
+    let Some(chol) = chol else { return refine_orthonormalised(&cpu, h, vectors, group) };
     // C = L⁻¹ A L⁻ᵀ, its eigenvectors W, the Ritz coefficients Y = L⁻ᵀ W (YᵀGY = I)
     let l = chol.l();
-    let Some(la) = l.solve_lower_triangular(&a) else { return refine_orthonormalised(&cpu, h, vectors) };
-    let Some(c) = l.solve_lower_triangular(&la.transpose()) else { return refine_orthonormalised(&cpu, h, vectors) };
+    let Some(la) = l.solve_lower_triangular(&a) else { return refine_orthonormalised(&cpu, h, vectors, group) };
+    let Some(c) = l.solve_lower_triangular(&la.transpose()) else { return refine_orthonormalised(&cpu, h, vectors, group) };
     let c = (&c + c.transpose()) * 0.5;
     let Some(eig) = dense::symmetric_eigen(c) else {
         return (vec![f64::NAN; k], vectors, vec![f64::NAN; k]);
     };
-    let Some(y) = l.transpose().solve_upper_triangular(&eig.eigenvectors) else { return refine_orthonormalised(&cpu, h, vectors) };
-    ritz_pairs(&cpu, vectors, hv, &eig.eigenvalues, &y)
+    let Some(y) = l.transpose().solve_upper_triangular(&eig.eigenvectors) else { return refine_orthonormalised(&cpu, h, vectors, group) };
+    ritz_pairs(&cpu, h, vectors, hv, &eig.eigenvalues, &y, group)
+}
+
+/// Columns of H·V the refinement of `k` vectors of length `n` forms at once: all of them
+/// up to [`REFINE_KEEP_BYTES`], else [`REFINE_GROUP`].
+fn refine_group(k: usize, n: usize) -> usize {
+    if k * n * 8 <= REFINE_KEEP_BYTES {
+        k.max(1)
+    } else {
+        REFINE_GROUP.min(k).max(1)
+    }
+}
+
+/// A = VᵀHV (k × k), with HV itself where `group` covers all k columns; otherwise HV is
+/// formed `group` columns at a time and dropped.
+fn projected(cpu: &CpuBackend, h: &CsrMatrix, v: &[Vec<f64>], group: usize) -> (nalgebra::DMatrix<f64>, Option<Vec<Vec<f64>>>) {
+    let (k, n) = (v.len(), h.nrows);
+    if group >= k {
+        let mut hv: Vec<Vec<f64>> = (0..k).map(|_| cpu.alloc(n)).collect();
+        cpu.spmm(h, v, &mut hv);
+        let a = nalgebra::DMatrix::from_column_slice(k, k, &cpu.block_dot(v, &hv));
+        return (a, Some(hv));
+    }
+    let mut a = nalgebra::DMatrix::zeros(k, k);
+    let mut hv: Vec<Vec<f64>> = (0..group).map(|_| cpu.alloc(n)).collect();
+    for j0 in (0..k).step_by(group) {
+        let cols = &v[j0..(j0 + group).min(k)];
+        let hv = &mut hv[..cols.len()];
+        cpu.spmm(h, cols, hv);
+        let blk = cpu.block_dot(v, hv);
+        for (c, col) in blk.chunks(k).enumerate() {
+            a.column_mut(j0 + c).copy_from_slice(col);
+        }
+    }
+    (a, None)
 }
 
 /// The Ritz pairs X = V·Y (columns ordered by value), HX = HV·Y and their residual norms,
 /// X formed over V and HX over HV in place ([`CpuBackend::combine_in_place`]): the refinement holds 2k
-/// vectors of the grid's length, not 3k (1.3 GB less at 256³ with k = 10).
-fn ritz_pairs(cpu: &CpuBackend, mut v: Vec<Vec<f64>>, mut hv: Vec<Vec<f64>>, values: &nalgebra::DVector<f64>, y: &nalgebra::DMatrix<f64>) -> (Vec<f64>, Vec<Vec<f64>>, Vec<f64>) {
+/// vectors of the grid's length, not 3k (1.3 GB less at 256³ with k = 10). Without HV
+/// (`hv` None, see [`projected`]) HX is formed `group` columns at a time from X.
+fn ritz_pairs(
+    cpu: &CpuBackend,
+    h: &CsrMatrix,
+    mut v: Vec<Vec<f64>>,
+    hv: Option<Vec<Vec<f64>>>,
+    values: &nalgebra::DVector<f64>,
+    y: &nalgebra::DMatrix<f64>,
+    group: usize,
+) -> (Vec<f64>, Vec<Vec<f64>>, Vec<f64>) {
     let k = v.len();
     let mut order: Vec<usize> = (0..k).collect();
     order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
@@ -259,18 +315,33 @@ fn ritz_pairs(cpu: &CpuBackend, mut v: Vec<Vec<f64>>, mut hv: Vec<Vec<f64>>, val
     let yd: Vec<f64> = order.iter().flat_map(|&c| (0..k).map(move |i| y[(i, c)])).collect();
     let coeffs = crate::linalg::backend::Coeffs { rows: k, cols: k, data: &yd };
     cpu.combine_in_place(&mut v, &coeffs);
-    cpu.combine_in_place(&mut hv, &coeffs);
     let minus: Vec<f64> = sorted.iter().map(|l| -l).collect();
-    cpu.block_axpy(&minus, &v, &mut hv);
-    let res = hv.iter().map(|r| cpu.norm2(r)).collect();
+    let res = match hv {
+        Some(mut hv) => {
+            cpu.combine_in_place(&mut hv, &coeffs);
+            cpu.block_axpy(&minus, &v, &mut hv);
+            hv.iter().map(|r| cpu.norm2(r)).collect()
+        }
+        None => {
+            let mut res = Vec::with_capacity(k);
+            let mut hx: Vec<Vec<f64>> = (0..group.min(k)).map(|_| cpu.alloc(h.nrows)).collect();
+            for j0 in (0..k).step_by(group.max(1)) {
+                let cols = &v[j0..(j0 + group).min(k)];
+                let hx = &mut hx[..cols.len()];
+                cpu.spmm(h, cols, hx);
+                cpu.block_axpy(&minus[j0..j0 + cols.len()], cols, hx);
+                res.extend(hx.iter().map(|r| cpu.norm2(r)));
+            }
+            res
+        }
+    };
     (sorted, v, res)
 }
 
 /// [`refine_on_host`] for nearly dependent vectors: orthonormalised first in f64 (classical
 /// Gram–Schmidt, twice), then Rayleigh–Ritz over the orthonormal basis.
-fn refine_orthonormalised(cpu: &CpuBackend, h: &CsrMatrix, vectors: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>, Vec<f64>) {
+fn refine_orthonormalised(cpu: &CpuBackend, h: &CsrMatrix, vectors: Vec<Vec<f64>>, group: usize) -> (Vec<f64>, Vec<Vec<f64>>, Vec<f64>) {
     let k = vectors.len();
-    let n = h.nrows;
     let mut q: Vec<Vec<f64>> = Vec::with_capacity(k);
     for mut w in vectors {
         for _ in 0..2 {
@@ -283,15 +354,13 @@ fn refine_orthonormalised(cpu: &CpuBackend, h: &CsrMatrix, vectors: Vec<Vec<f64>
         }
         q.push(w);
     }
-    let mut hq: Vec<Vec<f64>> = (0..k).map(|_| cpu.alloc(n)).collect();
-    cpu.spmm(h, &q, &mut hq);
-    let g = nalgebra::DMatrix::from_column_slice(k, k, &cpu.block_dot(&q, &hq));
+    let (g, hq) = projected(cpu, h, &q, group);
     let g = (&g + g.transpose()) * 0.5;
     let Some(eig) = dense::symmetric_eigen(g) else {
         // non-finite vectors or products: NaN energies and residuals, flagged by the caller
         return (vec![f64::NAN; k], q, vec![f64::NAN; k]);
     };
-    ritz_pairs(cpu, q, hq, &eig.eigenvalues, &eig.eigenvectors)
+    ritz_pairs(cpu, h, q, hq, &eig.eigenvalues, &eig.eigenvectors, group)
 }
 
 /// What both iterative solvers are given.
@@ -623,6 +692,32 @@ mod tests {
         }
         assert!(fin.outer_iterations > 30 && fin.matvecs > 100 && fin.backend == "gpu");
         assert!(fin.notices.iter().any(|n| n.contains("finished in f64 on the cpu backend")), "{:?}", fin.notices);
+    }
+
+    /// H·V formed a few columns at a time (the grids whose HV is not kept whole): the same
+    /// pairs as with HV kept, for groups that divide k and that do not, through both the
+    /// Cholesky and the Gram–Schmidt paths.
+    #[test]
+    fn refinement_in_groups_gives_the_pairs_of_the_whole_block() {
+        let n = 300;
+        let h = laplacian(n);
+        let modes: Vec<Vec<f64>> = (1..=5).map(|j| mode(n, j)).collect();
+        let v: Vec<Vec<f64>> = (0..5).map(|a| (0..n).map(|i| (modes[a][i] + 1e-4 * modes[(a + 2) % 5][i]) as f32 as f64).collect()).collect();
+        let mut dependent = v.clone();
+        dependent[1] = v[0].iter().zip(&v[1]).map(|(a, b)| a + 1e-7 * b).collect();
+        for start in [v, dependent] {
+            let (e0, x0, r0) = refine_in_groups(&h, start.clone(), 5);
+            for group in [1, 2, 3] {
+                let (e, x, r) = refine_in_groups(&h, start.clone(), group);
+                assert_eq!(e, e0, "group {group}");
+                assert_eq!(x, x0, "group {group}");
+                for (a, b) in r.iter().zip(&r0) {
+                    assert!((a - b).abs() <= 1e-13 + 1e-9 * b, "group {group}: {r:?} against {r0:?}");
+                }
+            }
+        }
+        assert_eq!(refine_group(10, 1000), 10);
+        assert_eq!(refine_group(10, 256 * 256 * 256), REFINE_GROUP);
     }
 
     #[test]
