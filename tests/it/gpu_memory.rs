@@ -379,6 +379,29 @@ fn chunked_vectors_match_the_cpu_backend() {
 }
 
 #[test]
+fn chunked_vectors_come_back_together_in_order() {
+    // vectors of several chunks each (4 KiB chunks), a short one and an untouched one
+    // between them: one read-back, converted piece by piece into the right vectors
+    let Some(g) = chunked(4096) else { return };
+    let ce = g.max_elements();
+    let host: Vec<Vec<f64>> = [3 * ce + 77, 5, ce, 2 * ce].iter().enumerate().map(|(i, &n)| random_values(n, 90 + i as u64)).collect();
+    let mut ys: Vec<_> = host.iter().map(|h| g.from_host(h)).collect();
+    for y in ys.iter_mut() {
+        g.scale(-2.0, y);
+    }
+    ys.insert(2, g.alloc(33));
+    let c0 = g.stats().counts();
+    let got = g.to_host_many(&ys);
+    assert_eq!((g.stats().counts() - c0).readbacks, 1);
+    assert_eq!(got[2], vec![0.0; 33]);
+    let got: Vec<_> = got.into_iter().enumerate().filter(|&(i, _)| i != 2).map(|(_, v)| v).collect();
+    for (h, y) in host.iter().zip(&got) {
+        let want: Vec<f64> = h.iter().map(|&a| -2.0 * if g.precision_bits() == 64 { a } else { a as f32 as f64 }).collect();
+        assert_eq!(&want, y);
+    }
+}
+
+#[test]
 fn chunked_spmv_matches_the_cpu_backend() {
     let Some(g) = chunked(4096) else { return };
     let c = CpuBackend::new();

@@ -235,15 +235,29 @@ impl GpuBackend {
 
     /// Device-format bytes as f64 values.
     pub(super) fn values_of(&self, bytes: &[u8]) -> Vec<f64> {
+        let mut out = vec![0.0; bytes.len() / self.elem as usize];
+        self.convert_into(bytes, &mut out);
+        out
+    }
+
+    /// `bytes` in the working precision converted into `out` (as many values), in parallel
+    /// pieces of 64 Ki values (a short read-back stays one task; a 2 M-element one converted
+    /// on one thread took ~3 ms of the host).
+    pub(super) fn convert_into(&self, bytes: &[u8], out: &mut [f64]) {
         use rayon::prelude::*;
-        // in parallel, in pieces of at least 64 Ki values (a short read-back stays one task;
-        // a 2 M-element one converted on one thread took ~3 ms of the host)
         const PIECE: usize = 1 << 16;
-        if self.f64_mode {
-            bytes.par_chunks_exact(8).with_min_len(PIECE).map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect()
-        } else {
-            bytes.par_chunks_exact(4).with_min_len(PIECE).map(|c| f32::from_le_bytes(c.try_into().unwrap_or([0; 4])) as f64).collect()
-        }
+        let e = self.elem as usize;
+        out.par_chunks_mut(PIECE).zip(bytes.par_chunks(PIECE * e)).for_each(|(o, b)| {
+            if self.f64_mode {
+                for (v, c) in o.iter_mut().zip(b.chunks_exact(8)) {
+                    *v = f64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+                }
+            } else {
+                for (v, c) in o.iter_mut().zip(b.chunks_exact(4)) {
+                    *v = f32::from_le_bytes(c.try_into().unwrap_or([0; 4])) as f64;
+                }
+            }
+        });
     }
 
     /// Read `n` working-precision values of `buf` back as f64 (a full synchronisation).
@@ -319,21 +333,31 @@ impl Backend for GpuBackend {
                 parts.push((v.chunk(k), 0u64, v.chunk_len(k) as u64 * self.elem));
             }
         }
-        let bytes = self.mem.download(&parts);
-        drop(parts);
-        let mut at = 0usize;
-        xs.iter()
-            .zip(&views)
-            .map(|(x, v)| match v {
-                Some(v) => {
-                    let len = v.len() * self.elem as usize;
-                    let out = self.values_of(&bytes[at..at + len]);
-                    at += len;
-                    out
+        // converted straight from the mapped read-back buffers into the f64 vectors (no host
+        // copy of the device bytes: 0.67 GB for ten 256³ states in f32)
+        let mut outs: Vec<Option<Vec<f64>>> = views.iter().map(|v| v.as_ref().map(|v| vec![0.0; v.len()])).collect();
+        let e = self.elem as usize;
+        self.mem.download_with(&parts, |pieces| {
+            use rayon::prelude::*;
+            let mut dsts = outs.iter_mut().flatten().map(|o| o.as_mut_slice());
+            let mut cur: &mut [f64] = dsts.next().unwrap_or_default();
+            let mut jobs: Vec<(&mut [f64], &[u8])> = Vec::with_capacity(pieces.len());
+            for src in pieces {
+                let n = src.len() / e;
+                while cur.is_empty() {
+                    match dsts.next() {
+                        Some(d) => cur = d,
+                        None => break,
+                    }
                 }
-                None => self.to_host(x.borrow()),
-            })
-            .collect()
+                let (dst, tail) = std::mem::take(&mut cur).split_at_mut(n);
+                jobs.push((dst, src));
+                cur = tail;
+            }
+            jobs.into_par_iter().for_each(|(d, s)| self.convert_into(s, d));
+        });
+        drop(parts);
+        xs.iter().zip(outs).map(|(x, o)| o.unwrap_or_else(|| self.to_host(x.borrow()))).collect()
     }
     fn len(&self, x: &GpuVector) -> usize {
         x.0.len()

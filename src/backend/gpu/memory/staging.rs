@@ -159,6 +159,30 @@ impl MemoryManager {
     /// synchronisation), through pooled MAP_READ staging buffers.
     pub fn download(&self, parts: &[(&wgpu::Buffer, u64, u64)]) -> Vec<u8> {
         let total: u64 = parts.iter().map(|p| p.2).sum();
+        self.download_with(parts, |pieces| {
+            use rayon::prelude::*;
+            // copied out on several threads (a zeroed allocation of this size is fresh pages,
+            // not a pass over memory): one thread's copy bounded the 0.67 GB read-back of ten
+            // 256³ eigenvectors
+            let mut out = vec![0u8; total as usize];
+            let mut rest: &mut [u8] = &mut out;
+            let mut jobs: Vec<(&mut [u8], &[u8])> = Vec::with_capacity(pieces.len());
+            for src in pieces {
+                let (dst, tail) = std::mem::take(&mut rest).split_at_mut(src.len());
+                jobs.push((dst, src));
+                rest = tail;
+            }
+            jobs.into_par_iter().for_each(|(d, s)| d.par_chunks_mut(COPY_PIECE).zip(s.par_chunks(COPY_PIECE)).for_each(|(d, s)| d.copy_from_slice(s)));
+            out
+        })
+    }
+
+    /// [`MemoryManager::download`] whose bytes `consume` reads from the mapped staging
+    /// buffers themselves: the pieces of the ranges, in order (a range longer than a staging
+    /// piece comes in several). Values converted on the way (f32 to f64) need no host copy
+    /// of the device bytes.
+    pub fn download_with<R>(&self, parts: &[(&wgpu::Buffer, u64, u64)], consume: impl FnOnce(&[&[u8]]) -> R) -> R {
+        let total: u64 = parts.iter().map(|p| p.2).sum();
         let mut jobs: Vec<(wgpu::Buffer, u64)> = Vec::new();
         let idx = {
             let mut p = self.lock_pending();
@@ -174,7 +198,8 @@ impl MemoryManager {
                 }
             }
             if jobs.is_empty() {
-                return Vec::new();
+                drop(p);
+                return consume(&[]);
             }
             let idx = self.submit_locked(&mut p);
             self.ramp_flushes(&mut p);
@@ -195,22 +220,11 @@ impl MemoryManager {
                 other => panic!("GPU read-back failed: {other:?}"),
             }
         }
-        // copied out on several threads (a zeroed allocation of this size is fresh pages,
-        // not a pass over memory): one thread's copy bounded the 0.67 GB read-back of ten
-        // 256³ eigenvectors
-        let mut out = vec![0u8; total as usize];
-        {
-            use rayon::prelude::*;
+        let out = {
             let views: Vec<_> = jobs.iter().map(|(staging, piece)| staging.get_mapped_range(0..piece.div_ceil(4) * 4).expect("mapped read-back buffer")).collect();
-            let mut rest: &mut [u8] = &mut out;
-            let mut pieces: Vec<(&mut [u8], &[u8])> = Vec::with_capacity(views.len());
-            for (view, (_, piece)) in views.iter().zip(&jobs) {
-                let (dst, tail) = std::mem::take(&mut rest).split_at_mut(*piece as usize);
-                pieces.push((dst, &view[..*piece as usize]));
-                rest = tail;
-            }
-            pieces.into_par_iter().for_each(|(d, s)| d.par_chunks_mut(COPY_PIECE).zip(s.par_chunks(COPY_PIECE)).for_each(|(d, s)| d.copy_from_slice(s)));
-        }
+            let pieces: Vec<&[u8]> = views.iter().zip(&jobs).map(|(view, (_, piece))| &view[..*piece as usize]).collect();
+            consume(&pieces)
+        };
         for (staging, _) in jobs {
             staging.unmap();
             lock(&self.read_staging).put(staging);
